@@ -1,0 +1,5 @@
+"""World market clearing: one step, every critical good (numba kernels behind a typed front end)."""
+
+from sim.market.clearing import MarketClearingError, MarketInputs, MarketResult, MarketStructure, clear_markets
+
+__all__ = ["MarketClearingError", "MarketInputs", "MarketResult", "MarketStructure", "clear_markets"]

@@ -1,0 +1,840 @@
+"""Compiled market-clearing kernels (numba, no Python objects, no Mesa).
+
+Everything here is a pure function over NumPy arrays and scalars, compiled once with
+``@njit(cache=True)``. The public front end is :func:`sim.market.clear_markets`; read its docstring
+and ``docs/ODD.md`` ("Submodels: market clearing") for the economics. Conventions:
+
+* ``C`` countries, ``G`` goods, ``P`` producers, ``R`` purchase rows (one user firm buying one good),
+  ``K`` the maximum number of origins a purchase row may source from, ``E`` trade edges
+  (good, origin, destination) that at least one purchase row uses.
+* Per good the unknowns are ``y_o = log p_o`` for every origin that has supply of the good, and
+  ``rho_o = rent_o / reference_price`` for every supplying origin under a finite export quota.
+* The equilibrium is a box-constrained mixed complementarity problem; each condition is written
+  with the ``mid`` function (``y - mid(lower, upper, y + z) = 0``) and solved by semismooth Newton
+  with an Armijo line search on the squared residual, falling back to a projected tatonnement step
+  whenever the Newton direction does not decrease it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+#: Relative excess demand below which a market counts as cleared (also the default tolerance).
+DEFAULT_TOLERANCE = 1e-10
+#: Newton iterations allowed per good before the solver reports failure.
+DEFAULT_MAX_ITERATIONS = 200
+#: Largest Jacobian entry (in relative excess demand per log price) of a row treated as flat.
+FLAT_ROW = 1e-13
+
+
+@njit(cache=True)
+def build_structure(n_countries, n_goods, firm_country, row_firm, row_good, row_origin, producer_good):
+    """Index the purchase rows, trade edges and producers by good.
+
+    Returns ``(row_order, row_ptr, edge_good, edge_origin, edge_destination, row_edge, edge_ptr,
+    producer_order, producer_ptr)``: rows and producers sorted by good with CSR-style pointers, the
+    list of distinct trade edges used by some purchase row (contiguous by good) and, for every row and
+    sourcing slot, the index of its edge (``-1`` for an empty slot).
+    """
+    n_rows, k_max = row_origin.shape
+    row_order = np.argsort(row_good, kind="mergesort")
+    row_ptr = np.zeros(n_goods + 1, dtype=np.int64)
+    for r in range(n_rows):
+        row_ptr[row_good[r] + 1] += 1
+    for g in range(n_goods):
+        row_ptr[g + 1] += row_ptr[g]
+
+    # (origin, destination) -> edge id map for the good being indexed; rows are visited in good
+    # order so edges of a good are contiguous, and only the keys a good touched are reset.
+    edge_id = np.full(n_countries * n_countries, -1, dtype=np.int64)
+    touched = np.empty(n_countries * n_countries, dtype=np.int64)
+    row_edge = np.full((n_rows, k_max), -1, dtype=np.int64)
+    n_edges = 0
+    n_touched = 0
+    current_good = -1
+    for idx in range(n_rows):
+        r = row_order[idx]
+        g = row_good[r]
+        if g != current_good:
+            for t in range(n_touched):
+                edge_id[touched[t]] = -1
+            n_touched = 0
+            current_good = g
+        d = firm_country[row_firm[r]]
+        for k in range(k_max):
+            o = row_origin[r, k]
+            if o < 0:
+                continue
+            key = o * n_countries + d
+            e = edge_id[key]
+            if e < 0:
+                e = n_edges
+                edge_id[key] = e
+                touched[n_touched] = key
+                n_touched += 1
+                n_edges += 1
+            row_edge[r, k] = e
+    edge_good = np.empty(n_edges, dtype=np.int64)
+    edge_origin = np.empty(n_edges, dtype=np.int64)
+    edge_destination = np.empty(n_edges, dtype=np.int64)
+    for r in range(n_rows):
+        d = firm_country[row_firm[r]]
+        for k in range(k_max):
+            e = row_edge[r, k]
+            if e >= 0:
+                edge_good[e] = row_good[r]
+                edge_origin[e] = row_origin[r, k]
+                edge_destination[e] = d
+    edge_ptr = np.zeros(n_goods + 1, dtype=np.int64)
+    for e in range(n_edges):
+        edge_ptr[edge_good[e] + 1] += 1
+    for g in range(n_goods):
+        edge_ptr[g + 1] += edge_ptr[g]
+
+    producer_order = np.argsort(producer_good, kind="mergesort")
+    producer_ptr = np.zeros(n_goods + 1, dtype=np.int64)
+    for i in range(producer_good.shape[0]):
+        producer_ptr[producer_good[i] + 1] += 1
+    for g in range(n_goods):
+        producer_ptr[g + 1] += producer_ptr[g]
+    return (
+        row_order,
+        row_ptr,
+        edge_good,
+        edge_origin,
+        edge_destination,
+        row_edge,
+        edge_ptr,
+        producer_order,
+        producer_ptr,
+    )
+
+
+@njit(cache=True)
+def producer_supply(price, capacity, unit_cost, full_capacity_price, supply_elasticity):
+    """Quantity one producer offers at ``price`` and its derivative with respect to ``log(price)``.
+
+    The supply curve is ``capacity * min(1, ((price - unit_cost)+ / (full_capacity_price -
+    unit_cost)) ** supply_elasticity)``: nothing below unit cost, rising to full capacity at
+    ``full_capacity_price``. With ``unit_cost = 0`` it is isoelastic below capacity.
+    """
+    if capacity <= 0.0 or price <= unit_cost:
+        return 0.0, 0.0
+    span = full_capacity_price - unit_cost
+    u = (price - unit_cost) / span
+    if u >= 1.0:
+        return capacity, 0.0
+    q = capacity * u**supply_elasticity
+    # dq/dlog p = p * dq/dp = p * eps * q / (p - c)
+    return q, price * supply_elasticity * q / (price - unit_cost)
+
+
+@njit(cache=True)
+def _lu_solve(a, b, n):
+    """Solve ``a[:n, :n] x = b[:n]`` in place by Gaussian elimination with partial pivoting.
+
+    Returns ``False`` when the matrix is numerically singular. Written out (not LAPACK) so the
+    result is bit-reproducible on every machine and under ``NUMBA_DISABLE_JIT``.
+    """
+    for col in range(n):
+        piv = col
+        best = abs(a[col, col])
+        for r in range(col + 1, n):
+            v = abs(a[r, col])
+            if v > best:
+                best = v
+                piv = r
+        if best < 1e-300:
+            return False
+        if piv != col:
+            for c in range(n):
+                tmp = a[col, c]
+                a[col, c] = a[piv, c]
+                a[piv, c] = tmp
+            tmp = b[col]
+            b[col] = b[piv]
+            b[piv] = tmp
+        inv = 1.0 / a[col, col]
+        for r in range(col + 1, n):
+            f = a[r, col] * inv
+            if f != 0.0:
+                for c in range(col + 1, n):
+                    a[r, c] -= f * a[col, c]
+                b[r] -= f * b[col]
+    for r in range(n - 1, -1, -1):
+        s = b[r]
+        for c in range(r + 1, n):
+            s -= a[r, c] * b[c]
+        b[r] = s / a[r, r]
+    return True
+
+
+@njit(cache=True)
+def _evaluate_good(
+    g,
+    x,
+    want_jacobian,
+    # structure
+    n_price,
+    n_vars,
+    var_country,
+    price_var,
+    quota_var,
+    row_order,
+    row_ptr,
+    row_firm_country,
+    row_edge,
+    row_origin,
+    edge_ptr,
+    edge_origin,
+    edge_destination,
+    producer_order,
+    producer_ptr,
+    # data
+    reference_price,
+    sigma,
+    cap_multiple,
+    floor_multiple,
+    producer_country,
+    capacity,
+    unit_cost,
+    full_capacity_price,
+    supply_elasticity,
+    planned_purchase,
+    demand_elasticity,
+    sourcing_weights,
+    ban_intensity,
+    export_quota,
+    export_duty,
+    import_tariff,
+    transport_cost,
+    stockpile_release,
+    quantity_scale,
+    # work buffers (outputs)
+    price,
+    rent,
+    edge_price,
+    edge_avail,
+    edge_pw,
+    edge_theta,
+    edge_phi,
+    demand_o,
+    exports_o,
+    supply_o,
+    dsupply_o,
+    d_demand,
+    d_exports,
+    residual,
+    jac,
+    flat,
+    flat_target,
+):
+    """Residual (and optionally the generalised Jacobian) of good ``g``'s equilibrium conditions.
+
+    ``x`` holds ``[y_o for supplying origins] + [rho_o for quota origins]``. Fills the work buffers
+    with prices, demands, exports and supplies at ``x`` and returns the max-norm of the residual.
+    """
+    pref = reference_price[g]
+    log_pref = np.log(pref)
+    lo = np.log(floor_multiple[g] * pref)
+    hi = np.log(cap_multiple[g] * pref)
+    one_minus_sigma = 1.0 - sigma
+    n_quota = n_vars - n_price
+
+    for i in range(n_price):
+        c = var_country[i]
+        price[c] = np.exp(x[i])
+        rent[c] = 0.0
+        demand_o[c] = 0.0
+        exports_o[c] = 0.0
+    for i in range(n_price, n_vars):
+        c = var_country[i]
+        rent[c] = x[i] * pref
+    if want_jacobian:
+        for i in range(n_price):
+            for j in range(n_vars):
+                d_demand[i, j] = 0.0
+        for i in range(n_quota):
+            for j in range(n_vars):
+                d_exports[i, j] = 0.0
+
+    # Delivered prices on every edge of this good.
+    for e in range(edge_ptr[g], edge_ptr[g + 1]):
+        o = edge_origin[e]
+        d = edge_destination[e]
+        if price_var[o] < 0:
+            edge_avail[e] = 0.0
+            continue
+        edge_avail[e] = 1.0 - ban_intensity[g, o, d]
+        po = price[o]
+        if o == d:
+            pe = po
+            edge_theta[e] = 1.0
+            edge_phi[e] = 0.0
+        else:
+            fob = po * (1.0 + export_duty[g, o])
+            base = fob + rent[o] + transport_cost[g, o, d]
+            pe = base * (1.0 + import_tariff[g, o, d])
+            edge_theta[e] = fob / base
+            edge_phi[e] = pref / base
+        edge_price[e] = pe
+        edge_pw[e] = np.exp(one_minus_sigma * np.log(pe))
+
+    k_max = row_edge.shape[1]
+    # Scratch for one row's open sourcing slots: edge, weighted price term, flow, and for the
+    # Jacobian the (sigma - eps) * share term, the price and quota variables of the origin and the
+    # derivatives of the delivered log price.
+    slot_edge = np.empty(k_max, dtype=np.int64)
+    slot_v = np.empty(k_max)
+    slot_x = np.empty(k_max)
+    slot_s = np.empty(k_max)
+    slot_pv = np.empty(k_max, dtype=np.int64)
+    slot_qv = np.empty(k_max, dtype=np.int64)
+    for idx in range(row_ptr[g], row_ptr[g + 1]):
+        r = row_order[idx]
+        q = planned_purchase[r]
+        if q <= 0.0:
+            continue
+        n_open = 0
+        a = 0.0
+        for k in range(k_max):
+            e = row_edge[r, k]
+            if e < 0:
+                continue
+            v = sourcing_weights[r, k] * edge_avail[e]
+            if v <= 0.0:
+                continue
+            v *= edge_pw[e]
+            slot_edge[n_open] = e
+            slot_v[n_open] = v
+            n_open += 1
+            a += v
+        if a <= 0.0:
+            continue  # every origin banned or without supply: the firm gets nothing
+        log_p = np.log(a) / one_minus_sigma
+        eps_d = demand_elasticity[r]
+        # P = a^(1/(1-sigma)); X = q (P/Pref)^-eps; flows are x_k = v_k P X / (a p_k).
+        scale = q * np.exp(log_p - eps_d * (log_p - log_pref)) / a
+        d = row_firm_country[r]
+        for t in range(n_open):
+            e = slot_edge[t]
+            o = edge_origin[e]
+            xk = slot_v[t] * scale / edge_price[e]
+            slot_x[t] = xk
+            demand_o[o] += xk
+            if o != d:
+                exports_o[o] += xk
+        if want_jacobian:
+            # d x_k / d log p_j = x_k * ((sigma - eps) * s_j - sigma * [j == k]) * dlog p_jd
+            for t in range(n_open):
+                e = slot_edge[t]
+                o = edge_origin[e]
+                slot_s[t] = (sigma - eps_d) * slot_v[t] / a
+                slot_pv[t] = price_var[o]
+                slot_qv[t] = quota_var[o] if o != d else -1
+            for k in range(n_open):
+                xk = slot_x[k]
+                io = slot_pv[k]
+                iq = slot_qv[k]
+                for j in range(n_open):
+                    ej = slot_edge[j]
+                    coef = xk * slot_s[j]
+                    if j == k:
+                        coef -= sigma * xk
+                    jp = slot_pv[j]
+                    cy = coef * edge_theta[ej]
+                    d_demand[io, jp] += cy
+                    if iq >= 0:
+                        d_exports[iq - n_price, jp] += cy
+                    jq = slot_qv[j]
+                    if jq >= 0:
+                        cr = coef * edge_phi[ej]
+                        d_demand[io, jq] += cr
+                        if iq >= 0:
+                            d_exports[iq - n_price, jq] += cr
+
+    # Supply per origin: producers plus stockpile releases (price-inelastic).
+    for i in range(n_price):
+        c = var_country[i]
+        supply_o[c] = stockpile_release[g, c]
+        dsupply_o[c] = 0.0
+    for idx in range(producer_ptr[g], producer_ptr[g + 1]):
+        p = producer_order[idx]
+        c = producer_country[p]
+        s, ds = producer_supply(price[c], capacity[p], unit_cost[p], full_capacity_price[p], supply_elasticity[p])
+        supply_o[c] += s
+        dsupply_o[c] += ds
+
+    # Residuals: mid(lower, upper, var + z) formulation of the box complementarity conditions.
+    norm = 0.0
+    if want_jacobian:
+        for i in range(n_vars):
+            flat[i] = False
+    for i in range(n_price):
+        c = var_country[i]
+        dd = demand_o[c]
+        ss = supply_o[c]
+        den = dd + ss + quantity_scale
+        z = (dd - ss) / den  # relative excess demand in [-1, 1]
+        t = x[i] + z
+        if t <= lo:
+            residual[i] = x[i] - lo
+            if want_jacobian:
+                for j in range(n_vars):
+                    jac[i, j] = 0.0
+                jac[i, i] = 1.0
+        elif t >= hi:
+            residual[i] = x[i] - hi
+            if want_jacobian:
+                for j in range(n_vars):
+                    jac[i, j] = 0.0
+                jac[i, i] = 1.0
+        else:
+            residual[i] = -z
+            if want_jacobian:
+                # dz = (dD - dS)/den - (D - S)(dD + dS)/den^2 = (2 S dD - 2 D dS) / den^2
+                inv = 1.0 / (den * den)
+                row_max = 0.0
+                for j in range(n_vars):
+                    dds = dsupply_o[c] if j == i else 0.0
+                    jac[i, j] = -(2.0 * ss * d_demand[i, j] - 2.0 * dd * dds) * inv
+                    if abs(jac[i, j]) > row_max:
+                        row_max = abs(jac[i, j])
+                if row_max <= FLAT_ROW:
+                    # Locally flat (e.g. inelastic demand against supply at capacity): no Newton
+                    # information, so aim at the bound the excess demand points to; the line
+                    # search shortens the step where a kink of the supply curve intervenes.
+                    for j in range(n_vars):
+                        jac[i, j] = 0.0
+                    jac[i, i] = 1.0
+                    flat[i] = True
+                    flat_target[i] = hi if z > 0.0 else lo
+        a_res = abs(residual[i])
+        if a_res > norm:
+            norm = a_res
+    for i in range(n_price, n_vars):
+        c = var_country[i]
+        quota = export_quota[g, c]
+        ee = exports_o[c]
+        den = quota + ee + quantity_scale
+        slack = (quota - ee) / den  # relative quota slack in [-1, 1]
+        fob_ratio = price[c] * (1.0 + export_duty[g, c]) / pref
+        rho_max = cap_multiple[g] - fob_ratio
+        if rho_max < 0.0:
+            rho_max = 0.0
+        t = x[i] - slack
+        if t <= 0.0:
+            residual[i] = x[i]
+            if want_jacobian:
+                for j in range(n_vars):
+                    jac[i, j] = 0.0
+                jac[i, i] = 1.0
+        elif t >= rho_max:
+            residual[i] = x[i] - rho_max
+            if want_jacobian:
+                for j in range(n_vars):
+                    jac[i, j] = 0.0
+                jac[i, i] = 1.0
+                if rho_max > 0.0:
+                    jac[i, price_var[c]] += fob_ratio
+        else:
+            residual[i] = slack
+            if want_jacobian:
+                inv = (2.0 * quota) / (den * den)
+                for j in range(n_vars):
+                    jac[i, j] = -d_exports[i - n_price, j] * inv
+        a_res = abs(residual[i])
+        if a_res > norm:
+            norm = a_res
+    return norm
+
+
+@njit(cache=True)
+def clear_all_goods(
+    n_countries,
+    reference_price,
+    armington_elasticity,
+    price_cap,
+    price_floor,
+    producer_country,
+    producer_good,
+    capacity,
+    unit_cost,
+    full_capacity_price,
+    supply_elasticity,
+    firm_country,
+    row_firm,
+    row_good,
+    planned_purchase,
+    demand_elasticity,
+    row_origin,
+    sourcing_weights,
+    ban_intensity,
+    export_quota,
+    export_duty,
+    import_tariff,
+    transport_cost,
+    stockpile_release,
+    initial_price,
+    initial_rent,
+    tolerance,
+    max_iterations,
+    row_order,
+    row_ptr,
+    edge_good,
+    edge_origin,
+    edge_destination,
+    row_edge,
+    edge_ptr,
+    producer_order,
+    producer_ptr,
+):
+    """Clear every good's market for one step. See :func:`sim.market.clear_markets`.
+
+    The last nine arguments are the index structure from :func:`build_structure`.
+    """
+    n_goods = reference_price.shape[0]
+    n_rows, k_max = row_origin.shape
+    n_edges = edge_good.shape[0]
+    # Work on copies of the purchase rows laid out by good, so every pass reads memory in order;
+    # outputs are written back to the caller's row order through ``row_order``.
+    sorted_rows = np.arange(n_rows)
+    row_firm_country = np.empty(n_rows, dtype=np.int64)
+    s_planned = np.empty(n_rows)
+    s_elasticity = np.empty(n_rows)
+    s_origin = np.empty((n_rows, k_max), dtype=np.int64)
+    s_edge = np.empty((n_rows, k_max), dtype=np.int64)
+    s_weights = np.empty((n_rows, k_max))
+    for idx in range(n_rows):
+        r = row_order[idx]
+        row_firm_country[idx] = firm_country[row_firm[r]]
+        s_planned[idx] = planned_purchase[r]
+        s_elasticity[idx] = demand_elasticity[r]
+        for k in range(k_max):
+            s_origin[idx, k] = row_origin[r, k]
+            s_edge[idx, k] = row_edge[r, k]
+            s_weights[idx, k] = sourcing_weights[r, k]
+
+    # Outputs.
+    price_domestic = np.full((n_goods, n_countries), np.nan)
+    price_export = np.full((n_goods, n_countries), np.nan)
+    quota_rent = np.zeros((n_goods, n_countries))
+    supply_offered = np.zeros((n_goods, n_countries))
+    sold = np.zeros((n_goods, n_countries))
+    exported = np.zeros((n_goods, n_countries))
+    edge_flow = np.zeros(n_edges)
+    edge_delivered_price = np.zeros(n_edges)
+    row_demand = np.zeros(n_rows)
+    row_delivered = np.zeros(n_rows)
+    row_rationed = np.zeros(n_rows)
+    row_price_index = np.full(n_rows, np.nan)
+    row_expenditure = np.zeros(n_rows)
+    row_flow = np.zeros((n_rows, k_max))
+    producer_output = np.zeros(producer_good.shape[0])
+    release_used = np.zeros((n_goods, n_countries))
+    iterations = np.zeros(n_goods, dtype=np.int64)
+    residual_norm = np.zeros(n_goods)
+    converged = np.zeros(n_goods, dtype=np.bool_)
+
+    # Work buffers sized for the largest good.
+    n_var_max = 2 * n_countries
+    x = np.zeros(n_var_max)
+    x_trial = np.zeros(n_var_max)
+    step = np.zeros(n_var_max)
+    residual = np.zeros(n_var_max)
+    residual_trial = np.zeros(n_var_max)
+    jac = np.zeros((n_var_max, n_var_max))
+    jac_trial = np.zeros((n_var_max, n_var_max))
+    flat = np.zeros(n_var_max, dtype=np.bool_)
+    flat_target = np.zeros(n_var_max)
+    d_demand = np.zeros((n_countries, n_var_max))
+    d_exports = np.zeros((n_countries, n_var_max))
+    price = np.zeros(n_countries)
+    rent = np.zeros(n_countries)
+    demand_o = np.zeros(n_countries)
+    exports_o = np.zeros(n_countries)
+    supply_o = np.zeros(n_countries)
+    dsupply_o = np.zeros(n_countries)
+    edge_price = np.zeros(n_edges)
+    edge_avail = np.zeros(n_edges)
+    edge_pw = np.zeros(n_edges)
+    edge_theta = np.zeros(n_edges)
+    edge_phi = np.zeros(n_edges)
+    var_country = np.zeros(n_var_max, dtype=np.int64)
+    price_var = np.full(n_countries, -1, dtype=np.int64)
+    quota_var = np.full(n_countries, -1, dtype=np.int64)
+    has_supply = np.zeros(n_countries, dtype=np.bool_)
+    has_buyer = np.zeros(n_countries, dtype=np.bool_)
+    reservation = np.zeros(n_countries)
+
+    for g in range(n_goods):
+        sigma = armington_elasticity[g]
+        pref = reference_price[g]
+        lo = np.log(price_floor[g] * pref)
+        hi = np.log(price_cap[g] * pref)
+        # Which origins offer the good this step: producers with capacity, or a stockpile release.
+        for c in range(n_countries):
+            has_supply[c] = stockpile_release[g, c] > 0.0
+            price_var[c] = -1
+            quota_var[c] = -1
+        for idx in range(producer_ptr[g], producer_ptr[g + 1]):
+            p = producer_order[idx]
+            if capacity[p] > 0.0:
+                has_supply[producer_country[p]] = True
+        # Origins with supply that no purchase row can buy from have no market this step: they are
+        # not unknowns, and their price is their reservation price (below it they offer nothing).
+        for c in range(n_countries):
+            has_buyer[c] = False
+        for idx in range(row_ptr[g], row_ptr[g + 1]):
+            if s_planned[idx] <= 0.0:
+                continue
+            d = row_firm_country[idx]
+            for k in range(k_max):
+                o = s_origin[idx, k]
+                if o >= 0 and s_weights[idx, k] > 0.0 and ban_intensity[g, o, d] < 1.0:
+                    has_buyer[o] = True
+        n_price = 0
+        for c in range(n_countries):
+            if has_supply[c] and has_buyer[c]:
+                price_var[c] = n_price
+                var_country[n_price] = c
+                n_price += 1
+        n_vars = n_price
+        for c in range(n_countries):
+            if price_var[c] >= 0 and np.isfinite(export_quota[g, c]):
+                quota_var[c] = n_vars
+                var_country[n_vars] = c
+                n_vars += 1
+        for c in range(n_countries):
+            reservation[c] = np.inf
+            if has_supply[c] and stockpile_release[g, c] > 0.0:
+                reservation[c] = 0.0
+        for idx in range(producer_ptr[g], producer_ptr[g + 1]):
+            p = producer_order[idx]
+            c = producer_country[p]
+            if capacity[p] > 0.0 and unit_cost[p] < reservation[c]:
+                reservation[c] = unit_cost[p]
+        for c in range(n_countries):
+            if has_supply[c] and price_var[c] < 0:
+                pr = min(max(reservation[c], price_floor[g] * pref), price_cap[g] * pref)
+                price_domestic[g, c] = pr
+                price_export[g, c] = pr * (1.0 + export_duty[g, c])
+                offered = stockpile_release[g, c]
+                for idx in range(producer_ptr[g], producer_ptr[g + 1]):
+                    p = producer_order[idx]
+                    if producer_country[p] == c:
+                        s_p, _ = producer_supply(pr, capacity[p], unit_cost[p], full_capacity_price[p], supply_elasticity[p])
+                        offered += s_p
+                supply_offered[g, c] = offered
+        if n_price == 0:
+            converged[g] = True
+            continue
+        # Quantities below ~1e-14 of the good's market size count as zero in the residuals.
+        total = 0.0
+        for idx in range(producer_ptr[g], producer_ptr[g + 1]):
+            total += capacity[producer_order[idx]]
+        for c in range(n_countries):
+            total += stockpile_release[g, c]
+        demand_total = 0.0
+        for idx in range(row_ptr[g], row_ptr[g + 1]):
+            demand_total += s_planned[idx]
+        quantity_scale = 1e-14 * max(total, demand_total) + 1e-100
+        for i in range(n_price):
+            c = var_country[i]
+            p0 = initial_price[g, c]
+            if not (p0 > 0.0 and np.isfinite(p0)):
+                p0 = pref
+            v = np.log(p0)
+            x[i] = min(max(v, lo), hi)
+        for i in range(n_price, n_vars):
+            c = var_country[i]
+            r0 = initial_rent[g, c]
+            x[i] = r0 / pref if (r0 > 0.0 and np.isfinite(r0)) else 0.0
+
+        norm = _evaluate_good(
+            g, x, True, n_price, n_vars, var_country, price_var, quota_var, sorted_rows, row_ptr,
+            row_firm_country, s_edge, s_origin, edge_ptr, edge_origin, edge_destination,
+            producer_order, producer_ptr, reference_price, sigma, price_cap, price_floor,
+            producer_country, capacity, unit_cost, full_capacity_price, supply_elasticity,
+            s_planned, s_elasticity, s_weights, ban_intensity, export_quota,
+            export_duty, import_tariff, transport_cost, stockpile_release, quantity_scale, price, rent, edge_price,
+            edge_avail, edge_pw, edge_theta, edge_phi, demand_o, exports_o, supply_o, dsupply_o,
+            d_demand, d_exports, residual, jac, flat, flat_target,
+        )
+        it = 0
+        while norm > tolerance and it < max_iterations:
+            it += 1
+            merit = 0.0
+            for i in range(n_vars):
+                step[i] = flat_target[i] - x[i] if flat[i] else -residual[i]
+                merit += residual[i] * residual[i]
+            ok = _lu_solve(jac, step, n_vars)
+            accepted = False
+            if ok:
+                alpha = 1.0
+                for _ in range(40):
+                    for i in range(n_vars):
+                        x_trial[i] = x[i] + alpha * step[i]
+                    for i in range(n_price):
+                        x_trial[i] = min(max(x_trial[i], lo), hi)
+                    for i in range(n_price, n_vars):
+                        if x_trial[i] < 0.0:
+                            x_trial[i] = 0.0
+                    trial_norm = _evaluate_good(
+                        g, x_trial, True, n_price, n_vars, var_country, price_var, quota_var,
+                        sorted_rows, row_ptr, row_firm_country, s_edge, s_origin, edge_ptr,
+                        edge_origin, edge_destination, producer_order, producer_ptr,
+                        reference_price, sigma, price_cap, price_floor, producer_country, capacity,
+                        unit_cost, full_capacity_price, supply_elasticity, s_planned,
+                        s_elasticity, s_weights, ban_intensity, export_quota,
+                        export_duty, import_tariff, transport_cost, stockpile_release, quantity_scale, price, rent,
+                        edge_price, edge_avail, edge_pw, edge_theta, edge_phi, demand_o, exports_o,
+                        supply_o, dsupply_o, d_demand, d_exports, residual_trial, jac_trial, flat, flat_target,
+                    )
+                    trial_merit = 0.0
+                    for i in range(n_vars):
+                        trial_merit += residual_trial[i] * residual_trial[i]
+                    if trial_merit <= (1.0 - 1e-4 * alpha) * merit:
+                        accepted = True
+                        break
+                    alpha *= 0.5
+            if not accepted:
+                # Projected tatonnement: move each price with its excess demand and each rent with
+                # the quota overshoot; its fixed points are exactly the equilibria.
+                for i in range(n_vars):
+                    x_trial[i] = x[i] - 0.5 * residual[i]
+                for i in range(n_price):
+                    x_trial[i] = min(max(x_trial[i], lo), hi)
+                for i in range(n_price, n_vars):
+                    if x_trial[i] < 0.0:
+                        x_trial[i] = 0.0
+            if accepted:
+                # The trial point was evaluated with its Jacobian: adopt it without re-evaluating.
+                for i in range(n_vars):
+                    x[i] = x_trial[i]
+                    residual[i] = residual_trial[i]
+                    for j in range(n_vars):
+                        jac[i, j] = jac_trial[i, j]
+                norm = trial_norm
+            else:
+                for i in range(n_vars):
+                    x[i] = x_trial[i]
+                norm = _evaluate_good(
+                    g, x, True, n_price, n_vars, var_country, price_var, quota_var, sorted_rows,
+                    row_ptr, row_firm_country, s_edge, s_origin, edge_ptr, edge_origin,
+                    edge_destination, producer_order, producer_ptr, reference_price, sigma,
+                    price_cap, price_floor, producer_country, capacity, unit_cost,
+                    full_capacity_price, supply_elasticity, s_planned, s_elasticity,
+                    s_weights, ban_intensity, export_quota, export_duty, import_tariff,
+                    transport_cost, stockpile_release, quantity_scale, price, rent, edge_price, edge_avail, edge_pw,
+                    edge_theta, edge_phi, demand_o, exports_o, supply_o, dsupply_o, d_demand,
+                    d_exports, residual, jac, flat, flat_target,
+                )
+        iterations[g] = it
+        residual_norm[g] = norm
+        converged[g] = norm <= tolerance
+
+        # ---- Allocation at the solution: quota and capacity rationing, pro rata. ----
+        export_ratio = np.ones(n_countries)
+        supply_ratio = np.ones(n_countries)
+        for i in range(n_price):
+            c = var_country[i]
+            quota = export_quota[g, c]
+            exp_c = exports_o[c]
+            if exp_c > quota:
+                export_ratio[c] = quota / exp_c
+            total = demand_o[c] - exp_c + exp_c * export_ratio[c]
+            if total > supply_o[c]:
+                supply_ratio[c] = supply_o[c] / total
+        for idx in range(row_ptr[g], row_ptr[g + 1]):
+            r = row_order[idx]  # position in the caller's order, for the outputs
+            q = s_planned[idx]
+            if q <= 0.0:
+                continue
+            a = 0.0
+            for k in range(k_max):
+                e = s_edge[idx, k]
+                if e >= 0:
+                    a += s_weights[idx, k] * edge_avail[e] * edge_pw[e]
+            if a <= 0.0:
+                continue
+            big_p = np.exp(np.log(a) / (1.0 - sigma))
+            quantity = q * np.exp(-s_elasticity[idx] * np.log(big_p / pref))
+            row_price_index[r] = big_p
+            d = row_firm_country[idx]
+            total_demand = 0.0
+            total_delivered = 0.0
+            spend = 0.0
+            for k in range(k_max):
+                e = s_edge[idx, k]
+                if e < 0:
+                    continue
+                wk = s_weights[idx, k] * edge_avail[e]
+                if wk <= 0.0:
+                    continue
+                o = s_origin[idx, k]
+                xk = wk * edge_pw[e] / a * big_p * quantity / edge_price[e]
+                ratio = supply_ratio[o]
+                if o != d:
+                    ratio *= export_ratio[o]
+                delivered = xk * ratio
+                total_demand += xk
+                total_delivered += delivered
+                spend += delivered * edge_price[e]
+                row_flow[r, k] = delivered
+                edge_flow[e] += delivered
+                sold[g, o] += delivered
+                if o != d:
+                    exported[g, o] += delivered
+            row_demand[r] = total_demand
+            row_delivered[r] = total_delivered
+            row_rationed[r] = max(total_demand - total_delivered, 0.0)
+            row_expenditure[r] = spend
+        for e in range(edge_ptr[g], edge_ptr[g + 1]):
+            edge_delivered_price[e] = edge_price[e] if price_var[edge_origin[e]] >= 0 else np.nan
+        for i in range(n_price):
+            c = var_country[i]
+            price_domestic[g, c] = price[c]
+            price_export[g, c] = price[c] * (1.0 + export_duty[g, c]) + rent[c]
+            quota_rent[g, c] = rent[c]
+            supply_offered[g, c] = supply_o[c]
+            used = sold[g, c] / supply_o[c] if supply_o[c] > 0.0 else 0.0
+            if used > 1.0:
+                used = 1.0
+            release_used[g, c] = stockpile_release[g, c] * used
+        for idx in range(producer_ptr[g], producer_ptr[g + 1]):
+            p = producer_order[idx]
+            c = producer_country[p]
+            if price_var[c] < 0:
+                continue
+            s, _ = producer_supply(price[c], capacity[p], unit_cost[p], full_capacity_price[p], supply_elasticity[p])
+            used = sold[g, c] / supply_o[c] if supply_o[c] > 0.0 else 0.0
+            if used > 1.0:
+                used = 1.0
+            producer_output[p] = s * used
+
+    return (
+        price_domestic,
+        price_export,
+        quota_rent,
+        supply_offered,
+        sold,
+        exported,
+        edge_good,
+        edge_origin,
+        edge_destination,
+        edge_flow,
+        edge_delivered_price,
+        row_demand,
+        row_delivered,
+        row_rationed,
+        row_price_index,
+        row_expenditure,
+        row_flow,
+        producer_output,
+        release_used,
+        iterations,
+        residual_norm,
+        converged,
+    )
