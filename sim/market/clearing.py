@@ -62,8 +62,10 @@ class MarketInputs:
         demand_elasticity: ``[R]`` short-run price elasticity of the firm's demand (>= 0).
         sourcing_origin: ``[R, K]`` origin country of each sourcing slot, ``-1`` for an empty slot.
         sourcing_weights: ``[R, K]`` Armington weights over the slots, summing to one per row.
-        ban_intensity: ``[G, C, C]`` share of an edge that is blocked: 1 is a ban, values in (0, 1)
-            are informal measures (customs delays) that scale the edge's sourcing weight down.
+        ban_intensity: ``[G, C, C]`` share of an edge's trade that is blocked. 1 is a ban: buyers
+            drop the origin from their sourcing at once and re-route. Values in (0, 1) are informal
+            measures (customs delays): buyers order as usual, only ``1 - intensity`` of the order
+            gets through, and the rest counts as rationed.
         export_quota: ``[G, C]`` most an origin may export in total this step (``inf`` for none).
         export_duty: ``[G, C]`` ad-valorem export duty of the origin.
         import_tariff: ``[G, C, C]`` ad-valorem tariff on the edge, levied by the destination.
@@ -283,9 +285,10 @@ class MarketResult:
         edge_good, edge_origin, edge_destination: ``[E]`` the trade edges.
         edge_flow: ``[E]`` quantity shipped on each edge.
         edge_price: ``[E]`` delivered price on each edge (duty, rent, transport and tariff included).
-        demand: ``[R]`` quantity each purchase row demanded at the clearing prices.
+        demand: ``[R]`` quantity each purchase row ordered at the clearing prices.
         delivered: ``[R]`` quantity it received.
-        rationed: ``[R]`` demanded but not delivered (price cap or export quota rationing).
+        rationed: ``[R]`` demanded but not delivered (price cap or export quota rationing, or held at
+            the border by an informal measure).
         price_index: ``[R]`` the firm's CES delivered-price index (NaN if it had no open origin).
         expenditure: ``[R]`` what it paid, delivered prices times quantities.
         row_flow: ``[R, K]`` quantity received from each sourcing slot.

@@ -111,13 +111,21 @@ def build_structure(n_countries, n_goods, firm_country, row_firm, row_good, row_
     )
 
 
+#: Share of the span from unit cost to full-capacity price over which supply rises linearly, so the
+#: curve has a finite slope at unit cost even when ``supply_elasticity < 1``.
+LINEAR_ONSET = 0.05
+
+
 @njit(cache=True)
 def producer_supply(price, capacity, unit_cost, full_capacity_price, supply_elasticity):
     """Quantity one producer offers at ``price`` and its derivative with respect to ``log(price)``.
 
-    The supply curve is ``capacity * min(1, ((price - unit_cost)+ / (full_capacity_price -
-    unit_cost)) ** supply_elasticity)``: nothing below unit cost, rising to full capacity at
-    ``full_capacity_price``. With ``unit_cost = 0`` it is isoelastic below capacity.
+    With ``u = (price - unit_cost) / (full_capacity_price - unit_cost)`` the producer offers
+    ``capacity * min(1, u ** supply_elasticity)``: nothing below unit cost, full capacity from
+    ``full_capacity_price`` on. Over the first ``LINEAR_ONSET`` of the span the curve is the chord
+    ``capacity * LINEAR_ONSET ** (supply_elasticity - 1) * u`` instead, so its slope stays finite at
+    unit cost (a power below 1 would be vertical there and stall Newton's method). With
+    ``unit_cost = 0`` and prices above the onset it is isoelastic below capacity.
     """
     if capacity <= 0.0 or price <= unit_cost:
         return 0.0, 0.0
@@ -125,6 +133,9 @@ def producer_supply(price, capacity, unit_cost, full_capacity_price, supply_elas
     u = (price - unit_cost) / span
     if u >= 1.0:
         return capacity, 0.0
+    if u < LINEAR_ONSET:
+        slope = capacity * LINEAR_ONSET ** (supply_elasticity - 1.0)
+        return slope * u, price * slope / span
     q = capacity * u**supply_elasticity
     # dq/dlog p = p * dq/dp = p * eps * q / (p - c)
     return q, price * supply_elasticity * q / (price - unit_cost)
@@ -216,6 +227,7 @@ def _evaluate_good(
     rent,
     edge_price,
     edge_avail,
+    edge_pass,
     edge_pw,
     edge_theta,
     edge_phi,
@@ -266,7 +278,11 @@ def _evaluate_good(
         if price_var[o] < 0:
             edge_avail[e] = 0.0
             continue
-        edge_avail[e] = 1.0 - ban_intensity[g, o, d]
+        # A full ban closes the edge: buyers re-route at once (weight 0). An informal restriction
+        # (intensity < 1) leaves the weight but lets only (1 - intensity) of the order through.
+        ban = ban_intensity[g, o, d]
+        edge_avail[e] = 0.0 if ban >= 1.0 else 1.0
+        edge_pass[e] = 1.0 - ban
         po = price[o]
         if o == d:
             pe = po
@@ -320,7 +336,7 @@ def _evaluate_good(
         for t in range(n_open):
             e = slot_edge[t]
             o = edge_origin[e]
-            xk = slot_v[t] * scale / edge_price[e]
+            xk = slot_v[t] * scale / edge_price[e] * edge_pass[e]  # what gets through to the buyer
             slot_x[t] = xk
             demand_o[o] += xk
             if o != d:
@@ -558,6 +574,7 @@ def clear_all_goods(
     dsupply_o = np.zeros(n_countries)
     edge_price = np.zeros(n_edges)
     edge_avail = np.zeros(n_edges)
+    edge_pass = np.ones(n_edges)
     edge_pw = np.zeros(n_edges)
     edge_theta = np.zeros(n_edges)
     edge_phi = np.zeros(n_edges)
@@ -659,7 +676,7 @@ def clear_all_goods(
             producer_country, capacity, unit_cost, full_capacity_price, supply_elasticity,
             s_planned, s_elasticity, s_weights, ban_intensity, export_quota,
             export_duty, import_tariff, transport_cost, stockpile_release, quantity_scale, price, rent, edge_price,
-            edge_avail, edge_pw, edge_theta, edge_phi, demand_o, exports_o, supply_o, dsupply_o,
+            edge_avail, edge_pass, edge_pw, edge_theta, edge_phi, demand_o, exports_o, supply_o, dsupply_o,
             d_demand, d_exports, residual, jac, flat, flat_target,
         )
         it = 0
@@ -689,7 +706,7 @@ def clear_all_goods(
                         unit_cost, full_capacity_price, supply_elasticity, s_planned,
                         s_elasticity, s_weights, ban_intensity, export_quota,
                         export_duty, import_tariff, transport_cost, stockpile_release, quantity_scale, price, rent,
-                        edge_price, edge_avail, edge_pw, edge_theta, edge_phi, demand_o, exports_o,
+                        edge_price, edge_avail, edge_pass, edge_pw, edge_theta, edge_phi, demand_o, exports_o,
                         supply_o, dsupply_o, d_demand, d_exports, residual_trial, jac_trial, flat, flat_target,
                     )
                     trial_merit = 0.0
@@ -727,7 +744,7 @@ def clear_all_goods(
                     price_cap, price_floor, producer_country, capacity, unit_cost,
                     full_capacity_price, supply_elasticity, s_planned, s_elasticity,
                     s_weights, ban_intensity, export_quota, export_duty, import_tariff,
-                    transport_cost, stockpile_release, quantity_scale, price, rent, edge_price, edge_avail, edge_pw,
+                    transport_cost, stockpile_release, quantity_scale, price, rent, edge_price, edge_avail, edge_pass, edge_pw,
                     edge_theta, edge_phi, demand_o, exports_o, supply_o, dsupply_o, d_demand,
                     d_exports, residual, jac, flat, flat_target,
                 )
@@ -775,7 +792,7 @@ def clear_all_goods(
                     continue
                 o = s_origin[idx, k]
                 xk = wk * edge_pw[e] / a * big_p * quantity / edge_price[e]
-                ratio = supply_ratio[o]
+                ratio = supply_ratio[o] * edge_pass[e]
                 if o != d:
                     ratio *= export_ratio[o]
                 delivered = xk * ratio

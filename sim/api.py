@@ -1,0 +1,184 @@
+"""Python entry points for notebooks and sweeps: compose a configuration, run it, get tables back.
+
+``run(scenario, policy..., seed)`` is the single entry point that the command line, sweeps and
+sensitivity analyses share (the EMA Workbench shape: a scenario's uncertainties and a policy's levers
+in, outcomes out).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from sim.config import register_configs
+from sim.metrics import compute_metrics
+from sim.model import CoercionModel
+from sim.outputs import provenance
+
+__all__ = ["RunResult", "CONFIG_DIR", "compose_config", "run", "run_config"]
+
+
+def _config_dir() -> Path:
+    env = os.environ.get("COERCION_SIM_CONFIG_DIR")
+    if env:
+        return Path(env).resolve()
+    return (Path(__file__).resolve().parent.parent / "configs").resolve()
+
+
+#: Directory of the shipped configs (``configs/`` of the source tree; override with the
+#: ``COERCION_SIM_CONFIG_DIR`` environment variable).
+CONFIG_DIR = _config_dir()
+
+
+@dataclass
+class RunResult:
+    """What a run produced, in memory.
+
+    Attributes:
+        timeseries: Tidy table (``date, step, country, good, variable, value``).
+        flows: Tidy trade flows (``date, step, good, origin, destination, quantity, value``).
+        metrics: Scalar outcomes (see :data:`sim.metrics.METRIC_DOCS`).
+        config: The resolved configuration.
+        provenance: Versions, seed, wall time.
+        model: The finished model if ``keep_model`` was set (else ``None``, so it can be freed).
+    """
+
+    timeseries: pd.DataFrame
+    flows: pd.DataFrame
+    metrics: dict
+    config: DictConfig
+    provenance: dict
+    model: CoercionModel | None = None
+
+
+def compose_config(
+    scenario: str | None = None, overrides: Sequence[str] = (), *, config_dir: str | os.PathLike | None = None
+) -> DictConfig:
+    """Compose the configuration as the command line would (``scenario=NAME`` plus overrides).
+
+    Args:
+        scenario: Scenario name (a file ``configs/scenario/NAME.yaml`` or in ``config_dir``).
+        overrides: Hydra overrides, e.g. ``["seed=3", "model.risk_aversion=2"]``.
+        config_dir: An extra directory searched first for config groups (your own scenarios).
+
+    Raises:
+        hydra.errors.HydraException: unknown scenario, misspelt key or bad value (the message names it).
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    register_configs()
+    args = list(overrides)
+    if scenario is not None:
+        args = [f"scenario={scenario}", *args]
+    if config_dir is not None:
+        args.append(f"hydra.searchpath=[file://{Path(config_dir).resolve()}]")
+    gh = GlobalHydra.instance()
+    was_initialized = gh.is_initialized()
+    if was_initialized:
+        # Called from inside a Hydra app (or another compose): use a clean context of our own.
+        gh.clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            return compose(config_name="config", overrides=args)
+    finally:
+        if was_initialized:
+            GlobalHydra.instance().clear()
+
+
+class _Progress:
+    """Progress lines on stderr for runs longer than a couple of seconds."""
+
+    def __init__(self, mode: str, label: str) -> None:
+        self.mode, self.label = mode, label
+        self.t0 = time.perf_counter()
+        self.last = 0.0
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter() - self.t0
+        if self.mode == "never" or (self.mode == "auto" and now < 2.0):
+            return
+        if now - self.last < 1.0 and done < total:
+            return
+        self.last = now
+        end = "\n" if (done == total or not self.tty) else "\r"
+        sys.stderr.write(f"[coercion-sim] {self.label}: month {done}/{total} ({now:.1f} s){end}")
+        sys.stderr.flush()
+
+
+def run_config(cfg: DictConfig, *, keep_model: bool = False, progress: str | Callable | None = None) -> RunResult:
+    """Run a composed configuration in memory.
+
+    Args:
+        cfg: A composed config (see :func:`compose_config`).
+        keep_model: Keep the finished model on the result (for inspecting agents).
+        progress: ``"auto"``, ``"always"``, ``"never"``, a callable ``(done, total)``, or ``None`` to
+            use ``cfg.output.progress``.
+    """
+    started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    t0 = time.perf_counter()
+    model = CoercionModel(cfg)
+    if progress is None or isinstance(progress, str):
+        progress = _Progress(progress or cfg.output.progress, str(cfg.scenario.name))
+    model.run(progress=progress)
+    ts = model.recorder.timeseries()
+    flows = model.recorder.flows_table()
+    metrics = compute_metrics(model)
+    metrics["clearing_max_iterations"] = int(model.clearing_max_iterations)
+    metrics["clearing_max_residual"] = float(model.clearing_max_residual)
+    wall = time.perf_counter() - t0
+    prov = provenance(
+        seed=int(cfg.seed),
+        wall_seconds=wall,
+        started=started,
+        finished=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        extra={"scenario": str(cfg.scenario.name)},
+    )
+    resolved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    result = RunResult(ts, flows, metrics, resolved, prov, model if keep_model else None)
+    del model
+    return result
+
+
+def run(
+    scenario: str | DictConfig | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    seed: int | None = None,
+    config_dir: str | os.PathLike | None = None,
+    keep_model: bool = False,
+    progress: str | Callable | None = "never",
+) -> RunResult:
+    """Run a scenario and return its tables and metrics in memory.
+
+    Args:
+        scenario: A scenario name (``"rare_earth_2010"``) or an already composed config.
+        overrides: Hydra overrides (``["model.risk_aversion=2", "scenario.end=2012-12"]``).
+        seed: Root seed (overrides ``seed`` in the config).
+        config_dir: Extra directory with your own config groups (e.g. ``my_configs/scenario/x.yaml``).
+        keep_model: Keep the finished model on the result.
+        progress: See :func:`run_config` (default: silent).
+
+    Example:
+        >>> import sim
+        >>> res = sim.run("minimal", seed=1)  # doctest: +SKIP
+        >>> res.metrics["peak_export_price_ratio.ore"]  # doctest: +SKIP
+    """
+    if isinstance(scenario, DictConfig):
+        cfg = scenario
+        if overrides:
+            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+    else:
+        cfg = compose_config(scenario, overrides, config_dir=config_dir)
+    if seed is not None:
+        cfg = OmegaConf.merge(cfg, {"seed": int(seed)})
+    return run_config(cfg, keep_model=keep_model, progress=progress)

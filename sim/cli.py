@@ -1,0 +1,111 @@
+"""The ``coercion-sim`` command: a Hydra app that runs one scenario and writes its outputs.
+
+``coercion-sim scenario=rare_earth_2010 seed=1`` writes into its Hydra run directory
+``timeseries.parquet``, ``flows.parquet``, ``metrics.json``, ``config.yaml`` (resolved),
+``provenance.json`` and ``figures/`` (PNG and PDF), each atomically, then prints a summary. Invalid
+input stops the run before anything is written, with one message naming the field and the value.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from sim.api import CONFIG_DIR, run_config
+from sim.config import register_configs
+from sim.market import MarketClearingError
+from sim.outputs import atomic_write_text, write_json, write_parquet
+from sim.scenario import ScenarioError, validate_config
+
+__all__ = ["main", "write_outputs"]
+
+
+def write_outputs(result, outdir: str | Path, *, figures: bool = True) -> list[Path]:
+    """Write a :class:`sim.api.RunResult` into ``outdir`` (atomically, file by file)."""
+    outdir = Path(outdir)
+    written = [
+        write_parquet(result.timeseries, outdir / "timeseries.parquet"),
+        write_parquet(result.flows, outdir / "flows.parquet"),
+        write_json(result.metrics, outdir / "metrics.json"),
+        atomic_write_text(outdir / "config.yaml", OmegaConf.to_yaml(result.config)),
+    ]
+    if figures:
+        written += _write_figures(result, outdir / "figures")
+    # Provenance last: its presence marks a complete output directory.
+    written.append(write_json(result.provenance, outdir / "provenance.json"))
+    return written
+
+
+def _write_figures(result, figdir: Path) -> list[Path]:
+    from sim import figures as figs
+
+    cfg = result.config
+    coercer = str(cfg.scenario.coercer)
+    targets = [str(t) for t in cfg.scenario.targets]
+    paths = figs.save_figure(
+        figs.overview_figure(result.timeseries, result.flows, coercer=coercer, targets=targets), figdir / "overview"
+    )
+    if cfg.scenario.history:
+        history = figs.load_history(str(cfg.scenario.history))
+        goods = [g.id for g in cfg.scenario.goods]
+        paths += figs.save_figure(
+            figs.history_figure(result.timeseries, history, coercer=coercer, goods=goods, flows=result.flows, targets=targets),
+            figdir / "history",
+        )
+    return paths
+
+
+def _summary(result, outdir: Path) -> str:
+    m = result.metrics
+    lines = [f"coercion-sim: {m['scenario']} (seed {m['seed']}, {m['n_steps']} months) -> {outdir}"]
+    for g in result.config.scenario.goods:
+        key = f"peak_export_price_ratio.{g.id}"
+        if key in m:
+            lines.append(
+                f"  {g.id}: coercer export price peaked at {m[key]:.1f}x ({m[f'peak_export_price_date.{g.id}']}), "
+                f"export/domestic wedge {m[f'export_domestic_wedge_at_peak.{g.id}']:.1f}x at the peak"
+            )
+    losses = {k.split(".", 1)[1]: v for k, v in m.items() if k.startswith("output_loss_share.")}
+    if losses:
+        lines.append("  output loss (share of baseline value added over the run): " + ", ".join(f"{c} {v:.2%}" for c, v in losses.items()))
+    return "\n".join(lines)
+
+
+def _clean_failed_run_dir(outdir: Path) -> None:
+    """Remove a run directory that holds nothing but Hydra's own files (no partial outputs)."""
+    if not outdir.is_dir():
+        return
+    ours = [p for p in outdir.iterdir() if p.name != ".hydra" and p.suffix != ".log"]
+    if not ours:
+        shutil.rmtree(outdir, ignore_errors=True)
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
+def _app(cfg: DictConfig) -> None:
+    logging.getLogger("MESA").setLevel(logging.WARNING)  # Mesa logs every step at INFO
+    outdir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        validate_config(cfg)
+        result = run_config(cfg)
+    except (ScenarioError, MarketClearingError) as exc:
+        _clean_failed_run_dir(outdir)
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    write_outputs(result, outdir, figures=bool(cfg.output.figures))
+    print(_summary(result, outdir))
+
+
+def main() -> None:
+    """Console entry point (``coercion-sim``)."""
+    register_configs()
+    _app()
+
+
+if __name__ == "__main__":
+    main()

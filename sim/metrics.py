@@ -1,0 +1,199 @@
+"""Scalar outcomes of a run (``metrics.json``): MODEL.md's "Outcomes every run reports".
+
+Keys are dotted paths (``output_loss_share.JPN``) so a sweep's collector can flatten them into
+columns. Every key is listed with its unit and meaning in :data:`METRIC_DOCS` (and the README).
+Prices are compared with the first simulated month (the baseline), so ratios are unit-free.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["compute_metrics", "METRIC_DOCS"]
+
+METRIC_DOCS: dict[str, str] = {
+    "scenario": "scenario name",
+    "seed": "root seed of the run",
+    "n_steps": "months simulated",
+    "clearing_max_iterations": "most Newton iterations any market clearing needed (a run fails if one does not converge)",
+    "clearing_max_residual": "largest relative excess demand left by any clearing (below the solver tolerance)",
+    "peak_export_price_ratio.<good>": "coercer's highest export price / its first-month export price",
+    "peak_export_price_date.<good>": "month of that peak (YYYY-MM)",
+    "peak_domestic_price_ratio.<good>": "coercer's highest domestic price / its first-month domestic price",
+    "export_domestic_wedge_at_peak.<good>": "coercer's export price / domestic price in the month of the export-price peak",
+    "export_domestic_wedge_end.<good>": "the same wedge in the last month",
+    "peak_price_paid_ratio.<good>.<country>": "highest average delivered price paid / first-month value",
+    "months_above_2x.<good>": "months the world import price of the good was above twice its first-month value",
+    "shortage.<good>.<country>": "total unmet requirement over the run (quantity)",
+    "rationed.<good>.<country>": "total rationed or blocked quantity over the run",
+    "output_loss.<country>": "value added lost over the run (US$)",
+    "output_loss_share.<country>": "output loss / baseline value added over the run",
+    "peak_output_loss_share.<country>": "largest monthly output loss / baseline monthly value added",
+    "first_output_loss_date.<country>": "first month with an output loss above 0.1% of monthly value added (null: none)",
+    "min_inventory_months.<good>.<country>": "lowest inventory in months of baseline requirement",
+    "coercer_import_share_start.<good>.<country>": "coercer's share of the country's imports in the first 12 months",
+    "coercer_import_share_end.<good>.<country>": "the same share in the last 12 months",
+    "import_hhi_start.<good>.<country>": "Herfindahl index of the country's import origins, first 12 months",
+    "import_hhi_end.<good>.<country>": "the same in the last 12 months",
+    "new_capacity.<good>.<country>": "capacity at the end minus at the start (quantity per year)",
+    "redirected_share_12m.<good>.<country>": "target exporter: share of its lost sales to the coercer re-sold elsewhere in the 12 months after the first measure",
+    "redirected_share_24m.<good>.<country>": "the same over 24 months",
+    "export_price_received_ratio_12m.<good>.<country>": "target exporter's average domestic price in those 12 months / first month",
+    "coercer_cost.lost_export_revenue": "coercer's export revenue on the goods below baseline, summed (US$; negative: a gain)",
+    "coercer_cost.domestic_input_cost": "extra its own firms paid for the goods against first-month prices (US$)",
+    "coercer_cost.output_loss": "value added its own firms lost (US$)",
+    "coercer_cost.total": "sum of the three (US$)",
+    "clearing_seconds": "wall time spent in market clearing",
+}
+
+
+def _month(date) -> str:
+    return str(np.datetime64(date, "M"))
+
+
+def _finite(x) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def compute_metrics(model) -> dict:
+    """Scalar outcomes of a finished (or partly run) model."""
+    rec, w = model.recorder, model.world
+    T = rec.steps_recorded
+    dates = w.calendar.dates()[:T]
+    gl, cl = rec.good_level, rec.country_level
+    c0 = w.coercer
+    out: dict[str, object] = {
+        "scenario": str(model.cfg.scenario.name),
+        "seed": int(model.cfg.seed),
+        "n_steps": int(T),
+    }
+    if T == 0:
+        return out
+    cubes = _FlowCubes(rec, T)
+    for g, good in enumerate(w.goods):
+        pe = gl["price_export"][:T, g, c0]
+        pdm = gl["price_domestic"][:T, g, c0]
+        if np.isfinite(pe).any() and np.isfinite(pe[0]):
+            k = int(np.nanargmax(pe))
+            out[f"peak_export_price_ratio.{good}"] = _finite(pe[k] / pe[0])
+            out[f"peak_export_price_date.{good}"] = _month(dates[k])
+            out[f"peak_domestic_price_ratio.{good}"] = _finite(np.nanmax(pdm) / pdm[0])
+            out[f"export_domestic_wedge_at_peak.{good}"] = _finite(pe[k] / pdm[k])
+            out[f"export_domestic_wedge_end.{good}"] = _finite(pe[-1] / pdm[-1])
+        imp = gl["imports"][:T, g]
+        paid = gl["price_paid"][:T, g]
+        with np.errstate(invalid="ignore"):
+            world_price = np.nansum(paid * imp, axis=1) / imp.sum(axis=1)
+        if np.isfinite(world_price[0]) and world_price[0] > 0:
+            out[f"months_above_2x.{good}"] = int(np.sum(world_price > 2 * world_price[0]))
+        for c, code in enumerate(w.countries):
+            if np.isfinite(paid[0, c]) and paid[0, c] > 0:
+                out[f"peak_price_paid_ratio.{good}.{code}"] = _finite(np.nanmax(paid[:, c]) / paid[0, c])
+            base_req = rec._base_need_gc.reshape(rec.G, rec.C)[g, c]
+            if base_req > 0:
+                out[f"shortage.{good}.{code}"] = float(np.nansum(gl["shortage"][:T, g, c]))
+                out[f"rationed.{good}.{code}"] = float(np.nansum(gl["rationed"][:T, g, c]))
+                out[f"min_inventory_months.{good}.{code}"] = float(np.nanmin(gl["inventory"][:T, g, c]) / base_req)
+            cap = gl["capacity"][:T, g, c]
+            if cap[0] > 0 or cap[-1] > 0:
+                out[f"new_capacity.{good}.{code}"] = float((cap[-1] - cap[0]) * 12)
+        # Import structure: shares of origins in each country's imports, first and last 12 months.
+        flows = cubes.cube(g)  # [T, origin, destination]
+        n = min(12, T)
+        for c, code in enumerate(w.countries):
+            for label, sl in (("start", slice(0, n)), ("end", slice(T - n, T))):
+                inflow = flows[sl, :, c].sum(axis=0)
+                inflow[c] = 0.0
+                total = inflow.sum()
+                if total <= 0:
+                    continue
+                shares = inflow / total
+                out[f"coercer_import_share_{label}.{good}.{code}"] = float(shares[c0])
+                out[f"import_hhi_{label}.{good}.{code}"] = float(np.sum(shares**2))
+        # Trade redirection of targeted exporters (import measures by the coercer).
+        first = _first_measure_step(model)
+        if first is not None:
+            base = flows[0]
+            for c in w.targets:
+                to_coercer0 = base[c, c0]
+                if to_coercer0 <= 0:
+                    continue
+                code = w.countries[c]
+                others0 = base[c].sum() - base[c, c] - to_coercer0
+                for months in (12, 24):
+                    sl = slice(first, min(T, first + months))
+                    span = sl.stop - sl.start
+                    if span <= 0:
+                        continue
+                    lost = to_coercer0 * span - flows[sl, c, c0].sum()
+                    gained = (flows[sl, c].sum() - flows[sl, c, c].sum() - flows[sl, c, c0].sum()) - others0 * span
+                    if lost > 0:
+                        out[f"redirected_share_{months}m.{good}.{code}"] = float(max(gained, 0.0) / lost)
+                    if months == 12:
+                        pdc = gl["price_domestic"][:T, g, c]
+                        if np.isfinite(pdc[0]) and pdc[0] > 0:
+                            out[f"export_price_received_ratio_12m.{good}.{code}"] = _finite(np.nanmean(pdc[sl]) / pdc[0])
+    base_va = rec.baseline_value_added
+    for c, code in enumerate(w.countries):
+        if base_va[c] <= 0:
+            continue
+        loss = cl["output_loss"][:T, c]
+        out[f"output_loss.{code}"] = float(np.nansum(loss))
+        out[f"output_loss_share.{code}"] = float(np.nansum(loss) / (base_va[c] * T))
+        out[f"peak_output_loss_share.{code}"] = float(np.nanmax(loss) / base_va[c])
+        hit = np.flatnonzero(loss > 1e-3 * base_va[c])
+        out[f"first_output_loss_date.{code}"] = _month(dates[hit[0]]) if hit.size else None
+    lost_rev = float(np.sum(model.baseline_coercer_revenue - rec.coercer_export_revenue[:T]))
+    total_cost = float(rec.coercer_cost[:T].sum())
+    own_loss = float(np.nansum(cl["output_loss"][:T, c0]))
+    out["coercer_cost.lost_export_revenue"] = lost_rev
+    out["coercer_cost.domestic_input_cost"] = total_cost - lost_rev
+    out["coercer_cost.output_loss"] = own_loss
+    out["coercer_cost.total"] = total_cost + own_loss
+    strategy = model.strategy
+    out["strategy"] = getattr(strategy, "name", "schedule")
+    if getattr(strategy, "conceded_at", None) is not None:
+        out["conceded"] = True
+        out["concession_date"] = _month(dates[strategy.conceded_at])
+        out["conceding_country"] = w.countries[strategy.conceding_country]
+    else:
+        out["conceded"] = False
+        out["concession_date"] = None
+    out["clearing_seconds"] = float(model.clearing_seconds)
+    return out
+
+
+class _FlowCubes:
+    """Per-good ``[T, origin, destination]`` flow arrays built from the recorder's edge lists."""
+
+    def __init__(self, rec, T: int) -> None:
+        self.T, self.C = T, rec.C
+        parts = [f for f in rec.flows if f[0] < T]
+        if parts:
+            self.t = np.concatenate([np.full(f[1].size, f[0], dtype=np.int64) for f in parts])
+            self.g = np.concatenate([f[1] for f in parts]).astype(np.int64)
+            self.o = np.concatenate([f[2] for f in parts]).astype(np.int64)
+            self.d = np.concatenate([f[3] for f in parts]).astype(np.int64)
+            self.q = np.concatenate([f[4] for f in parts])
+            order = np.argsort(self.g, kind="stable")
+            self.t, self.g, self.o, self.d, self.q = (a[order] for a in (self.t, self.g, self.o, self.d, self.q))
+            self.bounds = np.searchsorted(self.g, np.arange(rec.G + 1))
+        else:
+            self.bounds = None
+
+    def cube(self, g: int) -> np.ndarray:
+        T, C = self.T, self.C
+        if self.bounds is None:
+            return np.zeros((T, C, C))
+        sl = slice(self.bounds[g], self.bounds[g + 1])
+        key = (self.t[sl] * C + self.o[sl]) * C + self.d[sl]
+        return np.bincount(key, weights=self.q[sl], minlength=T * C * C).reshape(T, C, C)
+
+
+def _first_measure_step(model) -> int | None:
+    """First month in which a measure of the coercer covers at least part of the month."""
+    steps = [int(np.flatnonzero(m.coverage > 0)[0]) for m in model.measures if m.imposer == model.coercer_index and (m.coverage > 0).any()]
+    return min(steps) if steps else None

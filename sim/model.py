@@ -1,0 +1,444 @@
+"""The coercion model: states, firms and a coercer on Mesa, advancing one month per step.
+
+One step, in MODEL.md's order (details and equations in ``docs/ODD.md``):
+
+1. **Measures**: the coercer's strategy decides which of its measures stay in force; every measure in
+   force writes this month's bans, quotas, duties and tariffs.
+2. **Policy actions**: every state runs its levers (stockpile releases and the like) and books their
+   costs.
+3. **Plans**: user firms plan output (baseline) and purchases: requirement for planned output plus a
+   share of the gap to their inventory target; the target cover rises with the scarcity they have
+   seen (precautionary buying).
+4. **Market clearing**: the numba kernel (:mod:`sim.market`) clears every good's world market.
+5. **Production**: firms use deliveries and inventory; output is limited by the scarcest input
+   (Leontief); the shortfall against planned output is the output loss (value added).
+6. **Adaptation**: perceived risk of each origin, sourcing weights moving toward available, safe
+   origins at a finite rate, substitution that lowers requirements when prices stay high, capacity
+   projects that start when expected prices justify them (or when financed) and deliver after their
+   build lag.
+7. **Records**: every tracked variable for the month.
+"""
+
+from __future__ import annotations
+
+import math
+import time as _time
+
+import mesa
+import numpy as np
+
+from sim.agents import ProducerFirm, StateAgent, UserFirm
+from sim.coercion import ExportQuota, MeasureArrays, RuleBasedStrategy, ScheduleStrategy
+from sim.market import MarketInputs, MarketStructure, clear_markets
+from sim.recording import Recorder
+from sim.scenario import World, build_world, ramp_share, validate_config
+
+__all__ = ["CoercionModel"]
+
+_NEVER = np.iinfo(np.int64).max
+
+
+class CoercionModel(mesa.Model):
+    """An economic-coercion world built from a composed configuration.
+
+    Args:
+        cfg: A composed :class:`sim.config.Config` (or DictConfig with its fields).
+        rng: Seed or generator for the model's random numbers (Mesa 3.5 ``rng``); defaults to
+            ``cfg.seed``.
+
+    Attributes:
+        world: The scenario's arrays (:class:`sim.scenario.World`).
+        states, producers, firms: The Mesa agent sets of each kind.
+        step_index: Index of the month being (or last) simulated, from 0.
+    """
+
+    def __init__(self, cfg, rng=None) -> None:
+        validate_config(cfg)
+        super().__init__(rng=cfg.seed if rng is None else rng)
+        self.cfg = cfg
+        self.params = cfg.model
+        w: World = build_world(cfg, self.rng)
+        self.world = w
+        G, C = len(w.goods), len(w.countries)
+        P, F, R = len(w.producer_name), len(w.firm_country), len(w.row_firm)
+        self.n_steps = w.calendar.n_steps
+        self.step_index = -1
+
+        # ---- agents ----
+        strategy_cfg = cfg.scenario.strategy
+        if strategy_cfg.type == "rules":
+            strategy = RuleBasedStrategy(
+                coercer_cost_tolerance=float(strategy_cfg.coercer_cost_tolerance),
+                target_pain_threshold=float(strategy_cfg.target_pain_threshold),
+                ruling_delay_months=strategy_cfg.ruling_delay_months,
+            )
+        else:
+            strategy = ScheduleStrategy()
+        self.strategy = strategy
+        self.state_agents = [
+            StateAgent(self, c, code, list(cfg.scenario.countries[c].coalitions), strategy if c == w.coercer else None)
+            for c, code in enumerate(w.countries)
+        ]
+        for p in range(P):
+            ProducerFirm(self, p)
+        for f in range(F):
+            UserFirm(self, f)
+        self.states = self.agents_by_type[StateAgent]
+        self.producers = self.agents_by_type[ProducerFirm]
+        self.firms = self.agents_by_type[UserFirm]
+        order = np.argsort(w.row_firm, kind="stable")
+        bounds = np.searchsorted(w.row_firm[order], np.arange(F + 1))
+        self.rows_of_firm = [order[bounds[f] : bounds[f + 1]] for f in range(F)]
+
+        # ---- state ----
+        self.measures = w.measures
+        self.coercer_index = w.coercer
+        self.target_indices = w.targets
+        self.measure_arrays = MeasureArrays.empty(G, C)
+        self.capacity = w.capacity0.copy()
+        self.project_start = np.where(w.is_project, _NEVER, -1).astype(np.int64)
+        self.project_signal_months = np.zeros(P, dtype=np.int64)
+        self.producer_output = np.zeros(P)
+        self.stockpile = np.zeros((G, C))
+        self.stockpile_release = np.zeros((G, C))
+        self.policy_cost = np.zeros(C)
+        self.weights = w.base_weights.copy()
+        self.risk = np.zeros_like(self.weights)
+        self.inventory = w.row_requirement * w.firm_value_added[w.row_firm] * w.row_inventory_months
+        self.requirement_multiplier = np.ones(R)
+        self.scarcity = np.zeros(R)
+        self.firm_output = w.firm_value_added.copy()
+        self.firm_output_loss = np.zeros(F)
+        self._row_sigma = w.armington_elasticity[w.row_good]
+        self._row_eps = w.demand_elasticity[w.row_good]
+        self._row_pref = w.reference_price[w.row_good]
+        self.baseline_price_index = self._price_index(self.weights, w.baseline_delivered_price)
+        self.price_index_expectation = self.baseline_price_index.copy()
+        self.expected_price = w.reference_price.copy()
+        self._affinity = self._calibrate_affinity()
+        self._last_prices = np.full((G, C), np.nan)
+        self._last_rent = np.zeros((G, C))
+        self._structure: MarketStructure | None = None
+        self._validated = False
+        self._closed_quota: set[int] = set()
+        self.last_result = None
+
+        # Baseline export revenue of the coercer on the goods it coerces (for its cost accounting).
+        duty0 = w.baseline_measures.export_duty[:, w.coercer]
+        self.baseline_coercer_revenue = float(np.sum(w.baseline_exports[:, w.coercer] * w.reference_price * (1 + duty0)))
+        self._investment = np.zeros((G, C))
+        self.world_import_price = w.reference_price.copy()
+        self.recorder = Recorder(self)
+        self.clearing_seconds = 0.0
+        self.clearing_max_iterations = 0
+        self.clearing_max_residual = 0.0
+
+    # ------------------------------------------------------------------ helpers
+    def _price_index(self, weights: np.ndarray, prices: np.ndarray) -> np.ndarray:
+        """CES price index of every purchase row for given weights and delivered prices ``[R, K]``."""
+        sig = self._row_sigma[:, None]
+        open_ = (self.world.slot_origin >= 0) & (weights > 0) & (prices > 0)
+        terms = np.where(open_, weights * np.where(open_, prices, 1.0) ** (1 - sig), 0.0)
+        a = terms.sum(axis=1)
+        with np.errstate(divide="ignore"):
+            return np.where(a > 0, a ** (1.0 / (1.0 - self._row_sigma)), np.nan)
+
+    def _demand_scale(self, elasticity: np.ndarray) -> np.ndarray:
+        """Factor turning planned tonnes (at baseline delivered prices) into the kernel's demand input.
+
+        At the baseline delivered prices the kernel's CES demand then delivers exactly the planned
+        quantity, whatever the current weights.
+        """
+        w = self.world
+        p0 = w.baseline_delivered_price
+        sig = self._row_sigma[:, None]
+        open_ = (w.slot_origin >= 0) & (self.weights > 0)
+        pidx = self._price_index(self.weights, p0)
+        tonnes_per_composite = np.where(open_, self.weights * np.where(open_, p0, 1.0) ** (-sig), 0.0).sum(axis=1)
+        tonnes_per_composite = tonnes_per_composite * pidx**self._row_sigma
+        return (pidx / self._row_pref) ** elasticity / tonnes_per_composite
+
+    def _calibrate_affinity(self) -> np.ndarray:
+        """Per-slot affinity ``b`` so that ``b x capacity`` reproduces the baseline weights; origins
+        without baseline capacity get the row's mean affinity of its foreign suppliers."""
+        w = self.world
+        cap = self._capacity_by_origin()
+        slot_cap = np.where(w.slot_origin >= 0, cap[w.row_good[:, None], np.maximum(w.slot_origin, 0)], 0.0)
+        aff = np.where((slot_cap > 0) & (self.weights > 0), self.weights / np.where(slot_cap > 0, slot_cap, 1.0), 0.0)
+        foreign = (w.slot_origin >= 0) & (w.slot_origin != w.firm_country[w.row_firm][:, None]) & (slot_cap > 0)
+        fw = np.where(foreign, self.weights, 0.0).sum(axis=1)
+        fc = np.where(foreign, slot_cap, 0.0).sum(axis=1)
+        mean_foreign = np.where(fc > 0, fw / np.where(fc > 0, fc, 1.0), aff.max(axis=1, initial=0.0))
+        new = (w.slot_origin >= 0) & (slot_cap <= 0)
+        return np.where(new, mean_foreign[:, None], aff)
+
+    def _capacity_by_origin(self) -> np.ndarray:
+        G, C = len(self.world.goods), len(self.world.countries)
+        out = np.zeros((G, C))
+        np.add.at(out, (self.world.producer_good, self.world.producer_country), self.capacity)
+        return out
+
+    @property
+    def date(self):
+        """First day of the month being (or last) simulated."""
+        return self.world.calendar.first_day(max(self.step_index, 0))
+
+    # ------------------------------------------------------------------ step phases
+    def _close_quota_periods(self, t: int) -> None:
+        """Carry unused licences of quota periods that ended into the next period of their year."""
+        for chain in self.world.quota_chains:
+            for i, q in enumerate(chain[:-1]):
+                months = q.months()
+                if id(q) in self._closed_quota or months.size == 0 or months.max() >= t:
+                    continue
+                chain[i + 1].carried_in = chain[i + 1].carried_in + q.remaining()
+                self._closed_quota.add(id(q))
+
+    def _set_measures(self, t: int) -> None:
+        self.states.do("set_measures")
+        self._close_quota_periods(t)
+        self.measure_arrays.reset()
+        for m in self.measures:
+            m.apply(t, self.measure_arrays)
+
+    def _plan(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        w, prm = self.world, self.params
+        req = w.row_requirement * self.requirement_multiplier * self._scheduled_requirement(t)
+        planned_output = w.firm_value_added  # baseline output; demand for final goods is not modelled
+        need = req * planned_output[w.row_firm]
+        # Precaution: the target cover rises with the larger of the scarcity the firm has seen
+        # (recent price rise and rationing) and the supply risk it perceives in its own sourcing.
+        supply_risk = np.sum(self.weights * self.risk, axis=1)
+        alarm = np.maximum(self.scarcity, supply_risk)
+        cover = w.row_inventory_months * np.minimum(prm.precaution_max_multiple, 1.0 + prm.precaution * alarm)
+        target = cover * need
+        purchase = np.maximum(0.0, need + (target - self.inventory) / prm.inventory_adjustment_months)
+        return req, need, purchase
+
+    def _scheduled_requirement(self, t: int) -> np.ndarray:
+        mult = np.ones(len(self.world.row_firm))
+        for idx, start, ramp, change in self.world.requirement_changes:
+            mult[idx] *= 1.0 + change * ramp_share(t, start, ramp)
+        return mult
+
+    def _purchase_elasticity(self, need: np.ndarray) -> np.ndarray:
+        """Short-run price elasticity of each row's purchases: the thrift elasticity of use plus the
+        deferral a firm can afford with the stock it holds (months of cover, capped)."""
+        prm = self.params
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cover = np.where(need > 0, self.inventory / np.where(need > 0, need, 1.0), 0.0)
+        return self._row_eps + prm.deferral_elasticity * np.minimum(cover, prm.deferral_max_cover_months)
+
+    def _clear(self, purchase: np.ndarray, need: np.ndarray):
+        w = self.world
+        m = self.measure_arrays
+        elasticity = self._purchase_elasticity(need)
+        market = MarketInputs(
+            n_countries=len(w.countries),
+            reference_price=w.reference_price,
+            armington_elasticity=w.armington_elasticity,
+            price_cap=w.price_cap,
+            price_floor=w.price_floor,
+            producer_country=w.producer_country,
+            producer_good=w.producer_good,
+            capacity=self.capacity,
+            unit_cost=w.unit_cost,
+            full_capacity_price=w.full_capacity_price,
+            supply_elasticity=w.supply_elasticity,
+            firm_country=w.firm_country,
+            row_firm=w.row_firm,
+            row_good=w.row_good,
+            planned_purchase=purchase * self._demand_scale(elasticity),
+            demand_elasticity=elasticity,
+            sourcing_origin=w.slot_origin,
+            sourcing_weights=self.weights,
+            ban_intensity=m.ban_intensity,
+            export_quota=m.export_quota,
+            export_duty=m.export_duty,
+            import_tariff=m.import_tariff,
+            transport_cost=w.transport_cost,
+            stockpile_release=self.stockpile_release,
+            initial_price=self._last_prices,
+            initial_rent=self._last_rent,
+        )
+        if not self._validated:
+            market.validate()
+            self._validated = True
+        if self._structure is None:
+            self._structure = MarketStructure.build(market)
+        t0 = _time.perf_counter()
+        result = clear_markets(
+            market, tolerance=self.params.clearing_tolerance, validate=False, structure=self._structure
+        )
+        self.clearing_seconds += _time.perf_counter() - t0
+        self.clearing_max_iterations = max(self.clearing_max_iterations, int(result.iterations.max(initial=0)))
+        self.clearing_max_residual = max(self.clearing_max_residual, float(result.residual.max(initial=0.0)))
+        self._last_prices = np.where(np.isfinite(result.price_domestic), result.price_domestic, np.nan)
+        self._last_rent = result.quota_rent
+        return result
+
+    def _produce(self, req: np.ndarray, need: np.ndarray, result) -> dict[str, np.ndarray]:
+        w = self.world
+        # Leontief firms cannot save on an input in the short run; they respond to its price through
+        # output: at a delivered-price index above baseline they plan less output by the good's
+        # short-run demand elasticity (demand destruction), the most expensive input deciding.
+        pidx = result.price_index
+        price_factor = np.where(np.isfinite(pidx), (pidx / self.baseline_price_index) ** (-self._row_eps), 1.0)
+        baseline_output = w.firm_value_added
+        planned_output = baseline_output.copy()
+        np.minimum.at(planned_output, w.row_firm, baseline_output[w.row_firm] * np.minimum(price_factor, 1.0))
+        # Output is then limited by the scarcest input: stock plus deliveries.
+        available = self.inventory + result.delivered
+        with np.errstate(divide="ignore", invalid="ignore"):
+            possible = np.where(req > 0, available / req, np.inf)
+        output = planned_output.copy()
+        np.minimum.at(output, w.row_firm, possible)
+        use = req * output[w.row_firm]
+        self.inventory = np.maximum(available - use, 0.0)
+        shortage = np.maximum(req * planned_output[w.row_firm] - available, 0.0)
+        self.firm_output = output
+        self.firm_output_loss = baseline_output - output
+        return {"shortage": shortage, "use": use, "price_index": pidx}
+
+    def _adapt(self, t: int, result, production: dict[str, np.ndarray]) -> None:
+        w, prm = self.world, self.params
+        slot = np.maximum(w.slot_origin, 0)
+        dest = w.firm_country[w.row_firm]
+        g = w.row_good
+
+        # Scarcity signal (precaution): recent price rise and rationing, exponentially remembered.
+        pidx = production["price_index"]
+        rise = np.where(np.isfinite(pidx), np.maximum(np.log(pidx / self.baseline_price_index), 0.0), 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rationed_share = np.where(result.demand > 0, result.rationed / result.demand, 0.0)
+        signal = rise + rationed_share
+        a = 1.0 - math.exp(-1.0 / prm.scarcity_memory_months)
+        self.scarcity += a * (signal - self.scarcity)
+
+        # Perceived risk of each origin: this month's hit (blocked share of the edge, or the quota
+        # rent's share of the export price) or the remembered risk, whichever is larger.
+        ban = self.measure_arrays.ban_intensity[g[:, None], slot, dest[:, None]]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rent_share = np.nan_to_num(result.quota_rent / result.price_export, nan=0.0)
+        foreign = w.slot_origin != dest[:, None]
+        hit = np.maximum(ban, np.where(foreign, rent_share[g[:, None], slot], 0.0))
+        hit = np.where(w.slot_origin >= 0, hit, 0.0)
+        self.risk = np.maximum(hit, self.risk * math.exp(-1.0 / prm.risk_memory_months))
+
+        # Sourcing weights move toward targets: affinity x current capacity of the origin, lowered by
+        # perceived risk, plus contracted offtake.
+        cap = self._capacity_by_origin()
+        slot_cap = np.where(w.slot_origin >= 0, cap[g[:, None], slot], 0.0)
+        target = self._affinity * slot_cap * np.exp(-prm.risk_aversion * self.risk)
+        total = target.sum(axis=1, keepdims=True)
+        target = np.where(total > 0, target / np.where(total > 0, total, 1.0), self.weights)
+        contracted = self._offtake_weights(need_by=production["use"], cap=cap)
+        free = np.clip(1.0 - contracted.sum(axis=1, keepdims=True), 0.0, 1.0)
+        target = target * free + contracted
+        lam = prm.sourcing_adjustment_rate
+        weights = (1 - lam) * self.weights + lam * target
+        weights = np.where(w.slot_origin >= 0, weights, 0.0)
+        s = weights.sum(axis=1, keepdims=True)
+        self.weights = np.where(s > 0, weights / np.where(s > 0, s, 1.0), self.weights)
+
+        # Endogenous substitution and recycling-by-design: requirements fall while prices stay high.
+        b = 1.0 - math.exp(-1.0 / prm.expectation_memory_months)
+        pidx_or_exp = np.where(np.isfinite(pidx), pidx, self.price_index_expectation)
+        self.price_index_expectation += b * (pidx_or_exp - self.price_index_expectation)
+        excess = np.maximum(np.log(self.price_index_expectation / self.baseline_price_index), 0.0)
+        self.requirement_multiplier = np.maximum(
+            prm.substitution_floor, self.requirement_multiplier * (1.0 - prm.substitution_rate * excess)
+        )
+
+        # Investors: expected world import price per good; projects start when it passes their hurdle
+        # for long enough, or on their financing date; capacity follows the build lag and ramp.
+        intl = result.edge_origin != result.edge_destination
+        qty = np.bincount(result.edge_good[intl], weights=result.edge_flow[intl], minlength=len(w.goods))
+        val = np.bincount(
+            result.edge_good[intl], weights=(result.edge_flow * np.nan_to_num(result.edge_price))[intl], minlength=len(w.goods)
+        )
+        world_price = np.where(qty > 0, val / np.where(qty > 0, qty, 1.0), self.expected_price)
+        self.expected_price += b * (world_price - self.expected_price)
+        self.world_import_price = world_price
+        proj = w.is_project & (self.project_start == _NEVER)
+        above = self.expected_price[w.producer_good] >= w.hurdle * w.unit_cost
+        self.project_signal_months = np.where(proj & above & (t >= w.earliest_start), self.project_signal_months + 1, 0)
+        start_private = proj & (self.project_signal_months >= prm.project_decision_months)
+        start_committed = proj & (w.committed_start <= t)
+        self.project_start = np.where(start_private, t, self.project_start)
+        self.project_start = np.where(start_committed, np.minimum(w.committed_start, t), self.project_start)
+        started = w.is_project & (self.project_start != _NEVER)
+        nxt = t + 1
+        for p in np.flatnonzero(started):
+            first_output = int(self.project_start[p] + w.build_lag[p])
+            self.capacity[p] = w.nameplate[p] * ramp_share(nxt, first_output, int(w.ramp_up[p]))
+        self._investment = np.zeros((len(w.goods), len(w.countries)))
+        building = started & (t >= self.project_start) & (t < self.project_start + np.maximum(w.build_lag, 1))
+        spend = np.where(building, w.capex / np.maximum(w.build_lag, 1), 0.0)
+        np.add.at(self._investment, (w.producer_good, w.producer_country), spend)
+
+    def _offtake_weights(self, need_by: np.ndarray, cap: np.ndarray) -> np.ndarray:
+        """Weights reserved by offtake contracts: a project's contracted share of its current output
+        as a share of the buying country's use of the good, spread over that country's firms."""
+        w = self.world
+        out = np.zeros_like(self.weights)
+        for p in np.flatnonzero(w.is_project):
+            if not w.offtake[p] or self.capacity[p] <= 0:
+                continue
+            g, o = w.producer_good[p], w.producer_country[p]
+            for d, share in w.offtake[p].items():
+                rows = np.flatnonzero((w.row_good == g) & (w.firm_country[w.row_firm] == d))
+                use = need_by[rows].sum()
+                if use <= 0:
+                    continue
+                contracted = min(1.0, share * self.capacity[p] / use)
+                k = np.argmax(w.slot_origin[rows] == o, axis=1)
+                out[rows, k] += contracted
+        return np.minimum(out, 1.0)
+
+    # ------------------------------------------------------------------ Mesa step
+    def step(self) -> None:
+        """Advance the world by one month (see the module docstring for the order)."""
+        t = self.step_index + 1
+        if t >= self.n_steps:
+            self.running = False
+            return
+        self.step_index = t
+        self._set_measures(t)
+        self.stockpile_release.fill(0.0)
+        self.policy_cost.fill(0.0)
+        self.states.do("act")
+        req, need, purchase = self._plan(t)
+        result = self._clear(purchase, need)
+        production = self._produce(req, need, result)
+        for q in self.measures:
+            if isinstance(q, ExportQuota):
+                q.record_exports(t, result.exports[:, q.imposer])
+        self.producer_output = result.producer_output
+        self._adapt(t, result, production)
+        self.last_result = result
+        self.recorder.record(t, result, production, purchase)
+        if t == self.n_steps - 1:
+            self.running = False
+
+    # ------------------------------------------------------------------ outcomes used by strategies
+    def trailing_pain(self, country: int, months: int) -> float:
+        """Output loss of a country's user firms as a share of their baseline value added, over the
+        last ``months`` months."""
+        return self.recorder.trailing_output_loss_share(country, months, self.step_index)
+
+    def trailing_coercer_cost(self, months: int) -> float:
+        """Coercer's cost over the last ``months`` months as a share of its baseline export revenue
+        on the goods over the same months (lost export revenue plus its firms' extra input cost)."""
+        base = self.baseline_coercer_revenue * months
+        if base <= 0:
+            return 0.0
+        return self.recorder.trailing_coercer_cost(months, self.step_index) / base
+
+    def run(self, progress=None) -> CoercionModel:
+        """Run every month of the scenario; ``progress(step, n_steps)`` is called after each."""
+        while self.running:
+            self.step()
+            if progress is not None and self.step_index >= 0:
+                progress(self.step_index + 1, self.n_steps)
+        return self

@@ -1,0 +1,217 @@
+"""Records of a run: preallocated arrays per month, turned into tidy tables at the end.
+
+``timeseries`` has one row per observation: ``date``, ``step``, ``country``, ``good``, ``variable``,
+``value`` (country-level variables use good ``all``); ``flows`` has one row per non-zero trade flow:
+``date``, ``step``, ``good``, ``origin``, ``destination``, ``quantity``, ``value``. Units and meanings
+of every variable are in :data:`VARIABLES` (and the README).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Recorder", "VARIABLES"]
+
+#: variable -> (level, unit, meaning). Level ``good`` is per (country, good); ``country`` per country.
+VARIABLES: dict[str, tuple[str, str, str]] = {
+    "price_domestic": ("good", "price unit", "price producers in the country receive at home (NaN: no supply)"),
+    "price_export": ("good", "price unit", "export price (FOB): domestic price + export duty + quota rent"),
+    "quota_rent": ("good", "price unit", "wedge between export and duty-inclusive domestic price"),
+    "price_paid": ("good", "price unit", "average delivered price the country's firms paid (duties, rent, transport, tariffs included)"),
+    "demand": ("good", "quantity/month", "quantity firms demanded at the clearing prices"),
+    "delivered": ("good", "quantity/month", "quantity delivered to the country's firms"),
+    "shortage": ("good", "quantity/month", "requirement for planned output not covered by inventory and deliveries"),
+    "rationed": ("good", "quantity/month", "demanded but not delivered (price cap, quota, or held at the border)"),
+    "inventory": ("good", "quantity", "firms' inventory at the end of the month"),
+    "stockpile": ("good", "quantity", "state strategic stockpile at the end of the month"),
+    "capacity": ("good", "quantity/month", "producers' capacity"),
+    "production": ("good", "quantity/month", "quantity the country's producers sold"),
+    "imports": ("good", "quantity/month", "quantity imported"),
+    "exports": ("good", "quantity/month", "quantity exported"),
+    "requirement_index": ("good", "index (start = 1)", "requirement per unit of output relative to the start (substitution)"),
+    "investment": ("good", "US$/month", "capital spending on capacity projects in the country"),
+    "output_loss": ("country", "US$/month", "value added lost against plan by the country's user firms"),
+    "value_added": ("country", "US$/month", "value added produced by the country's user firms"),
+}
+
+
+class Recorder:
+    """Collects a model's variables month by month into preallocated arrays."""
+
+    def __init__(self, model) -> None:
+        w = model.world
+        self.model = model
+        T, G, C = w.calendar.n_steps, len(w.goods), len(w.countries)
+        self.T, self.G, self.C = T, G, C
+        wanted = list(model.cfg.output.variables)
+        self.variables = [v for v in VARIABLES if "all" in wanted or v in wanted]
+        self.good_level = {v: np.full((T, G, C), np.nan) for v in VARIABLES if VARIABLES[v][0] == "good"}
+        self.country_level = {v: np.full((T, C), np.nan) for v in VARIABLES if VARIABLES[v][0] == "country"}
+        # Edge flows are kept for the metrics (import shares, redirection) even when flows.parquet is
+        # not written; indices are stored in the narrowest integer type that fits.
+        self._index_dtype = np.int16 if max(G, C) < 2**15 else np.int32
+        self.flows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.coercer_cost = np.zeros(T)
+        self.coercer_export_revenue = np.zeros(T)
+        self.steps_recorded = 0
+        gc_of_row = w.row_good * C + w.firm_country[w.row_firm]
+        self._gc_of_row = gc_of_row
+        self._base_need_gc = np.bincount(gc_of_row, weights=w.row_requirement * w.firm_value_added[w.row_firm], minlength=G * C)
+        self.baseline_value_added = np.bincount(w.firm_country, weights=w.firm_value_added, minlength=C)
+        # Baseline unit value paid by the coercer's firms, per good (for its domestic cost).
+        self._base_paid: np.ndarray | None = None
+
+    def _by_gc(self, values: np.ndarray) -> np.ndarray:
+        return np.bincount(self._gc_of_row, weights=values, minlength=self.G * self.C).reshape(self.G, self.C)
+
+    def record(self, t: int, result, production: dict, purchase: np.ndarray) -> None:
+        """Store month ``t``."""
+        m, w = self.model, self.model.world
+        G, C = self.G, self.C
+        gl = self.good_level
+        gl["price_domestic"][t] = result.price_domestic
+        gl["price_export"][t] = result.price_export
+        gl["quota_rent"][t] = np.where(np.isfinite(result.price_domestic), result.quota_rent, np.nan)
+        delivered = self._by_gc(result.delivered)
+        spend = self._by_gc(result.expenditure)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            gl["price_paid"][t] = np.where(delivered > 0, spend / np.where(delivered > 0, delivered, 1.0), np.nan)
+        gl["demand"][t] = self._by_gc(result.demand)
+        gl["delivered"][t] = delivered
+        gl["shortage"][t] = self._by_gc(production["shortage"])
+        gl["rationed"][t] = self._by_gc(result.rationed)
+        gl["inventory"][t] = self._by_gc(m.inventory)
+        gl["stockpile"][t] = m.stockpile
+        cap = np.zeros((G, C))
+        np.add.at(cap, (w.producer_good, w.producer_country), m.capacity)
+        gl["capacity"][t] = cap
+        prod = np.zeros((G, C))
+        np.add.at(prod, (w.producer_good, w.producer_country), result.producer_output)
+        gl["production"][t] = prod
+        intl = result.edge_origin != result.edge_destination
+        imports = np.zeros((G, C))
+        np.add.at(imports, (result.edge_good[intl], result.edge_destination[intl]), result.edge_flow[intl])
+        gl["imports"][t] = imports
+        gl["exports"][t] = result.exports
+        need_now = self._by_gc(w.row_requirement * m.requirement_multiplier * m._scheduled_requirement(t) * w.firm_value_added[w.row_firm])
+        base = self._base_need_gc.reshape(G, C)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            gl["requirement_index"][t] = np.where(base > 0, need_now / np.where(base > 0, base, 1.0), np.nan)
+        gl["investment"][t] = m._investment
+        self.country_level["output_loss"][t] = np.bincount(w.firm_country, weights=m.firm_output_loss, minlength=C)
+        self.country_level["value_added"][t] = np.bincount(w.firm_country, weights=m.firm_output, minlength=C)
+
+        # Coercer's cost this month: export revenue lost against baseline, plus the extra its own
+        # firms paid for the goods against baseline prices (both can be negative: gains).
+        c = m.coercer_index
+        revenue = float(np.nansum(result.exports[:, c] * np.nan_to_num(result.price_export[:, c])))
+        self.coercer_export_revenue[t] = revenue
+        lost = m.baseline_coercer_revenue - revenue
+        paid_unit = gl["price_paid"][t, :, c]
+        if self._base_paid is None:
+            self._base_paid = np.nan_to_num(paid_unit)
+        extra = float(np.nansum((np.nan_to_num(paid_unit) - self._base_paid) * delivered[:, c]))
+        self.coercer_cost[t] = lost + extra
+
+        keep = result.edge_flow > 0
+        dt = self._index_dtype
+        self.flows.append(
+            (
+                t,
+                result.edge_good[keep].astype(dt),
+                result.edge_origin[keep].astype(dt),
+                result.edge_destination[keep].astype(dt),
+                result.edge_flow[keep].copy(),
+                (result.edge_flow * result.edge_price)[keep],
+            )
+        )
+        self.steps_recorded = t + 1
+
+    # ---- trailing outcomes for strategies ----
+    def trailing_output_loss_share(self, country: int, months: int, t: int) -> float:
+        """Output loss over months ``t-months+1 .. t`` as a share of baseline value added."""
+        lo = max(0, t - months + 1)
+        if t < 0 or self.baseline_value_added[country] <= 0:
+            return 0.0
+        loss = np.nansum(self.country_level["output_loss"][lo : t + 1, country])
+        return float(loss / (self.baseline_value_added[country] * (t + 1 - lo)))
+
+    def trailing_coercer_cost(self, months: int, t: int) -> float:
+        """Coercer's cost summed over the last ``months`` months (US$)."""
+        lo = max(0, t - months + 1)
+        return float(self.coercer_cost[lo : t + 1].sum()) if t >= 0 else 0.0
+
+    # ---- tables ----
+    def timeseries(self) -> pd.DataFrame:
+        """The tidy time-series table (NaN observations left out)."""
+        w = self.model.world
+        T = self.steps_recorded
+        dates = w.calendar.dates()[:T]
+        countries = pd.CategoricalDtype(w.countries)
+        goods = pd.CategoricalDtype(list(w.goods) + ["all"])
+        variables = pd.CategoricalDtype(list(VARIABLES))
+        parts = []
+        G, C = self.G, self.C
+        for v in self.variables:
+            level = VARIABLES[v][0]
+            if level == "good":
+                arr = self.good_level[v][:T]
+                step, g, c = np.meshgrid(np.arange(T), np.arange(G), np.arange(C), indexing="ij")
+                good_codes = g.ravel()
+            else:
+                arr = self.country_level[v][:T]
+                step, c = np.meshgrid(np.arange(T), np.arange(C), indexing="ij")
+                good_codes = np.full(step.size, G)
+            vals = arr.ravel()
+            keep = np.isfinite(vals)
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "date": dates[step.ravel()[keep]],
+                        "step": step.ravel()[keep].astype(np.int32),
+                        "country": pd.Categorical.from_codes(c.ravel()[keep], dtype=countries),
+                        "good": pd.Categorical.from_codes(good_codes[keep], dtype=goods),
+                        "variable": pd.Categorical.from_codes(
+                            np.full(int(keep.sum()), list(VARIABLES).index(v)), dtype=variables
+                        ),
+                        "value": vals[keep],
+                    }
+                )
+            )
+        if not parts:
+            return pd.DataFrame(columns=["date", "step", "country", "good", "variable", "value"])
+        df = pd.concat(parts, ignore_index=True)
+        df["date"] = df["date"].astype("datetime64[ms]")
+        return df
+
+    def flows_table(self) -> pd.DataFrame:
+        """The tidy flows table (non-zero flows only)."""
+        w = self.model.world
+        dates = w.calendar.dates()
+        countries = pd.CategoricalDtype(w.countries)
+        goods = pd.CategoricalDtype(list(w.goods))
+        if not self.flows:
+            return pd.DataFrame(
+                {
+                    "date": pd.Series([], dtype="datetime64[ms]"),
+                    "step": pd.Series([], dtype=np.int32),
+                    "good": pd.Categorical([], dtype=goods),
+                    "origin": pd.Categorical([], dtype=countries),
+                    "destination": pd.Categorical([], dtype=countries),
+                    "quantity": pd.Series([], dtype=float),
+                    "value": pd.Series([], dtype=float),
+                }
+            )
+        t = np.concatenate([np.full(f[1].size, f[0], dtype=np.int32) for f in self.flows])
+        return pd.DataFrame(
+            {
+                "date": dates[t].astype("datetime64[ms]"),
+                "step": t,
+                "good": pd.Categorical.from_codes(np.concatenate([f[1] for f in self.flows]).astype(np.int32), dtype=goods),
+                "origin": pd.Categorical.from_codes(np.concatenate([f[2] for f in self.flows]).astype(np.int32), dtype=countries),
+                "destination": pd.Categorical.from_codes(np.concatenate([f[3] for f in self.flows]).astype(np.int32), dtype=countries),
+                "quantity": np.concatenate([f[4] for f in self.flows]),
+                "value": np.concatenate([f[5] for f in self.flows]),
+            }
+        )

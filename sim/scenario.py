@@ -1,0 +1,599 @@
+"""Scenario validation and the world a scenario describes, as arrays.
+
+:func:`validate_config` checks a composed configuration against the rules a type cannot express and
+raises one :class:`ScenarioError` naming the field, the bad value and what is allowed, before any run
+starts. :func:`build_world` turns a valid scenario into a :class:`World`: countries, goods,
+producers and projects, user firms generated from sector totals with seeded heterogeneity, their
+purchase rows with calibrated Armington weights, and the compiled measure schedule.
+
+Baseline calibration (the model starts in equilibrium at reference prices):
+
+* a firm's sourcing shares are its sector's baseline shares perturbed by a Dirichlet draw;
+* Armington weights reproduce those quantity shares at the baseline delivered prices
+  (``w_o ∝ s_o p_od^σ``);
+* each origin's producers are calibrated so that at the reference price they supply exactly the
+  baseline demand on that origin (their full-capacity price follows from the implied utilisation).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sim.calendar import MonthlyCalendar, parse_date, parse_month
+from sim.coercion import MEASURE_TYPES, ExportQuota, MeasureArrays, link_quota_years
+
+__all__ = ["ScenarioError", "validate_config", "World", "build_world", "RECORDABLE_VARIABLES"]
+
+#: Variables :mod:`sim.recording` can write to timeseries.parquet.
+RECORDABLE_VARIABLES = (
+    "price_domestic",
+    "price_export",
+    "quota_rent",
+    "price_paid",
+    "demand",
+    "delivered",
+    "shortage",
+    "rationed",
+    "inventory",
+    "stockpile",
+    "capacity",
+    "production",
+    "imports",
+    "exports",
+    "output_loss",
+    "value_added",
+    "requirement_index",
+    "investment",
+)
+
+_COUNTRY_CODE = re.compile(r"^(?:[A-Z]{3}|EU27)$")
+#: Highest baseline utilisation an origin may run at (demand on it / its capacity).
+MAX_BASELINE_UTILISATION = 0.98
+#: Utilisation at the reference price that new projects are built for.
+PROJECT_UTILISATION_AT_REFERENCE = 0.85
+
+
+class ScenarioError(ValueError):
+    """Invalid scenario or model setting; the message names the field, the value and what is allowed."""
+
+
+def _fail(path: str, value: Any, allowed: str) -> None:
+    raise ScenarioError(f"{path}: {value!r} is invalid; allowed: {allowed}")
+
+
+def _check(cond: bool, path: str, value: Any, allowed: str) -> None:
+    if not cond:
+        _fail(path, value, allowed)
+
+
+def _known(value: str, known: Iterable[str], path: str, what: str) -> None:
+    known = list(known)
+    if value not in known:
+        raise ScenarioError(f"{path}: unknown {what} {value!r}; the scenario defines: {', '.join(known)}")
+
+
+def _date(value: str, path: str, *, end: bool = False):
+    try:
+        return parse_date(value, field=path, end_of_period=end)
+    except ValueError as exc:
+        raise ScenarioError(str(exc)) from None
+
+
+def validate_config(cfg) -> None:
+    """Check a composed :class:`sim.config.Config` (or DictConfig); raise :class:`ScenarioError`."""
+    s = cfg.scenario
+    try:
+        start = parse_month(s.start, field="scenario.start")
+        end = parse_month(s.end, field="scenario.end")
+    except ValueError as exc:
+        raise ScenarioError(str(exc)) from None
+    _check(end >= start, "scenario.end", s.end, f"a month not before scenario.start ({s.start})")
+    cal = MonthlyCalendar(start, end)
+    first, last = cal.first_day(0), cal.last_day(cal.n_steps - 1)
+
+    codes = [c.code for c in s.countries]
+    _check(len(codes) > 0, "scenario.countries", [], "at least one country")
+    for i, code in enumerate(codes):
+        _check(bool(_COUNTRY_CODE.match(str(code))), f"scenario.countries[{i}].code", code,
+               "an ISO 3166 alpha-3 code in capitals (CHN, JPN, USA) or EU27/ROW")
+        _check(codes.count(code) == 1, f"scenario.countries[{i}].code", code, "each country once")
+    goods = [g.id for g in s.goods]
+    _check(len(goods) > 0, "scenario.goods", [], "at least one good")
+    for i, g in enumerate(s.goods):
+        p = f"scenario.goods[{i}]"
+        _check(goods.count(g.id) == 1, f"{p}.id", g.id, "each good once")
+        _check(bool(re.match(r"^[a-z][a-z0-9_]*$", str(g.id))), f"{p}.id", g.id, "lower-case letters, digits and _")
+        _check(g.reference_price > 0, f"{p}.reference_price", g.reference_price, "> 0")
+        _check(g.demand_elasticity >= 0, f"{p}.demand_elasticity", g.demand_elasticity, ">= 0")
+        _check(g.armington_elasticity > 1, f"{p}.armington_elasticity", g.armington_elasticity, "> 1")
+        _check(g.supply_elasticity > 0, f"{p}.supply_elasticity", g.supply_elasticity, "> 0")
+        _check(g.price_cap > 1, f"{p}.price_cap", g.price_cap, "> 1 (a multiple of the reference price)")
+        _check(0 < g.price_floor < 1, f"{p}.price_floor", g.price_floor, "in (0, 1)")
+        _check(g.transport_cost_share >= 0, f"{p}.transport_cost_share", g.transport_cost_share, ">= 0")
+    ref = {g.id: g.reference_price for g in s.goods}
+
+    _known(s.coercer, codes, "scenario.coercer", "country")
+    for i, t in enumerate(s.targets):
+        _known(t, codes, f"scenario.targets[{i}]", "country")
+
+    producing: set[tuple[str, str]] = set()
+    for i, pr in enumerate(s.producers):
+        p = f"scenario.producers[{i}]"
+        _known(pr.country, codes, f"{p}.country", "country")
+        _known(pr.good, goods, f"{p}.good", "good")
+        _check(pr.capacity >= 0, f"{p}.capacity", pr.capacity, ">= 0 (quantity per year)")
+        _check(0 <= pr.unit_cost < ref[pr.good], f"{p}.unit_cost", pr.unit_cost,
+               f">= 0 and below the good's reference price ({ref[pr.good]})")
+        if pr.supply_elasticity is not None:
+            _check(pr.supply_elasticity > 0, f"{p}.supply_elasticity", pr.supply_elasticity, "> 0")
+        if pr.capacity > 0:
+            producing.add((pr.country, pr.good))
+    names = [pj.name for pj in s.projects]
+    for i, pj in enumerate(s.projects):
+        p = f"scenario.projects[{i}]"
+        _check(names.count(pj.name) == 1, f"{p}.name", pj.name, "each project name once")
+        _known(pj.country, codes, f"{p}.country", "country")
+        _known(pj.good, goods, f"{p}.good", "good")
+        _check(pj.capacity >= 0, f"{p}.capacity", pj.capacity, ">= 0 (quantity per year)")
+        _check(pj.unit_cost >= 0, f"{p}.unit_cost", pj.unit_cost, ">= 0")
+        _check(pj.build_lag_months >= 0, f"{p}.build_lag_months", pj.build_lag_months, ">= 0")
+        _check(pj.ramp_up_months >= 0, f"{p}.ramp_up_months", pj.ramp_up_months, ">= 0")
+        _check(pj.capex >= 0, f"{p}.capex", pj.capex, ">= 0")
+        _check(pj.hurdle > 0, f"{p}.hurdle", pj.hurdle, "> 0")
+        for key in ("committed_start", "earliest_start"):
+            value = getattr(pj, key)
+            if value is not None:
+                d = _date(value, f"{p}.{key}")
+                _check(d <= last, f"{p}.{key}", value, f"a date up to the scenario end ({last})")
+        for c, share in pj.offtake.items():
+            _known(c, codes, f"{p}.offtake", "country")
+            _check(0 <= share <= 1, f"{p}.offtake.{c}", share, "a share in [0, 1]")
+        _check(sum(pj.offtake.values()) <= 1 + 1e-9, f"{p}.offtake", dict(pj.offtake), "shares summing to at most 1")
+
+    sectors = [(u.country, u.sector) for u in s.user_sectors]
+    use_pairs: set[tuple[str, str]] = set()
+    for i, u in enumerate(s.user_sectors):
+        p = f"scenario.user_sectors[{i}]"
+        _known(u.country, codes, f"{p}.country", "country")
+        _check(sectors.count((u.country, u.sector)) == 1, f"{p}.sector", u.sector, "each (country, sector) once")
+        _check(u.n_firms >= 1, f"{p}.n_firms", u.n_firms, ">= 1")
+        _check(u.value_added > 0, f"{p}.value_added", u.value_added, "> 0 (US$ per year)")
+        _check(u.inventory_months >= 0, f"{p}.inventory_months", u.inventory_months, ">= 0")
+        _check(u.size_dispersion >= 0, f"{p}.size_dispersion", u.size_dispersion, ">= 0")
+        _check(u.inventory_dispersion >= 0, f"{p}.inventory_dispersion", u.inventory_dispersion, ">= 0")
+        _check(len(u.use) > 0, f"{p}.use", dict(u.use), "at least one good with its annual use")
+        for g, q in u.use.items():
+            _known(g, goods, f"{p}.use", "good")
+            _check(q >= 0, f"{p}.use.{g}", q, ">= 0 (quantity per year)")
+            if q > 0:
+                use_pairs.add((u.country, g))
+    sourced: set[tuple[str, str]] = set()
+    for i, sc in enumerate(s.sourcing):
+        p = f"scenario.sourcing[{i}]"
+        _known(sc.destination, codes, f"{p}.destination", "country")
+        _known(sc.good, goods, f"{p}.good", "good")
+        _check((sc.destination, sc.good) not in sourced, p, f"{sc.destination}/{sc.good}", "one entry per (destination, good)")
+        sourced.add((sc.destination, sc.good))
+        total = 0.0
+        for o, share in sc.shares.items():
+            _known(o, codes, f"{p}.shares", "country")
+            _check(share >= 0, f"{p}.shares.{o}", share, ">= 0")
+            if share > 0 and (o, sc.good) not in producing:
+                raise ScenarioError(
+                    f"{p}.shares.{o}: {share!r} is invalid; {o} has no producer of {sc.good} with capacity at "
+                    f"the start, so it cannot be a baseline origin (add a producer or set the share to 0)"
+                )
+            total += share
+        if abs(total - 1.0) > 1e-6:
+            raise ScenarioError(f"{p}.shares: {dict(sc.shares)} sums to {total:.6g}; the shares must sum to 1")
+    for country, good in sorted(use_pairs):
+        if (country, good) not in sourced and (country, good) not in producing:
+            raise ScenarioError(
+                f"scenario.sourcing: no entry for destination {country}, good {good}, which its user sectors use; "
+                f"add one with the baseline shares of each origin"
+            )
+
+    for i, m in enumerate(s.measures):
+        p = f"scenario.measures[{i}]"
+        _check(m.type in MEASURE_TYPES, f"{p}.type", m.type, ", ".join(MEASURE_TYPES))
+        _known(m.imposer, codes, f"{p}.imposer", "country")
+        _check(len(m.goods) > 0, f"{p}.goods", list(m.goods), "at least one good")
+        for g in m.goods:
+            _known(g, goods, f"{p}.goods", "good")
+        for t in m.targets:
+            _known(t, codes, f"{p}.targets", "country")
+        d0 = _date(m.start, f"{p}.start")
+        _check(d0 <= last, f"{p}.start", m.start, f"a date up to the scenario end ({last})")
+        if m.end is not None:
+            d1 = _date(m.end, f"{p}.end", end=True)
+            _check(d1 >= d0, f"{p}.end", m.end, f"a date not before the measure's start ({m.start})")
+            _check(d1 >= first, f"{p}.end", m.end, f"a date not before the scenario start ({first})")
+        _check(m.rate >= 0, f"{p}.rate", m.rate, ">= 0 (ad valorem, 0.25 = 25%)")
+        _check(0 < m.intensity <= 1, f"{p}.intensity", m.intensity, "in (0, 1] (1 = full ban)")
+        if m.type == "export_quota":
+            _check(m.quantity >= 0, f"{p}.quantity", m.quantity, ">= 0 (quantity over the period)")
+            if m.end is None:
+                raise ScenarioError(f"{p}.end: None is invalid; an export quota needs the end of its period")
+        if m.allocation:
+            for g, share in m.allocation.items():
+                _check(g in m.goods, f"{p}.allocation", g, f"one of the measure's goods {list(m.goods)}")
+                _check(share >= 0, f"{p}.allocation.{g}", share, ">= 0")
+            tot = sum(m.allocation.values())
+            if abs(tot - 1) > 1e-6:
+                raise ScenarioError(f"{p}.allocation: {dict(m.allocation)} sums to {tot:.6g}; the shares must sum to 1")
+
+    for i, rc in enumerate(s.requirement_changes):
+        p = f"scenario.requirement_changes[{i}]"
+        _known(rc.country, codes, f"{p}.country", "country")
+        _check((rc.country, rc.sector) in sectors, f"{p}.sector", rc.sector, f"a sector of {rc.country} in user_sectors")
+        _known(rc.good, goods, f"{p}.good", "good")
+        _check(rc.change > -1, f"{p}.change", rc.change, "> -1 (a relative change)")
+        d0 = _date(rc.start, f"{p}.start")
+        _check(d0 <= last, f"{p}.start", rc.start, f"a date up to the scenario end ({last})")
+        _check(rc.ramp_months >= 0, f"{p}.ramp_months", rc.ramp_months, ">= 0")
+
+    st = s.strategy
+    _check(st.type in ("schedule", "rules"), "scenario.strategy.type", st.type, "schedule, rules")
+    _check(st.coercer_cost_tolerance > 0, "scenario.strategy.coercer_cost_tolerance", st.coercer_cost_tolerance, "> 0")
+    _check(st.target_pain_threshold > 0, "scenario.strategy.target_pain_threshold", st.target_pain_threshold, "> 0")
+    if st.ruling_delay_months is not None:
+        _check(st.ruling_delay_months >= 0, "scenario.strategy.ruling_delay_months", st.ruling_delay_months, ">= 0 or null")
+    if st.type == "rules":
+        _check(len(s.targets) > 0, "scenario.targets", list(s.targets), "at least one target for the rule-based strategy")
+
+    m = cfg.model
+    for name in ("inventory_adjustment_months", "scarcity_memory_months", "risk_memory_months",
+                 "expectation_memory_months", "sourcing_concentration", "clearing_tolerance"):
+        _check(getattr(m, name) > 0, f"model.{name}", getattr(m, name), "> 0")
+    for name in ("precaution", "risk_aversion", "substitution_rate", "deferral_elasticity", "deferral_max_cover_months"):
+        _check(getattr(m, name) >= 0, f"model.{name}", getattr(m, name), ">= 0")
+    _check(m.precaution_max_multiple >= 1, "model.precaution_max_multiple", m.precaution_max_multiple, ">= 1")
+    _check(0 <= m.sourcing_adjustment_rate <= 1, "model.sourcing_adjustment_rate", m.sourcing_adjustment_rate, "in [0, 1] per month")
+    _check(0 < m.substitution_floor <= 1, "model.substitution_floor", m.substitution_floor, "in (0, 1]")
+    _check(m.project_decision_months >= 1, "model.project_decision_months", m.project_decision_months, ">= 1")
+
+    o = cfg.output
+    for v in o.variables:
+        _check(v == "all" or v in RECORDABLE_VARIABLES, "output.variables", v, "all, " + ", ".join(RECORDABLE_VARIABLES))
+    _check(o.progress in ("auto", "always", "never"), "output.progress", o.progress, "auto, always, never")
+
+
+@dataclass
+class World:
+    """A scenario as arrays (see module docstring). Quantities are per month from here on."""
+
+    calendar: MonthlyCalendar
+    countries: list[str]
+    goods: list[str]
+    good_units: list[str]
+    price_units: list[str]
+    coercer: int
+    targets: np.ndarray
+    # goods
+    reference_price: np.ndarray
+    demand_elasticity: np.ndarray
+    armington_elasticity: np.ndarray
+    price_cap: np.ndarray
+    price_floor: np.ndarray
+    transport_cost: np.ndarray  # [G, C, C]
+    # producers (existing first, then projects)
+    producer_name: list[str]
+    producer_country: np.ndarray
+    producer_good: np.ndarray
+    nameplate: np.ndarray  # per month
+    capacity0: np.ndarray  # per month at the start
+    unit_cost: np.ndarray
+    full_capacity_price: np.ndarray
+    supply_elasticity: np.ndarray
+    is_project: np.ndarray
+    build_lag: np.ndarray
+    ramp_up: np.ndarray
+    hurdle: np.ndarray
+    capex: np.ndarray
+    committed_start: np.ndarray  # step, or a large number if none
+    earliest_start: np.ndarray
+    offtake: list[dict[int, float]]
+    # user firms
+    firm_country: np.ndarray
+    firm_sector: np.ndarray
+    firm_value_added: np.ndarray  # US$ per month at baseline
+    sector_names: list[tuple[str, str]]
+    # purchase rows (one firm, one good), sorted by good
+    row_firm: np.ndarray
+    row_good: np.ndarray
+    row_requirement: np.ndarray  # quantity per US$ of value added
+    row_inventory_months: np.ndarray
+    slot_origin: np.ndarray  # [R, K]
+    base_weights: np.ndarray  # [R, K] calibrated Armington weights
+    base_shares: np.ndarray  # [R, K] firm quantity shares at baseline
+    baseline_delivered_price: np.ndarray  # [R, K]
+    # schedule
+    measures: list
+    quota_chains: list
+    requirement_changes: list[tuple[np.ndarray, int, int, float]]
+    # baseline
+    baseline_measures: MeasureArrays
+    baseline_exports: np.ndarray  # [G, C] per month
+    sources: dict[str, str] = field(default_factory=dict)
+    history: str | None = None
+
+
+def _measure_step_zero(measures: list, G: int, C: int) -> MeasureArrays:
+    arrays = MeasureArrays.empty(G, C)
+    for m in measures:
+        if not isinstance(m, ExportQuota):
+            m.apply(0, arrays)
+    return arrays
+
+
+def build_world(cfg, rng: np.random.Generator) -> World:
+    """Build the arrays of a validated scenario; firm heterogeneity is drawn from ``rng``.
+
+    Raises:
+        ScenarioError: when the baseline cannot be calibrated (demand on an origin above its
+            capacity).
+    """
+    s, mcfg = cfg.scenario, cfg.model
+    cal = MonthlyCalendar(parse_month(s.start, field="scenario.start"), parse_month(s.end, field="scenario.end"))
+    countries = [c.code for c in s.countries]
+    goods = [g.id for g in s.goods]
+    ci = {c: i for i, c in enumerate(countries)}
+    gi = {g: i for i, g in enumerate(goods)}
+    C, G = len(countries), len(goods)
+
+    ref = np.array([g.reference_price for g in s.goods], dtype=float)
+    sigma = np.array([g.armington_elasticity for g in s.goods], dtype=float)
+    transport = np.zeros((G, C, C))
+    for k, g in enumerate(s.goods):
+        transport[k] = g.transport_cost_share * g.reference_price
+        np.fill_diagonal(transport[k], 0.0)
+
+    # ---- measures ----
+    measures = []
+    for mc in s.measures:
+        cls = MEASURE_TYPES[mc.type]
+        start = parse_date(mc.start, field="start")
+        end = parse_date(mc.end, field="end", end_of_period=True) if mc.end is not None else None
+        targets = [ci[t] for t in mc.targets] if mc.targets else [c for c in range(C) if c != ci[mc.imposer]]
+        kwargs: dict[str, Any] = dict(
+            imposer=ci[mc.imposer],
+            goods=np.array([gi[g] for g in mc.goods], dtype=np.int64),
+            targets=np.array(targets, dtype=np.int64),
+            coverage=cal.coverage(start, end),
+            start=start,
+            label=mc.label or mc.type,
+        )
+        if mc.type in ("export_ban", "import_ban", "informal_restriction", "informal_import_restriction"):
+            kwargs["intensity"] = float(mc.intensity)
+        elif mc.type in ("export_duty", "import_tariff"):
+            kwargs["rate"] = float(mc.rate)
+        elif mc.type == "export_quota":
+            kwargs["quantity"] = float(mc.quantity)
+            kwargs["allocation"] = np.array([mc.allocation.get(g, np.nan) for g in mc.goods], dtype=float)
+        measures.append(cls(**kwargs))
+    baseline_measures = _measure_step_zero(measures, G, C)
+
+    # ---- user firms (sizes drawn with seeded heterogeneity; totals preserved) ----
+    sector_names = [(u.country, u.sector) for u in s.user_sectors]
+    firm_country, firm_sector, firm_va = [], [], []
+    firm_use: list[dict[int, float]] = []
+    firm_cover: list[float] = []
+    for k, u in enumerate(s.user_sectors):
+        sizes = rng.lognormal(0.0, u.size_dispersion, size=u.n_firms) if u.size_dispersion > 0 else np.ones(u.n_firms)
+        sizes = sizes / sizes.sum()
+        if u.inventory_dispersion > 0:
+            # Mean-preserving lognormal spread of inventory cover across the sector's firms.
+            covers = u.inventory_months * rng.lognormal(-0.5 * u.inventory_dispersion**2, u.inventory_dispersion, size=u.n_firms)
+        else:
+            covers = np.full(u.n_firms, float(u.inventory_months))
+        for size, cover in zip(sizes, covers, strict=True):
+            firm_country.append(ci[u.country])
+            firm_sector.append(k)
+            firm_va.append(u.value_added / 12.0 * size)
+            firm_use.append({gi[g]: q / 12.0 * size for g, q in u.use.items() if q > 0})
+            firm_cover.append(float(cover))
+    F = len(firm_country)
+    firm_country_a = np.array(firm_country, dtype=np.int64)
+
+    # ---- candidate origins per good: every country with a producer or project of the good ----
+    candidates: list[list[int]] = [[] for _ in range(G)]
+    for pr in s.producers:
+        if pr.capacity > 0 and ci[pr.country] not in candidates[gi[pr.good]]:
+            candidates[gi[pr.good]].append(ci[pr.country])
+    for pj in s.projects:
+        if ci[pj.country] not in candidates[gi[pj.good]]:
+            candidates[gi[pj.good]].append(ci[pj.country])
+    candidates = [sorted(c) for c in candidates]
+    K = max(1, max(len(c) for c in candidates))
+    shares_of = {(sc.destination, sc.good): dict(sc.shares) for sc in s.sourcing}
+
+    # ---- purchase rows, by good ----
+    rows = []
+    for f in range(F):
+        for g, q in firm_use[f].items():
+            rows.append((g, f, q))
+    rows.sort(key=lambda t: (t[0], t[1]))
+    R = len(rows)
+    row_good = np.array([r[0] for r in rows], dtype=np.int64)
+    row_firm = np.array([r[1] for r in rows], dtype=np.int64)
+    row_req = np.array([r[2] for r in rows], dtype=float) / np.asarray(firm_va)[row_firm]
+    row_cover = np.asarray(firm_cover)[row_firm]
+    slot_origin = np.full((R, K), -1, dtype=np.int64)
+    base_w = np.zeros((R, K))
+    base_s = np.zeros((R, K))
+    base_price = np.zeros((R, K))
+    conc = float(mcfg.sourcing_concentration)
+    for r, (g, f, _) in enumerate(rows):
+        d = firm_country[f]
+        cands = candidates[g]
+        slot_origin[r, : len(cands)] = cands
+        sector_shares = shares_of.get((countries[d], goods[g]), {countries[d]: 1.0})
+        s_vec = np.array([sector_shares.get(countries[o], 0.0) for o in cands])
+        pos = s_vec > 0
+        firm_s = np.zeros_like(s_vec)
+        if pos.sum() > 1:
+            firm_s[pos] = rng.dirichlet(conc * s_vec[pos] + 1e-9)
+        else:
+            firm_s[pos] = 1.0
+        for k, o in enumerate(cands):
+            if o == d:
+                p = ref[g]
+            else:
+                fob = ref[g] * (1 + baseline_measures.export_duty[g, o])
+                p = (fob + transport[g, o, d]) * (1 + baseline_measures.import_tariff[g, o, d])
+            base_price[r, k] = p
+        w = firm_s * base_price[r, : len(cands)] ** sigma[g]
+        base_w[r, : len(cands)] = w / w.sum()
+        base_s[r, : len(cands)] = firm_s
+
+    # ---- producers: existing, calibrated to baseline demand; then projects ----
+    demand_on = np.zeros((G, C))
+    exports0 = np.zeros((G, C))
+    for r, (g, f, q) in enumerate(rows):
+        for k in range(K):
+            o = slot_origin[r, k]
+            if o >= 0 and base_s[r, k] > 0:
+                demand_on[g, o] += q * base_s[r, k]
+                if o != firm_country[f]:
+                    exports0[g, o] += q * base_s[r, k]
+    cap_by = np.zeros((G, C))
+    for pr in s.producers:
+        cap_by[gi[pr.good], ci[pr.country]] += pr.capacity / 12.0
+    for g in range(G):
+        for c in range(C):
+            if demand_on[g, c] > MAX_BASELINE_UTILISATION * cap_by[g, c] + 1e-12:
+                if cap_by[g, c] <= 0:
+                    continue  # validated: no baseline share on an origin without producers
+                raise ScenarioError(
+                    f"scenario.producers: baseline demand on {countries[c]} for {goods[g]} is "
+                    f"{demand_on[g, c] * 12:.4g} per year, {demand_on[g, c] / cap_by[g, c]:.0%} of its capacity "
+                    f"{cap_by[g, c] * 12:.4g}; allowed: at most {MAX_BASELINE_UTILISATION:.0%} (raise capacity or "
+                    f"lower the use or shares served by it)"
+                )
+    names, pc, pg, nameplate, cap0, cost, full, eps = [], [], [], [], [], [], [], []
+    is_proj, lag, ramp, hurdle, capex, committed, earliest, offtake = [], [], [], [], [], [], [], []
+    far = 10**9
+    for pr in s.producers:
+        g, c = gi[pr.good], ci[pr.country]
+        e = pr.supply_elasticity if pr.supply_elasticity is not None else s.goods[g].supply_elasticity
+        u0 = demand_on[g, c] / cap_by[g, c] if cap_by[g, c] > 0 else 0.0
+        u0 = max(u0, 1e-6)
+        names.append(pr.name or f"{pr.country} {pr.good}")
+        pc.append(c)
+        pg.append(g)
+        nameplate.append(pr.capacity / 12.0)
+        cap0.append(pr.capacity / 12.0)
+        cost.append(pr.unit_cost)
+        full.append(pr.unit_cost + (ref[g] - pr.unit_cost) / u0 ** (1.0 / e))
+        eps.append(e)
+        is_proj.append(False)
+        lag.append(0)
+        ramp.append(0)
+        hurdle.append(np.inf)
+        capex.append(0.0)
+        committed.append(far)
+        earliest.append(far)
+        offtake.append({})
+    for pj in s.projects:
+        g, c = gi[pj.good], ci[pj.country]
+        e = s.goods[g].supply_elasticity
+        names.append(pj.name)
+        pc.append(c)
+        pg.append(g)
+        nameplate.append(pj.capacity / 12.0)
+        cap0.append(0.0)
+        cost.append(pj.unit_cost)
+        full_p = pj.unit_cost + (ref[g] - pj.unit_cost) / PROJECT_UTILISATION_AT_REFERENCE ** (1.0 / e)
+        full.append(max(full_p, pj.unit_cost * 1.25, 1e-9))
+        eps.append(e)
+        is_proj.append(True)
+        lag.append(int(pj.build_lag_months))
+        ramp.append(int(pj.ramp_up_months))
+        hurdle.append(float(pj.hurdle))
+        capex.append(float(pj.capex))
+        committed.append(cal.step_of(parse_date(pj.committed_start, field="committed_start")) if pj.committed_start else far)
+        earliest.append(cal.step_of(parse_date(pj.earliest_start, field="earliest_start")) if pj.earliest_start else -far)
+        offtake.append({ci[k]: float(v) for k, v in pj.offtake.items()})
+
+    # ---- scheduled requirement changes ----
+    req_changes = []
+    for rc in s.requirement_changes:
+        k = sector_names.index((rc.country, rc.sector))
+        idx = np.flatnonzero((np.asarray(firm_sector)[row_firm] == k) & (row_good == gi[rc.good]))
+        req_changes.append((idx, cal.step_of(parse_date(rc.start, field="start")), int(rc.ramp_months), float(rc.change)))
+
+    # ---- quota allocation over goods by baseline exports, and quota-year chains ----
+    quotas = [m for m in measures if isinstance(m, ExportQuota)]
+    for q in quotas:
+        if np.isnan(q.allocation).any():
+            base = exports0[q.goods, q.imposer]
+            q.allocation = base / base.sum() if base.sum() > 0 else np.full(len(q.goods), 1.0 / len(q.goods))
+        q.carried_in = np.zeros(len(q.goods))
+        q.shipped = np.zeros(len(q.goods))
+    chains = link_quota_years(quotas, cal)
+
+    return World(
+        calendar=cal,
+        countries=countries,
+        goods=goods,
+        good_units=[g.unit for g in s.goods],
+        price_units=[g.price_unit for g in s.goods],
+        coercer=ci[s.coercer],
+        targets=np.array([ci[t] for t in s.targets], dtype=np.int64),
+        reference_price=ref,
+        demand_elasticity=np.array([g.demand_elasticity for g in s.goods], dtype=float),
+        armington_elasticity=sigma,
+        price_cap=np.array([g.price_cap for g in s.goods], dtype=float),
+        price_floor=np.array([g.price_floor for g in s.goods], dtype=float),
+        transport_cost=transport,
+        producer_name=names,
+        producer_country=np.array(pc, dtype=np.int64),
+        producer_good=np.array(pg, dtype=np.int64),
+        nameplate=np.array(nameplate, dtype=float),
+        capacity0=np.array(cap0, dtype=float),
+        unit_cost=np.array(cost, dtype=float),
+        full_capacity_price=np.array(full, dtype=float),
+        supply_elasticity=np.array(eps, dtype=float),
+        is_project=np.array(is_proj, dtype=bool),
+        build_lag=np.array(lag, dtype=np.int64),
+        ramp_up=np.array(ramp, dtype=np.int64),
+        hurdle=np.array(hurdle, dtype=float),
+        capex=np.array(capex, dtype=float),
+        committed_start=np.array(committed, dtype=np.int64),
+        earliest_start=np.array(earliest, dtype=np.int64),
+        offtake=offtake,
+        firm_country=firm_country_a,
+        firm_sector=np.array(firm_sector, dtype=np.int64),
+        firm_value_added=np.array(firm_va, dtype=float),
+        sector_names=sector_names,
+        row_firm=row_firm,
+        row_good=row_good,
+        row_requirement=row_req,
+        row_inventory_months=row_cover.astype(float),
+        slot_origin=slot_origin,
+        base_weights=base_w,
+        base_shares=base_s,
+        baseline_delivered_price=base_price,
+        measures=measures,
+        quota_chains=chains,
+        requirement_changes=req_changes,
+        baseline_measures=baseline_measures,
+        baseline_exports=exports0,
+        sources=dict(s.sources),
+        history=s.history,
+    )
+
+
+def ramp_share(step: int, start: int, ramp: int) -> float:
+    """Share of a linear ramp completed at ``step`` (0 before ``start``, 1 after ``start + ramp``)."""
+    if step < start:
+        return 0.0
+    if ramp <= 0:
+        return 1.0
+    return min(1.0, (step - start + 1) / ramp)
+
