@@ -7,4 +7,6 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0+unknown"
 
-__all__ = ["__version__"]
+from sim.api import RunResult, compose_config, run  # noqa: E402  (the public entry points)
+
+__all__ = ["__version__", "RunResult", "compose_config", "run"]

@@ -237,6 +237,9 @@ class ScenarioConfig:
     sources: dict[str, str] = field(default_factory=dict)
     #: Historical observations for comparison figures: file name in ``sim/data`` (optional).
     history: str | None = None
+    #: Most origins one purchase row can source from: its baseline origins, then the other
+    #: candidate origins (producers and projects of the good) by capacity.
+    max_sourcing_origins: int = 8
 
 
 @dataclass

@@ -238,6 +238,11 @@ def validate_config(cfg) -> None:
         _check(rc.ramp_months >= 0, f"{p}.ramp_months", rc.ramp_months, ">= 0")
 
     st = s.strategy
+    _check(s.max_sourcing_origins >= 1, "scenario.max_sourcing_origins", s.max_sourcing_origins, ">= 1")
+    for i, sc in enumerate(s.sourcing):
+        n = sum(1 for v in sc.shares.values() if v > 0)
+        _check(n <= s.max_sourcing_origins, f"scenario.sourcing[{i}].shares", dict(sc.shares),
+               f"at most scenario.max_sourcing_origins ({s.max_sourcing_origins}) origins with a positive share")
     _check(st.type in ("schedule", "rules"), "scenario.strategy.type", st.type, "schedule, rules")
     _check(st.coercer_cost_tolerance > 0, "scenario.strategy.coercer_cost_tolerance", st.coercer_cost_tolerance, "> 0")
     _check(st.target_pain_threshold > 0, "scenario.strategy.target_pain_threshold", st.target_pain_threshold, "> 0")
@@ -409,7 +414,13 @@ def build_world(cfg, rng: np.random.Generator) -> World:
         if ci[pj.country] not in candidates[gi[pj.good]]:
             candidates[gi[pj.good]].append(ci[pj.country])
     candidates = [sorted(c) for c in candidates]
-    K = max(1, max(len(c) for c in candidates))
+    capacity_of = np.zeros((G, C))
+    for pr in s.producers:
+        capacity_of[gi[pr.good], ci[pr.country]] += pr.capacity
+    for pj in s.projects:
+        capacity_of[gi[pj.good], ci[pj.country]] += pj.capacity
+    k_cap = int(s.max_sourcing_origins)
+    K = max(1, min(k_cap, max(len(c) for c in candidates)))
     shares_of = {(sc.destination, sc.good): dict(sc.shares) for sc in s.sourcing}
 
     # ---- purchase rows, by good ----
@@ -430,9 +441,14 @@ def build_world(cfg, rng: np.random.Generator) -> World:
     conc = float(mcfg.sourcing_concentration)
     for r, (g, f, _) in enumerate(rows):
         d = firm_country[f]
-        cands = candidates[g]
-        slot_origin[r, : len(cands)] = cands
         sector_shares = shares_of.get((countries[d], goods[g]), {countries[d]: 1.0})
+        cands = candidates[g]
+        if len(cands) > K:
+            # Baseline origins first, then the largest other candidates (by capacity), in index order.
+            base = [o for o in cands if sector_shares.get(countries[o], 0.0) > 0]
+            others = sorted((o for o in cands if o not in base), key=lambda o: -capacity_of[g, o])
+            cands = sorted((base + others)[:K])
+        slot_origin[r, : len(cands)] = cands
         s_vec = np.array([sector_shares.get(countries[o], 0.0) for o in cands])
         pos = s_vec > 0
         firm_s = np.zeros_like(s_vec)

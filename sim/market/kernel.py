@@ -26,6 +26,10 @@ DEFAULT_TOLERANCE = 1e-10
 DEFAULT_MAX_ITERATIONS = 200
 #: Largest Jacobian entry (in relative excess demand per log price) of a row treated as flat.
 FLAT_ROW = 1e-13
+#: Step (in log price) taken by a variable whose residual is locally flat.
+FLAT_STEP = 1.0
+#: Relative distance above the lowest unit cost at which a market below cost restarts its search.
+FLAT_ONSET = 1e-3
 
 
 @njit(cache=True)
@@ -241,6 +245,7 @@ def _evaluate_good(
     jac,
     flat,
     flat_target,
+    reservation,
 ):
     """Residual (and optionally the generalised Jacobian) of good ``g``'s equilibrium conditions.
 
@@ -418,14 +423,22 @@ def _evaluate_good(
                     if abs(jac[i, j]) > row_max:
                         row_max = abs(jac[i, j])
                 if row_max <= FLAT_ROW:
-                    # Locally flat (e.g. inelastic demand against supply at capacity): no Newton
-                    # information, so aim at the bound the excess demand points to; the line
-                    # search shortens the step where a kink of the supply curve intervenes.
+                    # Locally flat (e.g. inelastic demand against supply at capacity, or a tiny
+                    # market below its producers' cost): no Newton information, so move the price
+                    # one log unit (a factor e) the way excess demand points, within the bounds.
+                    # A bounded step keeps one flat market from shortening everyone's line search.
                     for j in range(n_vars):
                         jac[i, j] = 0.0
                     jac[i, i] = 1.0
                     flat[i] = True
-                    flat_target[i] = hi if z > 0.0 else lo
+                    if z > 0.0 and ss <= 0.0 and reservation[c] > 0.0 and np.log(reservation[c]) >= x[i]:
+                        # Below every producer's cost with buyers waiting: go to where supply starts
+                        # (a step of one log unit would overshoot and oscillate around the cost).
+                        flat_target[i] = min(np.log(reservation[c] * (1.0 + FLAT_ONSET)), hi)
+                    elif z > 0.0:
+                        flat_target[i] = min(x[i] + FLAT_STEP, hi)
+                    else:
+                        flat_target[i] = max(x[i] - FLAT_STEP, lo)
         a_res = abs(residual[i])
         if a_res > norm:
             norm = a_res
@@ -677,7 +690,7 @@ def clear_all_goods(
             s_planned, s_elasticity, s_weights, ban_intensity, export_quota,
             export_duty, import_tariff, transport_cost, stockpile_release, quantity_scale, price, rent, edge_price,
             edge_avail, edge_pass, edge_pw, edge_theta, edge_phi, demand_o, exports_o, supply_o, dsupply_o,
-            d_demand, d_exports, residual, jac, flat, flat_target,
+            d_demand, d_exports, residual, jac, flat, flat_target, reservation,
         )
         it = 0
         while norm > tolerance and it < max_iterations:
@@ -707,7 +720,7 @@ def clear_all_goods(
                         s_elasticity, s_weights, ban_intensity, export_quota,
                         export_duty, import_tariff, transport_cost, stockpile_release, quantity_scale, price, rent,
                         edge_price, edge_avail, edge_pass, edge_pw, edge_theta, edge_phi, demand_o, exports_o,
-                        supply_o, dsupply_o, d_demand, d_exports, residual_trial, jac_trial, flat, flat_target,
+                        supply_o, dsupply_o, d_demand, d_exports, residual_trial, jac_trial, flat, flat_target, reservation,
                     )
                     trial_merit = 0.0
                     for i in range(n_vars):
@@ -746,7 +759,7 @@ def clear_all_goods(
                     s_weights, ban_intensity, export_quota, export_duty, import_tariff,
                     transport_cost, stockpile_release, quantity_scale, price, rent, edge_price, edge_avail, edge_pass, edge_pw,
                     edge_theta, edge_phi, demand_o, exports_o, supply_o, dsupply_o, d_demand,
-                    d_exports, residual, jac, flat, flat_target,
+                    d_exports, residual, jac, flat, flat_target, reservation,
                 )
         iterations[g] = it
         residual_norm[g] = norm

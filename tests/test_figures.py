@@ -1,0 +1,332 @@
+"""Figures: each function returns a populated Figure, and save_figure writes PNG and PDF atomically."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from sim import figures as F
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+# ---------------------------------------------------------------------------------------------
+# Data: a small real run of the `minimal` scenario, and a synthetic multi-good, multi-target one
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def minimal_run():
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from sim.config import register_configs
+    from sim.model import CoercionModel
+
+    register_configs()
+    if GlobalHydra.instance().is_initialized():
+        GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
+        cfg = compose("config", overrides=["scenario=minimal"])
+    model = CoercionModel(cfg)
+    model.run()
+    return {
+        "timeseries": model.recorder.timeseries(),
+        "flows": model.recorder.flows_table(),
+        "coercer": str(cfg.scenario.coercer),
+        "targets": [str(t) for t in cfg.scenario.targets],
+        "goods": [str(g.id) for g in cfg.scenario.goods],
+        "measures": cfg.scenario.measures,
+    }
+
+
+def synthetic_run():
+    """Two goods, CHN coercing JPN, USA and KOR; KOR imports nothing and has no user firms."""
+    dates = pd.date_range("2010-01-01", periods=36, freq="MS")
+    countries = ["CHN", "JPN", "USA", "KOR", "AUS"]
+    goods = ["ree_light", "ree_heavy"]
+    t = np.arange(len(dates))
+    pulse = np.where((t >= 9) & (t < 24), 1.0, 0.0)
+    rows = []
+
+    def add(country, good, variable, values):
+        for d, s, v in zip(dates, t, values, strict=True):
+            rows.append((d, s, country, good, variable, float(v)))
+
+    for k, g in enumerate(goods):
+        export = 10.0 * (1 + (8 + 10 * k) * pulse * np.exp(-(t - 9).clip(0) / 6))
+        domestic = 10.0 * (1 - 0.2 * pulse)
+        add("CHN", g, "price_export", export)
+        add("CHN", g, "price_domestic", domestic)
+        add("AUS", g, "price_domestic", 12.0 + 0 * t)
+    for c, va, loss in (
+        ("CHN", 5e9, 0.001),
+        ("JPN", 3e9, 0.03),
+        ("USA", 8e9, 0.005),
+        ("KOR", 0.0, 0.0),
+        ("AUS", 0.0, 0.0),
+    ):
+        lost = va * loss * pulse
+        add(c, "all", "output_loss", lost)
+        add(c, "all", "value_added", va - lost)
+    ts = pd.DataFrame(rows, columns=["date", "step", "country", "good", "variable", "value"])
+    ts = ts.astype(
+        {
+            "country": pd.CategoricalDtype(countries),
+            "good": pd.CategoricalDtype(goods + ["all"]),
+            "variable": "category",
+            "step": np.int32,
+        }
+    )
+    ts["date"] = ts["date"].astype("datetime64[ms]")
+
+    frows = []
+    for d, s in zip(dates, t, strict=True):
+        for g in goods:
+            for dest, q_chn, q_aus in (("JPN", 900 * (1 - 0.5 * pulse[s]), 100 + 300 * pulse[s]), ("USA", 500, 50)):
+                frows.append((d, s, g, "CHN", dest, q_chn, q_chn * 10))
+                frows.append((d, s, g, "AUS", dest, q_aus, q_aus * 12))
+            frows.append((d, s, g, "CHN", "CHN", 2000.0, 20000.0))
+    flows = pd.DataFrame(frows, columns=["date", "step", "good", "origin", "destination", "quantity", "value"])
+    flows = flows.astype(
+        {
+            "good": pd.CategoricalDtype(goods),
+            "origin": pd.CategoricalDtype(countries),
+            "destination": pd.CategoricalDtype(countries),
+            "step": np.int32,
+        }
+    )
+    flows["date"] = flows["date"].astype("datetime64[ms]")
+    return ts, flows
+
+
+def write_fake_history(path: Path, goods=("ore",), start="2020-01") -> Path:
+    """A small history file in the format of sim/data/rare_earth_2010_history.csv."""
+    base = pd.Timestamp(start)
+    rows = []
+    for g in goods:
+        for i, (months, ratio, element, quality) in enumerate(
+            [
+                (0, 1.0, "X oxide", "ok"),
+                (14, 12.0, "X oxide", "ok"),
+                (15, 20.0, "Y metal", "derived"),
+                (20, 6.0, "X oxide", "low"),
+                (30, 1.5, "Y metal", "ok"),
+                (-30, 1.0, "X oxide", "ok"),
+            ]
+        ):
+            d = (base + pd.DateOffset(months=months)).strftime("%Y-%m-%d")
+            rows.append(("export_price", g, element, d, 100 * ratio, ratio, f"point {i}", "test source", quality))
+    rows.append(
+        (
+            "export_price_index",
+            "",
+            "all REE",
+            (base + pd.DateOffset(months=16)).strftime("%Y-%m-%d"),
+            9.0,
+            9.0,
+            "index",
+            "test",
+            "ok",
+        )
+    )
+    for months, share, quality in ((2, 0.8, "ok"), (14, 0.6, "ok"), (26, 0.65, "low")):
+        d = (base + pd.DateOffset(months=months)).strftime("%Y-%m-%d")
+        rows.append(("china_share_of_japan_imports", "", "all rare earths", d, share, "", "share", "test", quality))
+    rows.append(("domestic_price", goods[0], "X oxide", base.strftime("%Y-%m-%d"), 50.0, "", "no ratio", "test", "ok"))
+    cols = ["series", "good", "element", "date", "value", "ratio_to_baseline", "basis", "source", "quality"]
+    pd.DataFrame(rows, columns=cols).to_csv(path, index=False)
+    return path
+
+
+def data_lines(ax):
+    """Lines of an axes that carry data (not reference lines or legend proxies)."""
+    return [
+        ln for ln in ax.get_lines() if len(ln.get_xdata()) > 2 and np.isfinite(np.asarray(ln.get_ydata(), float)).any()
+    ]
+
+
+def texts(fig: Figure) -> str:
+    return "\n".join(t.get_text() for t in fig.findobj(mpl.text.Text))
+
+
+# ---------------------------------------------------------------------------------------------
+# Overview
+# ---------------------------------------------------------------------------------------------
+def test_overview_figure_real_run(minimal_run):
+    r = minimal_run
+    fig = F.overview_figure(
+        r["timeseries"], r["flows"], coercer=r["coercer"], targets=r["targets"], periods=r["measures"]
+    )
+    assert isinstance(fig, Figure)
+    assert fig.canvas.manager is None  # not registered with pyplot
+    assert len(fig.axes) == 4
+    for ax in fig.axes:
+        assert data_lines(ax), ax.get_title()
+    ax_a, ax_b, ax_c, ax_d = fig.axes
+    assert ax_a.get_yscale() == "log"
+    assert len(data_lines(ax_a)) == 2  # export and domestic price of the one good
+    # The quota drives the export price far above the domestic one.
+    wedge = np.asarray(data_lines(ax_b)[0].get_ydata(), float)
+    assert np.nanmax(wedge) > 2 and np.isclose(wedge[0], 1.0)
+    share = np.asarray(data_lines(ax_c)[0].get_ydata(), float)
+    assert 0 <= np.nanmin(share) <= np.nanmax(share) <= 1
+    assert {ln.get_label() for ln in data_lines(ax_d)} == {"JPN", "CHN (coercer)"}
+    titles = [ax.get_title(loc="left") for ax in fig.axes]
+    assert [t.split("$")[1] for t in titles] == [rf"\mathbf{{{k}}}" for k in "abcd"]
+
+
+def test_overview_figure_many_goods_and_a_target_without_imports():
+    ts, flows = synthetic_run()
+    fig = F.overview_figure(ts, flows, coercer="CHN", targets=["JPN", "USA", "KOR"])
+    assert len(fig.axes) == 4
+    ax_a, ax_b, ax_c, ax_d = fig.axes
+    assert len(data_lines(ax_a)) == 4  # 2 goods x (export, domestic)
+    assert len(data_lines(ax_b)) == 2
+    assert len(data_lines(ax_c)) == 4  # JPN and USA x 2 goods; KOR imports nothing
+    assert len(data_lines(ax_d)) == 3  # JPN, USA, CHN; KOR has no user firms
+    text = texts(fig)
+    assert "no imports: KOR" in text and "no user firms: KOR" in text
+    # JPN's loss peaks at 3% of its baseline value added.
+    jpn = next(ln for ln in data_lines(ax_d) if ln.get_label() == "JPN")
+    assert np.nanmax(np.asarray(jpn.get_ydata(), float)) == pytest.approx(3.0)
+    # goods=... picks a subset; an unknown target and no flows at all still draw.
+    fig1 = F.overview_figure(ts, flows.iloc[:0], coercer="CHN", targets=["ZZZ"], goods=["ree_heavy"])
+    assert len(fig1.axes) == 4 and len(data_lines(fig1.axes[0])) == 2
+    assert not data_lines(fig1.axes[2])
+
+
+def test_coercer_import_shares_trailing_window():
+    ts, flows = synthetic_run()
+    dates = F._dates(ts)
+    monthly = F.coercer_import_shares(
+        flows, coercer="CHN", importers=["JPN", "KOR"], goods=["ree_light"], dates=dates, window=1, aggregate=True
+    )
+    assert set(monthly) == {("JPN", "ree_light"), ("JPN", "all")}
+    s = monthly[("JPN", "ree_light")]
+    assert s.iloc[0] == pytest.approx(0.9) and s.iloc[12] == pytest.approx(450 / 850)
+    yearly = F.coercer_import_shares(
+        flows, coercer="CHN", importers=["JPN"], goods=["ree_light"], dates=dates, window=12
+    )
+    y = yearly[("JPN", "ree_light")]
+    assert y.iloc[8] == pytest.approx(0.9)
+    assert y.iloc[12] == pytest.approx((8 * 900 + 4 * 450) / (8 * 1000 + 4 * 850))
+
+
+# ---------------------------------------------------------------------------------------------
+# History
+# ---------------------------------------------------------------------------------------------
+def test_history_figure_with_fake_history(minimal_run, tmp_path):
+    r = minimal_run
+    path = write_fake_history(tmp_path / "fake_history.csv", goods=r["goods"])
+    history = F.load_history(path)
+    assert history.attrs["source_file"] == "fake_history.csv"
+    fig = F.history_figure(
+        r["timeseries"], history, coercer=r["coercer"], goods=r["goods"], flows=r["flows"], targets=r["targets"]
+    )
+    assert isinstance(fig, Figure) and fig.canvas.manager is None
+    assert len(fig.axes) == len(r["goods"]) + 1
+    price_ax, share_ax = fig.axes[0], fig.axes[-1]
+    assert price_ax.get_yscale() == "log"
+    assert data_lines(price_ax) and data_lines(share_ax)
+    points = [ln for ln in price_ax.get_lines() if ln.get_linestyle() == "None"]
+    assert points
+    # Hollow markers for low / derived observations, filled for the rest.
+    assert {mpl.colors.to_hex(ln.get_markerfacecolor()) == "#ffffff" for ln in points} == {True, False}
+    shown = sum(len(ln.get_xdata()) for ln in points)
+    assert shown == 6  # 5 in the simulated period per good + the good-less index; the one before is counted
+    share_points = [ln for ln in share_ax.get_lines() if ln.get_linestyle() == "None"]
+    assert sum(len(ln.get_xdata()) for ln in share_points) == 3
+    text = texts(fig)
+    assert "fake_history.csv" in text and "1 more outside period" in text
+
+    # A path works too; "all" widens the axis to every observation; no flows leaves only the points.
+    fig2 = F.history_figure(r["timeseries"], str(path), coercer=r["coercer"], goods=r["goods"], xlim="all")
+    assert len(fig2.axes) == 2
+    lo, _ = fig2.axes[0].get_xlim()
+    assert lo < mpl.dates.date2num(pd.Timestamp("2018-01-01"))
+    assert "model shares need flows" in texts(fig2)
+
+
+def test_history_figure_many_goods_real_history_file():
+    ts, flows = synthetic_run()
+    name = "rare_earth_2010_history.csv"
+    if not (F.DATA_DIR / name).exists():
+        pytest.skip("sim/data/rare_earth_2010_history.csv not written yet")
+    history = F.load_history(name)
+    fig = F.history_figure(ts, history, coercer="CHN", goods=["ree_light", "ree_heavy"], flows=flows)
+    assert len(fig.axes) == 3
+    assert all(data_lines(ax) for ax in fig.axes)
+    assert any(ln.get_linestyle() == "None" for ln in fig.axes[0].get_lines())
+    assert name in texts(fig)
+
+
+def test_load_history_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.csv"):
+        F.load_history(tmp_path / "nope.csv")
+
+
+# ---------------------------------------------------------------------------------------------
+# Saving and style
+# ---------------------------------------------------------------------------------------------
+def test_save_figure_writes_png_and_pdf_atomically(minimal_run, tmp_path):
+    r = minimal_run
+    fig = F.overview_figure(r["timeseries"], r["flows"], coercer=r["coercer"], targets=r["targets"])
+    out = tmp_path / "figures" / "overview"
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "overview.png").write_bytes(b"old")  # overwritten in place
+    paths = F.save_figure(fig, out)
+    assert paths == [out.with_name("overview.png"), out.with_name("overview.pdf")]
+    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[0].stat().st_size > 10_000
+    assert paths[1].read_bytes()[:5] == b"%PDF-" and paths[1].stat().st_size > 5_000
+    assert sorted(os.listdir(tmp_path / "figures")) == ["overview.pdf", "overview.png"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert all(p.stat().st_mode & 0o777 == 0o666 & ~umask for p in paths)
+    assert not fig.axes  # closed (cleared)
+    # A suffix is dropped; a missing directory is created.
+    small = Figure(figsize=(2, 1.5))
+    small.subplots().plot([0, 1], [1, 2])
+    paths2 = F.save_figure(small, tmp_path / "new" / "history.png")
+    assert [p.name for p in paths2] == ["history.png", "history.pdf"]
+    assert sorted(os.listdir(tmp_path / "new")) == ["history.pdf", "history.png"]
+
+
+def test_save_figure_failure_keeps_old_file_and_no_temp(tmp_path):
+    fig = Figure()
+    fig.subplots().plot([0, 1], [0, 1])
+    target = tmp_path / "f.png"
+    target.write_bytes(b"previous")
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    fig.savefig = boom
+    with pytest.raises(RuntimeError, match="disk full"):
+        F.save_figure(fig, tmp_path / "f")
+    assert target.read_bytes() == b"previous"
+    assert os.listdir(tmp_path) == ["f.png"]
+
+
+def test_style_is_scoped_and_pyplot_untouched():
+    before = dict(mpl.rcParams)
+    ts, flows = synthetic_run()
+    F.overview_figure(ts, flows, coercer="CHN", targets=["JPN"])
+    assert dict(mpl.rcParams) == before
+    with F.style():
+        assert mpl.rcParams["savefig.dpi"] == 300
+        assert mpl.rcParams["font.size"] == 8
+    assert F.STYLE_PATH.exists()
+
+
+def test_save_figure_closes_a_pyplot_figure(tmp_path):
+    plt = pytest.importorskip("matplotlib.pyplot")
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    ax.plot([0, 1], [0, 1])
+    F.save_figure(fig, tmp_path / "p", formats=("png",))
+    assert fig.number not in plt.get_fignums()
+    assert os.listdir(tmp_path) == ["p.png"]
