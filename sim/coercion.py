@@ -325,7 +325,7 @@ class RuleBasedStrategy:
             elif cost > self.coercer_cost_tolerance:
                 reason = "coercer cost over tolerance"
             elif self.ruling_delay_months is not None:
-                start_step = model.calendar.step_of(m.start)
+                start_step = model.world.calendar.step_of(m.start)
                 if step >= start_step + self.ruling_delay_months:
                     reason = "outside ruling"
             if reason is not None:
