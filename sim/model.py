@@ -27,6 +27,7 @@ import time as _time
 import mesa
 import numpy as np
 
+from sim import kernels
 from sim.agents import ProducerFirm, StateAgent, UserFirm
 from sim.coercion import ExportQuota, MeasureArrays, RuleBasedStrategy, ScheduleStrategy
 from sim.market import MarketInputs, MarketStructure, clear_markets
@@ -113,6 +114,12 @@ class CoercionModel(mesa.Model):
         self._row_eps = w.demand_elasticity[w.row_good]
         self._row_pref = w.reference_price[w.row_good]
         self.baseline_price_index = self._price_index(self.weights, w.baseline_delivered_price)
+        # Reference delivered prices raised to 1 - sigma and -sigma, once (see _demand_scale).
+        with np.errstate(divide="ignore"):
+            log_p0 = np.log(np.where(w.slot_origin >= 0, w.baseline_delivered_price, 1.0))
+        self._base_pow_1ms = np.exp((1.0 - self._row_sigma[:, None]) * log_p0)
+        self._base_pow_ms = np.exp(-self._row_sigma[:, None] * log_p0)
+        self._row_destination = w.firm_country[w.row_firm]
         self.price_index_expectation = self.baseline_price_index.copy()
         self.expected_price = w.reference_price.copy()
         self._affinity = self._calibrate_affinity()
@@ -136,12 +143,7 @@ class CoercionModel(mesa.Model):
     # ------------------------------------------------------------------ helpers
     def _price_index(self, weights: np.ndarray, prices: np.ndarray) -> np.ndarray:
         """CES price index of every purchase row for given weights and delivered prices ``[R, K]``."""
-        sig = self._row_sigma[:, None]
-        open_ = (self.world.slot_origin >= 0) & (weights > 0) & (prices > 0)
-        terms = np.where(open_, weights * np.where(open_, prices, 1.0) ** (1 - sig), 0.0)
-        a = terms.sum(axis=1)
-        with np.errstate(divide="ignore"):
-            return np.where(a > 0, a ** (1.0 / (1.0 - self._row_sigma)), np.nan)
+        return kernels.price_index_rows(weights, prices, self.world.slot_origin, self._row_sigma)
 
     def _demand_scale(self, elasticity: np.ndarray) -> np.ndarray:
         """Factor turning planned tonnes (at baseline delivered prices) into the kernel's demand input.
@@ -150,13 +152,9 @@ class CoercionModel(mesa.Model):
         quantity, whatever the current weights.
         """
         w = self.world
-        p0 = w.baseline_delivered_price
-        sig = self._row_sigma[:, None]
-        open_ = (w.slot_origin >= 0) & (self.weights > 0)
-        pidx = self._price_index(self.weights, p0)
-        tonnes_per_composite = np.where(open_, self.weights * np.where(open_, p0, 1.0) ** (-sig), 0.0).sum(axis=1)
-        tonnes_per_composite = tonnes_per_composite * pidx**self._row_sigma
-        return (pidx / self._row_pref) ** elasticity / tonnes_per_composite
+        return kernels.demand_scale_rows(
+            self.weights, self._base_pow_1ms, self._base_pow_ms, w.slot_origin, self._row_sigma, self._row_pref, elasticity
+        )
 
     def _calibrate_affinity(self) -> np.ndarray:
         """Per-slot affinity ``b`` so that ``b x capacity`` reproduces the baseline weights; origins
@@ -302,9 +300,6 @@ class CoercionModel(mesa.Model):
 
     def _adapt(self, t: int, result, production: dict[str, np.ndarray]) -> None:
         w, prm = self.world, self.params
-        slot = np.maximum(w.slot_origin, 0)
-        dest = w.firm_country[w.row_firm]
-        g = w.row_good
 
         # Scarcity signal (precaution): recent price rise and rationing, exponentially remembered.
         pidx = production["price_index"]
@@ -316,30 +311,28 @@ class CoercionModel(mesa.Model):
         self.scarcity += a * (signal - self.scarcity)
 
         # Perceived risk of each origin: this month's hit (blocked share of the edge, or the quota
-        # rent's share of the export price) or the remembered risk, whichever is larger.
-        ban = self.measure_arrays.ban_intensity[g[:, None], slot, dest[:, None]]
+        # rent's share of the export price) or the remembered risk, whichever is larger. Sourcing
+        # weights move toward targets: affinity x current capacity of the origin, lowered by
+        # perceived risk, plus contracted offtake (see sim.kernels.adapt_sourcing).
         with np.errstate(divide="ignore", invalid="ignore"):
             rent_share = np.nan_to_num(result.quota_rent / result.price_export, nan=0.0)
-        foreign = w.slot_origin != dest[:, None]
-        hit = np.maximum(ban, np.where(foreign, rent_share[g[:, None], slot], 0.0))
-        hit = np.where(w.slot_origin >= 0, hit, 0.0)
-        self.risk = np.maximum(hit, self.risk * math.exp(-1.0 / prm.risk_memory_months))
-
-        # Sourcing weights move toward targets: affinity x current capacity of the origin, lowered by
-        # perceived risk, plus contracted offtake.
         cap = self._capacity_by_origin()
-        slot_cap = np.where(w.slot_origin >= 0, cap[g[:, None], slot], 0.0)
-        target = self._affinity * slot_cap * np.exp(-prm.risk_aversion * self.risk)
-        total = target.sum(axis=1, keepdims=True)
-        target = np.where(total > 0, target / np.where(total > 0, total, 1.0), self.weights)
         contracted = self._offtake_weights(need_by=production["use"], cap=cap)
-        free = np.clip(1.0 - contracted.sum(axis=1, keepdims=True), 0.0, 1.0)
-        target = target * free + contracted
-        lam = prm.sourcing_adjustment_rate
-        weights = (1 - lam) * self.weights + lam * target
-        weights = np.where(w.slot_origin >= 0, weights, 0.0)
-        s = weights.sum(axis=1, keepdims=True)
-        self.weights = np.where(s > 0, weights / np.where(s > 0, s, 1.0), self.weights)
+        kernels.adapt_sourcing(
+            self.weights,
+            self.risk,
+            self._affinity,
+            contracted,
+            w.slot_origin,
+            w.row_good,
+            self._row_destination,
+            self.measure_arrays.ban_intensity,
+            rent_share,
+            cap,
+            math.exp(-1.0 / prm.risk_memory_months),
+            float(prm.risk_aversion),
+            float(prm.sourcing_adjustment_rate),
+        )
 
         # Endogenous substitution and recycling-by-design: requirements fall while prices stay high.
         b = 1.0 - math.exp(-1.0 / prm.expectation_memory_months)
