@@ -38,6 +38,7 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_kernel.py
+	$(PY) benchmarks/bench_model.py
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache .hypothesis

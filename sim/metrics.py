@@ -45,6 +45,10 @@ METRIC_DOCS: dict[str, str] = {
     "coercer_cost.domestic_input_cost": "extra its own firms paid for the goods against first-month prices (US$)",
     "coercer_cost.output_loss": "value added its own firms lost (US$)",
     "coercer_cost.total": "sum of the three (US$)",
+    "strategy": "coercer's strategy (schedule or rules)",
+    "conceded": "whether a target conceded (rule-based strategy)",
+    "concession_date": "month a target conceded (YYYY-MM; null: none)",
+    "conceding_country": "the target that conceded (only when one did)",
     "clearing_seconds": "wall time spent in market clearing",
 }
 

@@ -31,7 +31,7 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
     "exports": ("good", "quantity/month", "quantity exported"),
     "requirement_index": ("good", "index (start = 1)", "requirement per unit of output relative to the start (substitution)"),
     "investment": ("good", "US$/month", "capital spending on capacity projects in the country"),
-    "output_loss": ("country", "US$/month", "value added lost against plan by the country's user firms"),
+    "output_loss": ("country", "US$/month", "value added the country's user firms lost against baseline: output cut for scarce inputs and for input prices above baseline"),
     "value_added": ("country", "US$/month", "value added produced by the country's user firms"),
 }
 

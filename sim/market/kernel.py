@@ -396,6 +396,12 @@ def _evaluate_good(
         c = var_country[i]
         dd = demand_o[c]
         ss = supply_o[c]
+        iq = quota_var[c]
+        over_quota = iq >= 0 and exports_o[c] > export_quota[g, c]
+        if over_quota:
+            # Exports beyond the quota cannot be sold (they are rationed when the rent is at its
+            # ceiling), so the origin's market clears against the quota, not the export demand.
+            dd -= exports_o[c] - export_quota[g, c]
         den = dd + ss + quantity_scale
         z = (dd - ss) / den  # relative excess demand in [-1, 1]
         t = x[i] + z
@@ -419,7 +425,8 @@ def _evaluate_good(
                 row_max = 0.0
                 for j in range(n_vars):
                     dds = dsupply_o[c] if j == i else 0.0
-                    jac[i, j] = -(2.0 * ss * d_demand[i, j] - 2.0 * dd * dds) * inv
+                    ddd = d_demand[i, j] - d_exports[iq - n_price, j] if over_quota else d_demand[i, j]
+                    jac[i, j] = -(2.0 * ss * ddd - 2.0 * dd * dds) * inv
                     if abs(jac[i, j]) > row_max:
                         row_max = abs(jac[i, j])
                 if row_max <= FLAT_ROW:
@@ -446,8 +453,9 @@ def _evaluate_good(
         c = var_country[i]
         quota = export_quota[g, c]
         ee = exports_o[c]
-        den = quota + ee + quantity_scale
-        slack = (quota - ee) / den  # relative quota slack in [-1, 1]
+        # Log slack: keeps its slope however far exports overshoot the quota (a relative slack
+        # (Q - E)/(Q + E) flattens at -1 there and stalls Newton's method).
+        slack = np.log((quota + quantity_scale) / (ee + quantity_scale))
         fob_ratio = price[c] * (1.0 + export_duty[g, c]) / pref
         rho_max = cap_multiple[g] - fob_ratio
         if rho_max < 0.0:
@@ -470,7 +478,7 @@ def _evaluate_good(
         else:
             residual[i] = slack
             if want_jacobian:
-                inv = (2.0 * quota) / (den * den)
+                inv = 1.0 / (ee + quantity_scale)
                 for j in range(n_vars):
                     jac[i, j] = -d_exports[i - n_price, j] * inv
         a_res = abs(residual[i])
