@@ -86,7 +86,7 @@ class ProducerFirm(mesa.Agent):
     @property
     def started(self) -> bool:
         """Whether the project has started (existing producers: always)."""
-        return (not self.is_project) or self.model.project_start[self.index] < np.iinfo(np.int64).max
+        return bool((not self.is_project) or self.model.project_start[self.index] < np.iinfo(np.int64).max)
 
     @property
     def capacity(self) -> float:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from sim.config import register_configs
+from sim.config import CONFIG_DIR, register_configs
 from sim.metrics import compute_metrics
 from sim.model import CoercionModel
 from sim.outputs import provenance
@@ -26,16 +26,6 @@ from sim.outputs import provenance
 __all__ = ["RunResult", "CONFIG_DIR", "compose_config", "run", "run_config"]
 
 
-def _config_dir() -> Path:
-    env = os.environ.get("COERCION_SIM_CONFIG_DIR")
-    if env:
-        return Path(env).resolve()
-    return (Path(__file__).resolve().parent.parent / "configs").resolve()
-
-
-#: Directory of the shipped configs (``configs/`` of the source tree; override with the
-#: ``COERCION_SIM_CONFIG_DIR`` environment variable).
-CONFIG_DIR = _config_dir()
 
 
 @dataclass
@@ -95,7 +85,8 @@ def compose_config(
 
 
 class _Progress:
-    """Progress lines on stderr for runs longer than a couple of seconds."""
+    """Progress on stderr: ``auto`` for runs longer than two seconds on a terminal, ``always``
+    (e.g. batch jobs writing to a log) or ``never``."""
 
     def __init__(self, mode: str, label: str) -> None:
         self.mode, self.label = mode, label
@@ -105,7 +96,7 @@ class _Progress:
 
     def __call__(self, done: int, total: int) -> None:
         now = time.perf_counter() - self.t0
-        if self.mode == "never" or (self.mode == "auto" and now < 2.0):
+        if self.mode == "never" or (self.mode == "auto" and (now < 2.0 or not self.tty)):
             return
         if now - self.last < 1.0 and done < total:
             return

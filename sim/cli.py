@@ -17,21 +17,20 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from sim.api import CONFIG_DIR, run_config
-from sim.config import register_configs
-from sim.market import MarketClearingError
-from sim.outputs import atomic_write_text, write_json, write_parquet
-from sim.scenario import ScenarioError, validate_config
+from sim.config import CONFIG_DIR, register_configs
 
 __all__ = ["main", "write_outputs"]
 
 
-def write_outputs(result, outdir: str | Path, *, figures: bool = True) -> list[Path]:
+def write_outputs(result, outdir: str | Path, *, figures: bool = True, flows: bool = True) -> list[Path]:
     """Write a :class:`sim.api.RunResult` into ``outdir`` (atomically, file by file)."""
+    from sim.outputs import atomic_write_text, write_json, write_parquet
+
     outdir = Path(outdir)
-    written = [
-        write_parquet(result.timeseries, outdir / "timeseries.parquet"),
-        write_parquet(result.flows, outdir / "flows.parquet"),
+    written = [write_parquet(result.timeseries, outdir / "timeseries.parquet")]
+    if flows:
+        written.append(write_parquet(result.flows, outdir / "flows.parquet"))
+    written += [
         write_json(result.metrics, outdir / "metrics.json"),
         atomic_write_text(outdir / "config.yaml", OmegaConf.to_yaml(result.config)),
     ]
@@ -90,6 +89,18 @@ def _clean_failed_run_dir(outdir: Path) -> None:
 def _app(cfg: DictConfig) -> None:
     logging.getLogger("MESA").setLevel(logging.WARNING)  # Mesa logs every step at INFO
     outdir = Path(HydraConfig.get().runtime.output_dir)
+    # Validate before importing the model stack, so bad input fails fast.
+    from sim.scenario import ScenarioError, validate_config
+
+    try:
+        validate_config(cfg)
+    except ScenarioError as exc:
+        _clean_failed_run_dir(outdir)
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    from sim.api import run_config
+    from sim.market import MarketClearingError
+
     try:
         validate_config(cfg)
         result = run_config(cfg)
@@ -97,7 +108,7 @@ def _app(cfg: DictConfig) -> None:
         _clean_failed_run_dir(outdir)
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    write_outputs(result, outdir, figures=bool(cfg.output.figures))
+    write_outputs(result, outdir, figures=bool(cfg.output.figures), flows=bool(cfg.output.flows))
     print(_summary(result, outdir))
 
 

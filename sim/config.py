@@ -14,7 +14,9 @@ prices in US$ per quantity unit (``price_unit``); values in US$; dates as ``YYYY
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -35,6 +37,7 @@ __all__ = [
     "OutputConfig",
     "Config",
     "register_configs",
+    "CONFIG_DIR",
 ]
 
 
@@ -306,6 +309,18 @@ class Config:
     seed: int = 0
     #: Free-form tags copied to provenance.json (e.g. an experiment name).
     tags: dict[str, Any] = field(default_factory=dict)
+
+
+def _config_dir() -> Path:
+    env = os.environ.get("COERCION_SIM_CONFIG_DIR")
+    if env:
+        return Path(env).resolve()
+    return (Path(__file__).resolve().parent.parent / "configs").resolve()
+
+
+#: Directory of the shipped configs (``configs/`` of the source tree; override with the
+#: ``COERCION_SIM_CONFIG_DIR`` environment variable).
+CONFIG_DIR = _config_dir()
 
 
 def register_configs() -> None:

@@ -264,6 +264,7 @@ class CoercionModel(mesa.Model):
             self._validated = True
         if self._structure is None:
             self._structure = MarketStructure.build(market)
+        self.capacity_cleared = self.capacity.copy()  # what this month's market saw (adaptation changes it)
         t0 = _time.perf_counter()
         result = clear_markets(
             market, tolerance=self.params.clearing_tolerance, validate=False, structure=self._structure
@@ -296,7 +297,7 @@ class CoercionModel(mesa.Model):
         shortage = np.maximum(req * planned_output[w.row_firm] - available, 0.0)
         self.firm_output = output
         self.firm_output_loss = baseline_output - output
-        return {"shortage": shortage, "use": use, "price_index": pidx}
+        return {"shortage": shortage, "use": use, "price_index": pidx, "requirement": req}
 
     def _adapt(self, t: int, result, production: dict[str, np.ndarray]) -> None:
         w, prm = self.world, self.params

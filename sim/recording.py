@@ -84,7 +84,7 @@ class Recorder:
         gl["inventory"][t] = self._by_gc(m.inventory)
         gl["stockpile"][t] = m.stockpile
         cap = np.zeros((G, C))
-        np.add.at(cap, (w.producer_good, w.producer_country), m.capacity)
+        np.add.at(cap, (w.producer_good, w.producer_country), m.capacity_cleared)
         gl["capacity"][t] = cap
         prod = np.zeros((G, C))
         np.add.at(prod, (w.producer_good, w.producer_country), result.producer_output)
@@ -94,7 +94,7 @@ class Recorder:
         np.add.at(imports, (result.edge_good[intl], result.edge_destination[intl]), result.edge_flow[intl])
         gl["imports"][t] = imports
         gl["exports"][t] = result.exports
-        need_now = self._by_gc(w.row_requirement * m.requirement_multiplier * m._scheduled_requirement(t) * w.firm_value_added[w.row_firm])
+        need_now = self._by_gc(production["requirement"] * w.firm_value_added[w.row_firm])
         base = self._base_need_gc.reshape(G, C)
         with np.errstate(invalid="ignore", divide="ignore"):
             gl["requirement_index"][t] = np.where(base > 0, need_now / np.where(base > 0, base, 1.0), np.nan)

@@ -207,6 +207,7 @@ def validate_config(cfg) -> None:
             _known(g, goods, f"{p}.goods", "good")
         for t in m.targets:
             _known(t, codes, f"{p}.targets", "country")
+            _check(t != m.imposer, f"{p}.targets", t, f"partner countries other than the imposer {m.imposer}")
         d0 = _date(m.start, f"{p}.start")
         _check(d0 <= last, f"{p}.start", m.start, f"a date up to the scenario end ({last})")
         if m.end is not None:

@@ -1,0 +1,340 @@
+"""The ``coercion-sim`` console script end to end, through the installed script in a subprocess.
+
+Runs are started together (a thread pool of subprocesses) by module-scoped fixtures, after one
+in-process run has written numba's on-disk cache, so the whole module costs a few process starts of
+wall time on two cores.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import helpers
+import numpy as np
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+from sim.metrics import METRIC_DOCS
+from sim.outputs import OUTPUT_FILES
+from sim.recording import VARIABLES
+
+MINIMAL_GOODS = ["ore"]
+MINIMAL_COUNTRIES = ["CHN", "JPN", "AUS"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Successful runs
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cli_runs(tmp_path_factory):
+    """Three runs of ``minimal`` (started together): ``a`` and ``b`` with seed 1, ``c`` with seed 2,
+    recording two variables and no flows."""
+    helpers.warm_numba_cache()
+    root = tmp_path_factory.mktemp("cli_ok")
+    base = ["scenario=minimal", "output.figures=false"]
+    jobs = {
+        "a": ([*base, "seed=1"], root / "a"),
+        "b": ([*base, "seed=1"], root / "b"),
+        "c": ([*base, "seed=2", "output.flows=false", "output.variables=[price_export,capacity]"], root / "c"),
+    }
+    return helpers.run_cli_many(jobs)
+
+
+def _ok(run):
+    assert run.returncode == 0, f"coercion-sim {' '.join(run.args)} failed ({run.returncode}):\n{run.stderr}"
+    return run
+
+
+@pytest.fixture(scope="module")
+def run_a(cli_runs):
+    return _ok(cli_runs["a"])
+
+
+def _read(run, name):
+    path = run.run_dir / name
+    if name.endswith(".parquet"):
+        return pd.read_parquet(path)
+    if name.endswith(".json"):
+        return json.loads(path.read_text())
+    return path.read_text()
+
+
+def test_outputs_exist(run_a):
+    for name in OUTPUT_FILES:
+        path = run_a.run_dir / name
+        assert path.is_file(), f"{name} missing from {run_a.run_dir}"
+        assert path.stat().st_size > 0, f"{name} is empty"
+
+
+def test_provenance_is_written_last(run_a):
+    mtimes = {name: (run_a.run_dir / name).stat().st_mtime_ns for name in OUTPUT_FILES}
+    assert mtimes["provenance.json"] == max(mtimes.values())
+
+
+def test_no_temporary_files_left(cli_runs):
+    for name, run in cli_runs.items():
+        assert helpers.temp_files_in(run.run_dir) == [], f"run {name} left temporary files"
+
+
+def test_summary_printed_with_output_path(run_a):
+    out = run_a.stdout
+    assert str(run_a.run_dir) in out
+    assert "minimal" in out and "seed 1" in out
+    assert "36 months" in out
+    assert "error" not in run_a.stderr.lower()
+
+
+def test_timeseries_schema(run_a):
+    ts = _read(run_a, "timeseries.parquet")
+    assert list(ts.columns) == helpers.TIMESERIES_COLUMNS
+    assert pd.api.types.is_datetime64_dtype(ts["date"])
+    assert ts["step"].dtype == np.int32
+    assert ts["value"].dtype == np.float64
+    for col in ("country", "good", "variable"):
+        assert isinstance(ts[col].dtype, pd.CategoricalDtype), col
+    assert len(ts) > 0
+    # date = first day of the step's month, from the scenario start
+    assert (ts["date"].dt.day == 1).all()
+    expected = pd.Timestamp("2020-01-01") + ts["step"].map(lambda s: pd.DateOffset(months=int(s)))
+    assert (ts["date"] == expected).all()
+    assert ts["step"].min() == 0 and ts["step"].max() == 35
+    assert set(ts["country"].astype(str)) <= set(MINIMAL_COUNTRIES)
+    variables = set(ts["variable"].astype(str))
+    assert set(helpers.REQUIRED_VARIABLES) <= variables
+    assert variables <= set(VARIABLES), "every recorded variable is documented in VARIABLES"
+    assert np.isfinite(ts["value"]).all()
+
+
+def test_timeseries_country_level_variables_use_good_all(run_a):
+    ts = _read(run_a, "timeseries.parquet")
+    level = ts["variable"].astype(str).map(lambda v: VARIABLES[v][0])
+    goods = ts["good"].astype(str)
+    assert (goods[level == "country"] == "all").all()
+    assert set(goods[level == "good"]) <= set(MINIMAL_GOODS)
+    assert "output_loss" in set(ts.loc[level == "country", "variable"].astype(str))
+
+
+def test_timeseries_one_row_per_observation(run_a):
+    ts = _read(run_a, "timeseries.parquet")
+    assert not ts.duplicated(["step", "country", "good", "variable"]).any()
+
+
+def test_flows_schema(run_a):
+    fl = _read(run_a, "flows.parquet")
+    assert list(fl.columns) == helpers.FLOWS_COLUMNS
+    assert pd.api.types.is_datetime64_dtype(fl["date"])
+    assert fl["step"].dtype == np.int32
+    assert fl["quantity"].dtype == np.float64 and fl["value"].dtype == np.float64
+    for col in ("good", "origin", "destination"):
+        assert isinstance(fl[col].dtype, pd.CategoricalDtype), col
+    assert len(fl) > 0
+    assert (fl["date"].dt.day == 1).all()
+    expected = pd.Timestamp("2020-01-01") + fl["step"].map(lambda s: pd.DateOffset(months=int(s)))
+    assert (fl["date"] == expected).all()
+    assert set(fl["good"].astype(str)) <= set(MINIMAL_GOODS)
+    assert set(fl["origin"].astype(str)) | set(fl["destination"].astype(str)) <= set(MINIMAL_COUNTRIES)
+    assert (fl["quantity"] > 0).all(), "flows.parquet holds non-zero flows only"
+    assert (fl["value"] > 0).all()
+    assert not fl.duplicated(["step", "good", "origin", "destination"]).any()
+
+
+def test_metrics_have_the_core_documented_keys(run_a):
+    metrics = _read(run_a, "metrics.json")
+    assert metrics["scenario"] == "minimal"
+    assert metrics["seed"] == 1
+    assert metrics["n_steps"] == 36
+    for key in (
+        "clearing_max_iterations",
+        "clearing_max_residual",
+        "peak_export_price_ratio.ore",
+        "peak_export_price_date.ore",
+        "export_domestic_wedge_at_peak.ore",
+        "coercer_import_share_start.ore.JPN",
+        "coercer_import_share_end.ore.JPN",
+        "output_loss_share.JPN",
+        "new_capacity.ore.AUS",
+        "coercer_cost.total",
+        "clearing_seconds",
+    ):
+        assert key in metrics, key
+    pattern = helpers.metric_key_regex(MINIMAL_GOODS, MINIMAL_COUNTRIES)
+    documented = [k for k in metrics if pattern.match(k)]
+    assert len(documented) >= 20
+
+
+def test_every_metric_key_is_documented(run_a):
+    metrics = _read(run_a, "metrics.json")
+    pattern = helpers.metric_key_regex(MINIMAL_GOODS, MINIMAL_COUNTRIES)
+    undocumented = sorted(k for k in metrics if not pattern.match(k))
+    assert undocumented == []
+
+
+def test_metric_docs_patterns_are_well_formed():
+    for key in METRIC_DOCS:
+        assert re.fullmatch(r"[a-z_0-9]+(\.(<good>|<country>|[a-z_0-9]+))*", key), key
+
+
+def test_config_yaml_loads_and_has_the_seed(run_a):
+    cfg = OmegaConf.load(run_a.run_dir / "config.yaml")
+    assert cfg.seed == 1
+    assert cfg.scenario.name == "minimal"
+    assert cfg.output.figures is False
+    # The written config is complete and valid: it passes the schema and the domain checks.
+    from sim.config import Config
+    from sim.scenario import validate_config
+
+    merged = OmegaConf.merge(OmegaConf.structured(Config), cfg)
+    validate_config(merged)
+
+
+def test_provenance(run_a):
+    prov = _read(run_a, "provenance.json")
+    assert prov["version"]
+    assert isinstance(prov["dependencies"], dict)
+    for dep in ("numpy", "numba", "pandas", "mesa", "hydra-core"):
+        assert prov["dependencies"].get(dep), dep
+    assert prov["seed"] == 1
+    assert isinstance(prov["wall_seconds"], int | float) and prov["wall_seconds"] >= 0
+
+
+def test_same_seed_gives_identical_outputs(cli_runs):
+    a, b = _ok(cli_runs["a"]), _ok(cli_runs["b"])
+    for name in ("timeseries.parquet", "flows.parquet"):
+        pd.testing.assert_frame_equal(_read(a, name), _read(b, name), check_exact=True)
+    ma, mb = _read(a, "metrics.json"), _read(b, "metrics.json")
+    assert helpers.metrics_without_wall_time(ma) == helpers.metrics_without_wall_time(mb)
+
+
+def test_different_seeds_give_different_outputs(cli_runs):
+    a, c = _ok(cli_runs["a"]), _ok(cli_runs["c"])
+    ma, mc = _read(a, "metrics.json"), _read(c, "metrics.json")
+    assert mc["seed"] == 2
+    # Firm heterogeneity (sizes, sourcing shares) is seeded: Japan's baseline import structure differs.
+    key = "coercer_import_share_start.ore.JPN"
+    assert ma[key] != mc[key]
+    ta, tc = _read(a, "timeseries.parquet"), _read(c, "timeseries.parquet")
+    pe_a = ta[ta["variable"] == "price_export"].reset_index(drop=True)
+    pe_c = tc[tc["variable"] == "price_export"].reset_index(drop=True)
+    assert not pe_a["value"].equals(pe_c["value"])
+
+
+def test_output_variables_selects_the_recorded_variables(cli_runs):
+    ts = _read(_ok(cli_runs["c"]), "timeseries.parquet")
+    assert set(ts["variable"].astype(str)) == {"price_export", "capacity"}
+    assert list(ts.columns) == helpers.TIMESERIES_COLUMNS
+
+
+def test_output_flows_false_writes_no_flows(cli_runs):
+    assert not (_ok(cli_runs["c"]).run_dir / "flows.parquet").exists()
+
+
+@pytest.mark.slow
+def test_figures_are_written(tmp_path):
+    pytest.importorskip("sim.figures", reason="sim/figures.py is not there yet")
+    helpers.warm_numba_cache()
+    run = _ok(helpers.run_cli(["scenario=minimal", "seed=1"], tmp_path / "fig"))
+    figdir = run.run_dir / "figures"
+    assert figdir.is_dir()
+    pngs, pdfs = sorted(figdir.glob("*.png")), sorted(figdir.glob("*.pdf"))
+    assert [p.stem for p in pngs] == [p.stem for p in pdfs], "each figure as PNG and PDF"
+    assert "overview" in [p.stem for p in pngs]
+    for p in pngs + pdfs:
+        assert p.stat().st_size > 1000, p
+    assert helpers.temp_files_in(run.run_dir) == []
+    for name in OUTPUT_FILES:
+        assert (run.run_dir / name).is_file(), name
+
+
+# ------------------------------------------------------------------------------------------------
+# Bad input: non-zero exit, one clear message naming the field and the value, no outputs
+# ------------------------------------------------------------------------------------------------
+#: name -> (extra args, expected exit code, substrings the message must contain). The cases the
+#: brief lists run in the fast suite; the others (one process start each) are marked slow.
+_SCENARIO_CASES = {
+    name: ([f"scenario={name}"], 2, [path, value]) for name, (_, path, value) in helpers.BAD_SCENARIOS.items()
+}
+BAD_CLI = {
+    "unknown_scenario": (["scenario=nope"], 1, ["scenario", "nope"]),
+    "misspelt_scenario_key": (["scenario=minimal", "scenario.godos=1"], 1, ["scenario.godos"]),
+    "misspelt_model_key": (["scenario=minimal", "model.risk_avresion=1"], 1, ["model.risk_avresion"]),
+    "misspelt_key_in_scenario_file": (["scenario=typo"], 1, ["godos", "scenario"]),
+    "wrong_type": (["scenario=minimal", "seed=abc"], 1, ["seed", "abc"]),
+    "negative_capacity_override": (
+        ["scenario=minimal", "scenario.producers.0.capacity=-5"],
+        2,
+        ["scenario.producers[0].capacity", "-5"],
+    ),
+    **_SCENARIO_CASES,
+}
+FAST_BAD_CLI = {
+    "unknown_scenario",
+    "misspelt_scenario_key",
+    "unknown_country_in_measure",
+    "negative_capacity",
+    "shares_not_summing_to_one",
+    "measure_ends_before_start",
+    "measure_date_after_scenario_end",
+}
+
+
+def _bad_params():
+    for name in BAD_CLI:
+        marks = () if name in FAST_BAD_CLI else (pytest.mark.slow,)
+        yield pytest.param(name, id=name, marks=marks)
+
+
+def _start_bad_runs(tmp_path_factory, names):
+    helpers.warm_numba_cache()
+    root = tmp_path_factory.mktemp("cli_bad")
+    config_dir = helpers.write_bad_scenarios(root / "my_configs")
+    jobs = {}
+    for i, name in enumerate(sorted(names)):
+        args = BAD_CLI[name][0]
+        # Alternate the two ways of adding a config dir: --config-dir and hydra.searchpath.
+        extra = ["--config-dir", str(config_dir)] if i % 2 == 0 else [f"hydra.searchpath=[file://{config_dir}]"]
+        jobs[name] = ([*extra, *args, "output.figures=false"], root / "runs" / name)
+    return helpers.run_cli_many(jobs)
+
+
+@pytest.fixture(scope="module")
+def bad_runs(request, tmp_path_factory):
+    """All bad-input runs this session selected, started together on first use."""
+    selected = {
+        item.callspec.params["name"]
+        for item in request.session.items
+        if item.originalname == "test_bad_input_fails_cleanly" and hasattr(item, "callspec")
+    }
+    return _start_bad_runs(tmp_path_factory, selected or set(BAD_CLI))
+
+
+@pytest.mark.parametrize("name", list(_bad_params()))
+def test_bad_input_fails_cleanly(bad_runs, name):
+    _, code, needles = BAD_CLI[name]
+    run = bad_runs[name]
+    assert run.returncode == code, f"exit {run.returncode}, stderr:\n{run.stderr}"
+    err = run.stderr
+    for needle in needles:
+        assert needle in err, f"{needle!r} not in stderr:\n{err}"
+    assert "Traceback" not in err
+    if code == 2:
+        # Our own validation: exactly one line, "error: <field>: <value> ...".
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error: "), err
+    # Nothing on stdout (no summary), nothing written.
+    assert "coercion-sim:" not in run.stdout
+    assert helpers.output_files_in(run.run_dir) == [], f"outputs written: {helpers.output_files_in(run.run_dir)}"
+
+
+def test_bad_scenarios_cover_the_brief():
+    wanted = {
+        "unknown_scenario",
+        "misspelt_scenario_key",
+        "unknown_country_in_measure",
+        "negative_capacity",
+        "shares_not_summing_to_one",
+        "measure_ends_before_start",
+        "measure_date_after_scenario_end",
+    }
+    assert wanted <= FAST_BAD_CLI <= set(BAD_CLI)

@@ -1,0 +1,111 @@
+"""The notebooks run top to bottom on a fresh kernel, and are committed without outputs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import helpers
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+NOTEBOOKS = sorted(helpers.NOTEBOOK_DIR.glob("*.ipynb"))
+QUICKSTART = helpers.NOTEBOOK_DIR / "quickstart.ipynb"
+#: Seconds one cell may take (a cold numba cache compiles the market kernel on the first run).
+CELL_TIMEOUT_S = 300
+
+
+def test_quickstart_exists():
+    assert QUICKSTART in NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_committed_clean(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code, "a notebook without code"
+    for i, cell in enumerate(code):
+        assert cell.get("outputs", []) == [], f"code cell {i} has stored outputs (clear them before committing)"
+        assert cell.get("execution_count") is None, f"code cell {i} has an execution count"
+    assert any(c.cell_type == "markdown" for c in nb.cells)
+
+
+@pytest.fixture(scope="module")
+def kernel_name(tmp_path_factory):
+    """``python3`` running this interpreter; if no such kernelspec is visible (a bare venv), one is
+    installed into a temporary prefix put on JUPYTER_PATH for this module."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JUPYTER_PLATFORM_DIRS", "1")  # silence jupyter_core's path-migration warning
+        try:
+            KernelSpecManager().get_kernel_spec("python3")
+        except NoSuchKernel:
+            prefix = tmp_path_factory.mktemp("jupyter")
+            subprocess.run(
+                [sys.executable, "-m", "ipykernel", "install", "--prefix", str(prefix), "--name", "python3"],
+                check=True,
+                capture_output=True,
+            )
+            share = prefix / "share" / "jupyter"
+            mp.setenv("JUPYTER_PATH", os.pathsep.join(filter(None, [str(share), os.environ.get("JUPYTER_PATH")])))
+            KernelSpecManager().get_kernel_spec("python3")
+        yield "python3"
+
+
+@pytest.fixture(scope="module")
+def executed(kernel_name, tmp_path_factory):
+    """Every notebook, executed once on a fresh kernel in an empty working directory:
+    ``path -> (executed notebook, working directory)``."""
+    helpers.warm_numba_cache()
+    out = {}
+    for path in NOTEBOOKS:
+        cwd = tmp_path_factory.mktemp(path.stem)
+        nb = nbformat.read(path, as_version=4)
+        client = nbclient.NotebookClient(
+            nb, timeout=CELL_TIMEOUT_S, kernel_name=kernel_name, resources={"metadata": {"path": str(cwd)}}
+        )
+        try:
+            client.execute()
+        except nbclient.exceptions.CellExecutionError as exc:
+            out[path] = (exc, cwd)
+        else:
+            out[path] = (nb, cwd)
+    return out
+
+
+def _outputs(nb):
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs(path, executed):
+    nb, cwd = executed[path]
+    if isinstance(nb, Exception):
+        pytest.fail(f"{path.name} failed:\n{nb}")
+    outputs = _outputs(nb)
+    assert not [o for o in outputs if o.output_type == "error"]
+    stderr = "".join(o.get("text", "") for o in outputs if o.output_type == "stream" and o.name == "stderr")
+    assert "Warning" not in stderr and "Traceback" not in stderr, stderr
+    assert list(cwd.iterdir()) == [], "the notebook wrote files into its working directory"
+
+
+def test_quickstart_shows_tables_metrics_plot_and_agents(executed):
+    nb, _ = executed[QUICKSTART]
+    if isinstance(nb, Exception):
+        pytest.fail(str(nb))
+    outputs = _outputs(nb)
+    kinds = {mime for o in outputs if o.output_type in ("display_data", "execute_result") for mime in o.data}
+    assert "image/png" in kinds, "the quickstart draws a figure"
+    text = "".join(
+        o.get("text", "") if o.output_type == "stream" else o.data.get("text/plain", "")
+        for o in outputs
+        if o.output_type in ("stream", "display_data", "execute_result")
+    )
+    for needle in ("peak_export_price_ratio.ore", "coercer_import_share_end.ore.JPN", "AUS expansion", "weight CHN"):
+        assert needle in text, needle

@@ -1,0 +1,456 @@
+"""``sim.scenario.validate_config``: every rule, each with a message naming the field and the value.
+
+Each case alters a fresh copy of the composed ``minimal`` config and expects one
+:class:`~sim.scenario.ScenarioError` whose message starts with the field's path and contains the bad
+value as ``repr`` prints it.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import helpers
+import pytest
+from omegaconf import OmegaConf
+
+from sim.config import MeasureConfig, RequirementChangeConfig
+from sim.scenario import ScenarioError, validate_config
+
+
+def _node_and_key(cfg, dotted: str):
+    *parents, last = dotted.split(".")
+    node = cfg
+    for k in parents:
+        node = node[int(k)] if k.isdigit() else node[k]
+    return node, (int(last) if last.isdigit() else last)
+
+
+def setv(path: str, value):
+    """Mutation: set ``path`` (dotted, list indices as numbers) to ``value``."""
+
+    def mutate(cfg):
+        node, key = _node_and_key(cfg, path)
+        node[key] = value
+
+    return mutate
+
+
+def setmany(*pairs):
+    """Mutation: several :func:`setv` in order."""
+
+    def mutate(cfg):
+        for path, value in pairs:
+            setv(path, value)(cfg)
+
+    return mutate
+
+
+def _typed(schema, values: dict):
+    return OmegaConf.merge(OmegaConf.structured(schema), values)
+
+
+def append_copy(list_path: str, item_path: str, **changes):
+    """Mutation: append a copy of the item at ``item_path`` (with ``changes``) to the list."""
+
+    def mutate(cfg):
+        node, key = _node_and_key(cfg, list_path)
+        item = copy.deepcopy(OmegaConf.select(cfg, item_path))
+        for k, v in changes.items():
+            item[k] = v
+        node[key].append(item)
+
+    return mutate
+
+
+def add_requirement_change(**changes):
+    """Mutation: add a (valid unless ``changes`` break it) requirement change."""
+    base = {
+        "country": "JPN",
+        "sector": "industry",
+        "good": "ore",
+        "change": -0.1,
+        "start": "2021-01",
+        "ramp_months": 12,
+    }
+
+    def mutate(cfg):
+        cfg.scenario.requirement_changes.append(_typed(RequirementChangeConfig, {**base, **changes}))
+
+    return mutate
+
+
+def add_measure(**changes):
+    """Mutation: add a second measure (an export ban on JPN in 2021) with ``changes``."""
+    base = {
+        "type": "export_ban",
+        "imposer": "CHN",
+        "goods": ["ore"],
+        "targets": ["JPN"],
+        "start": "2021-01-01",
+        "end": "2021-06-30",
+    }
+
+    def mutate(cfg):
+        cfg.scenario.measures.append(_typed(MeasureConfig, {**base, **changes}))
+
+    return mutate
+
+
+P0, PJ0, U0, SC0, M0 = (
+    "scenario.producers.0",
+    "scenario.projects.0",
+    "scenario.user_sectors.0",
+    "scenario.sourcing.0",
+    "scenario.measures.0",
+)
+
+#: (id, mutation, field path in the message, bad value as printed)
+CASES = [
+    # ---- scenario period ----
+    ("start_not_a_date", setv("scenario.start", "2020-13"), "scenario.start", "'2020-13'"),
+    ("end_not_a_date", setv("scenario.end", "2022/12"), "scenario.end", "'2022/12'"),
+    ("end_before_start", setv("scenario.end", "2019-12"), "scenario.end", "'2019-12'"),
+    # ---- countries ----
+    ("no_countries", setv("scenario.countries", []), "scenario.countries", "[]"),
+    ("country_code_lower_case", setv("scenario.countries.1.code", "jpn"), "scenario.countries[1].code", "'jpn'"),
+    ("country_code_too_long", setv("scenario.countries.2.code", "AUST"), "scenario.countries[2].code", "'AUST'"),
+    ("country_twice", setv("scenario.countries.2.code", "JPN"), "scenario.countries[1].code", "'JPN'"),
+    # ---- goods ----
+    ("no_goods", setv("scenario.goods", []), "scenario.goods", "[]"),
+    ("good_twice", append_copy("scenario.goods", "scenario.goods.0"), "scenario.goods[0].id", "'ore'"),
+    ("good_id_format", setv("scenario.goods.0.id", "Ore"), "scenario.goods[0].id", "'Ore'"),
+    ("reference_price", setv("scenario.goods.0.reference_price", 0.0), "scenario.goods[0].reference_price", "0.0"),
+    (
+        "demand_elasticity",
+        setv("scenario.goods.0.demand_elasticity", -0.1),
+        "scenario.goods[0].demand_elasticity",
+        "-0.1",
+    ),
+    (
+        "armington_elasticity",
+        setv("scenario.goods.0.armington_elasticity", 1.0),
+        "scenario.goods[0].armington_elasticity",
+        "1.0",
+    ),
+    (
+        "good_supply_elasticity",
+        setv("scenario.goods.0.supply_elasticity", 0.0),
+        "scenario.goods[0].supply_elasticity",
+        "0.0",
+    ),
+    ("price_cap", setv("scenario.goods.0.price_cap", 1.0), "scenario.goods[0].price_cap", "1.0"),
+    ("price_floor_one", setv("scenario.goods.0.price_floor", 1.0), "scenario.goods[0].price_floor", "1.0"),
+    ("price_floor_zero", setv("scenario.goods.0.price_floor", 0.0), "scenario.goods[0].price_floor", "0.0"),
+    (
+        "transport_cost_share",
+        setv("scenario.goods.0.transport_cost_share", -0.01),
+        "scenario.goods[0].transport_cost_share",
+        "-0.01",
+    ),
+    # ---- coercer and targets ----
+    ("unknown_coercer", setv("scenario.coercer", "XYZ"), "scenario.coercer", "'XYZ'"),
+    ("unknown_target", setv("scenario.targets", ["KOR"]), "scenario.targets[0]", "'KOR'"),
+    # ---- producers ----
+    ("producer_country", setv("scenario.producers.1.country", "NZL"), "scenario.producers[1].country", "'NZL'"),
+    ("producer_good", setv(f"{P0}.good", "gold"), "scenario.producers[0].good", "'gold'"),
+    ("producer_capacity", setv(f"{P0}.capacity", -1.0), "scenario.producers[0].capacity", "-1.0"),
+    ("producer_cost_at_reference", setv(f"{P0}.unit_cost", 10000.0), "scenario.producers[0].unit_cost", "10000.0"),
+    ("producer_cost_negative", setv(f"{P0}.unit_cost", -1.0), "scenario.producers[0].unit_cost", "-1.0"),
+    (
+        "producer_supply_elasticity",
+        setv(f"{P0}.supply_elasticity", 0.0),
+        "scenario.producers[0].supply_elasticity",
+        "0.0",
+    ),
+    # ---- projects ----
+    ("project_twice", append_copy("scenario.projects", PJ0), "scenario.projects[0].name", "'AUS expansion'"),
+    ("project_country", setv(f"{PJ0}.country", "NZL"), "scenario.projects[0].country", "'NZL'"),
+    ("project_good", setv(f"{PJ0}.good", "gold"), "scenario.projects[0].good", "'gold'"),
+    ("project_capacity", setv(f"{PJ0}.capacity", -1.0), "scenario.projects[0].capacity", "-1.0"),
+    ("project_unit_cost", setv(f"{PJ0}.unit_cost", -1.0), "scenario.projects[0].unit_cost", "-1.0"),
+    ("project_build_lag", setv(f"{PJ0}.build_lag_months", -1), "scenario.projects[0].build_lag_months", "-1"),
+    ("project_ramp_up", setv(f"{PJ0}.ramp_up_months", -1), "scenario.projects[0].ramp_up_months", "-1"),
+    ("project_capex", setv(f"{PJ0}.capex", -1.0), "scenario.projects[0].capex", "-1.0"),
+    ("project_hurdle", setv(f"{PJ0}.hurdle", 0.0), "scenario.projects[0].hurdle", "0.0"),
+    (
+        "project_committed_after_end",
+        setv(f"{PJ0}.committed_start", "2030-01"),
+        "scenario.projects[0].committed_start",
+        "'2030-01'",
+    ),
+    (
+        "project_committed_not_a_date",
+        setv(f"{PJ0}.committed_start", "soon"),
+        "scenario.projects[0].committed_start",
+        "'soon'",
+    ),
+    (
+        "project_earliest_after_end",
+        setv(f"{PJ0}.earliest_start", "2023-01-01"),
+        "scenario.projects[0].earliest_start",
+        "'2023-01-01'",
+    ),
+    ("offtake_country", setv(f"{PJ0}.offtake", {"KOR": 0.5}), "scenario.projects[0].offtake", "'KOR'"),
+    ("offtake_share", setv(f"{PJ0}.offtake", {"JPN": 1.5}), "scenario.projects[0].offtake.JPN", "1.5"),
+    (
+        "offtake_total",
+        setv(f"{PJ0}.offtake", {"JPN": 0.6, "CHN": 0.6}),
+        "scenario.projects[0].offtake",
+        "{'JPN': 0.6, 'CHN': 0.6}",
+    ),
+    # ---- user sectors ----
+    ("sector_country", setv(f"{U0}.country", "NZL"), "scenario.user_sectors[0].country", "'NZL'"),
+    ("sector_twice", setv("scenario.user_sectors.1.country", "CHN"), "scenario.user_sectors[0].sector", "'industry'"),
+    ("n_firms", setv(f"{U0}.n_firms", 0), "scenario.user_sectors[0].n_firms", "0"),
+    ("value_added", setv(f"{U0}.value_added", 0.0), "scenario.user_sectors[0].value_added", "0.0"),
+    ("inventory_months", setv(f"{U0}.inventory_months", -1.0), "scenario.user_sectors[0].inventory_months", "-1.0"),
+    ("size_dispersion", setv(f"{U0}.size_dispersion", -0.1), "scenario.user_sectors[0].size_dispersion", "-0.1"),
+    ("use_empty", setv(f"{U0}.use", {}), "scenario.user_sectors[0].use", "{}"),
+    ("use_unknown_good", setv(f"{U0}.use", {"gold": 1.0}), "scenario.user_sectors[0].use", "'gold'"),
+    ("use_negative", setv(f"{U0}.use", {"ore": -1.0}), "scenario.user_sectors[0].use.ore", "-1.0"),
+    # ---- sourcing ----
+    ("sourcing_destination", setv(f"{SC0}.destination", "NZL"), "scenario.sourcing[0].destination", "'NZL'"),
+    ("sourcing_good", setv(f"{SC0}.good", "gold"), "scenario.sourcing[0].good", "'gold'"),
+    ("sourcing_twice", setv("scenario.sourcing.1.destination", "JPN"), "scenario.sourcing[1]", "'JPN/ore'"),
+    (
+        "sourcing_unknown_origin",
+        setv(f"{SC0}.shares", {"CHN": 0.8, "KOR": 0.2}),
+        "scenario.sourcing[0].shares",
+        "'KOR'",
+    ),
+    (
+        "sourcing_negative_share",
+        setv(f"{SC0}.shares", {"CHN": 1.2, "AUS": -0.2}),
+        "scenario.sourcing[0].shares.AUS",
+        "-0.2",
+    ),
+    (
+        "sourcing_origin_without_producer",
+        setv(f"{SC0}.shares", {"CHN": 0.8, "JPN": 0.2}),
+        "scenario.sourcing[0].shares.JPN",
+        "0.2",
+    ),
+    (
+        "sourcing_not_summing_to_one",
+        setv(f"{SC0}.shares", {"CHN": 0.7, "AUS": 0.2}),
+        "scenario.sourcing[0].shares",
+        "{'CHN': 0.7, 'AUS': 0.2}",
+    ),
+    ("sourcing_missing", lambda cfg: cfg.scenario.sourcing.pop(0), "scenario.sourcing", "destination JPN, good ore"),
+    # ---- measures ----
+    ("measure_type", setv(f"{M0}.type", "embargo"), "scenario.measures[0].type", "'embargo'"),
+    ("measure_imposer", setv(f"{M0}.imposer", "XYZ"), "scenario.measures[0].imposer", "'XYZ'"),
+    ("measure_no_goods", setv(f"{M0}.goods", []), "scenario.measures[0].goods", "[]"),
+    ("measure_unknown_good", setv(f"{M0}.goods", ["gold"]), "scenario.measures[0].goods", "'gold'"),
+    ("measure_unknown_target", setv(f"{M0}.targets", ["KOR"]), "scenario.measures[0].targets", "'KOR'"),
+    ("measure_start_not_a_date", setv(f"{M0}.start", "2021-02-30"), "scenario.measures[0].start", "'2021-02-30'"),
+    ("measure_end_not_a_date", setv(f"{M0}.end", "end of 2021"), "scenario.measures[0].end", "'end of 2021'"),
+    (
+        "measure_start_after_end_of_scenario",
+        setv(f"{M0}.start", "2023-01-01"),
+        "scenario.measures[0].start",
+        "'2023-01-01'",
+    ),
+    ("measure_ends_before_it_starts", setv(f"{M0}.end", "2020-12-31"), "scenario.measures[0].end", "'2020-12-31'"),
+    (
+        "measure_ends_before_scenario",
+        setmany((f"{M0}.start", "2019-01-01"), (f"{M0}.end", "2019-06-30")),
+        "scenario.measures[0].end",
+        "'2019-06-30'",
+    ),
+    ("measure_rate", add_measure(type="export_duty", rate=-0.1, end=None), "scenario.measures[1].rate", "-0.1"),
+    ("measure_intensity_zero", add_measure(intensity=0.0), "scenario.measures[1].intensity", "0.0"),
+    ("measure_intensity_above_one", add_measure(intensity=1.5), "scenario.measures[1].intensity", "1.5"),
+    ("quota_quantity", setv(f"{M0}.quantity", -1.0), "scenario.measures[0].quantity", "-1.0"),
+    ("quota_without_end", setv(f"{M0}.end", None), "scenario.measures[0].end", "None"),
+    ("allocation_good", setv(f"{M0}.allocation", {"gold": 1.0}), "scenario.measures[0].allocation", "'gold'"),
+    ("allocation_negative", setv(f"{M0}.allocation", {"ore": -1.0}), "scenario.measures[0].allocation.ore", "-1.0"),
+    ("allocation_sum", setv(f"{M0}.allocation", {"ore": 0.5}), "scenario.measures[0].allocation", "{'ore': 0.5}"),
+    # ---- requirement changes ----
+    ("change_country", add_requirement_change(country="NZL"), "scenario.requirement_changes[0].country", "'NZL'"),
+    ("change_sector", add_requirement_change(sector="cars"), "scenario.requirement_changes[0].sector", "'cars'"),
+    ("change_good", add_requirement_change(good="gold"), "scenario.requirement_changes[0].good", "'gold'"),
+    ("change_size", add_requirement_change(change=-1.0), "scenario.requirement_changes[0].change", "-1.0"),
+    (
+        "change_start_not_a_date",
+        add_requirement_change(start="soon"),
+        "scenario.requirement_changes[0].start",
+        "'soon'",
+    ),
+    (
+        "change_start_after_end",
+        add_requirement_change(start="2024-01"),
+        "scenario.requirement_changes[0].start",
+        "'2024-01'",
+    ),
+    ("change_ramp", add_requirement_change(ramp_months=-1), "scenario.requirement_changes[0].ramp_months", "-1"),
+    # ---- strategy ----
+    ("strategy_type", setv("scenario.strategy.type", "random"), "scenario.strategy.type", "'random'"),
+    (
+        "strategy_tolerance",
+        setv("scenario.strategy.coercer_cost_tolerance", 0.0),
+        "scenario.strategy.coercer_cost_tolerance",
+        "0.0",
+    ),
+    (
+        "strategy_threshold",
+        setv("scenario.strategy.target_pain_threshold", 0.0),
+        "scenario.strategy.target_pain_threshold",
+        "0.0",
+    ),
+    (
+        "strategy_ruling",
+        setv("scenario.strategy.ruling_delay_months", -1),
+        "scenario.strategy.ruling_delay_months",
+        "-1",
+    ),
+    (
+        "rules_without_targets",
+        setmany(("scenario.strategy.type", "rules"), ("scenario.targets", [])),
+        "scenario.targets",
+        "[]",
+    ),
+    # ---- model ----
+    *[
+        (f"model_{name}", setv(f"model.{name}", 0.0), f"model.{name}", "0.0")
+        for name in (
+            "inventory_adjustment_months",
+            "scarcity_memory_months",
+            "risk_memory_months",
+            "expectation_memory_months",
+            "sourcing_concentration",
+            "clearing_tolerance",
+        )
+    ],
+    *[
+        (f"model_{name}", setv(f"model.{name}", -0.1), f"model.{name}", "-0.1")
+        for name in ("precaution", "risk_aversion", "substitution_rate")
+    ],
+    (
+        "model_precaution_max_multiple",
+        setv("model.precaution_max_multiple", 0.5),
+        "model.precaution_max_multiple",
+        "0.5",
+    ),
+    (
+        "model_sourcing_adjustment_rate",
+        setv("model.sourcing_adjustment_rate", 1.5),
+        "model.sourcing_adjustment_rate",
+        "1.5",
+    ),
+    ("model_substitution_floor_zero", setv("model.substitution_floor", 0.0), "model.substitution_floor", "0.0"),
+    ("model_substitution_floor_above_one", setv("model.substitution_floor", 1.5), "model.substitution_floor", "1.5"),
+    ("model_project_decision_months", setv("model.project_decision_months", 0), "model.project_decision_months", "0"),
+    # ---- output ----
+    ("output_variable", setv("output.variables", ["prices"]), "output.variables", "'prices'"),
+    ("output_progress", setv("output.progress", "sometimes"), "output.progress", "'sometimes'"),
+]
+
+
+@pytest.mark.parametrize("mutate, path, value", [pytest.param(*c[1:], id=c[0]) for c in CASES])
+def test_rule(mutate, path, value):
+    cfg = helpers.minimal_cfg()
+    mutate(cfg)
+    with pytest.raises(ScenarioError) as info:
+        validate_config(cfg)
+    msg = str(info.value)
+    assert msg.startswith(path + ":"), msg
+    assert value in msg, msg
+    assert len(msg.splitlines()) == 1, "one line"
+
+
+def test_model_rule_messages_name_the_value():
+    cfg = helpers.minimal_cfg()
+    cfg.model.risk_memory_months = 0.0
+    with pytest.raises(ScenarioError, match=r"^model\.risk_memory_months: 0\.0 is invalid; allowed: > 0$"):
+        validate_config(cfg)
+
+
+def test_scenario_error_is_a_value_error():
+    assert issubclass(ScenarioError, ValueError)
+
+
+def test_messages_say_what_is_allowed():
+    cfg = helpers.minimal_cfg()
+    cfg.scenario.measures[0].targets = ["KOR"]
+    with pytest.raises(ScenarioError) as info:
+        validate_config(cfg)
+    assert "CHN, JPN, AUS" in str(info.value)
+    cfg = helpers.minimal_cfg()
+    cfg.scenario.goods[0].price_floor = 2.0
+    with pytest.raises(ScenarioError, match=r"allowed: in \(0, 1\)"):
+        validate_config(cfg)
+
+
+# ------------------------------------------------------------------------------------------------
+# Valid input passes
+# ------------------------------------------------------------------------------------------------
+SHIPPED = sorted(p.stem for p in helpers.SCENARIO_DIR.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("scenario", SHIPPED)
+def test_shipped_scenarios_are_valid(scenario):
+    validate_config(helpers.compose(scenario))
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        pytest.param(setv("scenario.goods.0.demand_elasticity", 0.0), id="demand_elasticity_zero"),
+        pytest.param(setv("scenario.goods.0.price_floor", 0.999), id="price_floor_below_one"),
+        pytest.param(setv(f"{M0}.start", "2019-06-01"), id="measure_started_before_the_scenario"),
+        pytest.param(
+            setmany((f"{M0}.start", "2019-06-01"), (f"{M0}.end", "2020-01-01")), id="measure_ends_on_the_first_day"
+        ),
+        pytest.param(
+            setmany((f"{M0}.start", "2022-12-31"), (f"{M0}.end", "2022-12-31")), id="measure_starts_on_the_last_day"
+        ),
+        pytest.param(setv(f"{M0}.allocation", {"ore": 1.0}), id="allocation_one"),
+        pytest.param(add_measure(intensity=1.0), id="intensity_one"),
+        pytest.param(add_measure(type="informal_restriction", intensity=0.5), id="informal_restriction"),
+        pytest.param(add_requirement_change(), id="requirement_change"),
+        pytest.param(setv(f"{PJ0}.offtake", {"JPN": 0.5, "CHN": 0.5}), id="offtake_total_one"),
+        pytest.param(setv(f"{PJ0}.committed_start", "2019-06"), id="committed_before_the_scenario"),
+        pytest.param(
+            setmany(("scenario.strategy.type", "rules"), ("scenario.strategy.ruling_delay_months", 6)), id="rules"
+        ),
+        pytest.param(setv("model.sourcing_adjustment_rate", 0.0), id="sourcing_adjustment_zero"),
+        pytest.param(setv("model.sourcing_adjustment_rate", 1.0), id="sourcing_adjustment_one"),
+        pytest.param(setv("model.substitution_floor", 1.0), id="substitution_floor_one"),
+        pytest.param(setv("model.precaution_max_multiple", 1.0), id="precaution_max_multiple_one"),
+        pytest.param(setv("output.variables", ["price_export", "output_loss"]), id="output_variables"),
+    ],
+)
+def test_valid_edge_cases_pass(mutate):
+    cfg = helpers.minimal_cfg()
+    mutate(cfg)
+    validate_config(cfg)
+
+
+@pytest.mark.parametrize("code", ["EU27", "ROW"])
+def test_aggregate_country_codes_are_valid(tmp_path, code):
+    # Rename AUS everywhere in the scenario file.
+    text = helpers.MINIMAL_YAML.read_text().replace("AUS", code).replace("name: minimal", "name: renamed")
+    (tmp_path / "scenario").mkdir()
+    (tmp_path / "scenario" / "renamed.yaml").write_text(text)
+    cfg = helpers.compose("renamed", config_dir=tmp_path)
+    assert code in [c.code for c in cfg.scenario.countries]
+    validate_config(cfg)
+
+
+def test_producer_with_zero_capacity_cannot_be_a_baseline_origin():
+    cfg = helpers.minimal_cfg()
+    cfg.scenario.producers[1].capacity = 0.0  # AUS: no capacity, but JPN buys 20% there
+    with pytest.raises(
+        ScenarioError, match=r"^scenario\.sourcing\[0\]\.shares\.AUS: 0\.2 is invalid; AUS has no producer"
+    ):
+        validate_config(cfg)
+
+
+def test_measure_cannot_target_its_imposer():
+    cfg = helpers.minimal_cfg()
+    add_measure(targets=["CHN"])(cfg)
+    with pytest.raises(ScenarioError) as info:
+        validate_config(cfg)
+    msg = str(info.value)
+    assert msg.startswith("scenario.measures[1].targets") and "'CHN'" in msg
