@@ -16,6 +16,7 @@ shipments.
 from __future__ import annotations
 
 import datetime as _dt
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -63,7 +64,7 @@ class MeasureArrays:
 
 
 @dataclass
-class Measure:
+class Measure(ABC):
     """A dated trade measure imposed by one country on some goods and partner countries.
 
     Attributes:
@@ -93,9 +94,9 @@ class Measure:
             return 0.0
         return float(self.coverage[step])
 
-    def apply(self, step: int, arrays: MeasureArrays) -> None:  # pragma: no cover - abstract
+    @abstractmethod
+    def apply(self, step: int, arrays: MeasureArrays) -> None:
         """Write this month's effect into ``arrays``."""
-        raise NotImplementedError
 
 
 @dataclass

@@ -26,30 +26,12 @@ import numpy as np
 
 from sim.calendar import MonthlyCalendar, parse_date, parse_month
 from sim.coercion import MEASURE_TYPES, ExportQuota, MeasureArrays, link_quota_years
+from sim.recording import VARIABLES
 
 __all__ = ["ScenarioError", "validate_config", "World", "build_world", "RECORDABLE_VARIABLES"]
 
 #: Variables :mod:`sim.recording` can write to timeseries.parquet.
-RECORDABLE_VARIABLES = (
-    "price_domestic",
-    "price_export",
-    "quota_rent",
-    "price_paid",
-    "demand",
-    "delivered",
-    "shortage",
-    "rationed",
-    "inventory",
-    "stockpile",
-    "capacity",
-    "production",
-    "imports",
-    "exports",
-    "output_loss",
-    "value_added",
-    "requirement_index",
-    "investment",
-)
+RECORDABLE_VARIABLES = tuple(VARIABLES)
 
 _COUNTRY_CODE = re.compile(r"^(?:[A-Z]{3}|EU27)$")
 #: Highest baseline utilisation an origin may run at (demand on it / its capacity).

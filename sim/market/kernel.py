@@ -146,6 +146,14 @@ def producer_supply(price, capacity, unit_cost, full_capacity_price, supply_elas
 
 
 @njit(cache=True)
+def _unit_row(jac, i, n_vars):
+    """Make row ``i`` of the Jacobian the unit row (an active bound or a flat residual)."""
+    for j in range(n_vars):
+        jac[i, j] = 0.0
+    jac[i, i] = 1.0
+
+
+@njit(cache=True)
 def _lu_solve(a, b, n):
     """Solve ``a[:n, :n] x = b[:n]`` in place by Gaussian elimination with partial pivoting.
 
@@ -408,15 +416,11 @@ def _evaluate_good(
         if t <= lo:
             residual[i] = x[i] - lo
             if want_jacobian:
-                for j in range(n_vars):
-                    jac[i, j] = 0.0
-                jac[i, i] = 1.0
+                _unit_row(jac, i, n_vars)
         elif t >= hi:
             residual[i] = x[i] - hi
             if want_jacobian:
-                for j in range(n_vars):
-                    jac[i, j] = 0.0
-                jac[i, i] = 1.0
+                _unit_row(jac, i, n_vars)
         else:
             residual[i] = -z
             if want_jacobian:
@@ -434,9 +438,7 @@ def _evaluate_good(
                     # market below its producers' cost): no Newton information, so move the price
                     # one log unit (a factor e) the way excess demand points, within the bounds.
                     # A bounded step keeps one flat market from shortening everyone's line search.
-                    for j in range(n_vars):
-                        jac[i, j] = 0.0
-                    jac[i, i] = 1.0
+                    _unit_row(jac, i, n_vars)
                     flat[i] = True
                     if z > 0.0 and ss <= 0.0 and reservation[c] > 0.0 and np.log(reservation[c]) >= x[i]:
                         # Below every producer's cost with buyers waiting: go to where supply starts
@@ -464,15 +466,11 @@ def _evaluate_good(
         if t <= 0.0:
             residual[i] = x[i]
             if want_jacobian:
-                for j in range(n_vars):
-                    jac[i, j] = 0.0
-                jac[i, i] = 1.0
+                _unit_row(jac, i, n_vars)
         elif t >= rho_max:
             residual[i] = x[i] - rho_max
             if want_jacobian:
-                for j in range(n_vars):
-                    jac[i, j] = 0.0
-                jac[i, i] = 1.0
+                _unit_row(jac, i, n_vars)
                 if rho_max > 0.0:
                     jac[i, price_var[c]] += fob_ratio
         else:
