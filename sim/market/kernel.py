@@ -477,8 +477,17 @@ def _evaluate_good(
             residual[i] = slack
             if want_jacobian:
                 inv = 1.0 / (ee + quantity_scale)
+                row_max = 0.0
                 for j in range(n_vars):
                     jac[i, j] = -d_exports[i - n_price, j] * inv
+                    if abs(jac[i, j]) > row_max:
+                        row_max = abs(jac[i, j])
+                if row_max <= FLAT_ROW:
+                    # Exports do not respond to the rent (inelastic buyers): the rent goes to its
+                    # ceiling if exports exceed the quota, to zero if they fall short.
+                    _unit_row(jac, i, n_vars)
+                    flat[i] = True
+                    flat_target[i] = rho_max if slack < 0.0 else 0.0
         a_res = abs(residual[i])
         if a_res > norm:
             norm = a_res
@@ -665,6 +674,8 @@ def clear_all_goods(
                 supply_offered[g, c] = offered
         if n_price == 0:
             converged[g] = True
+            for e in range(edge_ptr[g], edge_ptr[g + 1]):
+                edge_delivered_price[e] = np.nan  # no origin of this good is priced this step
             continue
         # Quantities below ~1e-14 of the good's market size count as zero in the residuals.
         total = 0.0
@@ -702,9 +713,12 @@ def clear_all_goods(
         while norm > tolerance and it < max_iterations:
             it += 1
             merit = 0.0
+            any_flat = False
             for i in range(n_vars):
                 step[i] = flat_target[i] - x[i] if flat[i] else -residual[i]
                 merit += residual[i] * residual[i]
+                if flat[i] and step[i] != 0.0:
+                    any_flat = True
             ok = _lu_solve(jac, step, n_vars)
             accepted = False
             if ok:
@@ -731,7 +745,10 @@ def clear_all_goods(
                     trial_merit = 0.0
                     for i in range(n_vars):
                         trial_merit += residual_trial[i] * residual_trial[i]
-                    if trial_merit <= (1.0 - 1e-4 * alpha) * merit:
+                    # Armijo decrease; a step that moves flat variables (no slope to promise a
+                    # decrease) only has to not increase the merit: they move monotonically toward
+                    # where their residual points, so this cannot cycle.
+                    if trial_merit <= (1.0 - 1e-4 * alpha) * merit or (any_flat and trial_merit <= merit):
                         accepted = True
                         break
                     alpha *= 0.5

@@ -1,0 +1,1084 @@
+"""Tests of the market-clearing kernel (``sim.market.clear_markets``).
+
+* invariants over generated markets (Hypothesis, :mod:`strategies`): mass balance, signs, bans,
+  quotas and rents, the complementarity conditions, convergence;
+* agreement with an independent dense solver (:mod:`reference_solver`) and with closed forms;
+* comparative statics (bans, quotas, capacity, tariffs);
+* determinism, in process and against the pure-Python kernel (``NUMBA_DISABLE_JIT=1``);
+* input validation and non-convergence reporting.
+
+Hypothesis profiles are set in ``conftest.py`` (``HYPOTHESIS_PROFILE=dev`` for a longer hunt).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import assume, event, given, note, reject
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+from reference_solver import (
+    NotInterior,
+    closed_form_binding_quota,
+    closed_form_isoelastic,
+    closed_form_partial_ban,
+    closed_form_release_only,
+    closed_form_symmetric_origins,
+    evaluate,
+    origin_supply,
+    solve_reference,
+)
+from scipy.optimize import brentq
+from strategies import example_markets, market_and_edge, markets, replace
+
+from sim.market import MarketClearingError, MarketInputs, MarketResult, MarketStructure, clear_markets
+from sim.market import kernel as kernel_module
+
+TESTS_DIR = Path(__file__).resolve().parent
+REPO_ROOT = TESTS_DIR.parent
+
+#: Relative slack for "never" in comparative statics (the kernel clears to 1e-10 relative).
+STATICS_RTOL = 1e-9
+
+
+# ==================================================================================================
+# Helpers
+
+
+def has_supply(m: MarketInputs) -> np.ndarray:
+    """``[G, C]``: a producer with capacity or a stockpile release."""
+    out = m.stockpile_release > 0
+    live = m.capacity > 0
+    out[m.producer_good[live], m.producer_country[live]] = True
+    return out
+
+
+def has_buyer(m: MarketInputs) -> np.ndarray:
+    """``[G, C]``: some purchase row with planned purchases can buy from the origin (kernel's rule)."""
+    sup = has_supply(m)
+    out = np.zeros_like(sup)
+    for r in range(m.row_good.shape[0]):
+        if m.planned_purchase[r] <= 0:
+            continue
+        g, d = m.row_good[r], m.firm_country[m.row_firm[r]]
+        for k, o in enumerate(m.sourcing_origin[r]):
+            if o >= 0 and m.sourcing_weights[r, k] > 0 and m.ban_intensity[g, o, d] < 1 and sup[g, o]:
+                out[g, o] = True
+    return out
+
+
+def band(m: MarketInputs) -> tuple[np.ndarray, np.ndarray]:
+    """Floor and cap prices ``[G, 1]``."""
+    pref = m.reference_price[:, None]
+    return m.price_floor[:, None] * pref, m.price_cap[:, None] * pref
+
+
+def known_nonconvergence(m: MarketInputs, res: MarketResult) -> str | None:
+    """Why a good failed to clear, if it is one of the known kernel bugs (else ``None``).
+
+    1. locally flat excess demand, demand and supply both price-inelastic, so the line search rejects
+       the one-log-unit step and the tatonnement fallback crawls
+       (``test_flat_small_excess_demand_reaches_cap``);
+    2. a finite-quota origin whose exports, at the final iterate, still exceed the quota: export
+       demand that does not respond to the rent (inelastic buyers, directly or once the other origins
+       clear), so the rent must crawl to its ceiling (``test_inelastic_export_demand_rent_reaches_ceiling``,
+       ``test_export_price_cap_inelastic_demand_converges``, ``test_rent_reaches_ceiling_when_rival_at_capacity``);
+    3. a finite-quota origin whose supply is flat at the final iterate (producers at capacity):
+       the rent, raised early, crawls back to zero (``test_quota_just_above_capacity_converges``).
+
+    Remove each case once its xfail test passes.
+    """
+    price = res.price_domestic
+    quota = np.isfinite(m.export_quota)
+    buyer = has_buyer(m)
+    for g in np.flatnonzero(~res.converged):
+        for c in np.flatnonzero(buyer[g]):
+            # own-price response of the origin's demand and supply at the final iterate
+            up, down = price.copy(), price.copy()
+            up[g, c] *= 1 + 1e-4
+            down[g, c] *= 1 - 1e-4
+            d_up = evaluate(m, up, res.quota_rent)["demand_origin"][g, c]
+            d_down = evaluate(m, down, res.quota_rent)["demand_origin"][g, c]
+            s_up, s_down = origin_supply(m, up)[g, c], origin_supply(m, down)[g, c]
+            if abs(d_up - d_down) <= 1e-9 * (d_up + d_down) and abs(s_up - s_down) <= 1e-9 * (s_up + s_down):
+                return "flat excess demand"
+        # an exporter under a quota whose supply is flat (all producers at capacity, or a release):
+        # the price and rent rows of the Jacobian only see exports and become dependent
+        for c in np.flatnonzero(quota[g] & buyer[g]):
+            up, down = price.copy(), price.copy()
+            up[g, c] *= 1 + 1e-4
+            down[g, c] *= 1 - 1e-4
+            s_up, s_down = origin_supply(m, up)[g, c], origin_supply(m, down)[g, c]
+            if abs(s_up - s_down) <= 1e-9 * (s_up + s_down):
+                return "quota origin with flat supply"
+        # unrationed export demand at the final iterate still above the quota: the rent is stuck
+        # below the level (or the ceiling) that would cut exports to the quota
+        exports = evaluate(m, price, res.quota_rent)["exports"][g]
+        if np.any(quota[g] & buyer[g] & (exports > m.export_quota[g] * (1 + 1e-6))):
+            return "rent stuck with exports above the quota"
+    return None
+
+
+def clear_or_known_bug(m: MarketInputs) -> MarketResult:
+    """``clear_markets``; an example that fails to clear in a known-bug corner is rejected, any other
+    failure to clear fails the test."""
+    res = clear_markets(m, allow_nonconvergence=True)
+    if not res.converged.all():
+        why = known_nonconvergence(m, res)
+        note(f"known kernel bug: {why}")
+        if why is not None:
+            reject()
+    assert res.converged.all(), f"did not converge: residual {res.residual}, iterations {res.iterations}"
+    return res
+
+
+def quantity_scale(m: MarketInputs) -> float:
+    """A market-size scale for absolute tolerances on quantities."""
+    return float(max(m.planned_purchase.sum(), m.stockpile_release.sum(), 1.0))
+
+
+def edge_index(res: MarketResult) -> dict[tuple[int, int, int], int]:
+    return {
+        (int(g), int(o), int(d)): e
+        for e, (g, o, d) in enumerate(zip(res.edge_good, res.edge_origin, res.edge_destination, strict=True))
+    }
+
+
+def result_arrays(res: MarketResult) -> dict[str, np.ndarray]:
+    return {f.name: np.asarray(getattr(res, f.name)) for f in fields(res)}
+
+
+def bitwise_equal(a: np.ndarray, b: np.ndarray) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def one_good_market(
+    n_countries: int,
+    *,
+    producers: list[dict],
+    firms: list[dict],
+    pref: float = 1.0,
+    sigma: float = 3.0,
+    cap: float = 1e3,
+    floor: float = 1e-4,
+    quota: dict | None = None,
+    duty: dict | None = None,
+    tariff: dict | None = None,
+    transport: dict | None = None,
+    ban: dict | None = None,
+    release: dict | None = None,
+) -> MarketInputs:
+    """A one-good market from short descriptions (dicts keyed by country or by (origin, destination)).
+
+    ``producers``: dicts with ``country, capacity, unit_cost, fcp, eps``; ``firms``: dicts with
+    ``country, q, e, origins, weights``.
+    """
+    C = n_countries
+    K = max(len(f["origins"]) for f in firms)
+    origin = np.full((len(firms), K), -1)
+    weights = np.zeros((len(firms), K))
+    for i, f in enumerate(firms):
+        origin[i, : len(f["origins"])] = f["origins"]
+        weights[i, : len(f["weights"])] = f["weights"]
+
+    def dense(spec, shape, fill=0.0):
+        a = np.full(shape, fill)
+        for key, v in (spec or {}).items():
+            a[(0, *key) if isinstance(key, tuple) else (0, key)] = v
+        return a
+
+    return MarketInputs(
+        n_countries=C,
+        reference_price=[pref],
+        armington_elasticity=[sigma],
+        price_cap=[cap],
+        price_floor=[floor],
+        producer_country=[p["country"] for p in producers],
+        producer_good=[0] * len(producers),
+        capacity=[p["capacity"] for p in producers],
+        unit_cost=[p.get("unit_cost", 0.0) for p in producers],
+        full_capacity_price=[p["fcp"] for p in producers],
+        supply_elasticity=[p["eps"] for p in producers],
+        firm_country=[f["country"] for f in firms],
+        row_firm=list(range(len(firms))),
+        row_good=[0] * len(firms),
+        planned_purchase=[f["q"] for f in firms],
+        demand_elasticity=[f["e"] for f in firms],
+        sourcing_origin=origin,
+        sourcing_weights=weights,
+        ban_intensity=dense(ban, (1, C, C)),
+        export_quota=dense(quota, (1, C), np.inf),
+        export_duty=dense(duty, (1, C)),
+        import_tariff=dense(tariff, (1, C, C)),
+        transport_cost=dense(transport, (1, C, C)),
+        stockpile_release=dense(release, (1, C)),
+    )
+
+
+# ==================================================================================================
+# Invariants over generated markets
+
+
+@given(markets())
+def test_quantities_finite_nonnegative_and_prices_where_supply(market):
+    # holds whether or not the solver converged: the allocation enforces it
+    res = clear_markets(market, allow_nonconvergence=True)
+    sup = has_supply(market)
+    assert np.all(np.isfinite(res.price_domestic[sup])) and np.all(res.price_domestic[sup] > 0)
+    assert np.all(np.isnan(res.price_domestic[~sup])), "price where there is no supply"
+    assert np.all(np.isnan(res.price_export[~sup]))
+    assert np.all(np.isfinite(res.price_export[sup])) and np.all(res.price_export[sup] >= res.price_domestic[sup])
+    floor, cap = band(market)
+    floor, cap = np.broadcast_to(floor, sup.shape), np.broadcast_to(cap, sup.shape)
+    assert np.all(res.price_domestic[sup] >= floor[sup] * (1 - 1e-12))
+    assert np.all(res.price_domestic[sup] <= cap[sup] * (1 + 1e-12))
+    for name in (
+        "quota_rent", "supply_offered", "sold", "exports", "edge_flow", "demand", "delivered", "rationed",
+        "expenditure", "row_flow", "producer_output", "stockpile_release_used", "residual",
+    ):  # fmt: skip
+        arr = getattr(res, name)
+        assert np.all(np.isfinite(arr)), name
+        assert np.all(arr >= 0), name
+    # price index: positive where the row had an open origin, NaN otherwise
+    pi = res.price_index
+    assert np.all((pi > 0) | np.isnan(pi))
+    assert np.all(res.delivered[np.isnan(pi)] == 0)
+    assert res.converged.dtype == np.bool_ and res.iterations.min() >= 0
+
+
+@given(markets())
+def test_mass_balance(market):
+    # holds whether or not the solver converged: the allocation enforces it
+    res = clear_markets(market, allow_nonconvergence=True)
+    G, C = market.n_goods, int(market.n_countries)
+    tol = 1e-12 * quantity_scale(market)
+    flow = res.flow_matrix(G, C)
+    # each purchase row: delivered is the sum of its slot flows, never above demand
+    assert_allclose(res.delivered, res.row_flow.sum(axis=1), rtol=1e-12, atol=tol)
+    assert np.all(res.delivered <= res.demand * (1 + 1e-12) + tol)
+    assert_allclose(res.rationed, np.maximum(res.demand - res.delivered, 0), rtol=1e-9, atol=tol)
+    # each destination receives what its rows received; edge flows are the row flows summed
+    dest = market.firm_country[market.row_firm]
+    received = np.zeros((G, C))
+    np.add.at(received, (market.row_good, dest), res.delivered)
+    assert_allclose(received, flow.sum(axis=1), rtol=1e-12, atol=tol)
+    by_slot = np.zeros((G, C, C))
+    for r, k in np.argwhere(market.sourcing_origin >= 0):
+        by_slot[market.row_good[r], market.sourcing_origin[r, k], dest[r]] += res.row_flow[r, k]
+    assert_allclose(by_slot, flow, rtol=1e-12, atol=tol)
+    assert np.all(res.row_flow[market.sourcing_origin < 0] == 0)
+    # each origin sold what flowed out of it, exported what crossed a border, within its supply
+    assert_allclose(res.sold, flow.sum(axis=2), rtol=1e-12, atol=tol)
+    foreign = flow * (1 - np.eye(C))[None]
+    assert_allclose(res.exports, foreign.sum(axis=2), rtol=1e-12, atol=tol)
+    assert np.all(res.sold <= res.supply_offered * (1 + 1e-12) + tol)
+    # sales come from producers and the stockpile release, each within its own offer
+    made = np.zeros((G, C))
+    np.add.at(made, (market.producer_good, market.producer_country), res.producer_output)
+    assert_allclose(made + res.stockpile_release_used, res.sold, rtol=1e-9, atol=tol)
+    assert np.all(res.producer_output <= market.capacity * (1 + 1e-12))
+    assert np.all(res.stockpile_release_used <= market.stockpile_release * (1 + 1e-12))
+    # supply offered is the supply curve at the price
+    sup = has_supply(market)
+    assert_allclose(res.supply_offered[sup], origin_supply(market, res.price_domestic)[sup], rtol=1e-12, atol=tol)
+    # what each row paid: delivered quantities times delivered prices
+    edges = edge_index(res)
+    spend = np.zeros_like(res.expenditure)
+    for r, k in np.argwhere(res.row_flow > 0):
+        e = edges[(int(market.row_good[r]), int(market.sourcing_origin[r, k]), int(dest[r]))]
+        spend[r] += res.row_flow[r, k] * res.edge_price[e]
+    assert_allclose(res.expenditure, spend, rtol=1e-12, atol=1e-300)
+
+
+@given(markets())
+def test_bans_quotas_and_rents(market):
+    res = clear_markets(market, allow_nonconvergence=True)
+    G, C = market.n_goods, int(market.n_countries)
+    flow = res.flow_matrix(G, C)
+    banned = market.ban_intensity == 1.0
+    assert np.all(flow[banned] == 0), "flow on a fully banned edge"
+    dest = market.firm_country[market.row_firm]
+    for r, k in np.argwhere(market.sourcing_origin >= 0):
+        if market.ban_intensity[market.row_good[r], market.sourcing_origin[r, k], dest[r]] == 1.0:
+            assert res.row_flow[r, k] == 0
+    quota = market.export_quota
+    assert np.all(res.exports <= quota * (1 + 1e-9)), "exports above the quota"
+    assert np.all(res.quota_rent >= 0)
+    assert np.all(res.quota_rent[~np.isfinite(quota)] == 0), "rent without a quota"
+    pref = market.reference_price[:, None]
+    positive = res.quota_rent > 1e-12 * pref
+    if not res.converged.all():
+        clear_or_known_bug(market)  # the rest needs an equilibrium; rejects known-bug corners
+    assert np.all(res.exports[positive] >= quota[positive] * (1 - 1e-8)), "rent on a quota that does not bind"
+    sup = has_supply(market)
+    expected_export = res.price_domestic * (1 + market.export_duty) + res.quota_rent
+    assert_allclose(res.price_export[sup], expected_export[sup], rtol=1e-14)
+    _, cap = band(market)
+    # the rent stops where the export price reaches the cap (to the solver's tolerance)
+    assert np.all(res.price_export[positive] <= np.broadcast_to(cap, positive.shape)[positive] * (1 + 1e-9))
+
+
+@given(markets())
+def test_equilibrium_conditions_at_kernel_prices(market):
+    """Recompute demand from the kernel's own prices with the reference equations and check the
+    row-level outputs and the complementarity conditions of every priced origin."""
+    res = clear_or_known_bug(market)
+    tol = 1e-12 * quantity_scale(market)
+    ev = evaluate(market, res.price_domestic, res.quota_rent)
+    assert_allclose(res.demand, ev["demand"], rtol=1e-9, atol=tol)
+    assert_allclose(res.price_index, ev["price_index"], rtol=1e-12, equal_nan=True)
+    # what got through: never more than the reference flow at these prices, equal unless the origin
+    # rations (at the cap, or exports at the quota); informal measures are in both
+    assert np.all(res.row_flow <= ev["row_flow"] * (1 + 1e-9) + tol)
+    buyer = has_buyer(market)
+    for e in range(res.edge_flow.shape[0]):
+        g, o, d = res.edge_good[e], res.edge_origin[e], res.edge_destination[e]
+        if buyer[g, o]:
+            assert_allclose(res.edge_price[e], ev["delivered_price"][g, o, d], rtol=1e-12)
+        elif buyer[g].any():  # an origin that has no market this step: no delivered price
+            assert np.isnan(res.edge_price[e])
+        # else: KNOWN KERNEL BUG, 0.0 instead of NaN (test_edge_price_without_any_priced_origin_is_nan)
+
+    floor, cap = band(market)
+    shape = res.sold.shape
+    floor, cap = np.broadcast_to(floor, shape), np.broadcast_to(cap, shape)
+    priced = has_buyer(market)
+    p, sold, supply = res.price_domestic, res.sold, res.supply_offered
+    # what the origin can sell: its demand, with exports beyond the quota taken out (rationed)
+    demand = ev["demand_origin"] - np.maximum(ev["exports"] - market.export_quota, 0.0)
+    at_floor = p <= floor * (1 + 1e-9)
+    at_cap = p >= cap * (1 - 1e-9)
+    inside = priced & ~at_floor & ~at_cap
+    # interior: everything offered is sold (D = S)
+    assert_allclose(sold[inside], supply[inside], rtol=1e-8, atol=tol)
+    # at the cap: excess demand, rationed so that all supply is sold
+    sel = priced & at_cap
+    assert np.all(demand[sel] >= supply[sel] * (1 - 1e-8) - tol)
+    assert_allclose(sold[sel], supply[sel], rtol=1e-8, atol=tol)
+    # at the floor: no excess demand
+    sel = priced & at_floor
+    assert np.all(demand[sel] <= supply[sel] * (1 + 1e-8) + tol)
+    # rows whose origins all clear inside the band without a quota get all that crosses the border
+    dest = market.firm_country[market.row_firm]
+    plain = inside & ~np.isfinite(market.export_quota)
+    for r in range(market.row_good.shape[0]):
+        g = market.row_good[r]
+        slots = [k for k, o in enumerate(market.sourcing_origin[r]) if o >= 0]
+        if all(plain[g, market.sourcing_origin[r, k]] for k in slots):
+            assert_allclose(res.row_flow[r], ev["row_flow"][r], rtol=1e-8, atol=tol)
+            held = sum(
+                ev["orders"][r, k] * market.ban_intensity[g, market.sourcing_origin[r, k], dest[r]] for k in slots
+            )
+            # (up to the clearing tolerance: a market cleared to 1e-10 may ration that share)
+            assert_allclose(res.rationed[r], held, rtol=1e-8, atol=tol + 1e-9 * res.demand[r])
+
+
+@given(markets())
+def test_converged_and_diagnostics(market):
+    res = clear_markets(market, allow_nonconvergence=True)
+    if not res.converged.all():
+        clear_or_known_bug(market)  # rejects the known-bug corners, fails otherwise
+    assert np.all(res.residual <= res.tolerance)
+    assert np.all(res.iterations <= kernel_module.DEFAULT_MAX_ITERATIONS)
+    assert res.tolerance == kernel_module.DEFAULT_TOLERANCE
+
+
+# ==================================================================================================
+# Agreement with the reference solver and closed forms
+
+
+def assert_matches_reference(market: MarketInputs, res: MarketResult, rtol: float = 1e-6) -> None:
+    try:
+        ref = solve_reference(market)
+    except NotInterior:
+        reject()
+    G, C = market.n_goods, int(market.n_countries)
+    event(f"binding quotas: {int(ref.binding.sum())}")
+    event(f"informal measures: {int(((market.ban_intensity > 0) & (market.ban_intensity < 1)).sum())}")
+    note(f"reference prices {ref.price}, rents {ref.rent}, binding {ref.binding}")
+    note(f"kernel prices {res.price_domestic}, rents {res.quota_rent}")
+    atol = 1e-10 * quantity_scale(market)
+    pref = market.reference_price[:, None]
+    assert_allclose(res.price_domestic, ref.price, rtol=rtol, equal_nan=True, err_msg="price")
+    assert_allclose(res.quota_rent / pref, ref.rent / pref, rtol=rtol, atol=1e-8, err_msg="quota rent")
+    assert np.array_equal(res.quota_rent > 1e-8 * pref, ref.binding & (ref.rent > 1e-8 * pref))
+    assert_allclose(res.flow_matrix(G, C), ref.flow, rtol=rtol, atol=atol, err_msg="edge flows")
+    assert_allclose(res.row_flow, ref.row_flow, rtol=rtol, atol=atol, err_msg="row flows")
+    assert_allclose(res.demand, ref.demand, rtol=rtol, atol=atol, err_msg="row demand")
+    assert_allclose(res.delivered, ref.delivered, rtol=rtol, atol=atol, err_msg="row delivered")
+    assert_allclose(res.price_index, ref.price_index, rtol=rtol, equal_nan=True, err_msg="price index")
+    assert_allclose(res.exports, ref.exports, rtol=rtol, atol=atol, err_msg="exports")
+    assert_allclose(res.sold, ref.demand_origin, rtol=rtol, atol=atol, err_msg="sold")
+    assert_allclose(res.supply_offered, ref.supply, rtol=rtol, atol=atol, err_msg="supply")
+
+
+@given(markets(interior=True))
+def test_kernel_matches_reference_solver(market):
+    assert_matches_reference(market, clear_or_known_bug(market))
+
+
+@given(markets(interior=True, min_countries=2, min_quotas=2))
+def test_kernel_matches_reference_solver_with_quotas(market):
+    assert_matches_reference(market, clear_or_known_bug(market))
+
+
+@given(markets(interior=True, measures=False))
+def test_kernel_matches_reference_solver_without_measures(market):
+    assert_matches_reference(market, clear_or_known_bug(market))
+
+
+def assert_power_segment(price: float, fcp: float) -> None:
+    """The closed forms assume isoelastic supply: above the linear onset, below full capacity."""
+    assert 0.05 * fcp < price < fcp
+
+
+@pytest.mark.parametrize(
+    "q, e, eps, target, pref",
+    [(1.0, 0.5, 1.0, 1.0, 1.0), (3.0, 0.2, 2.0, 0.4, 25.0), (0.7, 1.5, 0.5, 2.5, 0.3), (10.0, 0.8, 1.3, 7.0, 200.0)],
+)
+def test_closed_form_isoelastic(q, e, eps, target, pref):
+    fcp = 4.0 * target * pref  # price between the linear onset (5% of fcp) and capacity
+    # choose the capacity so that the price lands near target * Pref
+    a = q * pref**e / (target * pref) ** (e + eps)
+    capacity = a * fcp**eps
+    m = one_good_market(
+        1,
+        pref=pref,
+        producers=[dict(country=0, capacity=capacity, unit_cost=0.0, fcp=fcp, eps=eps)],
+        firms=[dict(country=0, q=q, e=e, origins=[0], weights=[1.0])],
+    )
+    expected = closed_form_isoelastic(q, e, pref, capacity, fcp, eps)
+    assert_allclose(expected, target * pref, rtol=1e-12)  # the closed form inverts the construction
+    assert_power_segment(expected, fcp)
+    res = clear_markets(m)
+    assert_allclose(res.price_domestic[0, 0], expected, rtol=1e-9)
+    assert_allclose(res.sold[0, 0], q * (expected / pref) ** (-e), rtol=1e-9)
+    assert_allclose(solve_reference(m).price[0, 0], expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "q_f, e, quota, duty, tariff, transport",
+    [(5.0, 0.8, 1.0, 0.2, 0.1, 1.0), (2.0, 1.5, 1.2, 0.0, 0.0, 0.0), (8.0, 0.5, 3.0, 0.5, 0.3, 4.0)],
+)
+def test_closed_form_binding_quota(q_f, e, quota, duty, tariff, transport):
+    pref, eps, fcp, p_target = 10.0, 1.2, 40.0, 8.0
+    capacity = quota / p_target**eps * fcp**eps  # S(8) = quota
+    m = one_good_market(
+        2,
+        pref=pref,
+        producers=[dict(country=0, capacity=capacity, fcp=fcp, eps=eps)],
+        firms=[dict(country=1, q=q_f, e=e, origins=[0], weights=[1.0])],
+        quota={0: quota},
+        duty={0: duty},
+        tariff={(0, 1): tariff},
+        transport={(0, 1): transport},
+    )
+    cf = closed_form_binding_quota(q_f, e, pref, quota, capacity, fcp, eps, duty, tariff, transport)
+    assert cf["rent"] > 0
+    assert_power_segment(cf["price"], fcp)
+    res = clear_markets(m)
+    assert_allclose(res.price_domestic[0, 0], cf["price"], rtol=1e-8)
+    assert_allclose(res.quota_rent[0, 0], cf["rent"], rtol=1e-8)
+    assert_allclose(res.price_export[0, 0], cf["export_price"], rtol=1e-8)
+    assert_allclose(res.exports[0, 0], quota, rtol=1e-9)
+    assert_allclose(res.edge_price, [cf["delivered"]], rtol=1e-8)
+    ref = solve_reference(m)
+    assert ref.binding[0, 0]
+    assert_allclose([ref.price[0, 0], ref.rent[0, 0]], [cf["price"], cf["rent"]], rtol=1e-9)
+
+
+@pytest.mark.parametrize("duty, tariff, e, eps", [(0.0, 0.0, 0.5, 1.0), (0.2, 0.35, 1.2, 0.6), (0.0, 1.0, 0.1, 2.0)])
+def test_closed_form_symmetric_origins(duty, tariff, e, eps):
+    pref, q = 4.0, 3.0
+    fcp = 4.0 * pref
+    capacity = q * (fcp / pref) ** eps
+    producer = dict(capacity=capacity, fcp=fcp, eps=eps)
+    m = one_good_market(
+        3,
+        pref=pref,
+        sigma=4.0,
+        producers=[dict(country=0, **producer), dict(country=1, **producer)],
+        firms=[dict(country=2, q=q, e=e, origins=[1, 0], weights=[0.5, 0.5])],
+        duty={0: duty, 1: duty},
+        tariff={(0, 2): tariff, (1, 2): tariff},
+    )
+    cf = closed_form_symmetric_origins(q, e, pref, capacity, fcp, eps, duty, tariff)
+    assert_power_segment(cf["price"], fcp)
+    res = clear_markets(m)
+    assert_allclose(res.price_domestic[0, :2], [cf["price"], cf["price"]], rtol=1e-9)
+    assert np.isnan(res.price_domestic[0, 2])
+    assert_allclose(res.price_index, [cf["price_index"]], rtol=1e-9)
+    assert_allclose(res.row_flow, [[cf["flow_each"], cf["flow_each"]]], rtol=1e-9)
+    assert_allclose(solve_reference(m).price[0, :2], [cf["price"], cf["price"]], rtol=1e-9)
+
+
+@pytest.mark.parametrize("ban, sigma, e", [(0.0, 2.0, 0.5), (0.5, 2.0, 0.5), (0.9, 4.0, 1.3), (0.3, 1.5, 0.0)])
+def test_closed_form_informal_measure(ban, sigma, e):
+    """An informal measure (0 < ban < 1) holds a share of the order at the border (see MarketInputs)."""
+    pref, q, eps, duty, tariff = 2.0, 1.5, 1.0, 0.1, 0.2
+    fcp = 4.0 * pref
+    capacity = q * (fcp / pref) ** eps
+    m = one_good_market(
+        2,
+        pref=pref,
+        sigma=sigma,
+        producers=[dict(country=0, capacity=capacity, fcp=fcp, eps=eps)],
+        firms=[dict(country=1, q=q, e=e, origins=[0], weights=[1.0])],
+        ban={(0, 1): ban},
+        duty={0: duty},
+        tariff={(0, 1): tariff},
+    )
+    cf = closed_form_partial_ban(q, e, pref, ban, capacity, fcp, eps, duty, tariff)
+    assert_power_segment(cf["price"], fcp)
+    res = clear_markets(m)
+    assert_allclose(res.price_domestic[0, 0], cf["price"], rtol=1e-9)
+    assert_allclose(res.price_index, [cf["price_index"]], rtol=1e-9)
+    assert_allclose(res.edge_flow, [cf["flow"]], rtol=1e-9)
+    assert_allclose(res.demand, [cf["order"]], rtol=1e-9)
+    assert_allclose(res.rationed, [cf["rationed"]], rtol=1e-9, atol=1e-15)
+    assert_allclose(solve_reference(m).price[0, 0], cf["price"], rtol=1e-9)
+
+
+def test_full_ban_closes_the_only_origin():
+    m = one_good_market(
+        2,
+        producers=[dict(country=0, capacity=5.0, fcp=4.0, eps=1.0)],
+        firms=[dict(country=1, q=1.0, e=0.5, origins=[0], weights=[1.0]), dict(country=0, q=1.0, e=0.5, origins=[0], weights=[1.0])],
+        ban={(0, 1): 1.0},
+    )
+    res = clear_markets(m)
+    assert np.isnan(res.price_index[0]) and res.delivered[0] == 0 and res.demand[0] == 0
+    # the home firm alone clears the origin: 5 p / 4 = (p / 1)^-0.5
+    assert_allclose(res.price_domestic[0, 0], (4.0 / 5.0) ** (1 / 1.5), rtol=1e-9)
+
+
+@pytest.mark.parametrize("q, e, release", [(2.0, 0.5, 1.0), (1.0, 1.7, 3.0)])
+def test_closed_form_release_only(q, e, release):
+    pref = 3.0
+    m = one_good_market(
+        1, pref=pref, producers=[], firms=[dict(country=0, q=q, e=e, origins=[0], weights=[1.0])], release={0: release}
+    )
+    expected = closed_form_release_only(q, e, pref, release)
+    res = clear_markets(m)
+    assert_allclose(res.price_domestic[0, 0], expected, rtol=1e-9)
+    assert_allclose(res.stockpile_release_used[0, 0], release, rtol=1e-9)
+    assert_allclose(solve_reference(m).price[0, 0], expected, rtol=1e-9)
+
+
+# ==================================================================================================
+# Comparative statics
+
+
+def restricted_rows(m: MarketInputs, g: int, o: int, d: int | None) -> np.ndarray:
+    """Rows of good ``g`` with an open slot on origin ``o`` (in destination ``d``, or any foreign one):
+    a positive weight on an edge that is not fully banned."""
+    dest = m.firm_country[m.row_firm]
+    open_edge = m.ban_intensity[g, o, dest] < 1.0
+    slot = ((m.sourcing_origin == o) & (m.sourcing_weights > 0)).any(axis=1) & open_edge
+    where = dest == d if d is not None else dest != o
+    return np.flatnonzero((m.row_good == g) & where & slot & (m.planned_purchase > 0))
+
+
+def never_lower(before: np.ndarray, after: np.ndarray) -> None:
+    after = np.where(np.isnan(after), np.inf, after)  # no open origin left: infinitely expensive
+    assert np.all(np.isfinite(before))
+    assert np.all(after >= before * (1 - STATICS_RTOL)), f"before {before}, after {after}"
+
+
+@given(market_and_edge(interior=True))
+def test_full_ban_never_lowers_restricted_price_index(case):
+    market, (g, o, d) = case
+    assume(market.ban_intensity[g, o, d] < 1)
+    ban = market.ban_intensity.copy()
+    ban[g, o, d] = 1.0
+    before = clear_or_known_bug(market)
+    after = clear_or_known_bug(replace(market, ban_intensity=ban))
+    rows = restricted_rows(market, g, o, d)
+    never_lower(before.price_index[rows], after.price_index[rows])
+
+
+@given(market_and_edge(interior=True), st.sampled_from([1.0, 0.5]) | st.floats(0.01, 1.0))
+def test_ban_or_informal_measure_never_raises_flow_on_edge(case, fraction):
+    """A stronger measure on an edge never lets more through it. (Under the documented semantics an
+    informal measure does not enter the price index, and it can lower it: the origin's price falls
+    when less of its sales get through; see test_closed_form_informal_measure.)"""
+    market, (g, o, d) = case
+    b0 = market.ban_intensity[g, o, d]
+    assume(b0 < 1)
+    ban = market.ban_intensity.copy()
+    ban[g, o, d] = b0 + (1 - b0) * fraction
+    before = clear_or_known_bug(market)
+    after = clear_or_known_bug(replace(market, ban_intensity=ban))
+    G, C = market.n_goods, int(market.n_countries)
+    fb, fa = before.flow_matrix(G, C)[g, o, d], after.flow_matrix(G, C)[g, o, d]
+    assert fa <= fb * (1 + STATICS_RTOL) + 1e-14 * quantity_scale(market), (fb, fa)
+    if ban[g, o, d] == 1.0:
+        assert fa == 0
+
+
+@given(market_and_edge(interior=True), st.floats(0.05, 0.95))
+def test_tighter_quota_never_lowers_importers_price_index(case, fraction):
+    market, (g, o, _) = case
+    before = clear_or_known_bug(market)
+    assume(before.exports[g, o] > 0)
+    quota = market.export_quota.copy()
+    quota[g, o] = min(quota[g, o], before.exports[g, o]) * fraction
+    after = clear_or_known_bug(replace(market, export_quota=quota))
+    assert after.exports[g, o] <= quota[g, o] * (1 + 1e-9)
+    rows = restricted_rows(market, g, o, None)
+    never_lower(before.price_index[rows], after.price_index[rows])
+
+
+@given(markets(interior=True), st.data())
+def test_more_capacity_never_raises_producer_prices(market, data):
+    live = np.flatnonzero(market.capacity > 0)
+    assume(live.size)
+    p = data.draw(st.sampled_from(live.tolist()))
+    factor = data.draw(st.floats(1.001, 5.0))
+    capacity = market.capacity.copy()
+    capacity[p] *= factor
+    before = clear_or_known_bug(market)
+    after = clear_or_known_bug(replace(market, capacity=capacity))
+    g = market.producer_good[p]
+    pb, pa = before.price_domestic[g], after.price_domestic[g]
+    assert np.array_equal(np.isnan(pb), np.isnan(pa))
+    ok = np.isnan(pb) | (pa <= pb * (1 + STATICS_RTOL))
+    assert ok.all(), f"prices rose: before {pb}, after {pa}"
+
+
+@given(market_and_edge(interior=True), st.floats(0.01, 1.0))
+def test_higher_tariff_never_raises_flow_on_edge(case, delta):
+    market, (g, o, d) = case
+    tariff = market.import_tariff.copy()
+    tariff[g, o, d] += delta
+    before = clear_or_known_bug(market)
+    after = clear_or_known_bug(replace(market, import_tariff=tariff))
+    G, C = market.n_goods, int(market.n_countries)
+    fb, fa = before.flow_matrix(G, C)[g, o, d], after.flow_matrix(G, C)[g, o, d]
+    assert fa <= fb * (1 + STATICS_RTOL) + 1e-14 * quantity_scale(market), (fb, fa)
+
+
+# ==================================================================================================
+# Structure, warm starts, row order
+
+
+@given(markets(interior=True), st.randoms(use_true_random=False))
+def test_row_order_and_slot_order_do_not_matter(market, rnd):
+    R, K = market.sourcing_origin.shape
+    perm = list(range(R))
+    rnd.shuffle(perm)
+    perm = np.array(perm, dtype=np.int64)
+    slot = np.array([rnd.sample(range(K), K) for _ in range(R)], dtype=np.int64).reshape(R, K)
+    origin = np.take_along_axis(market.sourcing_origin[perm], slot[perm], axis=1)
+    weights = np.take_along_axis(market.sourcing_weights[perm], slot[perm], axis=1)
+    shuffled = replace(
+        market,
+        row_firm=market.row_firm[perm],
+        row_good=market.row_good[perm],
+        planned_purchase=market.planned_purchase[perm],
+        demand_elasticity=market.demand_elasticity[perm],
+        sourcing_origin=origin,
+        sourcing_weights=weights,
+    )
+    a, b = clear_markets(market), clear_markets(shuffled)
+    assert_allclose(b.price_domestic, a.price_domestic, rtol=1e-9, equal_nan=True)
+    assert_allclose(b.quota_rent, a.quota_rent, rtol=1e-9, atol=1e-9 * market.reference_price.max())
+    assert_allclose(b.demand, a.demand[perm], rtol=1e-8)
+    assert_allclose(b.price_index, a.price_index[perm], rtol=1e-9, equal_nan=True)
+    G, C = market.n_goods, int(market.n_countries)
+    assert_allclose(b.flow_matrix(G, C), a.flow_matrix(G, C), rtol=1e-8, atol=1e-12 * quantity_scale(market))
+    assert_allclose(b.row_flow, np.take_along_axis(a.row_flow[perm], slot[perm], axis=1), rtol=1e-8, atol=1e-300)
+
+
+@given(markets())
+def test_prebuilt_structure_and_warm_start(market):
+    res = clear_or_known_bug(market)
+    structure = MarketStructure.build(market)
+    again = clear_markets(market, structure=structure)
+    for name, arr in result_arrays(res).items():
+        assert bitwise_equal(arr, getattr(again, name)), name
+    warm = clear_markets(replace(market, initial_price=res.price_domestic, initial_rent=res.quota_rent))
+    assert np.all(warm.iterations <= 1)
+    assert_allclose(warm.price_domestic, res.price_domestic, rtol=1e-9, equal_nan=True)
+
+
+# ==================================================================================================
+# Determinism
+
+
+@given(markets())
+def test_identical_inputs_bitwise_identical_outputs(market):
+    copy = replace(market)
+    snapshot = {f.name: np.copy(getattr(market, f.name)) for f in fields(market) if isinstance(getattr(market, f.name), np.ndarray)}
+    first = clear_markets(market, allow_nonconvergence=True)
+    second = clear_markets(copy, allow_nonconvergence=True)
+    third = clear_markets(market, allow_nonconvergence=True)
+    for name, arr in result_arrays(first).items():
+        assert bitwise_equal(arr, getattr(second, name)), name
+        assert bitwise_equal(arr, getattr(third, name)), name
+    for name, arr in snapshot.items():
+        assert bitwise_equal(arr, getattr(market, name)), f"clear_markets modified its input {name}"
+
+
+_NOJIT_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from dataclasses import fields
+    import numpy as np
+    sys.path.insert(0, {tests!r})
+    from strategies import example_markets
+    from sim.market import clear_markets, kernel
+    out = {{"jit_disabled": np.array(not hasattr(kernel.clear_all_goods, "py_func"))}}
+    for i, m in enumerate(example_markets()):
+        res = clear_markets(m)
+        for f in fields(res):
+            out[f"{{i}}:{{f.name}}"] = np.asarray(getattr(res, f.name))
+    np.savez(sys.argv[1], **out)
+    """
+)
+
+
+def test_same_results_without_jit(tmp_path):
+    path = tmp_path / "nojit.npz"
+    script = tmp_path / "nojit.py"
+    script.write_text(_NOJIT_SCRIPT.format(tests=str(TESTS_DIR)))
+    env = dict(os.environ)
+    env["NUMBA_DISABLE_JIT"] = "1"
+    env.setdefault("NUMBA_CACHE_DIR", str(REPO_ROOT / ".venv" / "numba-cache"))
+    env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run(
+        [sys.executable, str(script), str(path)], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    with np.load(path) as data:
+        nojit = {k: data[k] for k in data.files}
+    assert bool(nojit.pop("jit_disabled")), "the subprocess did not run the pure-Python kernel"
+    for i, m in enumerate(example_markets()):
+        res = clear_markets(m)
+        for name, arr in result_arrays(res).items():
+            other = nojit[f"{i}:{name}"]
+            assert bitwise_equal(arr, other), f"market {i}, {name}: compiled and pure-Python kernels differ"
+
+
+# ==================================================================================================
+# Bad input
+
+
+def _base_market() -> MarketInputs:
+    return one_good_market(
+        3,
+        producers=[dict(country=0, capacity=2.0, unit_cost=0.1, fcp=3.0, eps=1.0), dict(country=1, capacity=1.0, fcp=2.0, eps=0.7)],
+        firms=[
+            dict(country=2, q=1.0, e=0.5, origins=[0, 1], weights=[0.5, 0.4 + 0.1]),
+            dict(country=0, q=1.0, e=0.3, origins=[0], weights=[1.0]),
+        ],
+    )
+
+
+def _set(field: str, index, value):
+    def mutate(m: MarketInputs) -> MarketInputs:
+        arr = getattr(m, field).copy()
+        arr[index] = value
+        return replace(m, **{field: arr})
+
+    return mutate
+
+
+BAD_INPUTS = {
+    "capacity shape": (lambda m: replace(m, capacity=m.capacity[:1]), ["capacity", "(1,)", "shape"]),
+    "ban_intensity shape": (lambda m: replace(m, ban_intensity=np.zeros((1, 3, 4))), ["ban_intensity", "(1, 3, 4)"]),
+    "sourcing_weights shape": (lambda m: replace(m, sourcing_weights=m.sourcing_weights[:, :1]), ["sourcing_weights", "(2, 1)"]),
+    "reference_price shape": (lambda m: replace(m, reference_price=[1.0, 2.0]), ["armington_elasticity", "(1,)"]),
+    "negative capacity": (_set("capacity", 1, -1.5), ["capacity", "-1.5", "(1,)"]),
+    "nan unit_cost": (_set("unit_cost", 0, np.nan), ["unit_cost", "nan"]),
+    "nan sourcing weight": (_set("sourcing_weights", (0, 1), np.nan), ["sourcing_weights", "nan"]),
+    "nan export_quota": (_set("export_quota", (0, 2), np.nan), ["export_quota", "nan"]),
+    "inf transport_cost": (_set("transport_cost", (0, 0, 2), np.inf), ["transport_cost", "inf"]),
+    "weights sum below one": (_set("sourcing_weights", (0, 1), 0.4), ["sourcing_weights", "0.9", "row 0"]),
+    "weights sum above one": (_set("sourcing_weights", (1, 0), 1.25), ["sourcing_weights", "1.25", "row 1"]),
+    "unknown firm country": (_set("firm_country", 1, 3), ["firm_country", "3"]),
+    "negative producer country": (_set("producer_country", 0, -1), ["producer_country", "-1"]),
+    "unknown sourcing origin": (_set("sourcing_origin", (0, 0), 7), ["sourcing_origin", "7"]),
+    "duplicate sourcing origin": (_set("sourcing_origin", (0, 1), 0), ["sourcing_origin", "[0, 0]"]),
+    "unknown row firm": (_set("row_firm", 0, 5), ["row_firm", "5"]),
+    "unknown row good": (_set("row_good", 0, 1), ["row_good", "1"]),
+    "ban above one": (_set("ban_intensity", (0, 0, 2), 1.5), ["ban_intensity", "1.5"]),
+    "armington not above one": (_set("armington_elasticity", 0, 1.0), ["armington_elasticity", "1.0"]),
+    "floor not below one": (_set("price_floor", 0, 1.0), ["price_floor", "1.0"]),
+    "negative planned purchase": (_set("planned_purchase", 1, -2.0), ["planned_purchase", "-2.0"]),
+    "negative tariff": (_set("import_tariff", (0, 1, 2), -0.1), ["import_tariff", "-0.1"]),
+    "full capacity price below cost": (_set("full_capacity_price", 0, 0.05), ["full_capacity_price", "0.05"]),
+    "negative release": (_set("stockpile_release", (0, 1), -1.0), ["stockpile_release", "-1.0"]),
+}
+
+
+@pytest.fixture
+def no_kernel(monkeypatch):
+    """Make any call into the compiled kernel fail loudly."""
+
+    def boom(*args, **kwargs):
+        raise AssertionError("the kernel ran before the input was rejected")
+
+    monkeypatch.setattr(kernel_module, "clear_all_goods", boom)
+    monkeypatch.setattr(kernel_module, "build_structure", boom)
+
+
+def test_base_market_is_valid():
+    m = _base_market()
+    m.validate()
+    assert clear_markets(m).converged.all()
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_raises_value_error_naming_the_field(case, no_kernel):
+    mutate, expected = BAD_INPUTS[case]
+    bad = mutate(_base_market())
+    with pytest.raises(ValueError) as validated:
+        bad.validate()
+    with pytest.raises(ValueError) as cleared:
+        clear_markets(bad)
+    for msg in (str(validated.value), str(cleared.value)):
+        for fragment in expected:
+            assert fragment in msg, f"{fragment!r} not in {msg!r}"
+
+
+@pytest.mark.parametrize("tolerance", [0.0, -1e-9, np.nan])
+def test_bad_tolerance(tolerance, no_kernel):
+    with pytest.raises(ValueError, match="tolerance"):
+        clear_markets(_base_market(), tolerance=tolerance)
+
+
+# ==================================================================================================
+# Non-convergence
+
+
+def test_unconvergeable_request_raises_or_reports():
+    m = _base_market()
+    with pytest.raises(MarketClearingError, match="good 0 did not clear"):
+        clear_markets(m, max_iterations=0)
+    res = clear_markets(m, max_iterations=0, allow_nonconvergence=True)
+    assert res.converged.tolist() == [False]
+    assert res.iterations.tolist() == [0]
+    assert np.isfinite(res.residual[0]) and res.residual[0] > res.tolerance
+    # the (unconverged) allocation is still a consistent set of numbers
+    assert np.all(np.isfinite(res.sold)) and np.all(res.sold >= 0)
+    # and with iterations allowed the same market clears
+    ok = clear_markets(m)
+    assert ok.converged.all() and ok.iterations[0] > 0
+
+
+def test_tight_tolerance_unreachable_in_one_iteration_reports():
+    m = _base_market()
+    res = clear_markets(m, max_iterations=1, tolerance=1e-300, allow_nonconvergence=True)
+    assert not res.converged[0] and res.iterations[0] == 1
+    with pytest.raises(MarketClearingError):
+        clear_markets(m, max_iterations=1, tolerance=1e-300)
+
+
+# ==================================================================================================
+# Known kernel bugs (strict xfail: they start failing, and must be unmarked, once the kernel is fixed)
+
+
+def _export_cap_market(**overrides) -> MarketInputs:  # used by a regression test below
+    """Exporter (country 0) with a stockpile release and a producer, a home firm and a foreign firm,
+    export quota 0: the foreign firm's demand cannot be cut to the quota by any rent below the cap."""
+    spec = dict(
+        pref=0.5,
+        sigma=2.0,
+        cap=1.5,
+        floor=1e-4,
+        producers=[dict(country=0, capacity=4.0, unit_cost=0.15, fcp=0.6, eps=1.0)],
+        firms=[
+            dict(country=0, q=4.0, e=0.5, origins=[0], weights=[1.0]),
+            dict(country=1, q=1.0, e=0.5, origins=[0], weights=[1.0]),
+        ],
+        quota={0: 0.0},
+        release={0: 5.0},
+    )
+    spec.update(overrides)
+    return one_good_market(2, **spec)
+
+
+def test_export_price_cap_rationing_clears_home_market():
+    """Regression (fixed in 9c67a87): with the export price at the cap and exports rationed to the
+    quota, the home market clears against the quota, not the unrationed export demand (before:
+    p = 0.2803 with 0.82 of supply unsold at an interior price)."""
+    m = _export_cap_market()
+    res = clear_markets(m)
+    pref = 0.5
+    # expected: exports are rationed to the quota (0), so the home market alone must clear:
+    # 4 (p/Pref)^-0.5 = 5 + 4 min(1, (p - 0.15)/0.45)^1
+    home = lambda p: 4.0 * (p / pref) ** -0.5 - 5.0 - 4.0 * min(1.0, max(p - 0.15, 0.0) / 0.45)  # noqa: E731
+    p_star = brentq(home, 1e-4 * pref, 1.5 * pref, xtol=1e-15)
+    assert res.exports[0, 0] == 0
+    assert_allclose(res.price_domestic[0, 0], p_star, rtol=1e-8)
+    assert_allclose(res.sold[0, 0], res.supply_offered[0, 0], rtol=1e-8)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=MarketClearingError,
+    reason=(
+        "kernel bug: inelastic demand everywhere, export demand 1 above a quota of 0.3, so the rent "
+        "must rise to its ceiling with a flat rent row; the solver stops after 200 iterations with "
+        "residual 0.085 (p = [1.6e-4, 1.3e-4]) instead of both prices at the floor (before 9c67a87 "
+        "the residual was 9.4e-3; with quota 0 the same market needs 158 iterations)"
+    ),
+)
+def test_export_price_cap_inelastic_demand_converges():
+    m = one_good_market(
+        2,
+        pref=0.5,
+        sigma=2.0,
+        cap=1.5,
+        floor=1e-4,
+        producers=[],
+        firms=[
+            dict(country=0, q=1.0, e=0.0, origins=[0, 1], weights=[16 / 17, 1 / 17]),
+            dict(country=0, q=3.0, e=0.0, origins=[0], weights=[1.0]),
+            dict(country=1, q=1.0, e=0.0, origins=[0], weights=[1.0]),
+        ],
+        quota={0: 0.3},
+        release={0: 5.0, 1: 0.1},
+    )
+    res = clear_markets(m)
+    floor = 1e-4 * 0.5
+    # exports rationed to 0.3; home demand 3 + 16/17 + 0.3 < 5 and 1/17 < 0.1 at the floor
+    assert_allclose(res.price_domestic[0], [floor, floor], rtol=1e-12)
+    assert_allclose(res.exports[0, 0], 0.3, rtol=1e-9)
+    assert_allclose(res.sold[0], [3 + 16 / 17 + 0.3, 1 / 17], rtol=1e-9)
+
+
+def test_edge_price_without_any_priced_origin_is_nan():
+    m = one_good_market(
+        2,
+        producers=[dict(country=1, capacity=1.0, fcp=2.0, eps=1.0)],
+        firms=[dict(country=1, q=1.0, e=0.5, origins=[0], weights=[1.0])],  # buys only from 0: no supply
+    )
+    res = clear_markets(m)
+    assert np.isnan(res.price_domestic[0, 0]) and np.isnan(res.price_index[0])
+    assert np.isnan(res.edge_price).all(), res.edge_price  # actual: [0.]
+
+
+def test_flat_small_excess_demand_reaches_cap():
+    m = one_good_market(
+        1,
+        pref=0.5,
+        sigma=1.25,
+        cap=3.0,
+        producers=[],
+        firms=[dict(country=0, q=1.0, e=0.0, origins=[0], weights=[1.0])],
+        release={0: 0.99609375},
+    )
+    res = clear_markets(m)
+    assert_allclose(res.price_domestic[0, 0], 1.5, rtol=1e-12)  # demand 1 > release: at the cap, rationed
+    assert_allclose(res.delivered, [0.99609375], rtol=1e-12)
+
+
+def test_binding_quota_with_exporter_at_capacity_converges():
+    """Regression (fixed in 9c67a87): exporter without home demand, binding quota just below its
+    capacity; the solver used to stall in the capacity region (p = 1.93, residual 0.023)."""
+    m = one_good_market(
+        2,
+        pref=0.5,
+        sigma=2.0,
+        cap=100.0,
+        producers=[dict(country=0, capacity=0.52976747, unit_cost=0.125, fcp=1.5, eps=0.40625)],
+        firms=[dict(country=1, q=1.0, e=0.3125, origins=[0], weights=[1.0])],
+        quota={0: 0.5},
+    )
+    # expected, by hand: S(p) = 0.5 and 1 * (pi / 0.5)^-0.3125 = 0.5 for the export price pi
+    p = 0.125 + 1.375 * (0.5 / 0.52976747) ** (1 / 0.40625)
+    rent = 0.5 * 2 ** (1 / 0.3125) - p
+    ref = solve_reference(m)
+    assert_allclose([ref.price[0, 0], ref.rent[0, 0]], [p, rent], rtol=1e-9)
+    res = clear_markets(m)
+    assert_allclose(res.price_domestic[0, 0], p, rtol=1e-8)
+    assert_allclose(res.quota_rent[0, 0], rent, rtol=1e-8)
+    assert_allclose(res.exports[0, 0], 0.5, rtol=1e-9)
+
+
+def test_inelastic_export_demand_rent_reaches_ceiling():
+    m = one_good_market(
+        2,
+        pref=0.5,
+        sigma=3.0,
+        cap=100.0,
+        producers=[dict(country=0, capacity=0.84, unit_cost=0.0, fcp=0.6, eps=1.0)],
+        firms=[dict(country=1, q=1.0, e=0.0, origins=[0], weights=[1.0])],
+        quota={0: 0.3},
+        release={0: 1.0},
+    )
+    res = clear_markets(m)
+    # export demand 1 > 0.3 at any rent: export price at the cap (50), exports rationed to 0.3;
+    # at home 0.3 is sold against supply >= 1, so the producer price sits at the floor (5e-5)
+    assert_allclose(res.price_domestic[0, 0], 5e-5, rtol=1e-12)
+    assert_allclose(res.price_export[0, 0], 50.0, rtol=1e-12)
+    assert_allclose(res.exports[0, 0], 0.3, rtol=1e-12)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=MarketClearingError,
+    reason=(
+        "kernel bug: inelastic buyer sourcing half-and-half from a quota-bound exporter and a home "
+        "producer that hits capacity; once the home origin clears at capacity, exports (0.4) no longer "
+        "respond to the rent and it must reach its ceiling; the solver stops after 200 iterations with "
+        "residual 0.978 (rent 47.8, p_home 38.7) instead of rent 49.85, p_home 40.82"
+    ),
+)
+def test_rent_reaches_ceiling_when_rival_at_capacity():
+    producer = dict(capacity=0.6, unit_cost=0.0, fcp=0.6, eps=1.0)
+    m = one_good_market(
+        2,
+        pref=0.5,
+        sigma=2.0,
+        cap=100.0,
+        producers=[dict(country=0, **producer), dict(country=1, **producer)],
+        firms=[dict(country=1, q=1.0, e=0.0, origins=[0, 1], weights=[0.5, 0.5])],
+        quota={0: 0.15},
+    )
+    res = clear_markets(m)
+    # export price at the cap (50); home origin at capacity 0.6 = its CES share of the order 1:
+    # 0.6 = 1 / (1 + (p1 / 50)^2)  ->  p1 = 50 sqrt(2/3); exporter sells the quota: S0(p0) = p0 = 0.15
+    assert_allclose(res.price_domestic[0], [0.15, 50 * np.sqrt(2 / 3)], rtol=1e-8)
+    assert_allclose(res.price_export[0, 0], 50.0, rtol=1e-12)
+    assert_allclose(res.exports[0, 0], 0.15, rtol=1e-9)
+    assert_allclose(res.delivered, [0.75], rtol=1e-9)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=MarketClearingError,
+    reason=(
+        "kernel bug: exporter without home demand whose capacity (0.4981) is just below its quota "
+        "(0.5), so the quota cannot bind; at capacity the price and rent rows of the Jacobian both "
+        "see only exports, Newton fails, and the rent raised on the way (0.59) crawls back by "
+        "tatonnement on the tiny slack log(Q/E): residual 2.7e-3 after 200 iterations, p = 2.61 "
+        "instead of p = 3.20696, rent 0 (quota 0.499 or 0.4982 fail too; 0.51 and above converge)"
+    ),
+)
+def test_quota_just_above_capacity_converges():
+    m = one_good_market(
+        2,
+        pref=0.5,
+        sigma=2.0,
+        cap=100.0,
+        producers=[dict(country=0, capacity=0.49811412, unit_cost=0.09375, fcp=1.5, eps=0.40625)],
+        firms=[dict(country=1, q=1.0, e=0.375, origins=[0], weights=[1.0])],
+        quota={0: 0.5},
+    )
+    # the quota cannot bind: the exporter sells its capacity where (p / 0.5)^-0.375 = 0.49811412
+    p = 0.5 * 0.49811412 ** (-1 / 0.375)
+    assert_allclose(solve_reference(m).price[0, 0], p, rtol=1e-9)
+    res = clear_markets(m)
+    assert_allclose(res.price_domestic[0, 0], p, rtol=1e-8)
+    assert res.quota_rent[0, 0] == 0
