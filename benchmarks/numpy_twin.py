@@ -12,7 +12,8 @@ trials):
 * the same analytic (generalised) Jacobian, assembled by ``np.bincount`` over all ordered pairs of
   open sourcing slots of a purchase row, including the kernel's flat-row rule (``FLAT_ROW``,
   ``FLAT_STEP``, restart above the lowest unit cost at ``FLAT_ONSET``);
-* the same Armijo backtracking (40 halvings, ``merit_trial <= (1 - 1e-4 alpha) merit``), the same
+* the same Armijo backtracking (40 halvings, ``merit_trial <= (1 - 1e-4 alpha) merit``, or no increase
+  when the step moves flat variables), the same
   projected tatonnement fallback, the same warm start and the same pro-rata allocation at the end.
 
 One deliberate difference: the Newton system is solved with LAPACK (``np.linalg.solve``), as a
@@ -413,7 +414,12 @@ class _Good:
             qmid = ~qlow & ~qhigh
             residual[n_price:] = np.where(qlow, rho, np.where(qhigh, rho - rho_max, slack))
             jq = -d_exports / (ee + self.quantity_scale)[:, None]
-            jq[~qmid] = self.eye[n_price:][~qmid]
+            # Flat rent row (exports do not respond to the rent): aim at the ceiling or at zero.
+            q_row_max = np.abs(jq).max(axis=1) if n_vars else np.zeros(self.n_quota)
+            q_flat = qmid & (q_row_max <= FLAT_ROW)
+            flat[n_price:] = q_flat
+            flat_target[n_price:] = np.where(slack < 0.0, rho_max, 0.0)
+            jq[~qmid | q_flat] = self.eye[n_price:][~qmid | q_flat]
             up = np.flatnonzero(qhigh & (rho_max > 0.0))
             jq[up, self.q_pv[up]] += fob_ratio[up]
             jac[n_price:] = jq
@@ -447,6 +453,7 @@ class _Good:
             it += 1
             merit = float(residual @ residual)
             rhs = np.where(flat, flat_target - x, -residual)
+            any_flat = bool(np.any(flat & (rhs != 0.0)))
             try:
                 step = np.linalg.solve(jac, rhs)
                 ok = bool(np.all(np.isfinite(step)))
@@ -459,7 +466,8 @@ class _Good:
                     x_trial = self.project(x + alpha * step)
                     trial = self.evaluate(x_trial)
                     r_t = trial[1]
-                    if float(r_t @ r_t) <= (1.0 - ARMIJO * alpha) * merit:
+                    m_t = float(r_t @ r_t)
+                    if m_t <= (1.0 - ARMIJO * alpha) * merit or (any_flat and m_t <= merit):
                         accepted = True
                         break
                     alpha *= 0.5
