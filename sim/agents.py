@@ -51,7 +51,12 @@ class StateAgent(mesa.Agent):
             self.strategy.decide(self.model, self.model.step_index)
 
     def act(self) -> None:
-        """Step 2: run this state's policy levers (stockpile releases, subsidies, coalition action)."""
+        """Step 2: run this state's policy levers (stockpile releases, subsidies, coalition action).
+
+        A lever is any object with ``act(model, state)``; it may put stock on the market through
+        ``model.stockpile_release[good, country]`` and books its cost (US$) in
+        ``model.policy_cost[country]``, which is recorded as the ``policy_cost`` variable.
+        """
         for lever in self.levers:
             lever.act(self.model, self)
 

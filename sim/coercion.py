@@ -22,7 +22,6 @@ from typing import ClassVar
 
 import numpy as np
 
-from sim.calendar import MonthlyCalendar
 
 __all__ = [
     "MeasureArrays",
@@ -266,7 +265,7 @@ MEASURE_TYPES: dict[str, type[Measure]] = {
 }
 
 
-def link_quota_years(quotas: list[ExportQuota], calendar: MonthlyCalendar) -> list[list[ExportQuota]]:
+def link_quota_years(quotas: list[ExportQuota]) -> list[list[ExportQuota]]:
     """Group quota periods that share imposer, goods and calendar year, in date order; unused
     licences of one period carry into the next one of its group (see :class:`ExportQuota`)."""
     groups: dict[tuple, list[ExportQuota]] = {}

@@ -276,7 +276,7 @@ class CoercionModel(mesa.Model):
         self._last_rent = result.quota_rent
         return result
 
-    def _produce(self, req: np.ndarray, need: np.ndarray, result) -> dict[str, np.ndarray]:
+    def _produce(self, req: np.ndarray, result) -> dict[str, np.ndarray]:
         w = self.world
         # Leontief firms cannot save on an input in the short run; they respond to its price through
         # output: at a delivered-price index above baseline they plan less output by the good's
@@ -404,7 +404,7 @@ class CoercionModel(mesa.Model):
         self.states.do("act")
         req, need, purchase = self._plan(t)
         result = self._clear(purchase, need)
-        production = self._produce(req, need, result)
+        production = self._produce(req, result)
         for q in self.measures:
             if isinstance(q, ExportQuota):
                 q.record_exports(t, result.exports[:, q.imposer])

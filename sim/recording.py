@@ -33,6 +33,7 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
     "investment": ("good", "US$/month", "capital spending on capacity projects in the country"),
     "output_loss": ("country", "US$/month", "value added the country's user firms lost against baseline: output cut for scarce inputs and for input prices above baseline"),
     "value_added": ("country", "US$/month", "value added produced by the country's user firms"),
+    "policy_cost": ("country", "US$/month", "cost the state's policy levers booked this month (zero without levers)"),
 }
 
 
@@ -101,6 +102,7 @@ class Recorder:
         gl["investment"][t] = m._investment
         self.country_level["output_loss"][t] = np.bincount(w.firm_country, weights=m.firm_output_loss, minlength=C)
         self.country_level["value_added"][t] = np.bincount(w.firm_country, weights=m.firm_output, minlength=C)
+        self.country_level["policy_cost"][t] = m.policy_cost
 
         # Coercer's cost this month: export revenue lost against baseline, plus the extra its own
         # firms paid for the goods against baseline prices (both can be negative: gains).

@@ -534,7 +534,7 @@ def build_world(cfg, rng: np.random.Generator) -> World:
             q.allocation = base / base.sum() if base.sum() > 0 else np.full(len(q.goods), 1.0 / len(q.goods))
         q.carried_in = np.zeros(len(q.goods))
         q.shipped = np.zeros(len(q.goods))
-    chains = link_quota_years(quotas, cal)
+    chains = link_quota_years(quotas)
 
     return World(
         calendar=cal,
