@@ -91,7 +91,11 @@ def known_nonconvergence(m: MarketInputs, res: MarketResult) -> str | None:
        clear), so the rent must crawl to its ceiling (``test_inelastic_export_demand_rent_reaches_ceiling``,
        ``test_export_price_cap_inelastic_demand_converges``, ``test_rent_reaches_ceiling_when_rival_at_capacity``);
     3. a finite-quota origin whose supply is flat at the final iterate (producers at capacity):
-       the rent, raised early, crawls back to zero (``test_quota_just_above_capacity_converges``).
+       the rent, raised early, crawls back to zero (``test_quota_just_above_capacity_converges``);
+    4. a good whose demand is perfectly inelastic (all rows ``e = 0``) with an origin whose supply is
+       perfectly inelastic at the final iterate (a release, or capacity): its excess demand depends on
+       relative prices only and it must reach the floor or the cap (``test_inelastic_market_reaches_floor``,
+       ``test_release_origin_reaches_floor_beside_costly_rival``).
 
     Remove each case once its xfail test passes.
     """
@@ -109,6 +113,18 @@ def known_nonconvergence(m: MarketInputs, res: MarketResult) -> str | None:
             s_up, s_down = origin_supply(m, up)[g, c], origin_supply(m, down)[g, c]
             if abs(d_up - d_down) <= 1e-9 * (d_up + d_down) and abs(s_up - s_down) <= 1e-9 * (s_up + s_down):
                 return "flat excess demand"
+        # perfectly inelastic demand against perfectly inelastic supply: excess demands depend on
+        # relative prices only, the Jacobian is singular along the price level
+        rows = (m.row_good == g) & (m.planned_purchase > 0)
+        flat_supply = []
+        for c in np.flatnonzero(buyer[g]):
+            up, down = price.copy(), price.copy()
+            up[g, c] *= 1 + 1e-4
+            down[g, c] *= 1 - 1e-4
+            s_up, s_down = origin_supply(m, up)[g, c], origin_supply(m, down)[g, c]
+            flat_supply.append(abs(s_up - s_down) <= 1e-9 * (s_up + s_down))
+        if np.all(m.demand_elasticity[rows] == 0) and any(flat_supply):
+            return "inelastic demand against an origin with inelastic supply"
         # an exporter under a quota whose supply is flat (all producers at capacity, or a release):
         # the price and rent rows of the Jacobian only see exports and become dependent
         for c in np.flatnonzero(quota[g] & buyer[g]):
@@ -958,6 +974,7 @@ def test_export_price_cap_inelastic_demand_converges():
 
 
 def test_edge_price_without_any_priced_origin_is_nan():
+    """Regression (fixed in da0f349): a good with no priced origin reported edge prices of 0.0."""
     m = one_good_market(
         2,
         producers=[dict(country=1, capacity=1.0, fcp=2.0, eps=1.0)],
@@ -965,10 +982,13 @@ def test_edge_price_without_any_priced_origin_is_nan():
     )
     res = clear_markets(m)
     assert np.isnan(res.price_domestic[0, 0]) and np.isnan(res.price_index[0])
-    assert np.isnan(res.edge_price).all(), res.edge_price  # actual: [0.]
+    assert np.isnan(res.edge_price).all(), res.edge_price  # was [0.]
 
 
 def test_flat_small_excess_demand_reaches_cap():
+    """Regression (fixed in da0f349): inelastic demand against a release with a small gap; the flat
+    row's one-log-unit step was rejected by the Armijo test and the price crawled (residual 1.96e-3
+    after 200 iterations at p = 0.548)."""
     m = one_good_market(
         1,
         pref=0.5,
@@ -1007,6 +1027,8 @@ def test_binding_quota_with_exporter_at_capacity_converges():
 
 
 def test_inelastic_export_demand_rent_reaches_ceiling():
+    """Regression (fixed in da0f349): the flat rent row of an inelastic export demand stalled at
+    rent 0.301 (residual 1.204 after 200 iterations)."""
     m = one_good_market(
         2,
         pref=0.5,
@@ -1082,3 +1104,66 @@ def test_quota_just_above_capacity_converges():
     res = clear_markets(m)
     assert_allclose(res.price_domestic[0, 0], p, rtol=1e-8)
     assert res.quota_rent[0, 0] == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=MarketClearingError,
+    reason=(
+        "kernel bug: inelastic demand (e = 0) split over two origins that only have stockpile "
+        "releases (1.0 and 0.25): excess demands depend only on relative prices, the Jacobian is "
+        "singular along the price level, and the equilibrium (origin 0 unsold at the floor) is not "
+        "reached: residual 0.0588 after 200 iterations at p = [1.07e-3, 2.14e-3] instead of "
+        "[5e-5, 5e-5 sqrt(3)]"
+    ),
+)
+def test_inelastic_market_reaches_floor():
+    m = one_good_market(
+        2,
+        pref=0.5,
+        sigma=2.0,
+        cap=1.5,
+        floor=1e-4,
+        producers=[],
+        firms=[dict(country=0, q=1.0, e=0.0, origins=[0, 1], weights=[0.5, 0.5])],
+        release={0: 1.0, 1: 0.25},
+    )
+    res = clear_markets(m)
+    # origin 1 sells its 0.25, origin 0 the remaining 0.75 < 1 at the floor; CES: 0.25/0.75 = (p0/p1)^2
+    assert_allclose(res.price_domestic[0], [5e-5, 5e-5 * np.sqrt(3)], rtol=1e-8)
+    assert_allclose(res.sold[0], [0.75, 0.25], rtol=1e-8)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=MarketClearingError,
+    reason=(
+        "kernel bug: inelastic demand (e = 0) over a release-only origin (1.6, weight 0.8) and a "
+        "producer with unit cost 0.15 (weight 0.2); the release origin should sit at the floor with "
+        "supply unsold, but the solver stops after 200 iterations with residual 0.163 at "
+        "p = [2.0e-3, 0.15007]"
+    ),
+)
+def test_release_origin_reaches_floor_beside_costly_rival():
+    m = one_good_market(
+        2,
+        pref=0.5,
+        sigma=2.0,
+        cap=1.5,
+        floor=1e-4,
+        producers=[dict(country=1, capacity=0.25714286, unit_cost=0.15, fcp=0.6, eps=1.0)],
+        firms=[dict(country=0, q=1.0, e=0.0, origins=[1, 0], weights=[0.2, 0.8])],
+        release={0: 1.6},
+    )
+    res = clear_markets(m)
+    # origin 0 at the floor: its sales 0.8 p0^-2 P^2 stay below 1/0.8 = 1.25 < 1.6 for any p1;
+    # origin 1 sells x1 = 0.2 p1^-2 P^2 = S1(p1) = 0.25714286 (p1 - 0.15) / 0.45 just above its cost
+    p0 = 5e-5
+
+    def excess(p1):
+        big_p = 1.0 / (0.8 / p0 + 0.2 / p1)
+        return 0.2 * big_p**2 / p1**2 - 0.25714286 * (p1 - 0.15) / 0.45
+
+    p1 = brentq(excess, 0.15, 0.6, xtol=1e-16, rtol=1e-15)
+    assert_allclose(res.price_domestic[0], [p0, p1], rtol=1e-8)
+    assert res.sold[0, 0] < res.supply_offered[0, 0]
