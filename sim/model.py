@@ -90,13 +90,18 @@ class CoercionModel(mesa.Model):
         order = np.argsort(w.row_firm, kind="stable")
         bounds = np.searchsorted(w.row_firm[order], np.arange(F + 1))
         self.rows_of_firm = [order[bounds[f] : bounds[f + 1]] for f in range(F)]
+        # Rows grouped by firm, for per-firm minima with np.minimum.reduceat (every firm has a row).
+        self._firm_row_order = order
+        self._firm_row_start = bounds[:-1]
 
         # ---- state ----
         self.measures = w.measures
         self.coercer_index = w.coercer
         self.target_indices = w.targets
         self.measure_arrays = MeasureArrays.empty(G, C)
+        self._measure_shares: tuple | None = None
         self.capacity = w.capacity0.copy()
+        self._producer_gc = w.producer_good * C + w.producer_country
         self.project_start = np.where(w.is_project, _NEVER, -1).astype(np.int64)
         self.project_signal_months = np.zeros(P, dtype=np.int64)
         self.producer_output = np.zeros(P)
@@ -172,9 +177,7 @@ class CoercionModel(mesa.Model):
 
     def _capacity_by_origin(self) -> np.ndarray:
         G, C = len(self.world.goods), len(self.world.countries)
-        out = np.zeros((G, C))
-        np.add.at(out, (self.world.producer_good, self.world.producer_country), self.capacity)
-        return out
+        return np.bincount(self._producer_gc, weights=self.capacity, minlength=G * C).reshape(G, C)
 
     @property
     def date(self):
@@ -195,9 +198,22 @@ class CoercionModel(mesa.Model):
     def _set_measures(self, t: int) -> None:
         self.states.do("set_measures")
         self._close_quota_periods(t)
-        self.measure_arrays.reset()
+        arrays = self.measure_arrays
+        # Bans, duties and tariffs depend only on each measure's share in force this month; rewrite
+        # the (dense) arrays only when one of those shares changed. Quota caps are paced monthly.
+        shares = tuple(m.in_force(t) for m in self.measures if not isinstance(m, ExportQuota))
+        if shares != self._measure_shares:
+            arrays.ban_intensity.fill(0.0)
+            arrays.export_duty.fill(0.0)
+            arrays.import_tariff.fill(0.0)
+            for m in self.measures:
+                if not isinstance(m, ExportQuota):
+                    m.apply(t, arrays)
+            self._measure_shares = shares
+        arrays.export_quota.fill(np.inf)
         for m in self.measures:
-            m.apply(t, self.measure_arrays)
+            if isinstance(m, ExportQuota):
+                m.apply(t, arrays)
 
     def _plan(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         w, prm = self.world, self.params
@@ -284,14 +300,13 @@ class CoercionModel(mesa.Model):
         pidx = result.price_index
         price_factor = np.where(np.isfinite(pidx), (pidx / self.baseline_price_index) ** (-self._row_eps), 1.0)
         baseline_output = w.firm_value_added
-        planned_output = baseline_output.copy()
-        np.minimum.at(planned_output, w.row_firm, baseline_output[w.row_firm] * np.minimum(price_factor, 1.0))
+        order, start = self._firm_row_order, self._firm_row_start
+        planned_output = baseline_output * np.minimum(np.minimum.reduceat(price_factor[order], start), 1.0)
         # Output is then limited by the scarcest input: stock plus deliveries.
         available = self.inventory + result.delivered
         with np.errstate(divide="ignore", invalid="ignore"):
             possible = np.where(req > 0, available / req, np.inf)
-        output = planned_output.copy()
-        np.minimum.at(output, w.row_firm, possible)
+        output = np.minimum(planned_output, np.minimum.reduceat(possible[order], start))
         use = req * output[w.row_firm]
         self.inventory = np.maximum(available - use, 0.0)
         shortage = np.maximum(req * planned_output[w.row_firm] - available, 0.0)

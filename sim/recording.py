@@ -84,16 +84,12 @@ class Recorder:
         gl["rationed"][t] = self._by_gc(result.rationed)
         gl["inventory"][t] = self._by_gc(m.inventory)
         gl["stockpile"][t] = m.stockpile
-        cap = np.zeros((G, C))
-        np.add.at(cap, (w.producer_good, w.producer_country), m.capacity_cleared)
-        gl["capacity"][t] = cap
-        prod = np.zeros((G, C))
-        np.add.at(prod, (w.producer_good, w.producer_country), result.producer_output)
-        gl["production"][t] = prod
+        gl["capacity"][t] = np.bincount(m._producer_gc, weights=m.capacity_cleared, minlength=G * C).reshape(G, C)
+        gl["production"][t] = np.bincount(m._producer_gc, weights=result.producer_output, minlength=G * C).reshape(G, C)
         intl = result.edge_origin != result.edge_destination
-        imports = np.zeros((G, C))
-        np.add.at(imports, (result.edge_good[intl], result.edge_destination[intl]), result.edge_flow[intl])
-        gl["imports"][t] = imports
+        gl["imports"][t] = np.bincount(
+            result.edge_good[intl] * C + result.edge_destination[intl], weights=result.edge_flow[intl], minlength=G * C
+        ).reshape(G, C)
         gl["exports"][t] = result.exports
         need_now = self._by_gc(production["requirement"] * w.firm_value_added[w.row_firm])
         base = self._base_need_gc.reshape(G, C)

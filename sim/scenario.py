@@ -148,12 +148,12 @@ def validate_config(cfg) -> None:
         _check(u.inventory_months >= 0, f"{p}.inventory_months", u.inventory_months, ">= 0")
         _check(u.size_dispersion >= 0, f"{p}.size_dispersion", u.size_dispersion, ">= 0")
         _check(u.inventory_dispersion >= 0, f"{p}.inventory_dispersion", u.inventory_dispersion, ">= 0")
-        _check(len(u.use) > 0, f"{p}.use", dict(u.use), "at least one good with its annual use")
         for g, q in u.use.items():
             _known(g, goods, f"{p}.use", "good")
             _check(q >= 0, f"{p}.use.{g}", q, ">= 0 (quantity per year)")
             if q > 0:
                 use_pairs.add((u.country, g))
+        _check(any(q > 0 for q in u.use.values()), f"{p}.use", dict(u.use), "at least one good with a positive annual use")
     sourced: set[tuple[str, str]] = set()
     for i, sc in enumerate(s.sourcing):
         p = f"scenario.sourcing[{i}]"
