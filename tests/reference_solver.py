@@ -201,7 +201,9 @@ def _solve_active_set(good: _Good, priced: np.ndarray, binding: list[int], reser
         with np.errstate(all="ignore"):
             _, _, _, d_o, e_o = good.flows(price, rent)
             s_o = _supply(m, g, price)
-            f = np.concatenate([np.log(d_o[priced]) - np.log(s_o[priced]), np.log(e_o[binding]) - np.log(quota[binding])])
+            f = np.concatenate(
+                [np.log(d_o[priced]) - np.log(s_o[priced]), np.log(e_o[binding]) - np.log(quota[binding])]
+            )
         return np.where(np.isfinite(f), f, 1e3)
 
     def pack(price, rent_multiple):
@@ -213,7 +215,12 @@ def _solve_active_set(good: _Good, priced: np.ndarray, binding: list[int], reser
     for v0 in starts:
         for method in ("hybr", "lm"):
             with np.errstate(all="ignore"):
-                sol = optimize.root(fun, v0, method=method, options={"xtol": 1e-15} | ({"maxfev": 4000} if method == "hybr" else {"maxiter": 4000}))
+                sol = optimize.root(
+                    fun,
+                    v0,
+                    method=method,
+                    options={"xtol": 1e-15} | ({"maxfev": 4000} if method == "hybr" else {"maxiter": 4000}),
+                )
             res = float(np.max(np.abs(fun(sol.x)))) if sol.x.size else 0.0
             if best is None or res < best[1]:
                 best = (sol.x, res)

@@ -241,7 +241,11 @@ def markets(
                 g, o = draw(st.sampled_from(exporters))
             else:
                 g, o = draw(st.integers(0, G - 1)), draw(countries)
-            factor = draw(st.sampled_from([0.5, 0.7, 1.5]) | _floats(0.4, 2.0) if interior else st.sampled_from([0.3, 0.7, 1.5]) | _floats(0.05, 2.0))
+            factor = draw(
+                st.sampled_from([0.5, 0.7, 1.5]) | _floats(0.4, 2.0)
+                if interior
+                else st.sampled_from([0.3, 0.7, 1.5]) | _floats(0.05, 2.0)
+            )
             if not interior and draw(st.integers(0, 5)) == 0:
                 factor = 0.0
             quota_spec.append((g, o, factor))
@@ -373,6 +377,13 @@ def example_markets() -> list[MarketInputs]:
         release = np.zeros((G, C))
         release[0, C - 1] = 0.2
         out.append(
-            replace(m, ban_intensity=ban, export_quota=quota, export_duty=duty, import_tariff=tariff, stockpile_release=release)
+            replace(
+                m,
+                ban_intensity=ban,
+                export_quota=quota,
+                export_duty=duty,
+                import_tariff=tariff,
+                stockpile_release=release,
+            )
         )
     return out
