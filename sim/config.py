@@ -34,6 +34,16 @@ __all__ = [
     "StrategyConfig",
     "ScenarioConfig",
     "ModelConfig",
+    "PolicyConfig",
+    "StockpileConfig",
+    "DiversificationConfig",
+    "InventoryIncentiveConfig",
+    "FinancedProjectConfig",
+    "FriendshoringConfig",
+    "CollectiveResponseConfig",
+    "SubstitutionProgrammeConfig",
+    "SubstitutionConfig",
+    "RecyclingConfig",
     "OutputConfig",
     "Config",
     "register_configs",
@@ -283,6 +293,212 @@ class ModelConfig:
     clearing_tolerance: float = 1e-10
 
 
+# ---------------------------------------------------------------------------- policy levers
+# One dataclass per lever (sim/policy.py has the mechanisms). Every lever names the countries that
+# run it (empty: the scenario's targets) and the goods it covers (empty: every good); dates are
+# ``YYYY-MM`` or ``YYYY-MM-DD`` (null: the scenario's first month). Units as in the scenario.
+
+
+@dataclass
+class StockpileConfig:
+    """A state strategic reserve per country and good, in months of the country's baseline use.
+
+    Follows Japan's national rare-metal stockpile (JOGMEC; target 60 days of consumption, IEA policy
+    database) and the IEA oil-stock model (release on disruption, refill when prices are normal).
+    """
+
+    countries: list[str] = field(default_factory=list)
+    goods: list[str] = field(default_factory=list)
+    #: Target size, months of the country's baseline use of the good (0: no stockpile).
+    months: float = 3.0
+    #: Share of the target held on the lever's first month (bought before it, at the reference price).
+    initial_fill: float = 1.0
+    #: Book the initial fill's purchase (at the reference price) as a cost in the first month.
+    cost_initial_fill: bool = True
+    #: First month the lever runs (null: the scenario's first month).
+    start: str | None = None
+    #: When the reserve releases: ``shortage`` (firms were short or rationed last month), ``price``
+    #: (the price firms paid last month was at least ``release_price_ratio`` x its first-month value)
+    #: or ``either``.
+    release_on: str = "shortage"
+    #: Price trigger for releases (ratio to the first-month price paid); must exceed ``refill_price_ratio``.
+    release_price_ratio: float = 2.0
+    #: Most released per month, share of the target.
+    max_release_rate: float = 0.25
+    #: Refilling starts when the reserve is below this share of its target...
+    refill_below: float = 0.9
+    #: ...and the price paid last month is at most this ratio to its first-month value.
+    refill_price_ratio: float = 1.2
+    #: Most bought per month while refilling, share of the target.
+    refill_rate: float = 0.05
+    #: Holding cost per year, share of the reserve's value at the reference price (storage, capital).
+    holding_cost: float = 0.05
+
+
+@dataclass
+class DiversificationConfig:
+    """Diversification: a cap on any one foreign origin's share in firms' sourcing, reached over a set
+    time, and a subsidy that speeds up the shift of sourcing weights (e.g. Japan's post-2010 aim of
+    cutting China's share of its rare-earth imports to at most 50%, Nikkei 2020)."""
+
+    countries: list[str] = field(default_factory=list)
+    goods: list[str] = field(default_factory=list)
+    #: Cap on one foreign origin's share of a firm's sourcing weights (1: no cap).
+    max_share: float = 1.0
+    #: Months over which the cap falls linearly from 1 to ``max_share`` (0: at once).
+    months: int = 60
+    #: Multiplier (>= 1) on the sourcing adjustment rate paid for by the subsidy (1: no subsidy).
+    speed: float = 1.0
+    start: str | None = None
+    #: Cost of moving sourcing, US$ per unit of annual purchases moved, as a share of the reference
+    #: price (supplier qualification, contracts); paid by the state for the shift the lever causes.
+    switching_cost: float = 0.25
+
+
+@dataclass
+class InventoryIncentiveConfig:
+    """A tax credit for holding inventory: firms' target cover rises by ``extra_months``; the state
+    pays ``credit_rate`` per year of the value (at the reference price) of the extra stock held."""
+
+    countries: list[str] = field(default_factory=list)
+    goods: list[str] = field(default_factory=list)
+    #: Months of use added to firms' target inventory cover.
+    extra_months: float = 1.0
+    #: Credit per year, share of the value of the stock held up to the extra cover.
+    credit_rate: float = 0.1
+    start: str | None = None
+    #: Last month of the incentive (null: to the end).
+    end: str | None = None
+
+
+@dataclass
+class FinancedProjectConfig:
+    """A capacity project a state finances: an existing scenario project (``project`` names it) or a
+    new one described by the other fields (``country`` null: the financing country itself)."""
+
+    #: Name of a project in ``scenario.projects``; null for a new project.
+    project: str | None = None
+    #: Host country of a new project (null: the financing country, i.e. reshoring).
+    country: str | None = None
+    #: Good of a new project (null: every good the lever covers, one project each).
+    good: str | None = None
+    #: New project's capacity, share of the financing country's baseline use of the good.
+    capacity_share: float = 0.1
+    #: New project's unit cost as a multiple of the reference price.
+    unit_cost_ratio: float = 1.2
+    build_lag_months: int = 24
+    ramp_up_months: int = 24
+    #: New project's capital cost as a multiple of one year's output value at the reference price.
+    capex_ratio: float = 3.0
+    #: Public money (US$); null: ``public_share`` x the project's capex.
+    public_finance: float | None = None
+    public_share: float = 1.0
+    #: Share of the project's output contracted to the financing country (offtake).
+    offtake: float = 0.5
+
+
+@dataclass
+class FriendshoringConfig:
+    """Reshoring and friend-shoring: public financing commits capacity projects at home or in partner
+    countries on ``start``; they deliver after their build lag and ramp-up. Template: the JOGMEC /
+    Sojitz financing of Lynas (Nov 2010; first output Q4 2012)."""
+
+    countries: list[str] = field(default_factory=list)
+    goods: list[str] = field(default_factory=list)
+    #: Financing decision (null: the first month a measure of the coercer names a financing country).
+    start: str | None = None
+    projects: list[FinancedProjectConfig] = field(default_factory=lambda: [FinancedProjectConfig()])
+
+
+@dataclass
+class CollectiveResponseConfig:
+    """A coalition's response when the coercer targets a member (the G7 Coordination Platform on
+    Economic Coercion, 2023): members buy the target's shut-out exports, share stockpiles, and may
+    impose counter-tariffs on the coercer; each part can be switched on or off."""
+
+    #: Coalition name (countries list it under ``coalitions`` in the scenario).
+    coalition: str = "G7"
+    goods: list[str] = field(default_factory=list)
+    #: Members raise sourcing weights toward a target whose exports the coercer shuts out.
+    buy_target_exports: bool = True
+    #: Share of the gap to ``max_target_share`` closed per month while the coercion lasts.
+    purchase_shift_rate: float = 0.2
+    #: Most weight members put on the target origin.
+    max_target_share: float = 0.5
+    #: Members with a stockpile lever release to a coerced member short of the good.
+    share_stockpiles: bool = True
+    #: Most shared per month, share of the donor's reserve.
+    share_rate: float = 0.25
+    #: Counter-tariff on imports from the coercer while a member is coerced (0: none).
+    counter_tariff: float = 0.0
+
+
+@dataclass
+class SubstitutionProgrammeConfig:
+    """R&D on substitutes: requirements per unit of output fall by up to ``change`` as the budget is
+    spent, after a lag (e.g. Japan's switch from cerium to alumina in glass polishing after 2010)."""
+
+    countries: list[str] = field(default_factory=list)
+    #: Sectors (empty: every sector of the countries).
+    sectors: list[str] = field(default_factory=list)
+    goods: list[str] = field(default_factory=list)
+    #: Relative change in requirement reached when the budget is spent (-0.2 = 20% less).
+    change: float = -0.1
+    start: str | None = None
+    #: Months from spending to effect.
+    lag_months: int = 6
+    #: Months over which the budget is spent evenly (the effect ramps up with spending).
+    spend_months: int = 24
+    #: R&D budget, US$ in total.
+    budget: float = 0.0
+
+
+@dataclass
+class SubstitutionConfig:
+    """Substitution R&D programmes (a list, each with its own sectors, goods and budget)."""
+
+    programmes: list[SubstitutionProgrammeConfig] = field(default_factory=lambda: [SubstitutionProgrammeConfig()])
+
+
+@dataclass
+class RecyclingConfig:
+    """Recycling: public money builds domestic secondary supply, a share of the country's baseline use
+    of the good, at a unit cost above the reference price, after a build lag (e.g. Hitachi and Shin-Etsu
+    magnet recycling in Japan after 2010)."""
+
+    countries: list[str] = field(default_factory=list)
+    goods: list[str] = field(default_factory=list)
+    #: Secondary supply at full ramp, share of the country's baseline use of each good.
+    recovery_share: float = 0.05
+    #: Overrides of ``recovery_share`` per good.
+    recovery_share_by_good: dict[str, float] = field(default_factory=dict)
+    unit_cost_ratio: float = 1.5
+    start: str | None = None
+    build_lag_months: int = 12
+    ramp_up_months: int = 12
+    #: Capital cost as a multiple of one year's output value at the reference price.
+    capex_ratio: float = 1.0
+    #: Share of the capex paid by the state.
+    public_share: float = 1.0
+
+
+@dataclass
+class PolicyConfig:
+    """The policy levers of a run (``configs/policy/``; ``policy=none`` leaves them all off).
+
+    Compose several with ``policy=[stockpile,diversification]``; sweep any parameter, e.g.
+    ``policy.stockpile.months=0,1,3,6``.
+    """
+
+    stockpile: StockpileConfig | None = None
+    diversification: DiversificationConfig | None = None
+    inventory_incentive: InventoryIncentiveConfig | None = None
+    friendshoring: FriendshoringConfig | None = None
+    collective_response: CollectiveResponseConfig | None = None
+    substitution: SubstitutionConfig | None = None
+    recycling: RecyclingConfig | None = None
+
+
 @dataclass
 class OutputConfig:
     """What a run writes."""
@@ -304,6 +520,7 @@ class Config:
 
     scenario: ScenarioConfig = MISSING
     model: ModelConfig = field(default_factory=ModelConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     #: Root seed of the run's random numbers (firm heterogeneity).
     seed: int = 0

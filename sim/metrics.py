@@ -45,6 +45,10 @@ METRIC_DOCS: dict[str, str] = {
     "coercer_cost.domestic_input_cost": "extra its own firms paid for the goods against first-month prices (US$)",
     "coercer_cost.output_loss": "value added its own firms lost (US$)",
     "coercer_cost.total": "sum of the three (US$)",
+    "policy_cost.total.<country>": "what the country's policy levers cost over the run, all levers (US$; 0 without levers)",
+    "policy_cost.<lever>.<country>": "the same for one lever (stockpile, diversification, inventory_incentive, friendshoring, collective_response, substitution, recycling)",
+    "policy_revenue.<country>": "what its reserves earned selling stock to firms over the run (US$; not netted from the cost)",
+    "stockpile_released.<good>.<country>": "reserve stock delivered to the country's firms over the run (quantity; own or shared)",
     "strategy": "coercer's strategy (schedule or rules)",
     "conceded": "whether a target conceded (rule-based strategy)",
     "concession_date": "month a target conceded (YYYY-MM; null: none)",
@@ -150,6 +154,19 @@ def compute_metrics(model) -> dict:
         out[f"peak_output_loss_share.{code}"] = float(np.nanmax(loss) / base_va[c])
         hit = np.flatnonzero(loss > 1e-3 * base_va[c])
         out[f"first_output_loss_date.{code}"] = _month(dates[hit[0]]) if hit.size else None
+    # Policy levers: cost by country (total and per lever), reserve sales and releases.
+    lever_cost = {lv.name: cl[f"policy_cost_{lv.name}"][:T] for lv in model.levers}
+    for c, code in enumerate(w.countries):
+        acting = {name: float(np.nansum(v[:, c])) for name, v in lever_cost.items()}
+        out[f"policy_cost.total.{code}"] = float(np.nansum(cl["policy_cost"][:T, c]))
+        for name, v in acting.items():
+            out[f"policy_cost.{name}.{code}"] = v
+        if model.levers:
+            out[f"policy_revenue.{code}"] = float(np.nansum(cl["policy_revenue"][:T, c]))
+            for g, good in enumerate(w.goods):
+                released = float(np.nansum(gl["stockpile_release"][:T, g, c]))
+                if released > 0:
+                    out[f"stockpile_released.{good}.{code}"] = released
     lost_rev = float(np.sum(model.baseline_coercer_revenue - rec.coercer_export_revenue[:T]))
     total_cost = float(rec.coercer_cost[:T].sum())
     own_loss = float(np.nansum(cl["output_loss"][:T, c0]))

@@ -250,6 +250,12 @@ def validate_config(cfg) -> None:
         _check(v == "all" or v in RECORDABLE_VARIABLES, "output.variables", v, "all, " + ", ".join(RECORDABLE_VARIABLES))
     _check(o.progress in ("auto", "always", "never"), "output.progress", o.progress, "auto, always, never")
 
+    # Policy levers (sim.policy): their settings against this scenario.
+    if cfg.get("policy") is not None:
+        from sim.policy import validate_policy
+
+        validate_policy(cfg)
+
 
 @dataclass
 class World:
