@@ -32,7 +32,7 @@ from sim.agents import ProducerFirm, StateAgent, UserFirm
 from sim.coercion import ExportQuota, MeasureArrays, RuleBasedStrategy, ScheduleStrategy
 from sim.market import MarketInputs, MarketStructure, clear_markets
 from sim.recording import Recorder
-from sim.scenario import World, build_world, ramp_share, validate_config
+from sim.scenario import World, build_world, prepare_config, ramp_share
 
 __all__ = ["CoercionModel"]
 
@@ -54,7 +54,7 @@ class CoercionModel(mesa.Model):
     """
 
     def __init__(self, cfg, rng=None) -> None:
-        validate_config(cfg)
+        cfg = prepare_config(cfg)  # a generated world is expanded here; the model keeps the result
         super().__init__(rng=cfg.seed if rng is None else rng)
         self.cfg = cfg
         self.params = cfg.model
