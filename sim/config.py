@@ -403,10 +403,13 @@ CONFIG_DIR = _config_dir()
 
 
 def register_configs() -> None:
-    """Register the schemas in Hydra's ConfigStore (idempotent): the root ``coercion_sim_schema``
-    and ``scenario/generated_schema``, which ``configs/scenario/generated.yaml`` extends."""
+    """Register the schemas in Hydra's ConfigStore (idempotent): the root ``coercion_sim_schema``,
+    ``scenario/schema`` (a written scenario extends it with ``defaults: [schema, _self_]``, so
+    command-line overrides of fields the file leaves at their defaults work) and
+    ``scenario/generated_schema``, which ``configs/scenario/generated.yaml`` extends."""
     cs = ConfigStore.instance()
     cs.store(name="coercion_sim_schema", node=Config)
+    cs.store(group="scenario", name="schema", node=ScenarioConfig)
     cs.store(group="scenario", name="generated_schema", node=GeneratedScenarioConfig)
 
 

@@ -76,7 +76,8 @@ def test_misspelt_key_in_a_users_generated_file_fails_to_compose(tmp_path):
 
 
 def test_unknown_kind_fails_to_compose(tmp_path):
-    helpers.write_scenario(tmp_path, "kinded", lambda d: d.update(kind="generatd"))
+    # A user's file without the schema in its defaults list: checked right after composition.
+    helpers.write_scenario(tmp_path, "kinded", lambda d: (d.pop("defaults"), d.update(kind="generatd")))
     with pytest.raises(ConfigCompositionException) as info:
         helpers.compose("kinded", config_dir=tmp_path)
     assert "scenario.kind" in str(info.value) and "generatd" in str(info.value)
