@@ -89,11 +89,18 @@ def _clean_failed_run_dir(outdir: Path) -> None:
 def _app(cfg: DictConfig) -> None:
     logging.getLogger("MESA").setLevel(logging.WARNING)  # Mesa logs every step at INFO
     outdir = Path(HydraConfig.get().runtime.output_dir)
-    # Validate before importing the model stack, so bad input fails fast.
-    from sim.scenario import ScenarioError, validate_config
+    # Check, expand (a generated world) and validate before importing the model stack, so bad input
+    # fails fast; the model then uses the prepared config as it is.
+    from hydra.errors import ConfigCompositionException
+
+    from sim.scenario import ScenarioError, prepare_config
 
     try:
-        validate_config(cfg)
+        cfg = prepare_config(cfg)
+    except ConfigCompositionException as exc:  # unknown key or wrong type in a scenario file
+        _clean_failed_run_dir(outdir)
+        print(f"Error merging the scenario: {exc}", file=sys.stderr)
+        sys.exit(1)
     except ScenarioError as exc:
         _clean_failed_run_dir(outdir)
         print(f"error: {exc}", file=sys.stderr)
@@ -102,7 +109,6 @@ def _app(cfg: DictConfig) -> None:
     from sim.market import MarketClearingError
 
     try:
-        validate_config(cfg)
         result = run_config(cfg)
     except (ScenarioError, MarketClearingError) as exc:
         _clean_failed_run_dir(outdir)

@@ -7,6 +7,17 @@ composed, with the key's path in the message. Domain rules that a type cannot ex
 countries, shares that do not sum to one, dates out of range, ...) are checked by
 :func:`sim.scenario.validate_config` before a run starts.
 
+A scenario is one of two kinds, so the root :class:`Config` types ``scenario`` loosely and
+:func:`check_scenario_schema` (called by :func:`sim.api.compose_config` and the command line right
+after composition) checks it against the schema of its kind:
+
+* a **written scenario** (a YAML file with the world's data) against :class:`ScenarioConfig`;
+* a **generated world** (``kind: generated``; ``configs/scenario/generated.yaml`` extends
+  :class:`GeneratedScenarioConfig`, registered as ``scenario/generated_schema``) against
+  :class:`GeneratedScenarioConfig`: the generator's parameters, expanded into a full
+  :class:`ScenarioConfig` by :func:`sim.generate.expand_config` before validation and world
+  building.
+
 Units: quantities in the good's ``unit`` (tonnes by default) per year unless a field says per month;
 prices in US$ per quantity unit (``price_unit``); values in US$; dates as ``YYYY-MM`` or
 ``YYYY-MM-DD``.
@@ -33,6 +44,7 @@ __all__ = [
     "RequirementChangeConfig",
     "StrategyConfig",
     "ScenarioConfig",
+    "GeneratedScenarioConfig",
     "ModelConfig",
     "PolicyConfig",
     "StockpileConfig",
@@ -47,6 +59,8 @@ __all__ = [
     "OutputConfig",
     "Config",
     "register_configs",
+    "check_scenario_schema",
+    "is_generated",
     "CONFIG_DIR",
 ]
 
@@ -253,6 +267,68 @@ class ScenarioConfig:
     #: Most origins one purchase row can source from: its baseline origins, then the other
     #: candidate origins (producers and projects of the good) by capacity.
     max_sourcing_origins: int = 8
+    #: For a generated world: the generator parameters that built it (the seed actually used
+    #: included), so a run's config.yaml records them; empty for a written scenario.
+    generated_from: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class GeneratedScenarioConfig:
+    """Parameters of a generated world (:func:`sim.generate.generated_scenario`).
+
+    Structure: each good is produced in a few countries, drawn with Zipf-like weights over the
+    countries (``production_concentration``), with capacity shares from a Dirichlet draw
+    (``producer_share_concentration``: lower means one dominant producer); each country uses 1 to
+    ``max_goods_per_country`` goods and buys each mostly from its largest producers, with lognormal
+    noise (``sourcing_dispersion``). The dominant producer of the most goods is the coercer; its
+    measure (``measure``) covers the goods it dominates.
+    """
+
+    #: Marks a generated world (the only allowed value); a written scenario has no ``kind``.
+    kind: str = "generated"
+    name: str = "generated"
+    description: str = ""
+    #: Countries (synthetic codes AAA, AAB, ...), at least 2.
+    countries: int = 20
+    #: Critical goods (ids good_000, good_001, ...), at least 1.
+    goods: int = 5
+    #: User firms in total, at least one per country (one sector per country).
+    firms: int = 400
+    #: Producers in total; null: ``2 x max(goods, countries // 2)``. At least ``goods``.
+    producers: int | None = None
+    #: First month, ``YYYY-MM``.
+    start: str = "2020-01"
+    #: Length of the run in months; ``end`` (last month, ``YYYY-MM``) replaces it when set.
+    months: int = 120
+    end: str | None = None
+    #: Seed of the world's structure; null: derived from the run's ``seed`` (a separate stream).
+    #: The seed used is recorded in ``scenario.generated_from.seed`` of the run's config.yaml.
+    seed: int | None = None
+    #: Zipf exponent of the countries' chance to host production (higher: production in fewer,
+    #: larger countries), > 0.
+    production_concentration: float = 1.3
+    #: Dirichlet concentration of capacity shares among a good's producers (lower: more dominant
+    #: largest producer), > 0.
+    producer_share_concentration: float = 0.5
+    #: Lognormal sigma of the noise on sourcing shares around capacity shares, >= 0.
+    sourcing_dispersion: float = 0.5
+    #: Most origins per purchase row (and per baseline sourcing entry), >= 1.
+    max_sourcing_origins: int = 8
+    #: Most goods a country uses (each uses 1 to this many), >= 1.
+    max_goods_per_country: int = 3
+    #: World capacity as a multiple of world use at baseline, >= 1.
+    capacity_headroom: float = 1.35
+    #: The coercer's measure on its dominated goods: ``export_quota`` (its exports capped at
+    #: ``measure_share`` of baseline), ``export_ban`` (exports to the targets blocked with intensity
+    #: ``measure_share``) or ``none``.
+    measure: str = "export_quota"
+    measure_share: float = 0.5
+    #: Month (from 0) the measure starts; null: a third of the way through the run.
+    measure_start_month: int | None = None
+    #: Months the measure lasts (cut at the end of the run), >= 1.
+    measure_months: int = 24
+    #: Countries named as targets: the first of the coercer's importers by code, >= 0.
+    n_targets: int = 3
 
 
 @dataclass
@@ -518,7 +594,10 @@ class OutputConfig:
 class Config:
     """A run: scenario, model behaviour, seed and outputs."""
 
-    scenario: ScenarioConfig = MISSING
+    #: A written scenario (:class:`ScenarioConfig`) or a generated world
+    #: (:class:`GeneratedScenarioConfig`); typed loosely here and checked against its kind's
+    #: schema by :func:`check_scenario_schema` right after composition.
+    scenario: Any = MISSING
     model: ModelConfig = field(default_factory=ModelConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
@@ -541,6 +620,53 @@ CONFIG_DIR = _config_dir()
 
 
 def register_configs() -> None:
-    """Register the schema in Hydra's ConfigStore (idempotent)."""
+    """Register the schemas in Hydra's ConfigStore (idempotent): the root ``coercion_sim_schema``,
+    ``scenario/schema`` (a written scenario extends it with ``defaults: [schema, _self_]``, so
+    command-line overrides of fields the file leaves at their defaults work) and
+    ``scenario/generated_schema``, which ``configs/scenario/generated.yaml`` extends."""
     cs = ConfigStore.instance()
     cs.store(name="coercion_sim_schema", node=Config)
+    cs.store(group="scenario", name="schema", node=ScenarioConfig)
+    cs.store(group="scenario", name="generated_schema", node=GeneratedScenarioConfig)
+
+
+def is_generated(scenario) -> bool:
+    """Whether a scenario node describes a generated world (``kind: generated``)."""
+    return scenario is not None and "kind" in scenario and scenario["kind"] is not None
+
+
+def check_scenario_schema(cfg):
+    """Check ``cfg.scenario`` against the schema of its kind and return ``cfg`` with it typed.
+
+    A node already typed by its schema (the usual case after a first check) is returned as it is.
+
+    Raises:
+        hydra.errors.ConfigCompositionException: a key the schema does not know, a value of the
+            wrong type, or an unknown ``kind``; the message names the key (``scenario.<path>``).
+    """
+    from hydra.errors import ConfigCompositionException
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    s = cfg.scenario
+    if not isinstance(s, DictConfig):
+        raise ConfigCompositionException(f"scenario: {s!r} is invalid; allowed: a scenario (a mapping of its fields)")
+    if is_generated(s):
+        if s.kind != "generated":
+            raise ConfigCompositionException(
+                f"scenario.kind: {s.kind!r} is invalid; allowed: generated (or no kind, for a written scenario)"
+            )
+        schema = GeneratedScenarioConfig
+    else:
+        schema = ScenarioConfig
+    if OmegaConf.get_type(s) is schema:
+        return cfg
+    try:
+        typed = OmegaConf.merge(OmegaConf.structured(schema), s)
+    except OmegaConfBaseException as exc:
+        key = f"scenario.{exc.full_key}" if getattr(exc, "full_key", None) else "scenario"
+        msg = str(exc).splitlines()[0]
+        raise ConfigCompositionException(f"{key}: {msg} (schema {schema.__name__})") from None
+    out = cfg.copy()
+    out.scenario = typed
+    return out

@@ -33,7 +33,7 @@ from sim.coercion import ExportQuota, MeasureArrays, RuleBasedStrategy, Schedule
 from sim.market import MarketInputs, MarketStructure, clear_markets
 from sim.policy import LEVER_NAMES, build_levers, expand_scenario
 from sim.recording import Recorder
-from sim.scenario import World, build_world, ramp_share, validate_config
+from sim.scenario import World, build_world, prepare_config, ramp_share
 
 __all__ = ["CoercionModel"]
 
@@ -55,13 +55,13 @@ class CoercionModel(mesa.Model):
     """
 
     def __init__(self, cfg, rng=None) -> None:
-        validate_config(cfg)
-        # Levers that finance capacity add or commit projects before the world is built.
-        cfg = expand_scenario(cfg)
+        cfg = prepare_config(cfg)  # a generated world is expanded here; the model keeps the result
         super().__init__(rng=cfg.seed if rng is None else rng)
         self.cfg = cfg
         self.params = cfg.model
-        w: World = build_world(cfg, self.rng)
+        # Levers that finance capacity add or commit projects in the world (not in self.cfg, which is
+        # what a run writes as its resolved config and must compose the same run again).
+        w: World = build_world(expand_scenario(cfg), self.rng)
         self.world = w
         G, C = len(w.goods), len(w.countries)
         P, F, R = len(w.producer_name), len(w.firm_country), len(w.row_firm)
