@@ -132,10 +132,10 @@ def compute_metrics(model) -> dict:
                 code = w.countries[c]
                 others0 = base[c].sum() - base[c, c] - to_coercer0
                 for months in (12, 24):
-                    sl = slice(first, min(T, first + months))
-                    span = sl.stop - sl.start
-                    if span <= 0:
-                        continue
+                    if first + months > T:
+                        continue  # the window does not fit in the run
+                    sl = slice(first, first + months)
+                    span = months
                     lost = to_coercer0 * span - flows[sl, c, c0].sum()
                     gained = (flows[sl, c].sum() - flows[sl, c, c].sum() - flows[sl, c, c0].sum()) - others0 * span
                     if lost > 0:
@@ -155,7 +155,7 @@ def compute_metrics(model) -> dict:
         base = revenue[0, :, c]
         if base.sum() <= 0:
             continue
-        lost = base[None, :] * T - revenue[:, :, c].sum(axis=0)
+        lost = base * T - revenue[:, :, c].sum(axis=0)
         for g, good in enumerate(w.goods):
             if base[g] > 0:
                 out[f"export_revenue_lost.{good}.{code}"] = float(lost[g])
