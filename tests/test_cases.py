@@ -18,15 +18,15 @@ from sim.config import CONFIG_DIR
 from sim.outputs import OUTPUT_FILES
 from sim.scenario import ScenarioError, validate_config
 
-#: scenario -> (short end month covering its first measures, metric keys it must report)
+#: scenario -> (short end month: the last measure start must fit, validation requires it; metric keys)
 CASES = {
-    "australia_2020": ("2021-03", ["redirected_share_12m.barley.AUS", "export_price_received_ratio_12m.barley.AUS",
+    "australia_2020": ("2024-05", ["redirected_share_12m.barley.AUS", "export_price_received_ratio_12m.barley.AUS",
                                    "export_revenue_lost.AUS", "buyer_cost.barley.CHN"]),
-    "gallium_germanium_2023": ("2023-10", ["peak_domestic_price_ratio.gallium", "peak_price_paid_ratio.gallium.JPN",
+    "gallium_germanium_2023": ("2024-12", ["peak_domestic_price_ratio.gallium", "peak_price_paid_ratio.gallium.JPN",
                                            "shortage.germanium.USA"]),
     "rare_earth_magnets_2025": ("2025-06", ["first_output_loss_date.USA", "peak_price_paid_ratio.ndfeb_magnets.EU27",
                                             "peak_domestic_price_ratio.ndfeb_magnets"]),
-    "us_tariffs_2025": ("2025-06", ["export_revenue_lost.CHN", "buyer_cost.ndfeb_magnets.USA",
+    "us_tariffs_2025": ("2025-11", ["export_revenue_lost.CHN", "buyer_cost.ndfeb_magnets.USA",
                                     "coercer_import_share_end.ndfeb_magnets.USA"]),
 }
 
