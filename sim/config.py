@@ -600,6 +600,10 @@ class Config:
     scenario: Any = MISSING
     model: ModelConfig = field(default_factory=ModelConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    #: Shared market parameters by kind of good and of user (``configs/parameters/``): tables that
+    #: scenario files refer to by interpolation (``${parameters.armington.cereals}``), so the same
+    #: kind of good has the same value in every scenario. Free-form nested mapping.
+    parameters: dict[str, Any] = field(default_factory=dict)
     output: OutputConfig = field(default_factory=OutputConfig)
     #: Root seed of the run's random numbers (firm heterogeneity).
     seed: int = 0

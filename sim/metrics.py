@@ -38,9 +38,13 @@ METRIC_DOCS: dict[str, str] = {
     "import_hhi_start.<good>.<country>": "Herfindahl index of the country's import origins, first 12 months",
     "import_hhi_end.<good>.<country>": "the same in the last 12 months",
     "new_capacity.<good>.<country>": "capacity at the end minus at the start (quantity per year)",
-    "redirected_share_12m.<good>.<country>": "target exporter: share of its lost sales to the coercer re-sold elsewhere in the 12 months after the first measure",
+    "redirected_share_12m.<good>.<country>": "target exporter: share of its lost sales to the coercer re-sold elsewhere in the 12 months from the coercer's first measure on the good",
     "redirected_share_24m.<good>.<country>": "the same over 24 months",
-    "export_price_received_ratio_12m.<good>.<country>": "target exporter's average domestic price in those 12 months / first month",
+    "export_price_received_ratio_12m.<good>.<country>": "target exporter's average domestic (producer) price in those 12 months / first month",
+    "export_revenue_lost.<good>.<country>": "target: export revenue (FOB) on the good below its first-month rate, summed over the run (US$; negative: a gain)",
+    "export_revenue_lost.<country>": "target: the same over all goods (US$)",
+    "export_revenue_lost_share.<country>": "target: that loss / its first-month export revenue on the goods x months simulated",
+    "buyer_cost.<good>.<country>": "coercer's buyers: extra they paid for the good against first-month delivered prices, duties included (US$)",
     "coercer_cost.lost_export_revenue": "coercer's export revenue on the goods below baseline, summed (US$; negative: a gain)",
     "coercer_cost.domestic_input_cost": "extra its own firms paid for the goods against first-month prices (US$)",
     "coercer_cost.output_loss": "value added its own firms lost (US$)",
@@ -121,8 +125,8 @@ def compute_metrics(model) -> dict:
                 shares = inflow / total
                 out[f"coercer_import_share_{label}.{good}.{code}"] = float(shares[c0])
                 out[f"import_hhi_{label}.{good}.{code}"] = float(np.sum(shares**2))
-        # Trade redirection of targeted exporters (import measures by the coercer).
-        first = _first_measure_step(model)
+        # Trade redirection of targeted exporters, from the coercer's first measure on this good.
+        first = _first_measure_step(model, g)
         if first is not None:
             base = flows[0]
             for c in w.targets:
@@ -132,10 +136,10 @@ def compute_metrics(model) -> dict:
                 code = w.countries[c]
                 others0 = base[c].sum() - base[c, c] - to_coercer0
                 for months in (12, 24):
-                    sl = slice(first, min(T, first + months))
-                    span = sl.stop - sl.start
-                    if span <= 0:
-                        continue
+                    if first + months > T:
+                        continue  # the window does not fit in the run
+                    sl = slice(first, first + months)
+                    span = months
                     lost = to_coercer0 * span - flows[sl, c, c0].sum()
                     gained = (flows[sl, c].sum() - flows[sl, c, c].sum() - flows[sl, c, c0].sum()) - others0 * span
                     if lost > 0:
@@ -144,6 +148,23 @@ def compute_metrics(model) -> dict:
                         pdc = gl["price_domestic"][:T, g, c]
                         if np.isfinite(pdc[0]) and pdc[0] > 0:
                             out[f"export_price_received_ratio_12m.{good}.{code}"] = _finite(np.nanmean(pdc[sl]) / pdc[0])
+        # Cost to the coercer's buyers of the good: extra paid against first-month delivered prices.
+        paid_c0, got_c0 = gl["price_paid"][:T, g, c0], gl["delivered"][:T, g, c0]
+        if np.isfinite(paid_c0[0]) and np.nansum(got_c0) > 0:
+            out[f"buyer_cost.{good}.{w.countries[c0]}"] = float(np.nansum((paid_c0 - paid_c0[0]) * got_c0))
+    # Targets' export revenue lost against their first-month rate (FOB: exports x export price).
+    revenue = np.nan_to_num(gl["exports"][:T] * gl["price_export"][:T])  # [T, G, C]
+    for c in w.targets:
+        code = w.countries[c]
+        base = revenue[0, :, c]
+        if base.sum() <= 0:
+            continue
+        lost = base * T - revenue[:, :, c].sum(axis=0)
+        for g, good in enumerate(w.goods):
+            if base[g] > 0:
+                out[f"export_revenue_lost.{good}.{code}"] = float(lost[g])
+        out[f"export_revenue_lost.{code}"] = float(lost.sum())
+        out[f"export_revenue_lost_share.{code}"] = float(lost.sum() / (base.sum() * T))
     base_va = rec.baseline_value_added
     for c, code in enumerate(w.countries):
         if base_va[c] <= 0:
@@ -214,7 +235,14 @@ class _FlowCubes:
         return np.bincount(key, weights=self.q[sl], minlength=T * C * C).reshape(T, C, C)
 
 
-def _first_measure_step(model) -> int | None:
-    """First month in which a measure of the coercer covers at least part of the month."""
-    steps = [int(np.flatnonzero(m.coverage > 0)[0]) for m in model.measures if m.imposer == model.coercer_index and (m.coverage > 0).any()]
+def _first_measure_step(model, good: int | None = None) -> int | None:
+    """First month in which a measure of the coercer (on ``good``, if given) covers at least part of
+    the month."""
+    steps = [
+        int(np.flatnonzero(m.coverage > 0)[0])
+        for m in model.measures
+        if m.imposer == model.coercer_index
+        and (m.coverage > 0).any()
+        and (good is None or good in np.asarray(m.goods))
+    ]
     return min(steps) if steps else None
