@@ -28,6 +28,7 @@ METRIC_DOCS: dict[str, str] = {
     "months_above_2x.<good>": "months the world import price of the good was above twice its first-month value",
     "shortage.<good>.<country>": "total unmet requirement over the run (quantity)",
     "rationed.<good>.<country>": "total rationed or blocked quantity over the run",
+    "shortage_months.<country>": "months in which the country's firms lacked (shortage or rationing) more than 1% of their baseline monthly use of some good",
     "output_loss.<country>": "value added lost over the run (US$)",
     "output_loss_share.<country>": "output loss / baseline value added over the run",
     "peak_output_loss_share.<country>": "largest monthly output loss / baseline monthly value added",
@@ -165,6 +166,12 @@ def compute_metrics(model) -> dict:
                 out[f"export_revenue_lost.{good}.{code}"] = float(lost[g])
         out[f"export_revenue_lost.{code}"] = float(lost.sum())
         out[f"export_revenue_lost_share.{code}"] = float(lost.sum() / (base.sum() * T))
+    base_need = rec._base_need_gc.reshape(rec.G, rec.C)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lacking = (np.nan_to_num(gl["shortage"][:T]) + np.nan_to_num(gl["rationed"][:T])) / np.where(base_need > 0, base_need, np.inf)
+    for c, code in enumerate(w.countries):
+        if (base_need[:, c] > 0).any():
+            out[f"shortage_months.{code}"] = int(np.sum((lacking[:, :, c] > 0.01).any(axis=1)))
     base_va = rec.baseline_value_added
     for c, code in enumerate(w.countries):
         if base_va[c] <= 0:
