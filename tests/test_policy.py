@@ -237,6 +237,15 @@ def test_costs_are_non_negative_and_add_up_by_lever_and_country():
     assert r.metrics["policy_cost.substitution.JPN"] == pytest.approx(2.0e8)
 
 
+def test_every_metric_key_of_a_run_with_levers_is_documented():
+    import helpers
+
+    r = run(["policy=[japan_2010_response,diversification,inventory_incentive,collective_response]"])
+    pattern = helpers.metric_key_regex(["ree_light", "ree_heavy"], ["CHN", "JPN", "USA", "EU27", "AUS", "ROW"])
+    assert sorted(k for k in r.metrics if not pattern.match(k)) == []
+    assert {f"policy_cost.{n}.JPN" for n in ("stockpile", "diversification", "inventory_incentive", "friendshoring", "substitution", "recycling")} <= set(r.metrics)
+
+
 def test_japans_response_lowers_japans_dependence_and_damage():
     none = run(["policy=none"])
     hist = run([])
