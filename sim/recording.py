@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sim import kernels
+
 __all__ = ["Recorder", "VARIABLES"]
 
 #: variable -> (level, unit, meaning). Level ``good`` is per (country, good); ``country`` per country.
@@ -70,9 +72,6 @@ class Recorder:
         # Baseline unit value paid by the coercer's firms, per good (for its domestic cost).
         self._base_paid: np.ndarray | None = None
 
-    def _by_gc(self, values: np.ndarray) -> np.ndarray:
-        return np.bincount(self._gc_of_row, weights=values, minlength=self.G * self.C).reshape(self.G, self.C)
-
     def record(self, t: int, result, production: dict, purchase: np.ndarray) -> None:
         """Store month ``t``."""
         m, w = self.model, self.model.world
@@ -81,30 +80,35 @@ class Recorder:
         gl["price_domestic"][t] = result.price_domestic
         gl["price_export"][t] = result.price_export
         gl["quota_rent"][t] = np.where(np.isfinite(result.price_domestic), result.quota_rent, np.nan)
-        delivered = self._by_gc(result.delivered)
-        spend = self._by_gc(result.expenditure)
+        # Row totals by (good, country), in one compiled pass (sim.kernels.group_sums).
+        need_now = production["requirement"] * w.firm_value_added[w.row_firm]
+        delivered, spend, demand, shortage, rationed, inventory, need_now = kernels.group_sums(
+            self._gc_of_row,
+            (result.delivered, result.expenditure, result.demand, production["shortage"], result.rationed, m.inventory, need_now),
+            G * C,
+        ).reshape(7, G, C)
         with np.errstate(invalid="ignore", divide="ignore"):
             gl["price_paid"][t] = np.where(delivered > 0, spend / np.where(delivered > 0, delivered, 1.0), np.nan)
-        gl["demand"][t] = self._by_gc(result.demand)
+        gl["demand"][t] = demand
         gl["delivered"][t] = delivered
-        gl["shortage"][t] = self._by_gc(production["shortage"])
-        gl["rationed"][t] = self._by_gc(result.rationed)
-        gl["inventory"][t] = self._by_gc(m.inventory)
+        gl["shortage"][t] = shortage
+        gl["rationed"][t] = rationed
+        gl["inventory"][t] = inventory
         gl["stockpile"][t] = m.stockpile
-        gl["capacity"][t] = np.bincount(m._producer_gc, weights=m.capacity_cleared, minlength=G * C).reshape(G, C)
-        gl["production"][t] = np.bincount(m._producer_gc, weights=result.producer_output, minlength=G * C).reshape(G, C)
-        intl = result.edge_origin != result.edge_destination
-        gl["imports"][t] = np.bincount(
-            result.edge_good[intl] * C + result.edge_destination[intl], weights=result.edge_flow[intl], minlength=G * C
-        ).reshape(G, C)
+        gl["capacity"][t], gl["production"][t] = kernels.group_sums(
+            m._producer_gc, (m.capacity_cleared, result.producer_output), G * C
+        ).reshape(2, G, C)
+        gl["imports"][t] = kernels.international_totals(
+            result.edge_good, result.edge_origin, result.edge_destination, result.edge_flow, result.edge_price, G, C
+        )[2]
         gl["exports"][t] = result.exports
-        need_now = self._by_gc(production["requirement"] * w.firm_value_added[w.row_firm])
         base = self._base_need_gc.reshape(G, C)
         with np.errstate(invalid="ignore", divide="ignore"):
             gl["requirement_index"][t] = np.where(base > 0, need_now / np.where(base > 0, base, 1.0), np.nan)
         gl["investment"][t] = m._investment
-        self.country_level["output_loss"][t] = np.bincount(w.firm_country, weights=m.firm_output_loss, minlength=C)
-        self.country_level["value_added"][t] = np.bincount(w.firm_country, weights=m.firm_output, minlength=C)
+        self.country_level["output_loss"][t], self.country_level["value_added"][t] = kernels.group_sums(
+            w.firm_country, (m.firm_output_loss, m.firm_output), C
+        )
         self.country_level["policy_cost"][t] = m.policy_cost
         self.country_level["policy_revenue"][t] = m.policy_revenue
         gl["stockpile_purchase"][t] = m.stockpile_bought
