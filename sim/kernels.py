@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 
 # The entry points the model calls from Python (benchmarks/kernel_timing.py times exactly these);
-# helpers that only kernels call (pairwise_sum, _nan_min, _nan_max) are left out.
+# helpers that only kernels call (pairwise_sum, _pairwise_block, _nan_min, _nan_max) are left out.
 __all__ = [
     "price_index_rows",
     "demand_scale_rows",
@@ -259,42 +259,80 @@ def offtake_weights(
 
 
 @njit(cache=True)
-def pairwise_sum(a, lo, n):
-    """Sum of ``a[lo:lo+n]`` in NumPy's order (``np.add.reduce`` on a contiguous float64 array:
-    pairwise blocks of 128 with eight partial sums), so that results match NumPy bit for bit."""
+def _pairwise_block(a, lo, n):
+    """NumPy's pairwise-sum leaf (``n <= 128``): eight partial sums, then the remainder."""
     if n < 8:
         res = 0.0
         for i in range(lo, lo + n):
             res += a[i]
         return res
+    r0 = a[lo]
+    r1 = a[lo + 1]
+    r2 = a[lo + 2]
+    r3 = a[lo + 3]
+    r4 = a[lo + 4]
+    r5 = a[lo + 5]
+    r6 = a[lo + 6]
+    r7 = a[lo + 7]
+    i = 8
+    while i < n - (n % 8):
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(cache=True)
+def pairwise_sum(a, lo, n):
+    """Sum of ``a[lo:lo+n]`` in NumPy's order (``np.add.reduce`` on a contiguous float64 array:
+    halves split at a multiple of 8 down to blocks of at most 128, each summed with eight partial
+    sums), so that results match ``np.sum`` bit for bit.
+
+    Written without recursion (numba's on-disk cache does not handle recursive functions): the
+    halves are evaluated left before right from an explicit stack, and added as NumPy adds them.
+    """
     if n <= 128:
-        r0 = a[lo]
-        r1 = a[lo + 1]
-        r2 = a[lo + 2]
-        r3 = a[lo + 3]
-        r4 = a[lo + 4]
-        r5 = a[lo + 5]
-        r6 = a[lo + 6]
-        r7 = a[lo + 7]
-        i = 8
-        while i < n - (n % 8):
-            r0 += a[lo + i]
-            r1 += a[lo + i + 1]
-            r2 += a[lo + i + 2]
-            r3 += a[lo + i + 3]
-            r4 += a[lo + i + 4]
-            r5 += a[lo + i + 5]
-            r6 += a[lo + i + 6]
-            r7 += a[lo + i + 7]
-            i += 8
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        while i < n:
-            res += a[lo + i]
-            i += 1
-        return res
-    n2 = n // 2
-    n2 -= n2 % 8
-    return pairwise_sum(a, lo, n2) + pairwise_sum(a, lo + n2, n - n2)
+        return _pairwise_block(a, lo, n)
+    task_lo = np.empty(128, dtype=np.int64)
+    task_n = np.empty(128, dtype=np.int64)
+    task_split = np.zeros(128, dtype=np.bool_)
+    partial = np.empty(128)
+    sp = 0
+    vp = 0
+    task_lo[0] = lo
+    task_n[0] = n
+    task_split[0] = False
+    sp = 1
+    while sp > 0:
+        top = sp - 1
+        m = task_n[top]
+        if m <= 128:
+            partial[vp] = _pairwise_block(a, task_lo[top], m)
+            vp += 1
+            sp -= 1
+        elif task_split[top]:  # both halves done: left + right
+            partial[vp - 2] = partial[vp - 2] + partial[vp - 1]
+            vp -= 1
+            sp -= 1
+        else:
+            task_split[top] = True
+            n2 = m // 2
+            n2 -= n2 % 8
+            l0 = task_lo[top]
+            task_lo[sp], task_n[sp], task_split[sp] = l0 + n2, m - n2, False  # right half, second
+            task_lo[sp + 1], task_n[sp + 1], task_split[sp + 1] = l0, n2, False  # left half, first
+            sp += 2
+    return partial[0]
 
 
 @njit(cache=True)
