@@ -165,39 +165,39 @@ class Recorder:
         countries = pd.CategoricalDtype(w.countries)
         goods = pd.CategoricalDtype(list(w.goods) + ["all"])
         variables = pd.CategoricalDtype(list(VARIABLES))
-        parts = []
         G, C = self.G, self.C
+        # Variable by variable, then step, good, country (the arrays' C order); the finite
+        # observations' flat positions are split into step/good/country codes, and each column is
+        # assembled once (no per-variable frames to concatenate).
+        steps, good_codes, country_codes, var_codes, values = [], [], [], [], []
+        code_dtype = np.int16 if max(G + 1, C, len(VARIABLES)) < 2**15 else np.int32
         for v in self.variables:
-            level = VARIABLES[v][0]
-            if level == "good":
+            if VARIABLES[v][0] == "good":
                 arr = self.good_level[v][:T]
-                step, g, c = np.meshgrid(np.arange(T), np.arange(G), np.arange(C), indexing="ij")
-                good_codes = g.ravel()
+                pos = np.flatnonzero(np.isfinite(arr))
+                steps.append((pos // (G * C)).astype(np.int32))
+                good_codes.append(((pos // C) % G).astype(code_dtype))
             else:
                 arr = self.country_level[v][:T]
-                step, c = np.meshgrid(np.arange(T), np.arange(C), indexing="ij")
-                good_codes = np.full(step.size, G)
-            vals = arr.ravel()
-            keep = np.isfinite(vals)
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "date": dates[step.ravel()[keep]],
-                        "step": step.ravel()[keep].astype(np.int32),
-                        "country": pd.Categorical.from_codes(c.ravel()[keep], dtype=countries),
-                        "good": pd.Categorical.from_codes(good_codes[keep], dtype=goods),
-                        "variable": pd.Categorical.from_codes(
-                            np.full(int(keep.sum()), list(VARIABLES).index(v)), dtype=variables
-                        ),
-                        "value": vals[keep],
-                    }
-                )
-            )
-        if not parts:
+                pos = np.flatnonzero(np.isfinite(arr))
+                steps.append((pos // C).astype(np.int32))
+                good_codes.append(np.full(pos.size, G, dtype=code_dtype))
+            country_codes.append((pos % C).astype(code_dtype))
+            var_codes.append(np.full(pos.size, list(VARIABLES).index(v), dtype=code_dtype))
+            values.append(arr.ravel()[pos])
+        if not steps:
             return pd.DataFrame(columns=["date", "step", "country", "good", "variable", "value"])
-        df = pd.concat(parts, ignore_index=True)
-        df["date"] = df["date"].astype("datetime64[ms]")
-        return df
+        step = np.concatenate(steps)
+        return pd.DataFrame(
+            {
+                "date": dates.astype("datetime64[ms]")[step],
+                "step": step,
+                "country": pd.Categorical.from_codes(np.concatenate(country_codes), dtype=countries),
+                "good": pd.Categorical.from_codes(np.concatenate(good_codes), dtype=goods),
+                "variable": pd.Categorical.from_codes(np.concatenate(var_codes), dtype=variables),
+                "value": np.concatenate(values),
+            }
+        )
 
     def flows_table(self) -> pd.DataFrame:
         """The tidy flows table (non-zero flows only)."""
