@@ -166,37 +166,44 @@ class Recorder:
         goods = pd.CategoricalDtype(list(w.goods) + ["all"])
         variables = pd.CategoricalDtype(list(VARIABLES))
         G, C = self.G, self.C
-        # Variable by variable, then step, good, country (the arrays' C order); the finite
-        # observations' flat positions are split into step/good/country codes, and each column is
-        # assembled once (no per-variable frames to concatenate).
-        steps, good_codes, country_codes, var_codes, values = [], [], [], [], []
-        code_dtype = np.int16 if max(G + 1, C, len(VARIABLES)) < 2**15 else np.int32
-        for v in self.variables:
-            if VARIABLES[v][0] == "good":
-                arr = self.good_level[v][:T]
-                pos = np.flatnonzero(np.isfinite(arr))
-                steps.append((pos // (G * C)).astype(np.int32))
-                good_codes.append(((pos // C) % G).astype(code_dtype))
-            else:
-                arr = self.country_level[v][:T]
-                pos = np.flatnonzero(np.isfinite(arr))
-                steps.append((pos // C).astype(np.int32))
-                good_codes.append(np.full(pos.size, G, dtype=code_dtype))
-            country_codes.append((pos % C).astype(code_dtype))
-            var_codes.append(np.full(pos.size, list(VARIABLES).index(v), dtype=code_dtype))
-            values.append(arr.ravel()[pos])
-        if not steps:
+        # Variable by variable, then step, good, country (the arrays' C order). The finite
+        # observations' flat positions are split into step/good/country codes written straight
+        # into preallocated columns (tens of millions of rows in a large world: no per-variable
+        # frames to concatenate, no second copy).
+        if not self.variables:
             return pd.DataFrame(columns=["date", "step", "country", "good", "variable", "value"])
-        step = np.concatenate(steps)
+        arrays = [(v, self.good_level[v][:T] if VARIABLES[v][0] == "good" else self.country_level[v][:T]) for v in self.variables]
+        n = sum(int(np.count_nonzero(np.isfinite(a))) for _, a in arrays)
+        code_dtype = np.int16 if max(G + 1, C, len(VARIABLES)) < 2**15 else np.int32
+        step = np.empty(n, dtype=np.int32)
+        good_codes = np.empty(n, dtype=code_dtype)
+        country_codes = np.empty(n, dtype=code_dtype)
+        var_codes = np.empty(n, dtype=code_dtype)
+        values = np.empty(n)
+        at = 0
+        for v, arr in arrays:
+            pos = np.flatnonzero(np.isfinite(arr))
+            part = slice(at, at + pos.size)
+            if VARIABLES[v][0] == "good":
+                step[part] = pos // (G * C)
+                good_codes[part] = (pos // C) % G
+            else:
+                step[part] = pos // C
+                good_codes[part] = G
+            country_codes[part] = pos % C
+            var_codes[part] = list(VARIABLES).index(v)
+            values[part] = arr.ravel()[pos]
+            at += pos.size
         return pd.DataFrame(
             {
                 "date": dates.astype("datetime64[ms]")[step],
                 "step": step,
-                "country": pd.Categorical.from_codes(np.concatenate(country_codes), dtype=countries),
-                "good": pd.Categorical.from_codes(np.concatenate(good_codes), dtype=goods),
-                "variable": pd.Categorical.from_codes(np.concatenate(var_codes), dtype=variables),
-                "value": np.concatenate(values),
-            }
+                "country": pd.Categorical.from_codes(country_codes, dtype=countries),
+                "good": pd.Categorical.from_codes(good_codes, dtype=goods),
+                "variable": pd.Categorical.from_codes(var_codes, dtype=variables),
+                "value": values,
+            },
+            copy=False,
         )
 
     def flows_table(self) -> pd.DataFrame:
