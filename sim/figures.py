@@ -810,7 +810,7 @@ def _freeze_layout(fig: Figure):
     fig.draw_without_rendering()
     fig.set_layout_engine("none")
     for ax in fig.axes:
-        for axis in ax._axis_map.values():
+        for axis in (ax.xaxis, ax.yaxis):
             _freeze_ticks(axis)
     bbox = fig.get_tightbbox(fig._get_renderer())
     return bbox.padded(mpl.rcParams["savefig.pad_inches"])
