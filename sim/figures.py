@@ -801,11 +801,33 @@ def _freeze_layout(fig: Figure):
     draw the whole figure again for every file (about three full draws per format). Here one draw
     without rendering runs the layout engine; the engine is then switched off, so the axes keep
     those positions, and the tight box (padded by ``savefig.pad_inches``) is measured once.
+
+    The ticks are frozen too: once the layout is fixed, so are the view limits, and every later
+    draw would ask the same locators (date rules, log locators) for the same ticks and format the
+    same labels again. Each axis gets a fixed locator and formatter holding exactly the ticks,
+    labels and offset text its own locator and formatter gave, so the files come out the same.
     """
     fig.draw_without_rendering()
-    bbox = fig.get_tightbbox(fig._get_renderer())
     fig.set_layout_engine("none")
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            _freeze_ticks(axis)
+    bbox = fig.get_tightbbox(fig._get_renderer())
     return bbox.padded(mpl.rcParams["savefig.pad_inches"])
+
+
+def _freeze_ticks(axis) -> None:
+    """Replace an axis's locators and formatters by fixed ones with the same ticks and labels."""
+    for ticker in (axis.major, axis.minor):
+        locs = np.asarray(ticker.locator(), dtype=float)
+        formatter = ticker.formatter
+        labels = formatter.format_ticks(locs)
+        fixed = mticker.FixedFormatter(labels)
+        fixed.set_offset_string(formatter.get_offset())
+        ticker.locator = mticker.FixedLocator(locs)
+        ticker.formatter = fixed
+        ticker.locator.set_axis(axis)
+        fixed.set_axis(axis)
 
 
 def _close(fig: Figure) -> None:

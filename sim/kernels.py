@@ -10,7 +10,19 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["price_index_rows", "demand_scale_rows", "adapt_sourcing"]
+# The entry points the model calls from Python (benchmarks/kernel_timing.py times exactly these);
+# helpers that only kernels call (pairwise_sum, _pairwise_block, _nan_min, _nan_max) are left out.
+__all__ = [
+    "price_index_rows",
+    "demand_scale_rows",
+    "adapt_sourcing",
+    "group_sums",
+    "international_totals",
+    "project_capacity",
+    "offtake_weights",
+    "produce_rows",
+    "spread_by_need",
+]
 
 
 @njit(cache=True)
@@ -122,3 +134,274 @@ def adapt_sourcing(
         if norm > 0.0:
             for k in range(k_max):
                 weights[r, k] /= norm
+
+
+@njit(cache=True)
+def group_sums(group, values, n_groups):
+    """Sums of each array in ``values`` (a tuple of equally long 1-D arrays) by ``group``.
+
+    Returns ``[len(values), n_groups]``; element by element in index order, like
+    ``np.bincount(group, weights=v, minlength=n_groups)`` for each ``v``.
+    """
+    n_values = len(values)
+    out = np.zeros((n_values, n_groups))
+    for j in range(n_values):
+        v = values[j]
+        for i in range(group.size):
+            out[j, group[i]] += v[i]
+    return out
+
+
+@njit(cache=True)
+def international_totals(edge_good, edge_origin, edge_destination, edge_flow, edge_price, n_goods, n_countries):
+    """Trade between different countries, from the clearing's edges.
+
+    Returns the quantity and value (flow x price, a NaN price counting as 0) of each good's
+    international trade ``[G]`` and the quantity each country imports of each good ``[G, C]``.
+    """
+    quantity = np.zeros(n_goods)
+    value = np.zeros(n_goods)
+    imports = np.zeros((n_goods, n_countries))
+    big = np.finfo(np.float64).max
+    for e in range(edge_flow.size):
+        o = edge_origin[e]
+        d = edge_destination[e]
+        if o == d:
+            continue
+        g = edge_good[e]
+        f = edge_flow[e]
+        p = edge_price[e]
+        if np.isnan(p):  # as np.nan_to_num
+            p = 0.0
+        elif p == np.inf:
+            p = big
+        elif p == -np.inf:
+            p = -big
+        quantity[g] += f
+        value[g] += f * p
+        imports[g, d] += f
+    return quantity, value, imports
+
+
+@njit(cache=True)
+def project_capacity(capacity, started, project_start, build_lag, nameplate, ramp_up, step):
+    """Capacity of every started project at ``step``: nameplate x the share of its linear ramp,
+    which starts ``build_lag`` months after the project (in place)."""
+    for p in range(capacity.size):
+        if not started[p]:
+            continue
+        first_output = project_start[p] + build_lag[p]
+        ramp = ramp_up[p]
+        if step < first_output:
+            share = 0.0
+        elif ramp <= 0:
+            share = 1.0
+        else:
+            share = min(1.0, (step - first_output + 1) / ramp)
+        capacity[p] = nameplate[p] * share
+
+
+@njit(cache=True)
+def offtake_weights(
+    weights_shape,
+    project,
+    buyer,
+    share,
+    capacity,
+    producer_good,
+    producer_country,
+    row_good,
+    row_destination,
+    slot_origin,
+    use,
+):
+    """Weights reserved by offtake contracts ``[R, K]`` (capped at 1).
+
+    Contract ``i`` gives ``buyer[i]`` a ``share[i]`` of project ``project[i]``'s current capacity:
+    as a share of the buyer country's use of the good (its rows' ``use``, summed as ``np.sum``
+    does), added to the weight of the slot of the project's country in each of those rows.
+    Contracts of a project without capacity, or of a buyer without use, reserve nothing.
+    """
+    n_rows, k_max = weights_shape
+    out = np.zeros((n_rows, k_max))
+    rows = np.empty(n_rows, dtype=np.int64)
+    buf = np.empty(n_rows)
+    for i in range(project.size):
+        p = project[i]
+        if capacity[p] <= 0.0:
+            continue
+        g = producer_good[p]
+        o = producer_country[p]
+        d = buyer[i]
+        n = 0
+        for r in range(n_rows):
+            if row_good[r] == g and row_destination[r] == d:
+                rows[n] = r
+                buf[n] = use[r]
+                n += 1
+        total = pairwise_sum(buf, 0, n)
+        if total <= 0.0:
+            continue
+        contracted = min(1.0, share[i] * capacity[p] / total)
+        for j in range(n):
+            r = rows[j]
+            k = 0
+            for kk in range(k_max):  # first slot of the project's country (slot 0 if none, as np.argmax)
+                if slot_origin[r, kk] == o:
+                    k = kk
+                    break
+            out[r, k] += contracted
+    for r in range(n_rows):
+        for k in range(k_max):
+            if out[r, k] > 1.0:
+                out[r, k] = 1.0
+    return out
+
+
+@njit(cache=True)
+def _pairwise_block(a, lo, n):
+    """NumPy's pairwise-sum leaf (``n <= 128``): eight partial sums, then the remainder."""
+    if n < 8:
+        res = 0.0
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    r0 = a[lo]
+    r1 = a[lo + 1]
+    r2 = a[lo + 2]
+    r3 = a[lo + 3]
+    r4 = a[lo + 4]
+    r5 = a[lo + 5]
+    r6 = a[lo + 6]
+    r7 = a[lo + 7]
+    i = 8
+    while i < n - (n % 8):
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(cache=True)
+def pairwise_sum(a, lo, n):
+    """Sum of ``a[lo:lo+n]`` in NumPy's order (``np.add.reduce`` on a contiguous float64 array:
+    halves split at a multiple of 8 down to blocks of at most 128, each summed with eight partial
+    sums), so that results match ``np.sum`` bit for bit.
+
+    Written without recursion (numba's on-disk cache does not handle recursive functions): the
+    halves are evaluated left before right from an explicit stack, and added as NumPy adds them.
+    """
+    if n <= 128:
+        return _pairwise_block(a, lo, n)
+    task_lo = np.empty(128, dtype=np.int64)
+    task_n = np.empty(128, dtype=np.int64)
+    task_split = np.zeros(128, dtype=np.bool_)
+    partial = np.empty(128)
+    sp = 0
+    vp = 0
+    task_lo[0] = lo
+    task_n[0] = n
+    task_split[0] = False
+    sp = 1
+    while sp > 0:
+        top = sp - 1
+        m = task_n[top]
+        if m <= 128:
+            partial[vp] = _pairwise_block(a, task_lo[top], m)
+            vp += 1
+            sp -= 1
+        elif task_split[top]:  # both halves done: left + right
+            partial[vp - 2] = partial[vp - 2] + partial[vp - 1]
+            vp -= 1
+            sp -= 1
+        else:
+            task_split[top] = True
+            n2 = m // 2
+            n2 -= n2 % 8
+            l0 = task_lo[top]
+            task_lo[sp], task_n[sp], task_split[sp] = l0 + n2, m - n2, False  # right half, second
+            task_lo[sp + 1], task_n[sp + 1], task_split[sp + 1] = l0, n2, False  # left half, first
+            sp += 2
+    return partial[0]
+
+
+@njit(cache=True)
+def _nan_min(a, b):
+    """``np.minimum`` for two floats (NaN if either is NaN)."""
+    if a != a or b != b:
+        return np.nan
+    return a if a <= b else b
+
+
+@njit(cache=True)
+def _nan_max(a, b):
+    """``np.maximum`` for two floats (NaN if either is NaN)."""
+    if a != a or b != b:
+        return np.nan
+    return a if a >= b else b
+
+
+@njit(cache=True)
+def produce_rows(price_factor, baseline_output, inventory, delivered, requirement, row_firm, firm_row_order, firm_row_start):
+    """One month of Leontief production by every user firm.
+
+    A firm plans its baseline output cut by the lowest ``price_factor`` of its rows (never raised
+    above baseline); output is then limited by the scarcest input, ``(inventory + delivered) /
+    requirement`` over its rows. Rows are grouped by firm through ``firm_row_order`` (starts at
+    ``firm_row_start``; every firm has a row). Returns ``planned_output [F]``, ``output [F]``, and per
+    row ``use``, the inventory left (``inventory + delivered - use``, at least 0) and the
+    ``shortage`` (requirement for planned output not covered by inventory and deliveries).
+    """
+    n_firms = baseline_output.size
+    n_rows = requirement.size
+    planned = np.empty(n_firms)
+    output = np.empty(n_firms)
+    for f in range(n_firms):
+        lo = firm_row_start[f]
+        hi = firm_row_start[f + 1] if f + 1 < n_firms else n_rows
+        r = firm_row_order[lo]
+        pf = price_factor[r]
+        req = requirement[r]
+        possible = (inventory[r] + delivered[r]) / req if req > 0.0 else np.inf
+        for i in range(lo + 1, hi):
+            r = firm_row_order[i]
+            pf = _nan_min(pf, price_factor[r])
+            req = requirement[r]
+            possible = _nan_min(possible, (inventory[r] + delivered[r]) / req if req > 0.0 else np.inf)
+        planned[f] = baseline_output[f] * _nan_min(pf, 1.0)
+        output[f] = _nan_min(planned[f], possible)
+    use = np.empty(n_rows)
+    left = np.empty(n_rows)
+    shortage = np.empty(n_rows)
+    for r in range(n_rows):
+        f = row_firm[r]
+        available = inventory[r] + delivered[r]
+        use[r] = requirement[r] * output[f]
+        left[r] = _nan_max(available - use[r], 0.0)
+        shortage[r] = _nan_max(requirement[r] * planned[f] - available, 0.0)
+    return planned, output, use, left, shortage
+
+
+@njit(cache=True)
+def spread_by_need(by_group, row_group, need):
+    """Spread a quantity per (good, country) group (flattened ``[G * C]``) over the group's rows in
+    proportion to their ``need`` (rows of a group without need get nothing)."""
+    total = np.zeros(by_group.size)
+    for r in range(need.size):
+        total[row_group[r]] += need[r]
+    out = np.empty(need.size)
+    for r in range(need.size):
+        t = total[row_group[r]]
+        share = need[r] / t if t > 0.0 else 0.0
+        out[r] = by_group[row_group[r]] * share
+    return out

@@ -261,10 +261,7 @@ class CoercionModel(mesa.Model):
 
     def _spread(self, by_gc: np.ndarray, need: np.ndarray) -> np.ndarray:
         """Spread a ``[G, C]`` quantity over the purchase rows of each (good, country) by their need."""
-        total = np.bincount(self._row_gc, weights=need, minlength=by_gc.size)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            share = np.where(total[self._row_gc] > 0, need / np.where(total[self._row_gc] > 0, total[self._row_gc], 1.0), 0.0)
-        return by_gc.ravel()[self._row_gc] * share
+        return kernels.spread_by_need(np.ascontiguousarray(by_gc).ravel(), self._row_gc, need)
 
     def _split_state_purchases(self, purchase: np.ndarray, result) -> np.ndarray:
         """The state's share of each row's deliveries (refill orders) goes to its reserve; returns what
@@ -276,10 +273,9 @@ class CoercionModel(mesa.Model):
             return result.delivered
         with np.errstate(invalid="ignore", divide="ignore"):
             share = np.where(purchase > 0, orders / np.where(purchase > 0, purchase, 1.0), 0.0)
-        size = self.stockpile_bought.size
-        shape = self.stockpile_bought.shape
-        self.stockpile_bought[...] = np.bincount(self._row_gc, weights=result.delivered * share, minlength=size).reshape(shape)
-        self.stockpile_bought_value[...] = np.bincount(self._row_gc, weights=result.expenditure * share, minlength=size).reshape(shape)
+        bought, value = kernels.group_sums(self._row_gc, (result.delivered * share, result.expenditure * share), self.stockpile_bought.size)
+        self.stockpile_bought[...] = bought.reshape(self.stockpile_bought.shape)
+        self.stockpile_bought_value[...] = value.reshape(self.stockpile_bought.shape)
         return result.delivered * (1.0 - share)
 
     def _scheduled_requirement(self, t: int) -> np.ndarray:
@@ -353,16 +349,10 @@ class CoercionModel(mesa.Model):
         pidx = result.price_index
         price_factor = np.where(np.isfinite(pidx), (pidx / self.baseline_price_index) ** (-self._row_eps), 1.0)
         baseline_output = w.firm_value_added
-        order, start = self._firm_row_order, self._firm_row_start
-        planned_output = baseline_output * np.minimum(np.minimum.reduceat(price_factor[order], start), 1.0)
-        # Output is then limited by the scarcest input: stock plus deliveries.
-        available = self.inventory + delivered
-        with np.errstate(divide="ignore", invalid="ignore"):
-            possible = np.where(req > 0, available / req, np.inf)
-        output = np.minimum(planned_output, np.minimum.reduceat(possible[order], start))
-        use = req * output[w.row_firm]
-        self.inventory = np.maximum(available - use, 0.0)
-        shortage = np.maximum(req * planned_output[w.row_firm] - available, 0.0)
+        # Output is then limited by the scarcest input: stock plus deliveries (sim.kernels.produce_rows).
+        _, output, use, self.inventory, shortage = kernels.produce_rows(
+            price_factor, baseline_output, self.inventory, delivered, req, w.row_firm, self._firm_row_order, self._firm_row_start
+        )
         self.firm_output = output
         self.firm_output_loss = baseline_output - output
         return {"shortage": shortage, "use": use, "price_index": pidx, "requirement": req}
@@ -414,10 +404,9 @@ class CoercionModel(mesa.Model):
 
         # Investors: expected world import price per good; projects start when it passes their hurdle
         # for long enough, or on their financing date; capacity follows the build lag and ramp.
-        intl = result.edge_origin != result.edge_destination
-        qty = np.bincount(result.edge_good[intl], weights=result.edge_flow[intl], minlength=len(w.goods))
-        val = np.bincount(
-            result.edge_good[intl], weights=(result.edge_flow * np.nan_to_num(result.edge_price))[intl], minlength=len(w.goods)
+        qty, val, _ = kernels.international_totals(
+            result.edge_good, result.edge_origin, result.edge_destination, result.edge_flow, result.edge_price,
+            len(w.goods), len(w.countries),
         )
         world_price = np.where(qty > 0, val / np.where(qty > 0, qty, 1.0), self.expected_price)
         self.expected_price += b * (world_price - self.expected_price)
@@ -430,10 +419,7 @@ class CoercionModel(mesa.Model):
         self.project_start = np.where(start_private, t, self.project_start)
         self.project_start = np.where(start_committed, np.minimum(w.committed_start, t), self.project_start)
         started = w.is_project & (self.project_start != _NEVER)
-        nxt = t + 1
-        for p in np.flatnonzero(started):
-            first_output = int(self.project_start[p] + w.build_lag[p])
-            self.capacity[p] = w.nameplate[p] * ramp_share(nxt, first_output, int(w.ramp_up[p]))
+        kernels.project_capacity(self.capacity, started, self.project_start, w.build_lag, w.nameplate, w.ramp_up, t + 1)
         self._investment = np.zeros((len(w.goods), len(w.countries)))
         building = started & (t >= self.project_start) & (t < self.project_start + np.maximum(w.build_lag, 1))
         spend = np.where(building, w.capex / np.maximum(w.build_lag, 1), 0.0)
@@ -443,20 +429,14 @@ class CoercionModel(mesa.Model):
         """Weights reserved by offtake contracts: a project's contracted share of its current output
         as a share of the buying country's use of the good, spread over that country's firms."""
         w = self.world
-        out = np.zeros_like(self.weights)
-        for p in np.flatnonzero(w.is_project):
-            if not w.offtake[p] or self.capacity[p] <= 0:
-                continue
-            g, o = w.producer_good[p], w.producer_country[p]
-            for d, share in w.offtake[p].items():
-                rows = np.flatnonzero((w.row_good == g) & (w.firm_country[w.row_firm] == d))
-                use = need_by[rows].sum()
-                if use <= 0:
-                    continue
-                contracted = min(1.0, share * self.capacity[p] / use)
-                k = np.argmax(w.slot_origin[rows] == o, axis=1)
-                out[rows, k] += contracted
-        return np.minimum(out, 1.0)
+        contracts = [(p, d, share) for p in np.flatnonzero(w.is_project) for d, share in w.offtake[p].items()]
+        project = np.array([c[0] for c in contracts], dtype=np.int64)
+        buyer = np.array([c[1] for c in contracts], dtype=np.int64)
+        share = np.array([c[2] for c in contracts], dtype=np.float64)
+        return kernels.offtake_weights(
+            self.weights.shape, project, buyer, share, self.capacity, w.producer_good, w.producer_country,
+            w.row_good, self._row_destination, w.slot_origin, need_by,
+        )
 
     # ------------------------------------------------------------------ Mesa step
     def step(self) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sim import kernels
+
 __all__ = ["Recorder", "VARIABLES"]
 
 #: variable -> (level, unit, meaning). Level ``good`` is per (country, good); ``country`` per country.
@@ -70,9 +72,6 @@ class Recorder:
         # Baseline unit value paid by the coercer's firms, per good (for its domestic cost).
         self._base_paid: np.ndarray | None = None
 
-    def _by_gc(self, values: np.ndarray) -> np.ndarray:
-        return np.bincount(self._gc_of_row, weights=values, minlength=self.G * self.C).reshape(self.G, self.C)
-
     def record(self, t: int, result, production: dict, purchase: np.ndarray) -> None:
         """Store month ``t``."""
         m, w = self.model, self.model.world
@@ -81,30 +80,35 @@ class Recorder:
         gl["price_domestic"][t] = result.price_domestic
         gl["price_export"][t] = result.price_export
         gl["quota_rent"][t] = np.where(np.isfinite(result.price_domestic), result.quota_rent, np.nan)
-        delivered = self._by_gc(result.delivered)
-        spend = self._by_gc(result.expenditure)
+        # Row totals by (good, country), in one compiled pass (sim.kernels.group_sums).
+        need_now = production["requirement"] * w.firm_value_added[w.row_firm]
+        delivered, spend, demand, shortage, rationed, inventory, need_now = kernels.group_sums(
+            self._gc_of_row,
+            (result.delivered, result.expenditure, result.demand, production["shortage"], result.rationed, m.inventory, need_now),
+            G * C,
+        ).reshape(7, G, C)
         with np.errstate(invalid="ignore", divide="ignore"):
             gl["price_paid"][t] = np.where(delivered > 0, spend / np.where(delivered > 0, delivered, 1.0), np.nan)
-        gl["demand"][t] = self._by_gc(result.demand)
+        gl["demand"][t] = demand
         gl["delivered"][t] = delivered
-        gl["shortage"][t] = self._by_gc(production["shortage"])
-        gl["rationed"][t] = self._by_gc(result.rationed)
-        gl["inventory"][t] = self._by_gc(m.inventory)
+        gl["shortage"][t] = shortage
+        gl["rationed"][t] = rationed
+        gl["inventory"][t] = inventory
         gl["stockpile"][t] = m.stockpile
-        gl["capacity"][t] = np.bincount(m._producer_gc, weights=m.capacity_cleared, minlength=G * C).reshape(G, C)
-        gl["production"][t] = np.bincount(m._producer_gc, weights=result.producer_output, minlength=G * C).reshape(G, C)
-        intl = result.edge_origin != result.edge_destination
-        gl["imports"][t] = np.bincount(
-            result.edge_good[intl] * C + result.edge_destination[intl], weights=result.edge_flow[intl], minlength=G * C
-        ).reshape(G, C)
+        gl["capacity"][t], gl["production"][t] = kernels.group_sums(
+            m._producer_gc, (m.capacity_cleared, result.producer_output), G * C
+        ).reshape(2, G, C)
+        gl["imports"][t] = kernels.international_totals(
+            result.edge_good, result.edge_origin, result.edge_destination, result.edge_flow, result.edge_price, G, C
+        )[2]
         gl["exports"][t] = result.exports
-        need_now = self._by_gc(production["requirement"] * w.firm_value_added[w.row_firm])
         base = self._base_need_gc.reshape(G, C)
         with np.errstate(invalid="ignore", divide="ignore"):
             gl["requirement_index"][t] = np.where(base > 0, need_now / np.where(base > 0, base, 1.0), np.nan)
         gl["investment"][t] = m._investment
-        self.country_level["output_loss"][t] = np.bincount(w.firm_country, weights=m.firm_output_loss, minlength=C)
-        self.country_level["value_added"][t] = np.bincount(w.firm_country, weights=m.firm_output, minlength=C)
+        self.country_level["output_loss"][t], self.country_level["value_added"][t] = kernels.group_sums(
+            w.firm_country, (m.firm_output_loss, m.firm_output), C
+        )
         self.country_level["policy_cost"][t] = m.policy_cost
         self.country_level["policy_revenue"][t] = m.policy_revenue
         gl["stockpile_purchase"][t] = m.stockpile_bought
@@ -161,39 +165,46 @@ class Recorder:
         countries = pd.CategoricalDtype(w.countries)
         goods = pd.CategoricalDtype(list(w.goods) + ["all"])
         variables = pd.CategoricalDtype(list(VARIABLES))
-        parts = []
         G, C = self.G, self.C
-        for v in self.variables:
-            level = VARIABLES[v][0]
-            if level == "good":
-                arr = self.good_level[v][:T]
-                step, g, c = np.meshgrid(np.arange(T), np.arange(G), np.arange(C), indexing="ij")
-                good_codes = g.ravel()
-            else:
-                arr = self.country_level[v][:T]
-                step, c = np.meshgrid(np.arange(T), np.arange(C), indexing="ij")
-                good_codes = np.full(step.size, G)
-            vals = arr.ravel()
-            keep = np.isfinite(vals)
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "date": dates[step.ravel()[keep]],
-                        "step": step.ravel()[keep].astype(np.int32),
-                        "country": pd.Categorical.from_codes(c.ravel()[keep], dtype=countries),
-                        "good": pd.Categorical.from_codes(good_codes[keep], dtype=goods),
-                        "variable": pd.Categorical.from_codes(
-                            np.full(int(keep.sum()), list(VARIABLES).index(v)), dtype=variables
-                        ),
-                        "value": vals[keep],
-                    }
-                )
-            )
-        if not parts:
+        # Variable by variable, then step, good, country (the arrays' C order). The finite
+        # observations' flat positions are split into step/good/country codes written straight
+        # into preallocated columns (tens of millions of rows in a large world: no per-variable
+        # frames to concatenate, no second copy).
+        if not self.variables:
             return pd.DataFrame(columns=["date", "step", "country", "good", "variable", "value"])
-        df = pd.concat(parts, ignore_index=True)
-        df["date"] = df["date"].astype("datetime64[ms]")
-        return df
+        arrays = [(v, self.good_level[v][:T] if VARIABLES[v][0] == "good" else self.country_level[v][:T]) for v in self.variables]
+        n = sum(int(np.count_nonzero(np.isfinite(a))) for _, a in arrays)
+        code_dtype = np.int16 if max(G + 1, C, len(VARIABLES)) < 2**15 else np.int32
+        step = np.empty(n, dtype=np.int32)
+        good_codes = np.empty(n, dtype=code_dtype)
+        country_codes = np.empty(n, dtype=code_dtype)
+        var_codes = np.empty(n, dtype=code_dtype)
+        values = np.empty(n)
+        at = 0
+        for v, arr in arrays:
+            pos = np.flatnonzero(np.isfinite(arr))
+            part = slice(at, at + pos.size)
+            if VARIABLES[v][0] == "good":
+                step[part] = pos // (G * C)
+                good_codes[part] = (pos // C) % G
+            else:
+                step[part] = pos // C
+                good_codes[part] = G
+            country_codes[part] = pos % C
+            var_codes[part] = list(VARIABLES).index(v)
+            values[part] = arr.ravel()[pos]
+            at += pos.size
+        return pd.DataFrame(
+            {
+                "date": dates.astype("datetime64[ms]")[step],
+                "step": step,
+                "country": pd.Categorical.from_codes(country_codes, dtype=countries),
+                "good": pd.Categorical.from_codes(good_codes, dtype=goods),
+                "variable": pd.Categorical.from_codes(var_codes, dtype=variables),
+                "value": values,
+            },
+            copy=False,
+        )
 
     def flows_table(self) -> pd.DataFrame:
         """The tidy flows table (non-zero flows only)."""
