@@ -25,7 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sim.collect import collect, load_timeseries, summary
+from sim.collect import collect, load_timeseries
 from sim.figures import save_figure
 from sim.sweep_figures import cost_effectiveness_frontier, frontier_table, outcome_heatmap, price_fan_chart
 
@@ -59,8 +59,7 @@ def levers(replications: int, jobs: int) -> None:
          "output.flows=false"],
         jobs,
     )
-    results = collect(sweep_dir, aggregate=True)
-    print(summary(results, sweep_dir))
+    results = collect(sweep_dir, aggregate=True)  # the multirun collected too; this reads the final state
     save_figure(outcome_heatmap(results, x="policy.diversification.speed", y="policy.stockpile.months",
                                 outcome="output_loss_share.JPN", labels=LABELS), OUT / "loss_heatmap")
     save_figure(cost_effectiveness_frontier(results, country="JPN"), OUT / "frontier")
@@ -71,8 +70,7 @@ def levers(replications: int, jobs: int) -> None:
 
 def fan(replications: int, jobs: int) -> None:
     sweep_dir = multirun("replications", ["seed=1", f"replication=range(0,{replications})", "output.flows=false"], jobs)
-    results = collect(sweep_dir, aggregate=True)
-    print(summary(results, sweep_dir))
+    results = collect(sweep_dir, aggregate=True)  # the multirun collected too; this reads the final state
     ts = load_timeseries(sweep_dir, results, variable="price_export", country="CHN")
     for good in sorted(ts["good"].unique()):
         save_figure(price_fan_chart(ts, variable="price_export", country="CHN", good=good), OUT / f"fan_{good}")
