@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -84,6 +85,7 @@ def bench_in_process(n_runs: int, n_jobs: int) -> dict:
         "runs_per_min": round(len(out) / wall * 60, 1),
         "seconds_per_run_wall": round(wall / len(out), 4),
         "median_run_s": round(float(out["wall_seconds"].median()), 4),
+        "cpu_s_per_run": round(float(out["cpu_seconds"].mean()), 4),
     }
 
 
@@ -100,9 +102,13 @@ def bench_multirun(n_runs: int, launcher: str | None, n_jobs: int) -> dict:
         ]
         if launcher:
             args += [f"hydra/launcher={launcher}", f"hydra.launcher.n_jobs={n_jobs}"]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         proc = subprocess.run(args, cwd=tmp, capture_output=True, text=True)
         wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # CPU of the command and every process it waited for (joblib and submitit workers included).
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         if proc.returncode != 0:
             raise RuntimeError(proc.stderr[-2000:])
         import pandas as pd
@@ -117,6 +123,7 @@ def bench_multirun(n_runs: int, launcher: str | None, n_jobs: int) -> dict:
         "runs_per_min": round(n_runs / wall * 60, 1),
         "seconds_per_run_wall": round(wall / n_runs, 4),
         "median_run_s": round(float(res["wall_seconds"].median()), 4),
+        "cpu_s_per_run": round(cpu / n_runs, 4),
     }
 
 
@@ -143,18 +150,26 @@ def main() -> None:
     model_s = serial["median_run_s"]
     rows = {"in-process (1 worker)": serial, f"in-process ({args.jobs} workers)": parallel, "basic multirun": basic,
             f"joblib multirun ({args.jobs} workers)": joblib_mr}
+    model_cpu = serial["cpu_s_per_run"]
+    cores = os.cpu_count() or 1
     for r in rows.values():
         # Overhead per job on one worker: wall time per job x workers - the model's own time per run.
         r["overhead_per_job_s"] = round(r["seconds_per_run_wall"] * r["n_jobs"] - model_s, 4)
+        # The same in CPU seconds (less sensitive to other load on the machine), and the throughput
+        # that CPU cost allows on all cores when nothing else runs.
+        r["cpu_overhead_per_job_s"] = round(r["cpu_s_per_run"] - model_cpu, 4)
+        r["runs_per_min_on_free_cores"] = round(cores * 60 / r["cpu_s_per_run"], 1)
     lines = [
-        f"{'path':34s} {'runs':>5s} {'wall s':>8s} {'runs/min':>9s} {'s/run (wall)':>12s} {'overhead/job s':>15s}",
+        f"{'path':34s} {'runs':>5s} {'wall s':>8s} {'runs/min':>9s} {'overhead/job s':>15s} {'CPU s/run':>10s} "
+        f"{'CPU overhead/job s':>19s} {'runs/min, free cores':>21s}",
     ]
     for name, r in rows.items():
         lines.append(
-            f"{name:34s} {r['runs']:5d} {r['wall_s']:8.1f} {r['runs_per_min']:9.1f} {r['seconds_per_run_wall']:12.3f} "
-            f"{r['overhead_per_job_s']:15.3f}"
+            f"{name:34s} {r['runs']:5d} {r['wall_s']:8.1f} {r['runs_per_min']:9.1f} {r['overhead_per_job_s']:15.3f} "
+            f"{r['cpu_s_per_run']:10.3f} {r['cpu_overhead_per_job_s']:19.3f} {r['runs_per_min_on_free_cores']:21.1f}"
         )
-    lines.append(f"model time per run (in-process median, 1 worker): {model_s:.3f} s; target >= 200 runs/min")
+    lines.append(f"model per run (in-process, 1 worker): {model_s:.3f} s wall (median), {model_cpu:.3f} CPU s (mean); "
+                 f"load average {os.getloadavg()[0]:.1f} on {cores} cores at the end; target >= 200 runs/min")
     table = "\n".join(lines)
     print(table)
     machine["load_average_at_end"] = os.getloadavg()

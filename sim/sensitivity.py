@@ -150,14 +150,15 @@ def _run_chunk(scenario, overrides, config_dir, seed, points, outcomes):
     base = _base_config(scenario, tuple(overrides), config_dir)
     rows = []
     for point in points:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         cfg = _configure(base, point, seed)
         validate_config(cfg)
         metrics = run_config(cfg, progress="never").metrics
         missing = [o for o in outcomes if o not in metrics]
         if missing:
             raise KeyError(f"outcomes: {missing!r} are not metrics of {scenario}; allowed: keys of metrics.json")
-        rows.append([float(metrics[o]) if metrics[o] is not None else np.nan for o in outcomes] + [time.perf_counter() - t0])
+        values = [float(metrics[o]) if metrics[o] is not None else np.nan for o in outcomes]
+        rows.append([*values, time.perf_counter() - t0, time.process_time() - c0])
     return rows
 
 
@@ -193,7 +194,8 @@ def run_experiments(
     (common random numbers, so differences come from the parameters).
 
     Returns:
-        ``design`` plus one column per outcome and ``wall_seconds`` (per run).
+        ``design`` plus one column per outcome, ``wall_seconds`` and ``cpu_seconds`` (per run, in
+        its worker).
 
     Raises:
         KeyError: a design column or an outcome that the configuration / metrics do not have.
@@ -216,11 +218,12 @@ def run_experiments(
         results = Parallel(n_jobs=workers, backend="loky")(
             delayed(_run_chunk)(scenario, tuple(overrides), cfg_dir, seed, [points[i] for i in c], names) for c in chunks
         )
-    values = np.array([row for chunk in results for row in chunk], dtype=float).reshape(len(points), len(names) + 1)
+    values = np.array([row for chunk in results for row in chunk], dtype=float).reshape(len(points), len(names) + 2)
     out = design.reset_index(drop=True).copy()
     for j, name in enumerate(names):
         out[name] = values[:, j]
-    out["wall_seconds"] = values[:, -1]
+    out["wall_seconds"] = values[:, -2]
+    out["cpu_seconds"] = values[:, -1]
     return out
 
 
