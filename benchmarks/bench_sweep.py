@@ -132,7 +132,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=160, help="runs of the in-process runner (default %(default)s)")
     parser.add_argument("--multirun-runs", type=int, default=16, help="jobs of each multirun (default %(default)s)")
     parser.add_argument("--jobs", type=int, default=2, help="parallel workers (default %(default)s)")
-    parser.add_argument("--jobs-runs", type=int, default=None, help="runs of the 1-worker in-process case (default: runs/4)")
+    parser.add_argument("--jobs-runs", type=int, default=None, help="runs of the 1-worker case (default: runs/4)")
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args()
 

@@ -45,7 +45,8 @@ def multirun(name: str, overrides: list[str], jobs: int) -> Path:
     """Run (or resume) a sweep into ``OUT/<name>`` and return its directory."""
     sweep_dir = OUT / name
     args = [EXE, "-m", f"scenario={SCENARIO}", "output.figures=false", "resume=true",
-            "hydra/launcher=local_parallel", f"hydra.launcher.n_jobs={jobs}", f"hydra.sweep.dir={sweep_dir}", *overrides]
+            "hydra/launcher=local_parallel", f"hydra.launcher.n_jobs={jobs}", f"hydra.sweep.dir={sweep_dir}",
+            *overrides]
     print(" ".join(args), flush=True)
     subprocess.run(args, check=True)
     return sweep_dir

@@ -184,7 +184,7 @@ def override_columns(results: pd.DataFrame) -> list[str]:
     :func:`collect`, else read from the Parquet metadata)."""
     cols = results.attrs.get("override_columns")
     if cols is None:
-        raise ValueError("the table carries no override columns (read it with pandas.read_parquet from results.parquet)")
+        raise ValueError("results: no attrs['override_columns']; allowed: a table read from results.parquet")
     return [c for c in cols if c in results.columns]
 
 
@@ -212,7 +212,9 @@ def collect(
     """
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
-        raise FileNotFoundError(f"SWEEP_DIR: {str(sweep_dir)!r} is not a directory; allowed: a multirun's sweep directory")
+        raise FileNotFoundError(
+            f"SWEEP_DIR: {str(sweep_dir)!r} is not a directory; allowed: a multirun's sweep directory"
+        )
     rows: list[dict[str, Any]] = []
     override_keys: dict[str, None] = {}
     seen: set[tuple[str, ...]] = set()
@@ -263,7 +265,11 @@ def aggregate(results: pd.DataFrame, *, quantiles: Sequence[float] = DEFAULT_QUA
     groups = [c for c in override_columns(results) if c not in REPLICATION_COLUMNS]
     ok = results[results["status"] == "ok"]
     skip = set(META_COLUMNS) | set(override_columns(results))
-    outcomes = [c for c in ok.columns if c not in skip and pd.api.types.is_numeric_dtype(ok[c]) and not pd.api.types.is_bool_dtype(ok[c])]
+    outcomes = [
+        c
+        for c in ok.columns
+        if c not in skip and pd.api.types.is_numeric_dtype(ok[c]) and not pd.api.types.is_bool_dtype(ok[c])
+    ]
     long = ok[groups + outcomes].melt(id_vars=groups, value_vars=outcomes, var_name="outcome", value_name="value")
     keys = [*groups, "outcome"]
     grouped = long.groupby(keys, dropna=False, sort=False)["value"]
@@ -385,7 +391,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not all(0.0 <= q <= 1.0 for q in quantiles):
             raise ValueError
     except ValueError:
-        print(f"error: --quantiles: {args.quantiles!r} is invalid; allowed: numbers in [0, 1], comma-separated", file=sys.stderr)
+        allowed = "numbers in [0, 1], comma-separated"
+        print(f"error: --quantiles: {args.quantiles!r} is invalid; allowed: {allowed}", file=sys.stderr)
         return 2
     try:
         results = collect(args.sweep_dir, aggregate=args.aggregate, quantiles=quantiles)

@@ -205,7 +205,9 @@ def run_experiments(
 
     names = [o.name if isinstance(o, Outcome) else str(o) for o in outcomes]
     if parameters is None:
-        parameters = [Uncertainty(c, float(design[c].min()), float(np.nextafter(design[c].max(), np.inf))) for c in design.columns]
+        parameters = [
+            Uncertainty(c, float(design[c].min()), float(np.nextafter(design[c].max(), np.inf))) for c in design.columns
+        ]
     cfg_dir = None if config_dir is None else str(config_dir)
     _check_parameters(scenario, overrides, cfg_dir, parameters, seed)
     points = design.to_dict(orient="records")
@@ -216,7 +218,8 @@ def run_experiments(
         results = [_run_chunk(scenario, tuple(overrides), cfg_dir, seed, [points[i] for i in c], names) for c in chunks]
     else:
         results = Parallel(n_jobs=workers, backend="loky")(
-            delayed(_run_chunk)(scenario, tuple(overrides), cfg_dir, seed, [points[i] for i in c], names) for c in chunks
+            delayed(_run_chunk)(scenario, tuple(overrides), cfg_dir, seed, [points[i] for i in c], names)
+            for c in chunks
         )
     values = np.array([row for chunk in results for row in chunk], dtype=float).reshape(len(points), len(names) + 2)
     out = design.reset_index(drop=True).copy()
@@ -251,7 +254,8 @@ def analyze(
     for name in names:
         y = experiments[name].to_numpy(dtype=float)
         if not np.isfinite(y).all():
-            raise ValueError(f"{name}: {int((~np.isfinite(y)).sum())} experiments have no value; allowed: finite outcomes")
+            n_bad = int((~np.isfinite(y)).sum())
+            raise ValueError(f"{name}: {n_bad} experiments have no value; allowed: finite outcomes")
         if method == "sobol":
             from SALib.analyze import sobol
 

@@ -76,7 +76,7 @@ def replication_seed(root_seed: int, replication: int) -> int:
         ValueError: a negative root seed or replication number.
     """
     if int(root_seed) < 0:
-        raise ValueError(f"seed: {root_seed!r} is invalid; allowed: an integer >= 0 (the root seed of the replications)")
+        raise ValueError(f"seed: {root_seed!r} is invalid; allowed: an integer >= 0 (the replications' root seed)")
     if int(replication) < 0:
         raise ValueError(f"replication: {replication!r} is invalid; allowed: an integer >= 0, or null")
     child = np.random.SeedSequence(entropy=int(root_seed), spawn_key=(int(replication),))

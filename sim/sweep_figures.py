@@ -40,7 +40,7 @@ def _ok(results: pd.DataFrame) -> pd.DataFrame:
 def _need(results: pd.DataFrame, columns: Sequence[str]) -> None:
     missing = [c for c in columns if c not in results.columns]
     if missing:
-        raise KeyError(f"results: columns {missing!r} are missing; allowed: override or metric columns of results.parquet")
+        raise KeyError(f"results: columns {missing!r} are missing; allowed: override or metric columns")
 
 
 def _label(key: str, labels: Mapping[str, str] | None) -> str:
@@ -205,7 +205,8 @@ def price_fan_chart(
         run: Column identifying the run.
         label: Y-axis label (default from the variable).
     """
-    d = timeseries[(timeseries["variable"] == variable) & (timeseries["country"] == country) & (timeseries["good"] == good)]
+    ts = timeseries
+    d = ts[(ts["variable"] == variable) & (ts["country"] == country) & (ts["good"] == good)]
     if d.empty:
         raise ValueError(f"timeseries: no rows of {variable} for {country}/{good}; allowed: a recorded series")
     wide = d.pivot_table(index="date", columns=run, values="value", aggfunc="first").sort_index()

@@ -58,8 +58,8 @@ def test_run_experiments_in_memory_matches_sim_run():
                           seed=2, n_jobs=1, parameters=PARAMS)
     assert len(out) == len(design) and np.isfinite(out[["output_loss_share.JPN", "wall_seconds"]]).all().all()
     row = out.iloc[0]
-    ref = sim.run("minimal", [f"model.precaution={float(row['model.precaution'])!r}",
-                              f"model.sourcing_adjustment_rate={float(row['model.sourcing_adjustment_rate'])!r}"], seed=2)
+    overrides = [f"{p.name}={float(row[p.name])!r}" for p in PARAMS]
+    ref = sim.run("minimal", overrides, seed=2)
     assert row["output_loss_share.JPN"] == ref.metrics["output_loss_share.JPN"]
     assert row["peak_export_price_ratio.ore"] == ref.metrics["peak_export_price_ratio.ore"]
     # The outcome responds to the parameters.

@@ -84,17 +84,17 @@ def test_results_columns_are_overrides_then_metrics(basic_sweep):
     for key in ("scenario", "model.precaution", "scenario.goods.0.armington_elasticity", "seed", "status", "error"):
         assert key in cols
     assert res.attrs["override_columns"] == [
-        "scenario", "output.figures", "output.flows", "model.precaution", "scenario.goods.0.armington_elasticity", "seed"
+        "scenario", "output.figures", "output.flows", "model.precaution", "scenario.goods.0.armington_elasticity",
+        "seed",
     ]
-    metrics = json.loads((sweep_dir / str(res.loc[res["status"] == "ok", "job"].iloc[0]) / "metrics.json").read_text())
+    row = res[res["status"] == "ok"].iloc[0]
+    metrics = json.loads((sweep_dir / str(row["job"]) / "metrics.json").read_text())
     for key, value in metrics.items():
         if key in ("seed", "scenario"):
             continue
         assert key in cols, key
         if isinstance(value, float):
-            row = res[(res["status"] == "ok")].iloc[0]
-            assert pd.api.types.is_float_dtype(res[key])
-            assert row[key] == pytest.approx(json.loads((sweep_dir / str(row["job"]) / "metrics.json").read_text())[key])
+            assert pd.api.types.is_float_dtype(res[key]) and row[key] == pytest.approx(value)
     plan = json.loads((sweep_dir / "sweep.json").read_text())
     assert plan["total"] == 4 and len(plan["jobs"]) == 4
 
@@ -113,14 +113,16 @@ def test_resume_skips_finished_jobs(basic_sweep):
     assert sorted(again["status"]) == ["failed", "failed", "ok", "ok"]
     assert "resume" not in again.columns  # the switch is not a result-relevant override
     # A changed configuration in the same directory is not skipped.
-    changed = ok(multirun(["model.precaution=1", "scenario.goods.0.armington_elasticity=4", "seed=4", "resume=true"], sweep_dir))
+    other = ["model.precaution=1", "scenario.goods.0.armington_elasticity=4", "seed=4", "resume=true"]
+    changed = ok(multirun(other, sweep_dir))
     assert "skipped" not in changed.split("sweep of 1 jobs")[-1]
 
 
 def test_joblib_launcher_with_replications(tmp_path):
     helpers.warm_numba_cache()
     sweep_dir = tmp_path / "sweep"
-    proc = multirun(["hydra/launcher=local_parallel", "hydra.launcher.n_jobs=2", "seed=5", "replication=range(0,3)"], sweep_dir)
+    launcher = ["hydra/launcher=local_parallel", "hydra.launcher.n_jobs=2"]
+    proc = multirun([*launcher, "seed=5", "replication=range(0,3)"], sweep_dir)
     out = ok(proc)
     assert "Joblib.Parallel" in out
     res = pd.read_parquet(sweep_dir / "results.parquet")

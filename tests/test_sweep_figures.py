@@ -49,7 +49,8 @@ def test_frontier_table():
         assert (cheaper["damage_avoided"] < row["damage_avoided"]).all()
     # Off it: something no dearer avoids at least as much.
     for _, row in t[~t["on_frontier"]].iterrows():
-        dominating = t[(t["cost"] <= row["cost"]) & (t["damage_avoided"] >= row["damage_avoided"]) & (t.index != row.name)]
+        no_dearer = (t["cost"] <= row["cost"]) & (t["damage_avoided"] >= row["damage_avoided"])
+        dominating = t[no_dearer & (t.index != row.name)]
         assert len(dominating) > 0
 
 
@@ -65,7 +66,8 @@ def test_frontier_needs_a_baseline_and_columns():
 
 def test_heatmap_and_frontier_figures(tmp_path):
     res = lever_results()
-    fig = outcome_heatmap(res, x="policy.diversification.speed", y="policy.stockpile.months", outcome="output_loss_share.JPN")
+    fig = outcome_heatmap(res, x="policy.diversification.speed", y="policy.stockpile.months",
+                          outcome="output_loss_share.JPN")
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     image = ax.images[0].get_array()
