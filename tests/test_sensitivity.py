@@ -84,3 +84,13 @@ def test_parallel_workers_give_the_same_outcomes():
     one = run_experiments(design, ["output_loss_share.JPN"], scenario="minimal", n_jobs=1, parameters=PARAMS)
     two = run_experiments(design, ["output_loss_share.JPN"], scenario="minimal", n_jobs=2, parameters=PARAMS)
     pd.testing.assert_series_equal(one["output_loss_share.JPN"], two["output_loss_share.JPN"])
+
+
+def test_outcomes_in_memory_equal_the_run_metrics():
+    import helpers
+
+    from sim.sensitivity import outcomes_in_memory
+
+    ref = helpers.cached_run("minimal", (), 1).metrics
+    got = outcomes_in_memory(helpers.minimal_cfg(["seed=1"]))
+    assert helpers.metrics_without_wall_time(got) == helpers.metrics_without_wall_time(ref)
