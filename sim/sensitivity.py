@@ -304,6 +304,7 @@ def indices_figure(indices: pd.DataFrame, *, labels: dict[str, str] | None = Non
     labels = labels or {}
     sobol_like = "ST" in indices.columns
     outcomes = list(dict.fromkeys(indices["outcome"]))
+    err = {"elinewidth": 0.6, "ecolor": "0.2"}  # 95% confidence half-widths
     with style():
         fig = Figure(figsize=(7.2, 1.0 + 0.32 * indices["parameter"].nunique()))
         axes = fig.subplots(1, len(outcomes), sharey=True, squeeze=False)[0]
@@ -311,12 +312,14 @@ def indices_figure(indices: pd.DataFrame, *, labels: dict[str, str] | None = Non
             d = indices[indices["outcome"] == outcome]
             y = np.arange(len(d))
             if sobol_like:
-                ax.barh(y - 0.2, d["S1"].clip(lower=0), height=0.4, xerr=d["S1_conf"], label="first order $S_1$")
-                ax.barh(y + 0.2, d["ST"].clip(lower=0), height=0.4, xerr=d["ST_conf"], label="total order $S_T$")
+                s1, st = d["S1"].clip(lower=0), d["ST"].clip(lower=0)
+                ax.barh(y - 0.2, s1, height=0.4, xerr=d["S1_conf"], error_kw=err, label="first order $S_1$")
+                ax.barh(y + 0.2, st, height=0.4, xerr=d["ST_conf"], error_kw=err, label="total order $S_T$")
                 ax.set_xlim(0, max(1.0, float((d["ST"] + d["ST_conf"]).max()) * 1.05))
                 ax.set_xlabel("index")
             else:
-                ax.barh(y - 0.2, d["mu_star"], height=0.4, xerr=d["mu_star_conf"], label=r"$\mu^*$")
+                mu = d["mu_star"]
+                ax.barh(y - 0.2, mu, height=0.4, xerr=d["mu_star_conf"], error_kw=err, label=r"$\mu^*$")
                 ax.barh(y + 0.2, d["sigma"], height=0.4, label=r"$\sigma$")
                 ax.set_xlabel("elementary effect")
             ax.set_yticks(y, [labels.get(p, p) for p in d["parameter"]])
