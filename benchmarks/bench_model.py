@@ -4,7 +4,8 @@ Measures, on this machine, single-threaded:
 
 * ``rare_earth_2010`` (144 months) in process after a warm-up run, and as a fresh command
   (``coercion-sim ...``) with a warm JIT cache, with and without figures;
-* a generated large world (200 countries, 50 goods, 20,000 user firms, 2,000 producers, 120 months):
+* a generated large world (``scenario=generated`` with 200 countries, 50 goods, 20,000 user firms,
+  2,000 producers, 120 months, structure seed 0):
   build time, time per step (mean, median, 95th percentile), total, recording (tables) time, peak
   memory of the process, and the share of step time spent inside the market-clearing kernel versus
   outside it (Python-level agent code and vectorised NumPy).
@@ -35,15 +36,18 @@ RESULTS = ROOT / "benchmarks" / "results"
 LARGE_CHILD = r"""
 import json, resource, sys, time
 import numpy as np
-from omegaconf import OmegaConf
 from sim.api import compose_config
-from sim.generate import generated_scenario
 from sim.model import CoercionModel
 from sim.metrics import compute_metrics
+from sim.scenario import prepare_config
 months = int(sys.argv[1])
 t0 = time.perf_counter()
-scen = generated_scenario(200, 50, 20000, n_producers=2000, months=months, seed=0)
-cfg = OmegaConf.merge(compose_config("minimal", ["output.figures=false"]), {"scenario": scen})
+# The same entry point as `coercion-sim scenario=generated scenario.countries=200 ...`.
+cfg = compose_config("generated", [
+    "scenario.countries=200", "scenario.goods=50", "scenario.firms=20000", "scenario.producers=2000",
+    f"scenario.months={months}", "scenario.seed=0", "output.figures=false",
+])
+cfg = prepare_config(cfg)  # expand the generator's parameters into the world, validate
 t1 = time.perf_counter()
 model = CoercionModel(cfg)
 t2 = time.perf_counter()

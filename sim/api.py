@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from sim.config import CONFIG_DIR, register_configs
+from sim.config import CONFIG_DIR, check_scenario_schema, register_configs
 from sim.metrics import compute_metrics
 from sim.model import CoercionModel
 from sim.outputs import provenance
@@ -59,6 +59,9 @@ def compose_config(
         overrides: Hydra overrides, e.g. ``["seed=3", "model.risk_aversion=2"]``.
         config_dir: An extra directory searched first for config groups (your own scenarios).
 
+    A generated world (``scenario="generated"``) comes back with its generator parameters; a run
+    expands it into the scenario they generate (:func:`sim.scenario.prepare_config`).
+
     Raises:
         hydra.errors.HydraException: unknown scenario, misspelt key or bad value (the message names it).
     """
@@ -78,7 +81,9 @@ def compose_config(
         gh.clear()
     try:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            return compose(config_name="config", overrides=args)
+            cfg = compose(config_name="config", overrides=args)
+        # The root types `scenario` loosely (written or generated); check it against its kind.
+        return check_scenario_schema(cfg)
     finally:
         if was_initialized:
             GlobalHydra.instance().clear()
@@ -134,7 +139,8 @@ def run_config(cfg: DictConfig, *, keep_model: bool = False, progress: str | Cal
         finished=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         extra={"scenario": str(cfg.scenario.name)},
     )
-    resolved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    # The model's config: a generated world expanded (its parameters in scenario.generated_from).
+    resolved = OmegaConf.create(OmegaConf.to_container(model.cfg, resolve=True))
     result = RunResult(ts, flows, metrics, resolved, prov, model if keep_model else None)
     del model
     return result

@@ -112,25 +112,35 @@ def _sweep_job(cfg: DictConfig, outdir: Path, overrides: list[str]) -> str:
     """One job of a multirun: skip it if resuming and its outputs are complete; otherwise run it,
     and on failure write ``failed.json`` instead of stopping the sweep. Returns ``ok``, ``failed``
     or ``skipped``."""
+    from sim.scenario import prepare_config
     from sim.sweep import COMPLETE_FILE, FAILURE_FILE, same_configuration, write_failure
 
     log = logging.getLogger("coercion-sim.sweep")
-    if cfg.resume and same_configuration(outdir, cfg):
-        log.info("job %s: complete outputs of this configuration exist, skipped (resume=true)", outdir.name)
-        return "skipped"
-    # Outputs of an earlier attempt (or another configuration) no longer count as complete.
-    for name in (FAILURE_FILE, COMPLETE_FILE):
-        (outdir / name).unlink(missing_ok=True)
-    try:
-        from sim.scenario import validate_config
 
-        validate_config(cfg)
-        result = _run(cfg)
-        write_outputs(result, outdir, figures=bool(cfg.output.figures), flows=bool(cfg.output.flows))
-    except Exception as exc:  # one failed combination must not take the sweep down
+    def forget_earlier_outputs() -> None:
+        # Outputs of an earlier attempt (or another configuration) no longer count as complete.
+        for name in (FAILURE_FILE, COMPLETE_FILE):
+            (outdir / name).unlink(missing_ok=True)
+
+    def failed(exc: Exception) -> str:
         write_failure(outdir, exc, overrides)
         log.error("job %s failed: %s", outdir.name, exc)
         return "failed"
+
+    try:
+        prepared = prepare_config(cfg)
+    except Exception as exc:  # one bad combination must not take the sweep down
+        forget_earlier_outputs()
+        return failed(exc)
+    if cfg.resume and same_configuration(outdir, prepared):
+        log.info("job %s: complete outputs of this configuration exist, skipped (resume=true)", outdir.name)
+        return "skipped"
+    forget_earlier_outputs()
+    try:
+        result = _run(prepared)
+        write_outputs(result, outdir, figures=bool(cfg.output.figures), flows=bool(cfg.output.flows))
+    except Exception as exc:
+        return failed(exc)
     print(_summary(result, outdir))
     return "ok"
 
@@ -142,21 +152,27 @@ def _app(cfg: DictConfig) -> str | None:
     outdir = Path(hydra_cfg.runtime.output_dir)
     if hydra_cfg.mode == RunMode.MULTIRUN:
         return _sweep_job(cfg, outdir, [str(o) for o in hydra_cfg.overrides.task])
-    # Validate before importing the model stack, so bad input fails fast.
-    from sim.scenario import ScenarioError, validate_config
+    # Check, expand (a generated world) and validate before importing the model stack, so bad input
+    # fails fast; the model then uses the prepared config as it is.
+    from hydra.errors import ConfigCompositionException
+
+    from sim.scenario import ScenarioError, prepare_config
     from sim.sweep import run_seed
 
     try:
-        validate_config(cfg)
+        cfg = prepare_config(cfg)
         run_seed(cfg)  # a bad replication number or root seed
-    except ValueError as exc:
+    except ConfigCompositionException as exc:  # unknown key or wrong type in a scenario file
+        _clean_failed_run_dir(outdir)
+        print(f"Error merging the scenario: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except ValueError as exc:  # ScenarioError, or a bad replication
         _clean_failed_run_dir(outdir)
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     from sim.market import MarketClearingError
 
     try:
-        validate_config(cfg)
         result = _run(cfg)
     except (ScenarioError, MarketClearingError) as exc:
         _clean_failed_run_dir(outdir)

@@ -7,6 +7,17 @@ composed, with the key's path in the message. Domain rules that a type cannot ex
 countries, shares that do not sum to one, dates out of range, ...) are checked by
 :func:`sim.scenario.validate_config` before a run starts.
 
+A scenario is one of two kinds, so the root :class:`Config` types ``scenario`` loosely and
+:func:`check_scenario_schema` (called by :func:`sim.api.compose_config` and the command line right
+after composition) checks it against the schema of its kind:
+
+* a **written scenario** (a YAML file with the world's data) against :class:`ScenarioConfig`;
+* a **generated world** (``kind: generated``; ``configs/scenario/generated.yaml`` extends
+  :class:`GeneratedScenarioConfig`, registered as ``scenario/generated_schema``) against
+  :class:`GeneratedScenarioConfig`: the generator's parameters, expanded into a full
+  :class:`ScenarioConfig` by :func:`sim.generate.expand_config` before validation and world
+  building.
+
 Units: quantities in the good's ``unit`` (tonnes by default) per year unless a field says per month;
 prices in US$ per quantity unit (``price_unit``); values in US$; dates as ``YYYY-MM`` or
 ``YYYY-MM-DD``.
@@ -33,10 +44,23 @@ __all__ = [
     "RequirementChangeConfig",
     "StrategyConfig",
     "ScenarioConfig",
+    "GeneratedScenarioConfig",
     "ModelConfig",
+    "PolicyConfig",
+    "StockpileConfig",
+    "DiversificationConfig",
+    "InventoryIncentiveConfig",
+    "FinancedProjectConfig",
+    "FriendshoringConfig",
+    "CollectiveResponseConfig",
+    "SubstitutionProgrammeConfig",
+    "SubstitutionConfig",
+    "RecyclingConfig",
     "OutputConfig",
     "Config",
     "register_configs",
+    "check_scenario_schema",
+    "is_generated",
     "CONFIG_DIR",
 ]
 
@@ -243,6 +267,68 @@ class ScenarioConfig:
     #: Most origins one purchase row can source from: its baseline origins, then the other
     #: candidate origins (producers and projects of the good) by capacity.
     max_sourcing_origins: int = 8
+    #: For a generated world: the generator parameters that built it (the seed actually used
+    #: included), so a run's config.yaml records them; empty for a written scenario.
+    generated_from: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class GeneratedScenarioConfig:
+    """Parameters of a generated world (:func:`sim.generate.generated_scenario`).
+
+    Structure: each good is produced in a few countries, drawn with Zipf-like weights over the
+    countries (``production_concentration``), with capacity shares from a Dirichlet draw
+    (``producer_share_concentration``: lower means one dominant producer); each country uses 1 to
+    ``max_goods_per_country`` goods and buys each mostly from its largest producers, with lognormal
+    noise (``sourcing_dispersion``). The dominant producer of the most goods is the coercer; its
+    measure (``measure``) covers the goods it dominates.
+    """
+
+    #: Marks a generated world (the only allowed value); a written scenario has no ``kind``.
+    kind: str = "generated"
+    name: str = "generated"
+    description: str = ""
+    #: Countries (synthetic codes AAA, AAB, ...), at least 2.
+    countries: int = 20
+    #: Critical goods (ids good_000, good_001, ...), at least 1.
+    goods: int = 5
+    #: User firms in total, at least one per country (one sector per country).
+    firms: int = 400
+    #: Producers in total; null: ``2 x max(goods, countries // 2)``. At least ``goods``.
+    producers: int | None = None
+    #: First month, ``YYYY-MM``.
+    start: str = "2020-01"
+    #: Length of the run in months; ``end`` (last month, ``YYYY-MM``) replaces it when set.
+    months: int = 120
+    end: str | None = None
+    #: Seed of the world's structure; null: derived from the run's ``seed`` (a separate stream).
+    #: The seed used is recorded in ``scenario.generated_from.seed`` of the run's config.yaml.
+    seed: int | None = None
+    #: Zipf exponent of the countries' chance to host production (higher: production in fewer,
+    #: larger countries), > 0.
+    production_concentration: float = 1.3
+    #: Dirichlet concentration of capacity shares among a good's producers (lower: more dominant
+    #: largest producer), > 0.
+    producer_share_concentration: float = 0.5
+    #: Lognormal sigma of the noise on sourcing shares around capacity shares, >= 0.
+    sourcing_dispersion: float = 0.5
+    #: Most origins per purchase row (and per baseline sourcing entry), >= 1.
+    max_sourcing_origins: int = 8
+    #: Most goods a country uses (each uses 1 to this many), >= 1.
+    max_goods_per_country: int = 3
+    #: World capacity as a multiple of world use at baseline, >= 1.
+    capacity_headroom: float = 1.35
+    #: The coercer's measure on its dominated goods: ``export_quota`` (its exports capped at
+    #: ``measure_share`` of baseline), ``export_ban`` (exports to the targets blocked with intensity
+    #: ``measure_share``) or ``none``.
+    measure: str = "export_quota"
+    measure_share: float = 0.5
+    #: Month (from 0) the measure starts; null: a third of the way through the run.
+    measure_start_month: int | None = None
+    #: Months the measure lasts (cut at the end of the run), >= 1.
+    measure_months: int = 24
+    #: Countries named as targets: the first of the coercer's importers by code, >= 0.
+    n_targets: int = 3
 
 
 @dataclass
@@ -283,6 +369,212 @@ class ModelConfig:
     clearing_tolerance: float = 1e-10
 
 
+# ---------------------------------------------------------------------------- policy levers
+# One dataclass per lever (sim/policy.py has the mechanisms). Every lever names the countries that
+# run it (empty: the scenario's targets) and the goods it covers (empty: every good); dates are
+# ``YYYY-MM`` or ``YYYY-MM-DD`` (null: the scenario's first month). Units as in the scenario.
+
+
+@dataclass
+class StockpileConfig:
+    """A state strategic reserve per country and good, in months of the country's baseline use.
+
+    Follows Japan's national rare-metal stockpile (JOGMEC; target 60 days of consumption, IEA policy
+    database) and the IEA oil-stock model (release on disruption, refill when prices are normal).
+    """
+
+    countries: list[str] = field(default_factory=list)
+    goods: list[str] = field(default_factory=list)
+    #: Target size, months of the country's baseline use of the good (0: no stockpile).
+    months: float = 3.0
+    #: Share of the target held on the lever's first month (bought before it, at the reference price).
+    initial_fill: float = 1.0
+    #: Book the initial fill's purchase (at the reference price) as a cost in the first month.
+    cost_initial_fill: bool = True
+    #: First month the lever runs (null: the scenario's first month).
+    start: str | None = None
+    #: When the reserve releases: ``shortage`` (firms were short or rationed last month), ``price``
+    #: (the price firms paid last month was at least ``release_price_ratio`` x its first-month value)
+    #: or ``either``.
+    release_on: str = "shortage"
+    #: Price trigger for releases (ratio to the first-month price paid); must exceed ``refill_price_ratio``.
+    release_price_ratio: float = 2.0
+    #: Most released per month, share of the target.
+    max_release_rate: float = 0.25
+    #: Refilling starts when the reserve is below this share of its target...
+    refill_below: float = 0.9
+    #: ...and the price paid last month is at most this ratio to its first-month value.
+    refill_price_ratio: float = 1.2
+    #: Most bought per month while refilling, share of the target.
+    refill_rate: float = 0.05
+    #: Holding cost per year, share of the reserve's value at the reference price (storage, capital).
+    holding_cost: float = 0.05
+
+
+@dataclass
+class DiversificationConfig:
+    """Diversification: a cap on any one foreign origin's share in firms' sourcing, reached over a set
+    time, and a subsidy that speeds up the shift of sourcing weights (e.g. Japan's post-2010 aim of
+    cutting China's share of its rare-earth imports to at most 50%, Nikkei 2020)."""
+
+    countries: list[str] = field(default_factory=list)
+    goods: list[str] = field(default_factory=list)
+    #: Cap on one foreign origin's share of a firm's sourcing weights (1: no cap).
+    max_share: float = 1.0
+    #: Months over which the cap falls linearly from 1 to ``max_share`` (0: at once).
+    months: int = 60
+    #: Multiplier (>= 1) on the sourcing adjustment rate paid for by the subsidy (1: no subsidy).
+    speed: float = 1.0
+    start: str | None = None
+    #: Cost of moving sourcing, US$ per unit of annual purchases moved, as a share of the reference
+    #: price (supplier qualification, contracts); paid by the state for the shift the lever causes.
+    switching_cost: float = 0.25
+
+
+@dataclass
+class InventoryIncentiveConfig:
+    """A tax credit for holding inventory: firms' target cover rises by ``extra_months``; the state
+    pays ``credit_rate`` per year of the value (at the reference price) of the extra stock held."""
+
+    countries: list[str] = field(default_factory=list)
+    goods: list[str] = field(default_factory=list)
+    #: Months of use added to firms' target inventory cover.
+    extra_months: float = 1.0
+    #: Credit per year, share of the value of the stock held up to the extra cover.
+    credit_rate: float = 0.1
+    start: str | None = None
+    #: Last month of the incentive (null: to the end).
+    end: str | None = None
+
+
+@dataclass
+class FinancedProjectConfig:
+    """A capacity project a state finances: an existing scenario project (``project`` names it) or a
+    new one described by the other fields (``country`` null: the financing country itself)."""
+
+    #: Name of a project in ``scenario.projects``; null for a new project.
+    project: str | None = None
+    #: Host country of a new project (null: the financing country, i.e. reshoring).
+    country: str | None = None
+    #: Good of a new project (null: every good the lever covers, one project each).
+    good: str | None = None
+    #: New project's capacity, share of the financing country's baseline use of the good.
+    capacity_share: float = 0.1
+    #: New project's unit cost as a multiple of the reference price.
+    unit_cost_ratio: float = 1.2
+    build_lag_months: int = 24
+    ramp_up_months: int = 24
+    #: New project's capital cost as a multiple of one year's output value at the reference price.
+    capex_ratio: float = 3.0
+    #: Public money (US$); null: ``public_share`` x the project's capex.
+    public_finance: float | None = None
+    public_share: float = 1.0
+    #: Share of the project's output contracted to the financing country (offtake).
+    offtake: float = 0.5
+
+
+@dataclass
+class FriendshoringConfig:
+    """Reshoring and friend-shoring: public financing commits capacity projects at home or in partner
+    countries on ``start``; they deliver after their build lag and ramp-up. Template: the JOGMEC /
+    Sojitz financing of Lynas (Nov 2010; first output Q4 2012)."""
+
+    countries: list[str] = field(default_factory=list)
+    goods: list[str] = field(default_factory=list)
+    #: Financing decision (null: the first month a measure of the coercer names a financing country).
+    start: str | None = None
+    projects: list[FinancedProjectConfig] = field(default_factory=lambda: [FinancedProjectConfig()])
+
+
+@dataclass
+class CollectiveResponseConfig:
+    """A coalition's response when the coercer targets a member (the G7 Coordination Platform on
+    Economic Coercion, 2023): members buy the target's shut-out exports, share stockpiles, and may
+    impose counter-tariffs on the coercer; each part can be switched on or off."""
+
+    #: Coalition name (countries list it under ``coalitions`` in the scenario).
+    coalition: str = "G7"
+    goods: list[str] = field(default_factory=list)
+    #: Members raise sourcing weights toward a target whose exports the coercer shuts out.
+    buy_target_exports: bool = True
+    #: Share of the gap to ``max_target_share`` closed per month while the coercion lasts.
+    purchase_shift_rate: float = 0.2
+    #: Most weight members put on the target origin.
+    max_target_share: float = 0.5
+    #: Members with a stockpile lever release to a coerced member short of the good.
+    share_stockpiles: bool = True
+    #: Most shared per month, share of the donor's reserve.
+    share_rate: float = 0.25
+    #: Counter-tariff on imports from the coercer while a member is coerced (0: none).
+    counter_tariff: float = 0.0
+
+
+@dataclass
+class SubstitutionProgrammeConfig:
+    """R&D on substitutes: requirements per unit of output fall by up to ``change`` as the budget is
+    spent, after a lag (e.g. Japan's switch from cerium to alumina in glass polishing after 2010)."""
+
+    countries: list[str] = field(default_factory=list)
+    #: Sectors (empty: every sector of the countries).
+    sectors: list[str] = field(default_factory=list)
+    goods: list[str] = field(default_factory=list)
+    #: Relative change in requirement reached when the budget is spent (-0.2 = 20% less).
+    change: float = -0.1
+    start: str | None = None
+    #: Months from spending to effect.
+    lag_months: int = 6
+    #: Months over which the budget is spent evenly (the effect ramps up with spending).
+    spend_months: int = 24
+    #: R&D budget, US$ in total.
+    budget: float = 0.0
+
+
+@dataclass
+class SubstitutionConfig:
+    """Substitution R&D programmes (a list, each with its own sectors, goods and budget)."""
+
+    programmes: list[SubstitutionProgrammeConfig] = field(default_factory=lambda: [SubstitutionProgrammeConfig()])
+
+
+@dataclass
+class RecyclingConfig:
+    """Recycling: public money builds domestic secondary supply, a share of the country's baseline use
+    of the good, at a unit cost above the reference price, after a build lag (e.g. Hitachi and Shin-Etsu
+    magnet recycling in Japan after 2010)."""
+
+    countries: list[str] = field(default_factory=list)
+    goods: list[str] = field(default_factory=list)
+    #: Secondary supply at full ramp, share of the country's baseline use of each good.
+    recovery_share: float = 0.05
+    #: Overrides of ``recovery_share`` per good.
+    recovery_share_by_good: dict[str, float] = field(default_factory=dict)
+    unit_cost_ratio: float = 1.5
+    start: str | None = None
+    build_lag_months: int = 12
+    ramp_up_months: int = 12
+    #: Capital cost as a multiple of one year's output value at the reference price.
+    capex_ratio: float = 1.0
+    #: Share of the capex paid by the state.
+    public_share: float = 1.0
+
+
+@dataclass
+class PolicyConfig:
+    """The policy levers of a run (``configs/policy/``; ``policy=none`` leaves them all off).
+
+    Compose several with ``policy=[stockpile,diversification]``; sweep any parameter, e.g.
+    ``policy.stockpile.months=0,1,3,6``.
+    """
+
+    stockpile: StockpileConfig | None = None
+    diversification: DiversificationConfig | None = None
+    inventory_incentive: InventoryIncentiveConfig | None = None
+    friendshoring: FriendshoringConfig | None = None
+    collective_response: CollectiveResponseConfig | None = None
+    substitution: SubstitutionConfig | None = None
+    recycling: RecyclingConfig | None = None
+
+
 @dataclass
 class OutputConfig:
     """What a run writes."""
@@ -302,8 +594,16 @@ class OutputConfig:
 class Config:
     """A run: scenario, model behaviour, seed and outputs."""
 
-    scenario: ScenarioConfig = MISSING
+    #: A written scenario (:class:`ScenarioConfig`) or a generated world
+    #: (:class:`GeneratedScenarioConfig`); typed loosely here and checked against its kind's
+    #: schema by :func:`check_scenario_schema` right after composition.
+    scenario: Any = MISSING
     model: ModelConfig = field(default_factory=ModelConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    #: Shared market parameters by kind of good and of user (``configs/parameters/``): tables that
+    #: scenario files refer to by interpolation (``${parameters.armington.cereals}``), so the same
+    #: kind of good has the same value in every scenario. Free-form nested mapping.
+    parameters: dict[str, Any] = field(default_factory=dict)
     output: OutputConfig = field(default_factory=OutputConfig)
     #: Root seed of the run's random numbers (firm heterogeneity).
     seed: int = 0
@@ -333,6 +633,53 @@ CONFIG_DIR = _config_dir()
 
 
 def register_configs() -> None:
-    """Register the schema in Hydra's ConfigStore (idempotent)."""
+    """Register the schemas in Hydra's ConfigStore (idempotent): the root ``coercion_sim_schema``,
+    ``scenario/schema`` (a written scenario extends it with ``defaults: [schema, _self_]``, so
+    command-line overrides of fields the file leaves at their defaults work) and
+    ``scenario/generated_schema``, which ``configs/scenario/generated.yaml`` extends."""
     cs = ConfigStore.instance()
     cs.store(name="coercion_sim_schema", node=Config)
+    cs.store(group="scenario", name="schema", node=ScenarioConfig)
+    cs.store(group="scenario", name="generated_schema", node=GeneratedScenarioConfig)
+
+
+def is_generated(scenario) -> bool:
+    """Whether a scenario node describes a generated world (``kind: generated``)."""
+    return scenario is not None and "kind" in scenario and scenario["kind"] is not None
+
+
+def check_scenario_schema(cfg):
+    """Check ``cfg.scenario`` against the schema of its kind and return ``cfg`` with it typed.
+
+    A node already typed by its schema (the usual case after a first check) is returned as it is.
+
+    Raises:
+        hydra.errors.ConfigCompositionException: a key the schema does not know, a value of the
+            wrong type, or an unknown ``kind``; the message names the key (``scenario.<path>``).
+    """
+    from hydra.errors import ConfigCompositionException
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    s = cfg.scenario
+    if not isinstance(s, DictConfig):
+        raise ConfigCompositionException(f"scenario: {s!r} is invalid; allowed: a scenario (a mapping of its fields)")
+    if is_generated(s):
+        if s.kind != "generated":
+            raise ConfigCompositionException(
+                f"scenario.kind: {s.kind!r} is invalid; allowed: generated (or no kind, for a written scenario)"
+            )
+        schema = GeneratedScenarioConfig
+    else:
+        schema = ScenarioConfig
+    if OmegaConf.get_type(s) is schema:
+        return cfg
+    try:
+        typed = OmegaConf.merge(OmegaConf.structured(schema), s)
+    except OmegaConfBaseException as exc:
+        key = f"scenario.{exc.full_key}" if getattr(exc, "full_key", None) else "scenario"
+        msg = str(exc).splitlines()[0]
+        raise ConfigCompositionException(f"{key}: {msg} (schema {schema.__name__})") from None
+    out = cfg.copy()
+    out.scenario = typed
+    return out

@@ -752,7 +752,8 @@ def save_figure(
     Each file is written to a temporary file in the target directory and moved into place with
     :func:`os.replace`, so a reader never sees a half-written figure and a failed save leaves the
     previous file intact. The directory is created if needed. Output uses the project style's
-    300 dpi and tight bounding box and carries no timestamps.
+    300 dpi and tight bounding box and carries no timestamps. The figure is laid out once for all
+    formats (:func:`_freeze_layout`).
 
     Args:
         fig: The figure to write.
@@ -772,13 +773,14 @@ def save_figure(
     os.umask(umask)
     try:
         with style():
+            bbox = _freeze_layout(fig)
             for fmt in formats:
                 target = base.parent / f"{base.name}.{fmt}"
                 fd, tmp = tempfile.mkstemp(prefix=f".{base.name}.", suffix=f".{fmt}.tmp", dir=base.parent)
                 try:
                     os.fchmod(fd, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
                     with os.fdopen(fd, "wb") as fh:
-                        fig.savefig(fh, format=fmt, metadata=_METADATA.get(fmt))
+                        fig.savefig(fh, format=fmt, metadata=_METADATA.get(fmt), bbox_inches=bbox)
                         fh.flush()
                         os.fsync(fh.fileno())
                     os.replace(tmp, target)
@@ -790,6 +792,20 @@ def save_figure(
     finally:
         _close(fig)
     return written
+
+
+def _freeze_layout(fig: Figure):
+    """Lay the figure out once for every format it is saved in, and return its tight bounding box.
+
+    The style's constrained layout and tight bounding box would otherwise each redo the layout and
+    draw the whole figure again for every file (about three full draws per format). Here one draw
+    without rendering runs the layout engine; the engine is then switched off, so the axes keep
+    those positions, and the tight box (padded by ``savefig.pad_inches``) is measured once.
+    """
+    fig.draw_without_rendering()
+    bbox = fig.get_tightbbox(fig._get_renderer())
+    fig.set_layout_engine("none")
+    return bbox.padded(mpl.rcParams["savefig.pad_inches"])
 
 
 def _close(fig: Figure) -> None:

@@ -28,6 +28,7 @@ METRIC_DOCS: dict[str, str] = {
     "months_above_2x.<good>": "months the world import price of the good was above twice its first-month value",
     "shortage.<good>.<country>": "total unmet requirement over the run (quantity)",
     "rationed.<good>.<country>": "total rationed or blocked quantity over the run",
+    "shortage_months.<country>": "months in which the country's firms lacked (shortage or rationing) more than 1% of their baseline monthly use of some good",
     "output_loss.<country>": "value added lost over the run (US$)",
     "output_loss_share.<country>": "output loss / baseline value added over the run",
     "peak_output_loss_share.<country>": "largest monthly output loss / baseline monthly value added",
@@ -38,13 +39,21 @@ METRIC_DOCS: dict[str, str] = {
     "import_hhi_start.<good>.<country>": "Herfindahl index of the country's import origins, first 12 months",
     "import_hhi_end.<good>.<country>": "the same in the last 12 months",
     "new_capacity.<good>.<country>": "capacity at the end minus at the start (quantity per year)",
-    "redirected_share_12m.<good>.<country>": "target exporter: share of its lost sales to the coercer re-sold elsewhere in the 12 months after the first measure",
+    "redirected_share_12m.<good>.<country>": "target exporter: share of its lost sales to the coercer re-sold elsewhere in the 12 months from the coercer's first measure on the good",
     "redirected_share_24m.<good>.<country>": "the same over 24 months",
-    "export_price_received_ratio_12m.<good>.<country>": "target exporter's average domestic price in those 12 months / first month",
+    "export_price_received_ratio_12m.<good>.<country>": "target exporter's average domestic (producer) price in those 12 months / first month",
+    "export_revenue_lost.<good>.<country>": "target: export revenue (FOB) on the good below its first-month rate, summed over the run (US$; negative: a gain)",
+    "export_revenue_lost.<country>": "target: the same over all goods (US$)",
+    "export_revenue_lost_share.<country>": "target: that loss / its first-month export revenue on the goods x months simulated",
+    "buyer_cost.<good>.<country>": "coercer's buyers: extra they paid for the good against first-month delivered prices, duties included (US$)",
     "coercer_cost.lost_export_revenue": "coercer's export revenue on the goods below baseline, summed (US$; negative: a gain)",
     "coercer_cost.domestic_input_cost": "extra its own firms paid for the goods against first-month prices (US$)",
     "coercer_cost.output_loss": "value added its own firms lost (US$)",
     "coercer_cost.total": "sum of the three (US$)",
+    "policy_cost.total.<country>": "what the country's policy levers cost over the run, all levers (US$; 0 without levers)",
+    "policy_cost.<lever>.<country>": "the same for one lever (stockpile, diversification, inventory_incentive, friendshoring, collective_response, substitution, recycling)",
+    "policy_revenue.<country>": "what its reserves earned selling stock to firms over the run (US$; not netted from the cost)",
+    "stockpile_released.<good>.<country>": "reserve stock delivered to the country's firms over the run (quantity; own or shared)",
     "strategy": "coercer's strategy (schedule or rules)",
     "conceded": "whether a target conceded (rule-based strategy)",
     "concession_date": "month a target conceded (YYYY-MM; null: none)",
@@ -117,8 +126,8 @@ def compute_metrics(model) -> dict:
                 shares = inflow / total
                 out[f"coercer_import_share_{label}.{good}.{code}"] = float(shares[c0])
                 out[f"import_hhi_{label}.{good}.{code}"] = float(np.sum(shares**2))
-        # Trade redirection of targeted exporters (import measures by the coercer).
-        first = _first_measure_step(model)
+        # Trade redirection of targeted exporters, from the coercer's first measure on this good.
+        first = _first_measure_step(model, g)
         if first is not None:
             base = flows[0]
             for c in w.targets:
@@ -128,10 +137,10 @@ def compute_metrics(model) -> dict:
                 code = w.countries[c]
                 others0 = base[c].sum() - base[c, c] - to_coercer0
                 for months in (12, 24):
-                    sl = slice(first, min(T, first + months))
-                    span = sl.stop - sl.start
-                    if span <= 0:
-                        continue
+                    if first + months > T:
+                        continue  # the window does not fit in the run
+                    sl = slice(first, first + months)
+                    span = months
                     lost = to_coercer0 * span - flows[sl, c, c0].sum()
                     gained = (flows[sl, c].sum() - flows[sl, c, c].sum() - flows[sl, c, c0].sum()) - others0 * span
                     if lost > 0:
@@ -140,6 +149,29 @@ def compute_metrics(model) -> dict:
                         pdc = gl["price_domestic"][:T, g, c]
                         if np.isfinite(pdc[0]) and pdc[0] > 0:
                             out[f"export_price_received_ratio_12m.{good}.{code}"] = _finite(np.nanmean(pdc[sl]) / pdc[0])
+        # Cost to the coercer's buyers of the good: extra paid against first-month delivered prices.
+        paid_c0, got_c0 = gl["price_paid"][:T, g, c0], gl["delivered"][:T, g, c0]
+        if np.isfinite(paid_c0[0]) and np.nansum(got_c0) > 0:
+            out[f"buyer_cost.{good}.{w.countries[c0]}"] = float(np.nansum((paid_c0 - paid_c0[0]) * got_c0))
+    # Targets' export revenue lost against their first-month rate (FOB: exports x export price).
+    revenue = np.nan_to_num(gl["exports"][:T] * gl["price_export"][:T])  # [T, G, C]
+    for c in w.targets:
+        code = w.countries[c]
+        base = revenue[0, :, c]
+        if base.sum() <= 0:
+            continue
+        lost = base * T - revenue[:, :, c].sum(axis=0)
+        for g, good in enumerate(w.goods):
+            if base[g] > 0:
+                out[f"export_revenue_lost.{good}.{code}"] = float(lost[g])
+        out[f"export_revenue_lost.{code}"] = float(lost.sum())
+        out[f"export_revenue_lost_share.{code}"] = float(lost.sum() / (base.sum() * T))
+    base_need = rec._base_need_gc.reshape(rec.G, rec.C)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lacking = (np.nan_to_num(gl["shortage"][:T]) + np.nan_to_num(gl["rationed"][:T])) / np.where(base_need > 0, base_need, np.inf)
+    for c, code in enumerate(w.countries):
+        if (base_need[:, c] > 0).any():
+            out[f"shortage_months.{code}"] = int(np.sum((lacking[:, :, c] > 0.01).any(axis=1)))
     base_va = rec.baseline_value_added
     for c, code in enumerate(w.countries):
         if base_va[c] <= 0:
@@ -150,6 +182,19 @@ def compute_metrics(model) -> dict:
         out[f"peak_output_loss_share.{code}"] = float(np.nanmax(loss) / base_va[c])
         hit = np.flatnonzero(loss > 1e-3 * base_va[c])
         out[f"first_output_loss_date.{code}"] = _month(dates[hit[0]]) if hit.size else None
+    # Policy levers: cost by country (total and per lever), reserve sales and releases.
+    lever_cost = {lv.name: cl[f"policy_cost_{lv.name}"][:T] for lv in model.levers}
+    for c, code in enumerate(w.countries):
+        acting = {name: float(np.nansum(v[:, c])) for name, v in lever_cost.items()}
+        out[f"policy_cost.total.{code}"] = float(np.nansum(cl["policy_cost"][:T, c]))
+        for name, v in acting.items():
+            out[f"policy_cost.{name}.{code}"] = v
+        if model.levers:
+            out[f"policy_revenue.{code}"] = float(np.nansum(cl["policy_revenue"][:T, c]))
+            for g, good in enumerate(w.goods):
+                released = float(np.nansum(gl["stockpile_release"][:T, g, c]))
+                if released > 0:
+                    out[f"stockpile_released.{good}.{code}"] = released
     lost_rev = float(np.sum(model.baseline_coercer_revenue - rec.coercer_export_revenue[:T]))
     total_cost = float(rec.coercer_cost[:T].sum())
     own_loss = float(np.nansum(cl["output_loss"][:T, c0]))
@@ -197,7 +242,14 @@ class _FlowCubes:
         return np.bincount(key, weights=self.q[sl], minlength=T * C * C).reshape(T, C, C)
 
 
-def _first_measure_step(model) -> int | None:
-    """First month in which a measure of the coercer covers at least part of the month."""
-    steps = [int(np.flatnonzero(m.coverage > 0)[0]) for m in model.measures if m.imposer == model.coercer_index and (m.coverage > 0).any()]
+def _first_measure_step(model, good: int | None = None) -> int | None:
+    """First month in which a measure of the coercer (on ``good``, if given) covers at least part of
+    the month."""
+    steps = [
+        int(np.flatnonzero(m.coverage > 0)[0])
+        for m in model.measures
+        if m.imposer == model.coercer_index
+        and (m.coverage > 0).any()
+        and (good is None or good in np.asarray(m.goods))
+    ]
     return min(steps) if steps else None

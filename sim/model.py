@@ -4,8 +4,8 @@ One step, in MODEL.md's order (details and equations in ``docs/ODD.md``):
 
 1. **Measures**: the coercer's strategy decides which of its measures stay in force; every measure in
    force writes this month's bans, quotas, duties and tariffs.
-2. **Policy actions**: every state runs its levers (stockpile releases and the like) and books their
-   costs.
+2. **Policy actions**: every state runs its policy levers (:mod:`sim.policy`: stockpile releases and
+   refill orders, shared stock, inventory credits, substitution R&D) and books their costs.
 3. **Plans**: user firms plan output (baseline) and purchases: requirement for planned output plus a
    share of the gap to their inventory target; the target cover rises with the scarcity they have
    seen (precautionary buying).
@@ -31,8 +31,9 @@ from sim import kernels
 from sim.agents import ProducerFirm, StateAgent, UserFirm
 from sim.coercion import ExportQuota, MeasureArrays, RuleBasedStrategy, ScheduleStrategy
 from sim.market import MarketInputs, MarketStructure, clear_markets
+from sim.policy import LEVER_NAMES, build_levers, expand_scenario
 from sim.recording import Recorder
-from sim.scenario import World, build_world, ramp_share, validate_config
+from sim.scenario import World, build_world, prepare_config, ramp_share
 
 __all__ = ["CoercionModel"]
 
@@ -54,11 +55,13 @@ class CoercionModel(mesa.Model):
     """
 
     def __init__(self, cfg, rng=None) -> None:
-        validate_config(cfg)
+        cfg = prepare_config(cfg)  # a generated world is expanded here; the model keeps the result
         super().__init__(rng=cfg.seed if rng is None else rng)
         self.cfg = cfg
         self.params = cfg.model
-        w: World = build_world(cfg, self.rng)
+        # Levers that finance capacity add or commit projects in the world (not in self.cfg, which is
+        # what a run writes as its resolved config and must compose the same run again).
+        w: World = build_world(expand_scenario(cfg), self.rng)
         self.world = w
         G, C = len(w.goods), len(w.countries)
         P, F, R = len(w.producer_name), len(w.firm_country), len(w.row_firm)
@@ -95,7 +98,7 @@ class CoercionModel(mesa.Model):
         self._firm_row_start = bounds[:-1]
 
         # ---- state ----
-        self.measures = w.measures
+        self.measures = list(w.measures)  # levers may add counter-measures
         self.coercer_index = w.coercer
         self.target_indices = w.targets
         self.measure_arrays = MeasureArrays.empty(G, C)
@@ -105,9 +108,22 @@ class CoercionModel(mesa.Model):
         self.project_start = np.where(w.is_project, _NEVER, -1).astype(np.int64)
         self.project_signal_months = np.zeros(P, dtype=np.int64)
         self.producer_output = np.zeros(P)
+        # Policy levers' state and this month's actions (see sim.policy): reserves, what they release
+        # (by the releasing country) and deliver (by the receiving country), refill orders and what
+        # they bought at what value; each lever's cost by country; firms' extra target cover and
+        # requirement multiplier set by levers.
         self.stockpile = np.zeros((G, C))
         self.stockpile_release = np.zeros((G, C))
+        self.stockpile_delivery = np.zeros((G, C))
+        self.stockpile_order = np.zeros((G, C))
+        self.stockpile_bought = np.zeros((G, C))
+        self.stockpile_bought_value = np.zeros((G, C))
+        self.lever_cost = np.zeros((len(LEVER_NAMES), C))
         self.policy_cost = np.zeros(C)
+        self.policy_revenue = np.zeros(C)
+        self.extra_cover = np.zeros(R)
+        self.policy_requirement = np.ones(R)
+        self._no_release = np.zeros((G, C))
         self.weights = w.base_weights.copy()
         self.risk = np.zeros_like(self.weights)
         self.inventory = w.row_requirement * w.firm_value_added[w.row_firm] * w.row_inventory_months
@@ -140,7 +156,10 @@ class CoercionModel(mesa.Model):
         self.baseline_coercer_revenue = float(np.sum(w.baseline_exports[:, w.coercer] * w.reference_price * (1 + duty0)))
         self._investment = np.zeros((G, C))
         self.world_import_price = w.reference_price.copy()
+        self._row_gc = w.row_good * C + self._row_destination
+        self._state_order_rows = np.zeros(R)
         self.recorder = Recorder(self)
+        self.levers = build_levers(self)
         self.clearing_seconds = 0.0
         self.clearing_max_iterations = 0
         self.clearing_max_residual = 0.0
@@ -217,17 +236,51 @@ class CoercionModel(mesa.Model):
 
     def _plan(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         w, prm = self.world, self.params
-        req = w.row_requirement * self.requirement_multiplier * self._scheduled_requirement(t)
+        req = w.row_requirement * self.requirement_multiplier * self._scheduled_requirement(t) * self.policy_requirement
         planned_output = w.firm_value_added  # baseline output; demand for final goods is not modelled
         need = req * planned_output[w.row_firm]
+        # Stock released by states reaches firms before they plan, in proportion to their need.
+        if self.stockpile_delivery.any():
+            self.inventory = self.inventory + self._spread(self.stockpile_delivery, need)
         # Precaution: the target cover rises with the larger of the scarcity the firm has seen
         # (recent price rise and rationing) and the supply risk it perceives in its own sourcing.
         supply_risk = np.sum(self.weights * self.risk, axis=1)
         alarm = np.maximum(self.scarcity, supply_risk)
         cover = w.row_inventory_months * np.minimum(prm.precaution_max_multiple, 1.0 + prm.precaution * alarm)
+        if self.levers:
+            cover = cover + self.extra_cover
         target = cover * need
         purchase = np.maximum(0.0, need + (target - self.inventory) / prm.inventory_adjustment_months)
+        # States refilling reserves buy through their firms' sourcing mix (split off after clearing).
+        if self.stockpile_order.any():
+            self._state_order_rows = self._spread(self.stockpile_order, need)
+            purchase = purchase + self._state_order_rows
+        else:
+            self._state_order_rows.fill(0.0)
         return req, need, purchase
+
+    def _spread(self, by_gc: np.ndarray, need: np.ndarray) -> np.ndarray:
+        """Spread a ``[G, C]`` quantity over the purchase rows of each (good, country) by their need."""
+        total = np.bincount(self._row_gc, weights=need, minlength=by_gc.size)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(total[self._row_gc] > 0, need / np.where(total[self._row_gc] > 0, total[self._row_gc], 1.0), 0.0)
+        return by_gc.ravel()[self._row_gc] * share
+
+    def _split_state_purchases(self, purchase: np.ndarray, result) -> np.ndarray:
+        """The state's share of each row's deliveries (refill orders) goes to its reserve; returns what
+        the firms received."""
+        orders = self._state_order_rows
+        self.stockpile_bought.fill(0.0)
+        self.stockpile_bought_value.fill(0.0)
+        if not orders.any():
+            return result.delivered
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(purchase > 0, orders / np.where(purchase > 0, purchase, 1.0), 0.0)
+        size = self.stockpile_bought.size
+        shape = self.stockpile_bought.shape
+        self.stockpile_bought[...] = np.bincount(self._row_gc, weights=result.delivered * share, minlength=size).reshape(shape)
+        self.stockpile_bought_value[...] = np.bincount(self._row_gc, weights=result.expenditure * share, minlength=size).reshape(shape)
+        return result.delivered * (1.0 - share)
 
     def _scheduled_requirement(self, t: int) -> np.ndarray:
         mult = np.ones(len(self.world.row_firm))
@@ -271,7 +324,7 @@ class CoercionModel(mesa.Model):
             export_duty=m.export_duty,
             import_tariff=m.import_tariff,
             transport_cost=w.transport_cost,
-            stockpile_release=self.stockpile_release,
+            stockpile_release=self._no_release,  # reserves reach firms directly (see _plan)
             initial_price=self._last_prices,
             initial_rent=self._last_rent,
         )
@@ -292,7 +345,7 @@ class CoercionModel(mesa.Model):
         self._last_rent = result.quota_rent
         return result
 
-    def _produce(self, req: np.ndarray, result) -> dict[str, np.ndarray]:
+    def _produce(self, req: np.ndarray, result, delivered: np.ndarray) -> dict[str, np.ndarray]:
         w = self.world
         # Leontief firms cannot save on an input in the short run; they respond to its price through
         # output: at a delivered-price index above baseline they plan less output by the good's
@@ -303,7 +356,7 @@ class CoercionModel(mesa.Model):
         order, start = self._firm_row_order, self._firm_row_start
         planned_output = baseline_output * np.minimum(np.minimum.reduceat(price_factor[order], start), 1.0)
         # Output is then limited by the scarcest input: stock plus deliveries.
-        available = self.inventory + result.delivered
+        available = self.inventory + delivered
         with np.errstate(divide="ignore", invalid="ignore"):
             possible = np.where(req > 0, available / req, np.inf)
         output = np.minimum(planned_output, np.minimum.reduceat(possible[order], start))
@@ -414,17 +467,26 @@ class CoercionModel(mesa.Model):
             return
         self.step_index = t
         self._set_measures(t)
-        self.stockpile_release.fill(0.0)
-        self.policy_cost.fill(0.0)
+        for a in (self.stockpile_release, self.stockpile_delivery, self.stockpile_order, self.lever_cost, self.policy_revenue):
+            a.fill(0.0)
+        self.policy_requirement.fill(1.0)
         self.states.do("act")
         req, need, purchase = self._plan(t)
         result = self._clear(purchase, need)
-        production = self._produce(req, result)
+        delivered = self._split_state_purchases(purchase, result)
+        for lever in self.levers:
+            lever.after_clear(self, t, result)
+        production = self._produce(req, result, delivered)
         for q in self.measures:
             if isinstance(q, ExportQuota):
                 q.record_exports(t, result.exports[:, q.imposer])
         self.producer_output = result.producer_output
+        for lever in self.levers:
+            lever.before_adapt(self, t)
         self._adapt(t, result, production)
+        for lever in self.levers:
+            lever.after_adapt(self, t, result)
+        self.policy_cost[...] = self.lever_cost.sum(axis=0)
         self.last_result = result
         self.recorder.record(t, result, production, purchase)
         if t == self.n_steps - 1:

@@ -20,11 +20,13 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
     "quota_rent": ("good", "price unit", "wedge between export and duty-inclusive domestic price"),
     "price_paid": ("good", "price unit", "average delivered price the country's firms paid (duties, rent, transport, tariffs included)"),
     "demand": ("good", "quantity/month", "quantity firms demanded at the clearing prices"),
-    "delivered": ("good", "quantity/month", "quantity delivered to the country's firms"),
+    "delivered": ("good", "quantity/month", "quantity delivered to buyers in the country (its firms, and its reserve's purchases)"),
     "shortage": ("good", "quantity/month", "requirement for planned output not covered by inventory and deliveries"),
     "rationed": ("good", "quantity/month", "demanded but not delivered (price cap, quota, or held at the border)"),
     "inventory": ("good", "quantity", "firms' inventory at the end of the month"),
     "stockpile": ("good", "quantity", "state strategic stockpile at the end of the month"),
+    "stockpile_purchase": ("good", "quantity/month", "bought on the market for the state's reserve (part of delivered)"),
+    "stockpile_release": ("good", "quantity/month", "reserve stock released to the country's firms (its own reserve or a coalition partner's)"),
     "capacity": ("good", "quantity/month", "producers' capacity"),
     "production": ("good", "quantity/month", "quantity the country's producers sold"),
     "imports": ("good", "quantity/month", "quantity imported"),
@@ -33,7 +35,12 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
     "investment": ("good", "US$/month", "capital spending on capacity projects in the country"),
     "output_loss": ("country", "US$/month", "value added the country's user firms lost against baseline: output cut for scarce inputs and for input prices above baseline"),
     "value_added": ("country", "US$/month", "value added produced by the country's user firms"),
-    "policy_cost": ("country", "US$/month", "cost the state's policy levers booked this month (zero without levers)"),
+    "policy_cost": ("country", "US$/month", "cost the state's policy levers booked this month, all levers (zero without levers)"),
+    "policy_revenue": ("country", "US$/month", "what the state's reserves earned selling stock to firms (not netted from policy_cost)"),
+    **{
+        f"policy_cost_{lever}": ("country", "US$/month", f"cost booked by the {lever} lever (only in runs with that lever)")
+        for lever in ("stockpile", "collective_response", "inventory_incentive", "substitution", "diversification", "friendshoring", "recycling")
+    },
 }
 
 
@@ -99,6 +106,11 @@ class Recorder:
         self.country_level["output_loss"][t] = np.bincount(w.firm_country, weights=m.firm_output_loss, minlength=C)
         self.country_level["value_added"][t] = np.bincount(w.firm_country, weights=m.firm_output, minlength=C)
         self.country_level["policy_cost"][t] = m.policy_cost
+        self.country_level["policy_revenue"][t] = m.policy_revenue
+        gl["stockpile_purchase"][t] = m.stockpile_bought
+        gl["stockpile_release"][t] = m.stockpile_delivery
+        for lever in m.levers:
+            self.country_level[f"policy_cost_{lever.name}"][t] = m.lever_cost[lever.index]
 
         # Coercer's cost this month: export revenue lost against baseline, plus the extra its own
         # firms paid for the goods against baseline prices (both can be negative: gains).

@@ -28,7 +28,7 @@ from sim.calendar import MonthlyCalendar, parse_date, parse_month
 from sim.coercion import MEASURE_TYPES, ExportQuota, MeasureArrays, link_quota_years
 from sim.recording import VARIABLES
 
-__all__ = ["ScenarioError", "validate_config", "World", "build_world", "RECORDABLE_VARIABLES"]
+__all__ = ["ScenarioError", "prepare_config", "validate_config", "World", "build_world", "RECORDABLE_VARIABLES"]
 
 #: Variables :mod:`sim.recording` can write to timeseries.parquet.
 RECORDABLE_VARIABLES = tuple(VARIABLES)
@@ -66,8 +66,37 @@ def _date(value: str, path: str, *, end: bool = False):
         raise ScenarioError(str(exc)) from None
 
 
+def prepare_config(cfg):
+    """The configuration a run uses: ``cfg.scenario`` checked against its kind's schema, a generated
+    world expanded into its scenario (:func:`sim.generate.expand_config`), and everything validated.
+
+    Raises:
+        hydra.errors.ConfigCompositionException: an unknown key or a wrong type in the scenario.
+        ScenarioError: a bad value (generator parameter, scenario field or model setting).
+    """
+    from sim.config import check_scenario_schema, is_generated
+
+    cfg = check_scenario_schema(cfg)
+    if is_generated(cfg.scenario):
+        from sim.generate import expand_config
+
+        cfg = expand_config(cfg)
+    validate_config(cfg)
+    return cfg
+
+
 def validate_config(cfg) -> None:
-    """Check a composed :class:`sim.config.Config` (or DictConfig); raise :class:`ScenarioError`."""
+    """Check a composed :class:`sim.config.Config` (or DictConfig); raise :class:`ScenarioError`.
+
+    A generated world is checked by its parameters and then as the scenario they generate.
+    """
+    from sim.config import is_generated
+
+    if is_generated(cfg.scenario):
+        from sim.generate import expand_config
+
+        validate_config(expand_config(cfg))
+        return
     s = cfg.scenario
     try:
         start = parse_month(s.start, field="scenario.start")
@@ -249,6 +278,12 @@ def validate_config(cfg) -> None:
     for v in o.variables:
         _check(v == "all" or v in RECORDABLE_VARIABLES, "output.variables", v, "all, " + ", ".join(RECORDABLE_VARIABLES))
     _check(o.progress in ("auto", "always", "never"), "output.progress", o.progress, "auto, always, never")
+
+    # Policy levers (sim.policy): their settings against this scenario.
+    if cfg.get("policy") is not None:
+        from sim.policy import validate_policy
+
+        validate_policy(cfg)
 
 
 @dataclass

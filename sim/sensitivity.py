@@ -141,7 +141,8 @@ def _configure(base, point: dict[str, float], seed: int):
 
 
 def outcomes_in_memory(cfg) -> dict:
-    """Run a composed configuration and return its metrics only.
+    """Run a composed, prepared configuration (:func:`sim.scenario.prepare_config`) and return its
+    metrics only.
 
     The same model run and :func:`sim.metrics.compute_metrics` as :func:`sim.api.run_config`, without
     the tidy tables, the resolved copy of the configuration and the provenance that a run's files
@@ -163,15 +164,14 @@ def _run_chunk(scenario, overrides, config_dir, seed, points, outcomes):
     """Worker: run design points in memory, return their outcomes, wall and CPU seconds."""
     import logging
 
-    from sim.scenario import validate_config
+    from sim.scenario import prepare_config
 
     logging.getLogger("MESA").setLevel(logging.WARNING)
     base = _base_config(scenario, tuple(overrides), config_dir)
     rows = []
     for point in points:
         t0, c0 = time.perf_counter(), time.process_time()
-        cfg = _configure(base, point, seed)
-        validate_config(cfg)
+        cfg = prepare_config(_configure(base, point, seed))
         metrics = outcomes_in_memory(cfg)
         missing = [o for o in outcomes if o not in metrics]
         if missing:
@@ -185,14 +185,14 @@ def _check_parameters(scenario, overrides, config_dir, parameters: Sequence[Unce
     """Every key exists and each end of every range passes validation, before anything runs."""
     from omegaconf import OmegaConf
 
-    from sim.scenario import validate_config
+    from sim.scenario import prepare_config
 
     base = _base_config(scenario, tuple(overrides), config_dir)
     for p in parameters:
         if OmegaConf.select(base, p.name) is None:
             raise KeyError(f"{p.name}: not a key of the {scenario} configuration; allowed: a dotted config key")
         for end in (p.low, p.high):
-            validate_config(_configure(base, {p.name: end}, seed))
+            prepare_config(_configure(base, {p.name: end}, seed))
 
 
 def run_experiments(

@@ -110,15 +110,17 @@ def flow_matrix(flows: pd.DataFrame, by: str, good: str | None = None) -> pd.Dat
 
 
 def metric_key_regex(goods: Iterable[str], countries: Iterable[str]) -> re.Pattern:
-    """A regex matching every key documented in ``METRIC_DOCS``, with ``<good>`` and
-    ``<country>`` placeholders standing for the scenario's goods and countries."""
+    """A regex matching every key documented in ``METRIC_DOCS``, with ``<good>``, ``<country>`` and
+    ``<lever>`` placeholders standing for the scenario's goods and countries and the policy levers."""
     from sim.metrics import METRIC_DOCS
+    from sim.policy import LEVER_NAMES
 
     g = "(?:" + "|".join(re.escape(x) for x in goods) + ")"
     c = "(?:" + "|".join(re.escape(x) for x in countries) + ")"
     parts = []
     for key in METRIC_DOCS:
-        pat = re.escape(key).replace(re.escape("<good>"), g).replace(re.escape("<country>"), c)
+        lv = "(?:" + "|".join(LEVER_NAMES) + ")"
+        pat = re.escape(key).replace(re.escape("<good>"), g).replace(re.escape("<country>"), c).replace(re.escape("<lever>"), lv)
         parts.append(pat)
     return re.compile("^(?:" + "|".join(parts) + ")$")
 

@@ -22,6 +22,16 @@ from sim.recording import VARIABLES
 
 MINIMAL_GOODS = ["ore"]
 MINIMAL_COUNTRIES = ["CHN", "JPN", "AUS"]
+#: A small generated world through the command line (twelve countries, three goods, a year).
+GENERATED_ARGS = [
+    "scenario=generated",
+    "scenario.countries=12",
+    "scenario.goods=3",
+    "scenario.firms=60",
+    "scenario.months=12",
+    "scenario.measure_start_month=3",
+    "seed=3",
+]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -30,7 +40,7 @@ MINIMAL_COUNTRIES = ["CHN", "JPN", "AUS"]
 @pytest.fixture(scope="module")
 def cli_runs(tmp_path_factory):
     """Three runs of ``minimal`` (started together): ``a`` and ``b`` with seed 1, ``c`` with seed 2,
-    recording two variables and no flows."""
+    recording two variables and no flows; and ``g``, a small generated world for a year."""
     helpers.warm_numba_cache()
     root = tmp_path_factory.mktemp("cli_ok")
     base = ["scenario=minimal", "output.figures=false"]
@@ -38,6 +48,7 @@ def cli_runs(tmp_path_factory):
         "a": ([*base, "seed=1"], root / "a"),
         "b": ([*base, "seed=1"], root / "b"),
         "c": ([*base, "seed=2", "output.flows=false", "output.variables=[price_export,capacity]"], root / "c"),
+        "g": ([*GENERATED_ARGS, "output.figures=false"], root / "g"),
     }
     return helpers.run_cli_many(jobs)
 
@@ -173,7 +184,7 @@ def test_every_metric_key_is_documented(run_a):
 
 def test_metric_docs_patterns_are_well_formed():
     for key in METRIC_DOCS:
-        assert re.fullmatch(r"[a-z_0-9]+(\.(<good>|<country>|[a-z_0-9]+))*", key), key
+        assert re.fullmatch(r"[a-z_0-9]+(\.(<good>|<country>|<lever>|[a-z_0-9]+))*", key), key
 
 
 def test_config_yaml_loads_and_has_the_seed(run_a):
@@ -187,6 +198,33 @@ def test_config_yaml_loads_and_has_the_seed(run_a):
 
     merged = OmegaConf.merge(OmegaConf.structured(Config), cfg)
     validate_config(merged)
+
+
+def test_generated_world_runs_from_the_command_line(cli_runs):
+    from sim.config import Config
+    from sim.generate import generated_scenario, generator_seed
+    from sim.scenario import validate_config
+
+    run = _ok(cli_runs["g"])
+    for name in ("timeseries.parquet", "flows.parquet", "metrics.json", "config.yaml", "provenance.json"):
+        assert (run.run_dir / name).is_file(), name
+    assert "coercion-sim: generated (seed 3, 12 months)" in run.stdout
+    cfg = OmegaConf.load(run.run_dir / "config.yaml")
+    # config.yaml records the generator's parameters (the structure's seed it derived included) ...
+    gen = cfg.scenario.generated_from
+    assert (gen.kind, gen.countries, gen.goods, gen.firms, gen.months) == ("generated", 12, 3, 60, 12)
+    assert gen.seed == generator_seed(OmegaConf.create({"seed": None}), 3)
+    # ... and the world they generated, a complete written scenario that passes validation.
+    assert len(cfg.scenario.countries) == 12 and len(cfg.scenario.goods) == 3
+    assert sum(u.n_firms for u in cfg.scenario.user_sectors) == 60
+    validate_config(OmegaConf.merge(OmegaConf.structured(Config), cfg))
+    again = generated_scenario(12, 3, 60, months=12, seed=int(gen.seed), measure_start_month=3)
+    assert OmegaConf.to_container(again.countries) == OmegaConf.to_container(cfg.scenario.countries)
+    assert OmegaConf.to_container(again.producers) == OmegaConf.to_container(cfg.scenario.producers)
+    ts = _read(run, "timeseries.parquet")
+    assert ts["step"].nunique() == 12
+    assert set(ts["country"].astype(str)) == {c.code for c in cfg.scenario.countries}
+    assert len(cfg.scenario.measures) == 1 and cfg.scenario.measures[0].imposer == cfg.scenario.coercer
 
 
 def test_provenance(run_a):
@@ -266,6 +304,10 @@ BAD_CLI = {
         2,
         ["scenario.producers[0].capacity", "-5"],
     ),
+    "generated_too_few_countries": (["scenario=generated", "scenario.countries=1"], 2, ["scenario.countries", "1"]),
+    "generated_unknown_measure": (["scenario=generated", "scenario.measure=embargo"], 2, ["scenario.measure", "'embargo'"]),
+    "misspelt_generator_key": (["scenario=generated", "scenario.contries=3"], 1, ["scenario.contries"]),
+    "generated_wrong_type": (["scenario=generated", "scenario.goods=many"], 1, ["scenario.goods", "many"]),
     **_SCENARIO_CASES,
 }
 FAST_BAD_CLI = {
@@ -276,6 +318,7 @@ FAST_BAD_CLI = {
     "shares_not_summing_to_one",
     "measure_ends_before_start",
     "measure_date_after_scenario_end",
+    "generated_too_few_countries",
 }
 
 

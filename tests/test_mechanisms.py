@@ -1,0 +1,165 @@
+"""Mechanism tests that rely on no case's outcome (issue 5, item 8).
+
+Small three-country worlds are built in the test (a coercer, a target exporter or importer, and the rest of
+the world) and each is run with and without a measure, same seed. Properties checked over parameter ranges
+(hypothesis, few examples: each example costs a few model runs):
+
+* when a large buyer bans imports of a good from an exporter, the exporter's price falls and its sales to
+  other buyers rise; the share of its lost sales re-sold elsewhere is larger when origins are more
+  substitutable (higher Armington elasticity) and when the other buyers are larger;
+* an export restriction lowers the restricted good's price inside the restricting country and raises the
+  price producers outside it receive (the world price outside). (The average price importers pay can
+  fall under a partial ban: the blocked share is rationed at the border, not priced.)
+"""
+
+from __future__ import annotations
+
+import helpers
+import numpy as np
+import pytest
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
+from omegaconf import OmegaConf
+
+from sim.api import run
+from sim.config import ScenarioConfig
+
+START, END, MEASURE_START = "2020-01", "2021-06", "2020-04-01"
+# Few examples and no shrinking: each example is several model runs.
+FEW = settings(max_examples=4, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate])
+
+
+def _world(*, sigma: float, buyer_use: float, other_use: float, exporter_share_buyer: float,
+           exporter_share_other: float, measure: dict | None) -> dict:
+    """A one-good world: CHN a buyer (and a producer, for export restrictions), AUS an exporter, ROW other
+    buyers and other exporters. Quantities in t/yr, price US$100/t."""
+    exporter_sales = buyer_use * exporter_share_buyer + other_use * exporter_share_other
+    row_sales = buyer_use * (1 - exporter_share_buyer) + other_use * (1 - exporter_share_other)
+    return {
+        "name": "mechanism_test", "start": START, "end": END, "coercer": "CHN", "targets": ["AUS"],
+        "countries": [{"code": "CHN"}, {"code": "AUS"}, {"code": "ROW"}],
+        "goods": [{"id": "ore", "reference_price": 100.0, "demand_elasticity": 0.2, "armington_elasticity": sigma,
+                   "supply_elasticity": 0.5, "transport_cost_share": 0.05}],
+        "producers": [
+            {"name": "AUS", "country": "AUS", "good": "ore", "capacity": exporter_sales / 0.8, "unit_cost": 50.0},
+            {"name": "ROW", "country": "ROW", "good": "ore", "capacity": row_sales / 0.8, "unit_cost": 50.0},
+        ],
+        "user_sectors": [
+            {"country": "CHN", "sector": "users", "n_firms": 3, "value_added": 4 * 100 * buyer_use, "use": {"ore": buyer_use}},
+            {"country": "ROW", "sector": "users", "n_firms": 3, "value_added": 4 * 100 * other_use, "use": {"ore": other_use}},
+        ],
+        "sourcing": [
+            {"destination": "CHN", "good": "ore", "shares": {"AUS": exporter_share_buyer, "ROW": 1 - exporter_share_buyer}},
+            {"destination": "ROW", "good": "ore", "shares": {"AUS": exporter_share_other, "ROW": 1 - exporter_share_other}},
+        ],
+        "measures": [measure] if measure else [],
+    }
+
+
+def _run(scenario: dict):
+    cfg = helpers.minimal_cfg(["output.figures=false", "output.flows=true"])
+    cfg.scenario = OmegaConf.merge(OmegaConf.structured(ScenarioConfig), scenario)
+    return run(cfg, seed=1, keep_model=True)
+
+
+def _series(result, variable: str, country: str) -> np.ndarray:
+    return helpers.pivot(result.timeseries, variable, "ore")[country].to_numpy()
+
+
+def _exports_to(result, origin: str, destination: str) -> np.ndarray:
+    f = result.flows
+    f = f[(f["origin"] == origin) & (f["destination"] == destination)]
+    out = np.zeros(result.model.n_steps)
+    np.add.at(out, f["step"].to_numpy(), f["quantity"].to_numpy())
+    return out
+
+
+IMPORT_BAN = {"type": "import_ban", "imposer": "CHN", "goods": ["ore"], "targets": ["AUS"], "start": MEASURE_START}
+
+
+@FEW
+@given(
+    sigma=st.floats(1.5, 6.0),
+    buyer_share=st.floats(0.3, 0.8),
+    other_share=st.floats(0.05, 0.3),
+    intensity=st.floats(0.5, 1.0),
+)
+def test_import_ban_lowers_exporter_price_and_raises_its_other_sales(sigma, buyer_share, other_share, intensity):
+    common = dict(sigma=sigma, buyer_use=1000.0, other_use=3000.0, exporter_share_buyer=buyer_share,
+                  exporter_share_other=other_share)
+    base = _run(_world(**common, measure=None))
+    ban = _run(_world(**common, measure={**IMPORT_BAN, "intensity": intensity}))
+    months = slice(4, None)  # from the first full month of the ban
+    p_base, p_ban = _series(base, "price_domestic", "AUS")[months], _series(ban, "price_domestic", "AUS")[months]
+    assert np.all(p_ban < p_base * (1 - 1e-6))
+    sales_base, sales_ban = _exports_to(base, "AUS", "ROW")[months], _exports_to(ban, "AUS", "ROW")[months]
+    assert np.all(sales_ban > sales_base * (1 + 1e-6))
+    assert np.all(_exports_to(ban, "AUS", "CHN")[months] < _exports_to(base, "AUS", "CHN")[months])
+
+
+def _redirected(**kw) -> float:
+    return _run(_world(**kw, measure=IMPORT_BAN)).metrics["redirected_share_12m.ore.AUS"]
+
+
+@FEW
+@given(sigma=st.floats(1.5, 4.0), factor=st.floats(1.5, 3.0), buyer_share=st.floats(0.3, 0.8))
+def test_redirection_rises_with_substitutability_between_origins(sigma, factor, buyer_share):
+    kw = dict(buyer_use=1000.0, other_use=3000.0, exporter_share_buyer=buyer_share, exporter_share_other=0.1)
+    low, high = _redirected(sigma=sigma, **kw), _redirected(sigma=sigma * factor, **kw)
+    assert 0 < low < high
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known miss (issue 5 report): in the model the re-sold share FALLS when the other buyers are larger "
+    "(0.55 -> 0.49 here), against the partial-equilibrium expectation G/L = eta B / (eta B + e (B + L)); "
+    "not yet explained (candidates: sourcing adaptation toward the larger ROW producers, precautionary buying)",
+)
+def test_redirection_rises_with_size_of_other_buyers(sigma=1.5, factor=2.0, buyer_share=0.3):
+    kw = dict(sigma=sigma, buyer_use=1000.0, exporter_share_buyer=buyer_share)
+    # Other buyers `factor` times larger, the exporter holding the same share of their purchases.
+    small = _redirected(other_use=1000.0, exporter_share_other=0.1, **kw)
+    large = _redirected(other_use=1000.0 * factor, exporter_share_other=0.1, **kw)
+    assert 0 < small < large
+
+
+def _exporter_world(sigma: float, measure: dict | None) -> dict:
+    """CHN produces most of the good and exports to JPN-like buyers (here ROW); AUS is a small rival."""
+    return {
+        "name": "export_restriction_test", "start": START, "end": END, "coercer": "CHN", "targets": ["ROW"],
+        "countries": [{"code": "CHN"}, {"code": "AUS"}, {"code": "ROW"}],
+        "goods": [{"id": "ore", "reference_price": 100.0, "demand_elasticity": 0.2, "armington_elasticity": sigma,
+                   "supply_elasticity": 0.5}],
+        "producers": [
+            {"name": "CHN", "country": "CHN", "good": "ore", "capacity": 2000 / 0.8, "unit_cost": 50.0},
+            {"name": "AUS", "country": "AUS", "good": "ore", "capacity": 200 / 0.8, "unit_cost": 50.0},
+        ],
+        "user_sectors": [
+            {"country": "CHN", "sector": "users", "n_firms": 3, "value_added": 4e5, "use": {"ore": 1000.0}},
+            {"country": "ROW", "sector": "users", "n_firms": 3, "value_added": 4.4e5, "use": {"ore": 1200.0}},
+        ],
+        "sourcing": [
+            {"destination": "CHN", "good": "ore", "shares": {"CHN": 1.0}},
+            {"destination": "ROW", "good": "ore", "shares": {"CHN": 5 / 6, "AUS": 1 / 6}},
+        ],
+        "measures": [measure] if measure else [],
+    }
+
+
+@FEW
+@given(
+    sigma=st.floats(1.5, 6.0),
+    kind=st.sampled_from(["export_ban", "informal_restriction", "export_duty"]),
+    strength=st.floats(0.3, 1.0),
+)
+def test_export_restriction_lowers_price_inside_and_raises_it_outside(sigma, kind, strength):
+    measure = {"type": kind, "imposer": "CHN", "goods": ["ore"], "start": MEASURE_START}
+    measure.update({"rate": strength} if kind == "export_duty" else {"intensity": strength})
+    base = _run(_exporter_world(sigma, None))
+    hit = _run(_exporter_world(sigma, measure))
+    months = slice(4, None)
+    inside_base, inside_hit = _series(base, "price_domestic", "CHN")[months], _series(hit, "price_domestic", "CHN")[months]
+    assert np.all(inside_hit < inside_base * (1 - 1e-6))
+    # Outside: the price the other origin's producers get (the world price of the good outside CHN).
+    out_base, out_hit = _series(base, "price_domestic", "AUS")[months], _series(hit, "price_domestic", "AUS")[months]
+    assert np.all(out_hit > out_base * (1 + 1e-6))

@@ -1,0 +1,293 @@
+"""Policy levers (sim/policy.py): composition, neutral settings, directions of effect, costs, validation.
+
+Direction tests are hypothesis properties over parameter ranges with few examples (each example is two
+model runs of about half a second). The coalition tests use a toy world in
+``tests/configs/scenario/coalition_toy.yaml``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import sim
+from sim.policy import LEVER_NAMES
+from sim.scenario import ScenarioError
+
+TEST_CONFIGS = Path(__file__).resolve().parent / "configs"
+POLICY_VARIABLES = {"policy_cost", "policy_revenue", *(f"policy_cost_{n}" for n in LEVER_NAMES)}
+
+
+def run(overrides=(), scenario="rare_earth_2010", config_dir=None):
+    return sim.run(scenario, list(overrides), seed=1, config_dir=config_dir)
+
+
+def toy(overrides=()):
+    return sim.run("coalition_toy", list(overrides), seed=1, config_dir=TEST_CONFIGS)
+
+
+def series(ts: pd.DataFrame, variable: str, country: str, good: str | None = None) -> np.ndarray:
+    sel = (ts.variable == variable) & (ts.country == country)
+    if good is not None:
+        sel &= ts.good == good
+    return ts[sel].groupby("step", observed=True).value.sum().to_numpy()
+
+
+def total(metrics: dict, prefix: str) -> float:
+    return sum(v for k, v in metrics.items() if k.startswith(prefix) and isinstance(v, float))
+
+
+def same_run(a, b) -> None:
+    """Identical outcomes apart from the policy bookkeeping variables and wall times."""
+    keep = lambda ts: ts[~ts.variable.isin(POLICY_VARIABLES)].reset_index(drop=True)  # noqa: E731
+    pd.testing.assert_frame_equal(keep(a.timeseries), keep(b.timeseries))
+    pd.testing.assert_frame_equal(a.flows, b.flows)
+    strip = lambda m: {k: v for k, v in m.items() if not k.startswith(("policy_", "stockpile_released", "clearing_seconds"))}  # noqa: E731
+    assert strip(a.metrics) == strip(b.metrics)
+
+
+# ---------------------------------------------------------------------------------------------- composition
+def test_rare_earth_2010_runs_japans_response_by_default_and_policy_none_turns_it_off():
+    cfg = sim.compose_config("rare_earth_2010")
+    assert {k for k, v in cfg.policy.items() if v is not None} == {"stockpile", "friendshoring", "substitution", "recycling"}
+    off = sim.compose_config("rare_earth_2010", ["policy=none"])
+    assert all(v is None for v in off.policy.values())
+    assert all(v is None for v in sim.compose_config("minimal").policy.values())
+
+
+def test_levers_compose_and_any_parameter_can_be_set():
+    cfg = sim.compose_config("minimal", ["policy=[stockpile,diversification]", "policy.stockpile.months=6", "policy.diversification.speed=3"])
+    assert cfg.policy.stockpile.months == 6 and cfg.policy.diversification.speed == 3
+    assert cfg.policy.recycling is None
+
+
+# ---------------------------------------------------------------------------------------------- neutral settings
+NEUTRAL = {
+    "stockpile": ["policy.stockpile.months=0"],
+    "diversification": ["policy.diversification.max_share=1", "policy.diversification.speed=1"],
+    "inventory_incentive": ["policy.inventory_incentive.extra_months=0"],
+    "substitution": ["policy.substitution.programmes.0.change=0", "policy.substitution.programmes.0.budget=0"],
+    "recycling": ["policy.recycling.recovery_share=0"],
+    "friendshoring": ["policy.friendshoring.projects.0.capacity_share=0"],
+}
+
+
+@pytest.mark.parametrize("lever", sorted(NEUTRAL))
+def test_a_lever_at_its_neutral_setting_reproduces_the_run_without_levers(lever):
+    base = run(["policy=none"])
+    neutral = run([f"policy={lever}", *NEUTRAL[lever]])
+    same_run(base, neutral)
+    assert total(neutral.metrics, "policy_cost.total.") == 0.0
+
+
+def test_collective_response_switched_off_reproduces_the_run_without_levers():
+    base = toy(["policy=none"])
+    off = toy(
+        [
+            "policy=collective_response",
+            "policy.collective_response.coalition=partners",
+            "policy.collective_response.buy_target_exports=false",
+            "policy.collective_response.share_stockpiles=false",
+            "policy.collective_response.counter_tariff=0",
+        ]
+    )
+    same_run(base, off)
+
+
+# ---------------------------------------------------------------------------------------------- directions
+def japan_shortage(result) -> float:
+    """Japan's unmet requirement plus demand rationed or held at the border, all goods, whole run."""
+    return sum(v for k, v in result.metrics.items() if k.startswith(("shortage.", "rationed.")) and k.endswith(".JPN"))
+
+
+@settings(max_examples=3, deadline=None)
+@given(st.floats(0.0, 4.0), st.floats(0.25, 4.0))
+def test_a_larger_stockpile_never_increases_japans_shortage(months, extra):
+    small = run(["policy=stockpile", "policy.stockpile.countries=[JPN]", f"policy.stockpile.months={months}"])
+    large = run(["policy=stockpile", "policy.stockpile.countries=[JPN]", f"policy.stockpile.months={months + extra}"])
+    assert japan_shortage(large) <= japan_shortage(small) * (1 + 1e-9) + 1e-6
+
+
+@settings(max_examples=2, deadline=None)
+@given(st.floats(0.0, 4.0), st.floats(0.25, 4.0))
+def test_a_larger_stockpile_that_is_not_refilled_never_increases_japans_output_loss(months, extra):
+    # With refilling, a larger reserve buys more once prices are back near normal, which raises prices
+    # and can cost output later (a real cost of the lever); without it, more stock only helps.
+    common = ["policy=stockpile", "policy.stockpile.countries=[JPN]", "policy.stockpile.refill_rate=0"]
+    small = run([*common, f"policy.stockpile.months={months}"])
+    large = run([*common, f"policy.stockpile.months={months + extra}"])
+    assert large.metrics["output_loss.JPN"] <= small.metrics["output_loss.JPN"] * (1 + 1e-9) + 1e-3
+
+
+def test_a_stockpile_releases_in_the_halt_and_cuts_japans_shortage():
+    none = run(["policy=none"])
+    pile = run(["policy=stockpile", "policy.stockpile.countries=[JPN]", "policy.stockpile.months=3"])
+    assert japan_shortage(none) > 0
+    assert japan_shortage(pile) < japan_shortage(none)
+    assert pile.metrics["output_loss.JPN"] < none.metrics["output_loss.JPN"]
+    released = sum(v for k, v in pile.metrics.items() if k.startswith("stockpile_released.") and k.endswith(".JPN"))
+    assert released > 0
+    assert pile.metrics["policy_revenue.JPN"] > 0
+
+
+@settings(max_examples=2, deadline=None)
+@given(st.floats(0.05, 0.5), st.floats(0.05, 0.5))
+def test_a_coalition_that_buys_the_targets_exports_never_lowers_its_export_revenue(rate, share):
+    def revenue(result):
+        ts = result.timeseries
+        return float((series(ts, "exports", "AUS") * series(ts, "price_export", "AUS")).sum())
+
+    base = toy(["policy=none"])
+    helped = toy(
+        [
+            "policy=collective_response",
+            "policy.collective_response.coalition=partners",
+            f"policy.collective_response.purchase_shift_rate={rate}",
+            f"policy.collective_response.max_target_share={share}",
+        ]
+    )
+    assert revenue(helped) >= revenue(base) * (1 - 1e-9)
+    assert helped.metrics["redirected_share_12m.barley.AUS"] >= base.metrics["redirected_share_12m.barley.AUS"] - 1e-9
+
+
+def test_counter_tariffs_cut_the_coercers_exports_to_members_while_the_coercion_lasts():
+    base = run(["policy=none", "scenario.countries.0.coalitions=[]"])
+    hit = run(["policy=collective_response", "policy.collective_response.counter_tariff=0.5", "policy.collective_response.buy_target_exports=false"])
+    f0, f1 = base.flows, hit.flows
+    window = lambda f: f[(f.origin == "CHN") & f.destination.isin(["USA", "EU27"]) & (f.date >= "2010-10-01") & (f.date < "2010-12-01")]  # noqa: E731
+    assert window(f1).quantity.sum() < window(f0).quantity.sum()
+    cost = hit.metrics["policy_cost.collective_response.USA"]
+    assert cost > 0
+    before = f1[(f1.origin == "CHN") & (f1.destination == "USA") & (f1.date < "2010-09-01")]
+    before0 = f0[(f0.origin == "CHN") & (f0.destination == "USA") & (f0.date < "2010-09-01")]
+    np.testing.assert_allclose(before.quantity.to_numpy(), before0.quantity.to_numpy())
+
+
+@settings(max_examples=2, deadline=None)
+@given(st.floats(1.0, 10.0))
+def test_diversification_never_raises_japans_dependence_on_the_coercer(speed):
+    none = run(["policy=none"])
+    div = run(["policy=diversification", f"policy.diversification.speed={speed}", "policy.diversification.max_share=0.6"])
+    for good in ("ree_light", "ree_heavy"):
+        key = f"coercer_import_share_end.{good}.JPN"
+        assert div.metrics[key] <= none.metrics[key] + 1e-9
+    assert div.metrics["policy_cost.diversification.JPN"] > 0
+
+
+def test_inventory_incentive_raises_firm_stocks_and_costs_money():
+    none = run(["policy=none"])
+    inc = run(["policy=inventory_incentive", "policy.inventory_incentive.extra_months=2"])
+    inv0 = series(none.timeseries, "inventory", "JPN")
+    inv1 = series(inc.timeseries, "inventory", "JPN")
+    assert inv1[6] > inv0[6]
+    assert inc.metrics["policy_cost.inventory_incentive.JPN"] > 0
+    assert inc.metrics["min_inventory_months.ree_light.JPN"] >= none.metrics["min_inventory_months.ree_light.JPN"]
+
+
+def test_recycling_and_friendshoring_add_capacity_after_their_build_lag():
+    none = run(["policy=none"])
+    rec = run(["policy=recycling", "policy.recycling.start=2011-01", "policy.recycling.build_lag_months=12"])
+    cap = series(rec.timeseries, "capacity", "JPN", "ree_light")
+    assert cap[24 + 11] == 0 and cap[24 + 13] > 0  # first output in 2012-01 + ramp
+    assert rec.metrics["policy_cost.recycling.JPN"] > 0
+    fs = run(["policy=friendshoring", "policy.friendshoring.projects.0.country=AUS", "policy.friendshoring.start=2010-11"])
+    assert fs.metrics["new_capacity.ree_heavy.AUS"] > none.metrics.get("new_capacity.ree_heavy.AUS", 0.0)
+    assert fs.metrics["coercer_import_share_end.ree_heavy.JPN"] < none.metrics["coercer_import_share_end.ree_heavy.JPN"]
+
+
+def test_substitution_lowers_requirements_as_the_budget_is_spent():
+    sub = run(
+        [
+            "policy=substitution",
+            "policy.substitution.programmes.0.change=-0.3",
+            "policy.substitution.programmes.0.start=2010-01",
+            "policy.substitution.programmes.0.lag_months=3",
+            "policy.substitution.programmes.0.spend_months=12",
+            "policy.substitution.programmes.0.budget=1.2e8",
+        ]
+    )
+    req = series(sub.timeseries, "requirement_index", "JPN", "ree_light")
+    assert req[12 + 2] == pytest.approx(1.0)  # the lag: nothing before April 2010
+    assert req[12 + 3 + 11] <= 0.7 + 1e-9 + 0.01  # full effect once spent (endogenous substitution adds a little)
+    assert sub.metrics["policy_cost.substitution.JPN"] == pytest.approx(1.2e8)
+
+
+# ---------------------------------------------------------------------------------------------- costs
+def test_costs_are_non_negative_and_add_up_by_lever_and_country():
+    r = run(["policy=[japan_2010_response,diversification,inventory_incentive]"])
+    ts = r.timeseries
+    per_lever = ts[ts.variable.astype(str).str.startswith("policy_cost_")]
+    totals = ts[ts.variable == "policy_cost"]
+    assert (per_lever.value >= 0).all() and (totals.value >= 0).all()
+    summed = per_lever.groupby(["step", "country"], observed=True).value.sum()
+    tot = totals.set_index(["step", "country"]).value
+    pd.testing.assert_series_equal(summed.reindex(tot.index).fillna(0.0), tot, check_names=False, rtol=1e-12)
+    for code in ("JPN", "USA", "CHN"):
+        parts = [v for k, v in r.metrics.items() if k.startswith("policy_cost.") and k.endswith(f".{code}") and not k.startswith("policy_cost.total")]
+        assert r.metrics[f"policy_cost.total.{code}"] == pytest.approx(sum(parts), rel=1e-12, abs=1e-6)
+    # Japan's response: Lynas financing US$250m over its 24-month build lag, substitution R&D 2 x US$100m.
+    assert r.metrics["policy_cost.friendshoring.JPN"] == pytest.approx(2.5e8)
+    assert r.metrics["policy_cost.substitution.JPN"] == pytest.approx(2.0e8)
+
+
+def test_every_metric_key_of_a_run_with_levers_is_documented():
+    import helpers
+
+    r = run(["policy=[japan_2010_response,diversification,inventory_incentive,collective_response]"])
+    pattern = helpers.metric_key_regex(["ree_light", "ree_heavy"], ["CHN", "JPN", "USA", "EU27", "AUS", "ROW"])
+    assert sorted(k for k in r.metrics if not pattern.match(k)) == []
+    assert {f"policy_cost.{n}.JPN" for n in ("stockpile", "diversification", "inventory_incentive", "friendshoring", "substitution", "recycling")} <= set(r.metrics)
+
+
+def test_japans_response_lowers_japans_dependence_and_damage():
+    none = run(["policy=none"])
+    hist = run([])
+    assert hist.metrics["coercer_import_share_end.ree_light.JPN"] < none.metrics["coercer_import_share_end.ree_light.JPN"]
+    assert hist.metrics["output_loss.JPN"] < none.metrics["output_loss.JPN"]
+
+
+# ---------------------------------------------------------------------------------------------- validation
+@pytest.mark.parametrize(
+    ("overrides", "field", "value"),
+    [
+        (["policy=stockpile", "policy.stockpile.months=-1"], "policy.stockpile.months", "-1"),
+        (["policy=stockpile", "policy.stockpile.countries=[XYZ]"], "policy.stockpile.countries[0]", "XYZ"),
+        (["policy=stockpile", "policy.stockpile.release_price_ratio=1.1", "policy.stockpile.refill_price_ratio=1.5"], "policy.stockpile.release_price_ratio", "1.1"),
+        (["policy=stockpile", "policy.stockpile.start=2030-01"], "policy.stockpile.start", "2030-01"),
+        (["policy=diversification", "policy.diversification.speed=100"], "policy.diversification.speed", "100"),
+        (["policy=diversification", "policy.diversification.max_share=0"], "policy.diversification.max_share", "0"),
+        (["policy=friendshoring", "policy.friendshoring.projects.0.project=Nowhere"], "policy.friendshoring.projects[0].project", "Nowhere"),
+        (["policy=collective_response", "policy.collective_response.coalition=NATO"], "policy.collective_response.coalition", "NATO"),
+        (["policy=substitution", "policy.substitution.programmes.0.sectors=[cars]"], "policy.substitution.programmes[0].sectors[0]", "cars"),
+        (["policy=recycling", "+policy.recycling.recovery_share_by_good.ore=0.1"], "policy.recycling.recovery_share_by_good[0]", "ore"),
+    ],
+)
+def test_bad_lever_settings_are_rejected_before_the_run(overrides, field, value):
+    with pytest.raises(ScenarioError) as exc:
+        run(overrides)
+    message = str(exc.value)
+    assert message.startswith(field) and value in message
+
+
+def test_a_misspelt_lever_key_fails_at_composition():
+    with pytest.raises(Exception, match="montsh"):
+        sim.compose_config("minimal", ["policy=stockpile", "policy.stockpile.montsh=3"])
+
+
+def test_bad_lever_setting_on_the_command_line_exits_2_with_one_message(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "sim.cli", "policy=stockpile", "policy.stockpile.months=-2", f"hydra.run.dir={tmp_path}/out"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2
+    assert "policy.stockpile.months: -2.0 is invalid" in proc.stderr
+    assert not (tmp_path / "out" / "timeseries.parquet").exists()
