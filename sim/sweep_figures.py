@@ -162,12 +162,17 @@ def cost_effectiveness_frontier(
     off: Mapping[str, float] | None = None,
     damage: str | None = None,
     cost: str | None = None,
-    scale: float = 1e9,
-    unit: str = "US$ bn",
+    scale: float | None = None,
+    unit: str | None = None,
 ) -> Figure:
     """Damage avoided against the levers' cost: one marker per lever combination (coloured by the
-    levers in use), the frontier as a step line. See :func:`frontier_table` for the arguments."""
+    levers in use), the frontier as a step line. See :func:`frontier_table` for the arguments;
+    ``scale``/``unit`` default to US$ bn, or US$ m when every value is below a billion."""
     table = frontier_table(results, country=country, off=off, damage=damage, cost=cost)
+    if scale is None:
+        largest = float(np.nanmax(np.abs(table[["cost", "damage_avoided"]].to_numpy(dtype=float))))
+        scale, unit = (1e9, "US$ bn") if largest >= 1e9 else (1e6, "US$ m")
+    unit = unit or f"US$ x {scale:g}"
     with style():
         fig = Figure(figsize=(_FULL_WIDTH / 2, _FULL_WIDTH / 2 * 0.8))
         ax = fig.subplots()
