@@ -172,3 +172,29 @@ def test_single_run_replication_and_bad_replication(tmp_path):
     assert bad.returncode == 2
     assert "replication: -1 is invalid" in bad.stderr
     assert helpers.output_files_in(bad.run_dir) == []
+
+
+@pytest.mark.parametrize(
+    ("preset", "target", "expected"),
+    [
+        ("slurm", "SlurmLauncher", {"timeout_min": 20, "mem_gb": 4, "array_parallelism": 64, "partition": None}),
+        ("local_submitit", "LocalLauncher", {"timeout_min": 20, "mem_gb": 4}),
+        ("local_parallel", "JoblibLauncher", {"n_jobs": -1}),
+    ],
+)
+def test_launcher_presets_compose(preset, target, expected):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from sim.config import CONFIG_DIR, register_configs
+
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"hydra/launcher={preset}"], return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith(target)
+    for key, value in expected.items():
+        assert launcher[key] == value, key
+    assert cfg.hydra.callbacks.sweep._target_ == "sim.sweep.SweepCallback"
