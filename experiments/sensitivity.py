@@ -8,7 +8,7 @@ benchmarks/README.md), then indices. Writes to ``experiments/results/sensitivity
 figure ``indices_<method>.{png,pdf}``.
 
 Run: ``.venv/bin/python experiments/sensitivity.py [--method sobol|morris] [--n 128] [--jobs 2]``
-(Sobol', n=128: 128 x 7 = 896 runs, about 5 minutes on 2 free cores).
+(Sobol', n=128: 128 x 7 = 896 runs, about 7 minutes with 2 workers on the shared 2-core machine).
 """
 
 from __future__ import annotations
