@@ -4,10 +4,15 @@
 ``timeseries.parquet``, ``flows.parquet``, ``metrics.json``, ``config.yaml`` (resolved),
 ``provenance.json`` and ``figures/`` (PNG and PDF), each atomically, then prints a summary. Invalid
 input stops the run before anything is written, with one message naming the field and the value.
+
+In a multirun (``coercion-sim -m ...``) each job does the same in its own directory, except that a
+failed run writes ``failed.json`` and lets the sweep go on, and ``resume=true`` skips jobs whose
+complete outputs exist (see :mod:`sim.sweep`).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import shutil
 import sys
@@ -15,6 +20,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from sim.config import CONFIG_DIR, register_configs
@@ -85,37 +91,96 @@ def _clean_failed_run_dir(outdir: Path) -> None:
         shutil.rmtree(outdir, ignore_errors=True)
 
 
+def _run(cfg: DictConfig):
+    """Run ``cfg`` in memory; with ``replication`` set, on the replication's seed (the saved
+    configuration keeps the root seed and the replication number, so it reproduces the run)."""
+    from sim.api import run_config
+    from sim.sweep import run_seed
+
+    if cfg.get("replication") is None:
+        return run_config(cfg)
+    root, seed = int(cfg.seed), run_seed(cfg)
+    run_cfg = copy.deepcopy(cfg)
+    run_cfg.seed = seed
+    result = run_config(run_cfg)
+    result.config.seed = root
+    result.provenance.update(root_seed=root, replication=int(cfg.replication))
+    return result
+
+
+def _sweep_job(cfg: DictConfig, outdir: Path, overrides: list[str]) -> str:
+    """One job of a multirun: skip it if resuming and its outputs are complete; otherwise run it,
+    and on failure write ``failed.json`` instead of stopping the sweep. Returns ``ok``, ``failed``
+    or ``skipped``."""
+    from sim.scenario import prepare_config
+    from sim.sweep import COMPLETE_FILE, FAILURE_FILE, same_configuration, write_failure
+
+    log = logging.getLogger("coercion-sim.sweep")
+
+    def forget_earlier_outputs() -> None:
+        # Outputs of an earlier attempt (or another configuration) no longer count as complete.
+        for name in (FAILURE_FILE, COMPLETE_FILE):
+            (outdir / name).unlink(missing_ok=True)
+
+    def failed(exc: Exception) -> str:
+        write_failure(outdir, exc, overrides)
+        log.error("job %s failed: %s", outdir.name, exc)
+        return "failed"
+
+    try:
+        prepared = prepare_config(cfg)
+    except Exception as exc:  # one bad combination must not take the sweep down
+        forget_earlier_outputs()
+        return failed(exc)
+    if cfg.resume and same_configuration(outdir, prepared):
+        log.info("job %s: complete outputs of this configuration exist, skipped (resume=true)", outdir.name)
+        return "skipped"
+    forget_earlier_outputs()
+    try:
+        result = _run(prepared)
+        write_outputs(result, outdir, figures=bool(cfg.output.figures), flows=bool(cfg.output.flows))
+    except Exception as exc:
+        return failed(exc)
+    print(_summary(result, outdir))
+    return "ok"
+
+
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
-def _app(cfg: DictConfig) -> None:
+def _app(cfg: DictConfig) -> str | None:
     logging.getLogger("MESA").setLevel(logging.WARNING)  # Mesa logs every step at INFO
-    outdir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    outdir = Path(hydra_cfg.runtime.output_dir)
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        return _sweep_job(cfg, outdir, [str(o) for o in hydra_cfg.overrides.task])
     # Check, expand (a generated world) and validate before importing the model stack, so bad input
     # fails fast; the model then uses the prepared config as it is.
     from hydra.errors import ConfigCompositionException
 
     from sim.scenario import ScenarioError, prepare_config
+    from sim.sweep import run_seed
 
     try:
         cfg = prepare_config(cfg)
+        run_seed(cfg)  # a bad replication number or root seed
     except ConfigCompositionException as exc:  # unknown key or wrong type in a scenario file
         _clean_failed_run_dir(outdir)
         print(f"Error merging the scenario: {exc}", file=sys.stderr)
         sys.exit(1)
-    except ScenarioError as exc:
+    except ValueError as exc:  # ScenarioError, or a bad replication
         _clean_failed_run_dir(outdir)
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    from sim.api import run_config
     from sim.market import MarketClearingError
 
     try:
-        result = run_config(cfg)
+        result = _run(cfg)
     except (ScenarioError, MarketClearingError) as exc:
         _clean_failed_run_dir(outdir)
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     write_outputs(result, outdir, figures=bool(cfg.output.figures), flows=bool(cfg.output.flows))
     print(_summary(result, outdir))
+    return None
 
 
 def main() -> None:

@@ -609,6 +609,15 @@ class Config:
     seed: int = 0
     #: Free-form tags copied to provenance.json (e.g. an experiment name).
     tags: dict[str, Any] = field(default_factory=dict)
+    #: Replication number: when set, the run's random numbers come from child ``replication`` of
+    #: ``numpy.random.SeedSequence(seed)`` (``seed`` is then the root seed of the replications), so
+    #: ``seed=7 replication='range(0,20)'`` gives 20 independent, reproducible replications. Applied
+    #: by the ``coercion-sim`` command, single runs and multiruns; ``sim.run`` takes a plain seed
+    #: (pass :func:`sim.sweep.replication_seed` ``(seed, k)``).
+    replication: int | None = None
+    #: In a multirun, skip a job whose output directory already holds complete outputs
+    #: (``provenance.json``, written last) of the same configuration; rerun it otherwise.
+    resume: bool = False
 
 
 def _config_dir() -> Path:

@@ -1,0 +1,267 @@
+"""Sweeps: what a job of a Hydra multirun does besides running the model.
+
+A sweep is a Hydra multirun (``coercion-sim -m ...``) on any launcher: the basic one (one job after
+another), joblib (parallel processes on one machine; ``hydra/launcher=local_parallel``), submitit
+(``hydra/launcher=slurm`` on a cluster, ``hydra/launcher=local_submitit`` to try the same path
+locally). Each job writes its own output directory ``SWEEP_DIR/<job number>/``; this module adds:
+
+* **Failure markers.** A job whose run fails (bad input in one combination, a market that does not
+  clear) writes ``failed.json`` (the error and the job's overrides) into its directory and returns,
+  so the rest of the sweep goes on; the collector shows it as a ``failed`` row.
+* **Resume.** With ``resume=true``, a job whose directory already holds complete outputs of the
+  same configuration (``provenance.json`` is written last, so its presence marks them complete) is
+  skipped, so a sweep cut off halfway finishes without redoing work when it is run again with the
+  same ``hydra.sweep.dir``.
+* **Replications.** ``replication=k`` derives the run's seed from the root ``seed`` through
+  :class:`numpy.random.SeedSequence` (:func:`replication_seed`): independent streams, reproducible
+  from the root seed and the replication number alone.
+* **Progress.** :class:`SweepCallback` (a Hydra callback, configured in ``configs/config.yaml``)
+  writes the sweep's plan (``sweep.json``: the number of jobs and each job's overrides) when the
+  multirun starts, logs ``[done/total]`` with the failures so far after every job, and gathers the
+  sweep into ``results.parquet`` (:func:`sim.collect.collect`) when it ends.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+__all__ = [
+    "COMPLETE_FILE",
+    "FAILURE_FILE",
+    "PLAN_FILE",
+    "NON_RESULT_KEYS",
+    "replication_seed",
+    "replication_seeds",
+    "run_seed",
+    "job_status",
+    "same_configuration",
+    "write_failure",
+    "sweep_plan",
+    "count_finished",
+    "SweepCallback",
+]
+
+log = logging.getLogger("coercion-sim.sweep")
+
+#: Written last by :func:`sim.cli.write_outputs`: its presence marks a complete output directory.
+COMPLETE_FILE = "provenance.json"
+#: Written (atomically) by a job whose run failed.
+FAILURE_FILE = "failed.json"
+#: Written into the sweep directory when a multirun starts: its jobs and their overrides.
+PLAN_FILE = "sweep.json"
+#: Top-level keys that do not change a run's results (ignored when resume compares configurations).
+NON_RESULT_KEYS = ("resume", "output.progress")
+
+
+# --------------------------------------------------------------------------------------------------
+# Replications
+# --------------------------------------------------------------------------------------------------
+def replication_seed(root_seed: int, replication: int) -> int:
+    """The seed of replication ``replication`` of root seed ``root_seed``.
+
+    It is the first 63 bits of child ``replication`` of ``numpy.random.SeedSequence(root_seed)``
+    (the child :meth:`~numpy.random.SeedSequence.spawn` would give), so replications draw
+    independent streams and each can be reproduced from the root seed and its number alone.
+
+    Raises:
+        ValueError: a negative root seed or replication number.
+    """
+    if int(root_seed) < 0:
+        raise ValueError(f"seed: {root_seed!r} is invalid; allowed: an integer >= 0 (the replications' root seed)")
+    if int(replication) < 0:
+        raise ValueError(f"replication: {replication!r} is invalid; allowed: an integer >= 0, or null")
+    child = np.random.SeedSequence(entropy=int(root_seed), spawn_key=(int(replication),))
+    return int(child.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def replication_seeds(root_seed: int, n: int) -> list[int]:
+    """Seeds of replications ``0..n-1`` of ``root_seed`` (see :func:`replication_seed`)."""
+    return [replication_seed(root_seed, k) for k in range(int(n))]
+
+
+def run_seed(cfg: DictConfig) -> int:
+    """The seed a configuration's run uses: ``seed``, or the replication's seed if ``replication``
+    is set."""
+    replication = cfg.get("replication")
+    if replication is None:
+        return int(cfg.seed)
+    return replication_seed(int(cfg.seed), int(replication))
+
+
+# --------------------------------------------------------------------------------------------------
+# Job directories
+# --------------------------------------------------------------------------------------------------
+def job_status(job_dir: str | Path) -> str:
+    """``ok`` (complete outputs), ``failed`` (a failure marker) or ``running`` (started, neither)."""
+    job_dir = Path(job_dir)
+    if (job_dir / COMPLETE_FILE).exists():
+        return "ok"
+    if (job_dir / FAILURE_FILE).exists():
+        return "failed"
+    return "running"
+
+
+def _result_relevant(container: dict) -> dict:
+    out = dict(container)
+    for key in NON_RESULT_KEYS:
+        head, _, tail = key.partition(".")
+        if tail:
+            if isinstance(out.get(head), dict):
+                out[head] = {k: v for k, v in out[head].items() if k != tail}
+        else:
+            out.pop(head, None)
+    return out
+
+
+def same_configuration(job_dir: str | Path, cfg: DictConfig) -> bool:
+    """Whether ``job_dir`` holds complete outputs of ``cfg`` (its saved, resolved ``config.yaml``
+    equals ``cfg`` resolved, keys in :data:`NON_RESULT_KEYS` aside)."""
+    job_dir = Path(job_dir)
+    saved = job_dir / "config.yaml"
+    if not ((job_dir / COMPLETE_FILE).exists() and saved.exists()):
+        return False
+    try:
+        before = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
+    except Exception:  # an unreadable file is not a complete output
+        return False
+    now = OmegaConf.to_container(cfg, resolve=True)
+    return _result_relevant(before) == _result_relevant(now)
+
+
+def write_failure(job_dir: str | Path, exc: BaseException, overrides: Sequence[str]) -> Path:
+    """Write the failure marker ``failed.json`` (error, its type, the job's overrides, traceback)."""
+    from sim.outputs import write_json
+
+    return write_json(
+        {
+            "error": str(exc),
+            "error_type": type(exc).__name__,
+            "overrides": [str(o) for o in overrides],
+            "traceback": "".join(traceback.format_exception(exc)),
+            "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        },
+        Path(job_dir) / FAILURE_FILE,
+    )
+
+
+def count_finished(sweep_dir: str | Path) -> tuple[int, int]:
+    """``(finished, failed)`` job directories directly under ``sweep_dir``."""
+    finished = failed = 0
+    for d in Path(sweep_dir).iterdir():
+        if not d.is_dir() or d.name.startswith("."):
+            continue
+        status = job_status(d)
+        if status != "running":
+            finished += 1
+            failed += status == "failed"
+    return finished, failed
+
+
+# --------------------------------------------------------------------------------------------------
+# The plan of a multirun
+# --------------------------------------------------------------------------------------------------
+_BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+def sweep_plan(config: DictConfig) -> list[list[str]] | None:
+    """The jobs a multirun of Hydra's basic sweeper will launch (each job's overrides), expanded from
+    the command line and ``hydra.sweeper.params`` as the sweeper does; ``None`` for other sweepers."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if OmegaConf.select(config, "hydra.sweeper._target_") != _BASIC_SWEEPER:
+        return None
+    args = [str(a) for a in config.hydra.overrides.task]
+    params = OmegaConf.select(config, "hydra.sweeper.params")
+    if params:
+        args = [f"{k}={v}" for k, v in params.items()] + args
+    parsed = OverridesParser.create().parse_overrides(args)
+    batches = BasicSweeper.split_arguments(parsed, None)
+    return [list(job) for batch in batches for job in batch]
+
+
+def _read_total(sweep_dir: Path) -> int | None:
+    import json
+
+    try:
+        return int(json.loads((sweep_dir / PLAN_FILE).read_text())["total"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+class SweepCallback(Callback):
+    """Hydra callback that makes a multirun's progress visible and gathers its results.
+
+    Configured under ``hydra.callbacks`` in ``configs/config.yaml``; single runs are untouched.
+
+    Args:
+        collect: Write ``results.parquet`` (and print a summary) when the multirun ends.
+        aggregate: Also write ``results_summary.parquet`` (mean and quantiles over replications):
+            ``true``, ``false`` or ``auto`` (when the sweep has several seeds or replications).
+    """
+
+    def __init__(self, collect: bool = True, aggregate: Any = "auto") -> None:
+        self.collect = bool(collect)
+        self.aggregate = aggregate
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Write the sweep's plan (``sweep.json``) so every job can report ``done/total``."""
+        from sim.outputs import write_json
+
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        try:
+            jobs = sweep_plan(config)
+        except Exception as exc:  # the sweeper itself will report a malformed sweep
+            log.debug("no sweep plan: %s", exc)
+            return
+        if jobs is None:
+            return
+        write_json(
+            {
+                "total": len(jobs),
+                "jobs": jobs,
+                "started": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            },
+            sweep_dir / PLAN_FILE,
+        )
+        log.info("sweep of %d jobs -> %s", len(jobs), sweep_dir)
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        """Log ``[done/total] job N <status>`` and the failures so far."""
+        from hydra.core.utils import JobStatus
+        from hydra.types import RunMode
+
+        if OmegaConf.select(config, "hydra.mode") != RunMode.MULTIRUN:
+            return
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        status = job_return.return_value if job_return.status == JobStatus.COMPLETED else "failed"
+        done, failed = count_finished(sweep_dir)
+        total = _read_total(sweep_dir)
+        log.info(
+            "[%d/%s] job %s %s; %d failed so far",
+            done,
+            total if total is not None else "?",
+            config.hydra.job.num,
+            status,
+            failed,
+        )
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        """Gather the sweep into ``results.parquet`` and print its summary."""
+        if not self.collect:
+            return
+        from sim.collect import collect, summary
+
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        aggregate = None if str(self.aggregate) == "auto" else bool(self.aggregate)
+        results = collect(sweep_dir, aggregate=aggregate)
+        print(summary(results, sweep_dir), flush=True)
