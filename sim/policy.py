@@ -21,12 +21,10 @@ the run identical to one without it.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from omegaconf import OmegaConf, open_dict
 
 from sim.calendar import MonthlyCalendar, parse_date, parse_month
 from sim.coercion import ImportTariff
@@ -260,17 +258,31 @@ def _project_name(lever: str, country: str, good: str, host: str) -> str:
     return f"{lever}: {country} {good}" + (f" in {host}" if host != country else "")
 
 
+class _With:
+    """A read-only view of a config node with some attributes replaced (cheaper than a deep copy)."""
+
+    def __init__(self, base, **replaced) -> None:
+        self.__dict__["_base"] = base
+        self.__dict__.update(replaced)
+
+    def __getattr__(self, key):
+        return getattr(self.__dict__["_base"], key)
+
+
 def expand_scenario(cfg):
-    """The config with the capacity projects that friend-shoring and recycling levers finance added to
-    (or committed in) the scenario. ``cfg`` itself is left unchanged; without such levers it is
-    returned as is."""
+    """What the world is built from: ``cfg`` with the capacity projects that friend-shoring and
+    recycling levers finance added to (or committed in) the scenario. ``cfg`` itself is left unchanged
+    (the result is a light view of it with a new project list); without such levers it is returned as
+    is."""
+    from sim.config import ProjectConfig
+
     nodes = _lever_nodes(cfg)
     if "friendshoring" not in nodes and "recycling" not in nodes:
         return cfg
-    out = copy.deepcopy(cfg)
-    s = out.scenario
+    s = cfg.scenario
     ref = {g.id: float(g.reference_price) for g in s.goods}
     use = _baseline_use(s)
+    projects = list(s.projects)
     new: list[dict] = []
     if "friendshoring" in nodes:
         n = nodes["friendshoring"]
@@ -278,12 +290,11 @@ def expand_scenario(cfg):
             start = n.start or first_coercion_date(s, country)
             for spec in n.projects:
                 if spec.project is not None:
-                    for pj in s.projects:
+                    for k, pj in enumerate(projects):
                         if pj.name == spec.project:
-                            pj.committed_start = str(start)
                             offtake = dict(pj.offtake)
                             offtake[country] = float(spec.offtake)
-                            pj.offtake = offtake
+                            projects[k] = _With(pj, committed_start=str(start), offtake=offtake)
                     continue
                 goods = [spec.good] if spec.good is not None else _lever_goods(n, s)
                 host = spec.country or country
@@ -327,13 +338,8 @@ def expand_scenario(cfg):
                         "offtake": {},
                     }
                 )
-    if new:
-        from sim.config import ProjectConfig
-
-        with open_dict(s):
-            for d in new:
-                s.projects.append(OmegaConf.merge(OmegaConf.structured(ProjectConfig), d))
-    return out
+    projects += [ProjectConfig(**d) for d in new]
+    return _With(cfg, scenario=_With(s, projects=projects))
 
 
 # --------------------------------------------------------------------------- coercion signal
