@@ -46,13 +46,15 @@ __all__ = [
     "coercion_in_force",
 ]
 
-#: Levers in the order they act within a phase.
+#: Levers in the order they act within a phase: a state's own reserve releases before coalition partners
+#: share theirs; the diversification subsidy scales the month's own sourcing adjustment before a
+#: coalition shifts weights toward a coerced member (so the subsidy does not amplify that shift).
 LEVER_NAMES: tuple[str, ...] = (
     "stockpile",
+    "diversification",
     "collective_response",
     "inventory_incentive",
     "substitution",
-    "diversification",
     "friendshoring",
     "recycling",
 )
