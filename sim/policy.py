@@ -271,13 +271,30 @@ class _With:
         return getattr(self.__dict__["_base"], key)
 
 
+def _financed_project(lever: str, financer: str, host: str, good: str, capacity: float, spec, ref: float, start, offtake: dict):
+    """A project a lever finances: ``spec`` gives its cost ratios and lags (unit cost and capex as
+    multiples of the reference price ``ref``), committed on ``start``."""
+    from sim.config import ProjectConfig
+
+    return ProjectConfig(
+        name=_project_name(lever, financer, good, host),
+        country=host,
+        good=good,
+        capacity=capacity,
+        unit_cost=float(spec.unit_cost_ratio) * ref,
+        build_lag_months=int(spec.build_lag_months),
+        ramp_up_months=int(spec.ramp_up_months),
+        capex=float(spec.capex_ratio) * capacity * ref,
+        committed_start=str(start),
+        offtake=offtake,
+    )
+
+
 def expand_scenario(cfg):
     """What the world is built from: ``cfg`` with the capacity projects that friend-shoring and
     recycling levers finance added to (or committed in) the scenario. ``cfg`` itself is left unchanged
     (the result is a light view of it with a new project list); without such levers it is returned as
     is."""
-    from sim.config import ProjectConfig
-
     nodes = _lever_nodes(cfg)
     if "friendshoring" not in nodes and "recycling" not in nodes:
         return cfg
@@ -285,7 +302,7 @@ def expand_scenario(cfg):
     ref = {g.id: float(g.reference_price) for g in s.goods}
     use = _baseline_use(s)
     projects = list(s.projects)
-    new: list[dict] = []
+    new = []
     if "friendshoring" in nodes:
         n = nodes["friendshoring"]
         for country in _acting(n, s):
@@ -304,20 +321,8 @@ def expand_scenario(cfg):
                     capacity = float(spec.capacity_share) * use.get((country, g), 0.0)
                     if capacity <= 0:
                         continue
-                    new.append(
-                        {
-                            "name": _project_name("friendshoring", country, g, host),
-                            "country": host,
-                            "good": g,
-                            "capacity": capacity,
-                            "unit_cost": float(spec.unit_cost_ratio) * ref[g],
-                            "build_lag_months": int(spec.build_lag_months),
-                            "ramp_up_months": int(spec.ramp_up_months),
-                            "capex": float(spec.capex_ratio) * capacity * ref[g],
-                            "committed_start": str(start),
-                            "offtake": {country: float(spec.offtake)} if spec.offtake > 0 else {},
-                        }
-                    )
+                    offtake = {country: float(spec.offtake)} if spec.offtake > 0 else {}
+                    new.append(_financed_project("friendshoring", country, host, g, capacity, spec, ref[g], start, offtake))
     if "recycling" in nodes:
         n = nodes["recycling"]
         for country in _acting(n, s):
@@ -326,21 +331,8 @@ def expand_scenario(cfg):
                 capacity = share * use.get((country, g), 0.0)
                 if capacity <= 0:
                     continue
-                new.append(
-                    {
-                        "name": _project_name("recycling", country, g, country),
-                        "country": country,
-                        "good": g,
-                        "capacity": capacity,
-                        "unit_cost": float(n.unit_cost_ratio) * ref[g],
-                        "build_lag_months": int(n.build_lag_months),
-                        "ramp_up_months": int(n.ramp_up_months),
-                        "capex": float(n.capex_ratio) * capacity * ref[g],
-                        "committed_start": str(n.start or s.start),
-                        "offtake": {},
-                    }
-                )
-    projects += [ProjectConfig(**d) for d in new]
+                new.append(_financed_project("recycling", country, country, g, capacity, n, ref[g], n.start or s.start, {}))
+    projects += new
     return _With(cfg, scenario=_With(s, projects=projects))
 
 
@@ -636,14 +628,12 @@ class InventoryIncentive(Lever):
 
 
 class _ProjectFinance(Lever):
-    """Shared by levers that finance capacity projects: books the public money over the build lag."""
+    """Shared by levers that finance capacity projects: books the public money over the build lag.
 
-    def _finance(self, model, names_money: list[tuple[str, int, float]]) -> None:
-        w = model.world
-        self.finance = []  # (producer index, financing country, US$)
-        for name, country, money in names_money:
-            p = w.producer_name.index(name)
-            self.finance.append((p, country, money))
+    Subclasses fill ``finance`` with ``(producer index, financing country, US$)``.
+    """
+
+    finance: list[tuple[int, int, float]]
 
     def after_adapt(self, model, t: int, result) -> None:
         # Projects start during adaptation (sim.model), so their spending is booked after it.
@@ -670,7 +660,7 @@ class Friendshoring(_ProjectFinance):
     def __init__(self, model, node, index: int) -> None:
         super().__init__(model, node, index)
         w = model.world
-        money = []
+        self.finance = []
         for c in self.countries:
             code = w.countries[c]
             for spec in node.projects:
@@ -683,8 +673,7 @@ class Friendshoring(_ProjectFinance):
                 for nm in names:
                     p = w.producer_name.index(nm)
                     total = spec.public_finance if spec.public_finance is not None else spec.public_share * w.capex[p]
-                    money.append((nm, int(c), float(total)))
-        self._finance(model, money)
+                    self.finance.append((p, int(c), float(total)))
 
 
 class Recycling(_ProjectFinance):
@@ -699,14 +688,13 @@ class Recycling(_ProjectFinance):
     def __init__(self, model, node, index: int) -> None:
         super().__init__(model, node, index)
         w = model.world
-        money = []
+        self.finance = []
         for c in self.countries:
             for g in self.goods:
                 nm = _project_name("recycling", w.countries[c], w.goods[g], w.countries[c])
                 if nm in w.producer_name:
                     p = w.producer_name.index(nm)
-                    money.append((nm, int(c), float(node.public_share) * float(w.capex[p])))
-        self._finance(model, money)
+                    self.finance.append((p, int(c), float(node.public_share) * float(w.capex[p])))
 
 
 class Substitution(Lever):
