@@ -148,6 +148,9 @@ def _sweep_job(cfg: DictConfig, outdir: Path, overrides: list[str]) -> str:
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
 def _app(cfg: DictConfig) -> str | None:
     logging.getLogger("MESA").setLevel(logging.WARNING)  # Mesa logs every step at INFO
+    # Matplotlib's PDF backend subsets fonts with fontTools, which logs each table it prunes at INFO:
+    # hundreds of lines per figure in the job log, and a measurable share of the figure time.
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
     hydra_cfg = HydraConfig.get()
     outdir = Path(hydra_cfg.runtime.output_dir)
     if hydra_cfg.mode == RunMode.MULTIRUN:

@@ -283,6 +283,10 @@ def test_figures_are_written(tmp_path):
     assert helpers.temp_files_in(run.run_dir) == []
     for name in OUTPUT_FILES:
         assert (run.run_dir / name).is_file(), name
+    # The PDF backend's font subsetting (fontTools) logs every pruned table at INFO; the job log
+    # must not fill up with it.
+    for log in run.run_dir.glob("*.log"):
+        assert "fontTools" not in log.read_text(), log
 
 
 # ------------------------------------------------------------------------------------------------
