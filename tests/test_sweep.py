@@ -76,6 +76,23 @@ def test_failed_combination_is_a_row_and_the_rest_is_kept(basic_sweep):
     assert "2 ok, 2 failed, 0 pending" in out
 
 
+def test_composition_error_in_one_combination_stops_the_sweep_before_any_job_runs(tmp_path):
+    """A value Hydra cannot compose (an unknown scenario, a string for a float) in one combination:
+    Hydra's basic sweeper composes every combination before launching, so the sweep exits non-zero
+    naming the bad value and no job directory (no partial result) is written."""
+    helpers.warm_numba_cache()
+    for name, args, needle in [
+        ("scenario", ["scenario=minimal,nope"], "scenario/nope"),
+        ("type", ["model.precaution=1,abc"], "abc"),
+    ]:
+        sweep_dir = tmp_path / name / "sweep"
+        proc = multirun(args, sweep_dir)
+        assert proc.returncode != 0, name
+        assert needle in proc.stdout + proc.stderr, (name, proc.stderr[-2000:])
+        jobs = [p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")] if sweep_dir.exists() else []
+        assert jobs == [], (name, jobs)
+
+
 def test_results_columns_are_overrides_then_metrics(basic_sweep):
     _, sweep_dir, _ = basic_sweep
     res = pd.read_parquet(sweep_dir / "results.parquet")
