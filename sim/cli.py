@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sim.config import CONFIG_DIR, register_configs
 
-__all__ = ["main", "write_outputs"]
+__all__ = ["main", "write_outputs", "figures_wanted"]
 
 
 def write_outputs(result, outdir: str | Path, *, figures: bool = True, flows: bool = True) -> list[Path]:
@@ -45,6 +45,16 @@ def write_outputs(result, outdir: str | Path, *, figures: bool = True, flows: bo
     # Provenance last: its presence marks a complete output directory.
     written.append(write_json(result.provenance, outdir / "provenance.json"))
     return written
+
+
+def figures_wanted(cfg: DictConfig, *, sweep_job: bool) -> bool:
+    """Whether a run draws its figures: ``output.figures`` ``true``/``false`` as set; ``auto`` (the
+    default) draws them for a single run and not for a job of a sweep, where the two figures would
+    cost several times the run itself (compare a sweep's results with :mod:`sim.sweep_figures`)."""
+    value = cfg.output.figures
+    if value == "auto":
+        return not sweep_job
+    return bool(value)
 
 
 def _write_figures(result, figdir: Path) -> list[Path]:
@@ -138,7 +148,7 @@ def _sweep_job(cfg: DictConfig, outdir: Path, overrides: list[str]) -> str:
     forget_earlier_outputs()
     try:
         result = _run(prepared)
-        write_outputs(result, outdir, figures=bool(cfg.output.figures), flows=bool(cfg.output.flows))
+        write_outputs(result, outdir, figures=figures_wanted(cfg, sweep_job=True), flows=bool(cfg.output.flows))
     except Exception as exc:
         return failed(exc)
     print(_summary(result, outdir))
@@ -181,7 +191,7 @@ def _app(cfg: DictConfig) -> str | None:
         _clean_failed_run_dir(outdir)
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    write_outputs(result, outdir, figures=bool(cfg.output.figures), flows=bool(cfg.output.flows))
+    write_outputs(result, outdir, figures=figures_wanted(cfg, sweep_job=False), flows=bool(cfg.output.flows))
     print(_summary(result, outdir))
     return None
 

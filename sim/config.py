@@ -583,8 +583,9 @@ class OutputConfig:
     variables: list[str] = field(default_factory=lambda: ["all"])
     #: Write flows.parquet (non-zero flows only).
     flows: bool = True
-    #: Write the overview figures (PNG and PDF).
-    figures: bool = True
+    #: Write the run's figures (PNG and PDF): ``auto`` (a single run draws them, a sweep job does
+    #: not: two figures cost several times a run), ``true`` or ``false``.
+    figures: Any = "auto"
     #: Show progress on stderr: ``auto`` (only when the run is long and stderr is a terminal),
     #: ``always`` or ``never``.
     progress: str = "auto"

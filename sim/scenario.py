@@ -278,6 +278,12 @@ def validate_config(cfg) -> None:
     for v in o.variables:
         _check(v == "all" or v in RECORDABLE_VARIABLES, "output.variables", v, "all, " + ", ".join(RECORDABLE_VARIABLES))
     _check(o.progress in ("auto", "always", "never"), "output.progress", o.progress, "auto, always, never")
+    _check(
+        isinstance(o.figures, bool) or o.figures == "auto",
+        "output.figures",
+        o.figures,
+        "auto (a single run draws figures, a sweep job does not), true, false",
+    )
 
     # Policy levers (sim.policy): their settings against this scenario.
     if cfg.get("policy") is not None:

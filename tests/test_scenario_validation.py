@@ -344,6 +344,8 @@ CASES = [
     # ---- output ----
     ("output_variable", setv("output.variables", ["prices"]), "output.variables", "'prices'"),
     ("output_progress", setv("output.progress", "sometimes"), "output.progress", "'sometimes'"),
+    ("output_figures_word", setv("output.figures", "yes"), "output.figures", "'yes'"),
+    ("output_figures_number", setv("output.figures", 1), "output.figures", "1"),
 ]
 
 

@@ -93,6 +93,25 @@ def test_composition_error_in_one_combination_stops_the_sweep_before_any_job_run
         assert jobs == [], (name, jobs)
 
 
+def test_sweep_jobs_draw_no_figures_unless_asked(tmp_path):
+    """``output.figures=auto`` (the default): a single run draws figures (test_cli), a sweep job does
+    not; ``output.figures=true`` draws them in a sweep too."""
+    helpers.warm_numba_cache()
+    base = ["scenario=minimal", "output.flows=false", "seed=1"]
+    for figures, expected in (("auto", False), ("true", True)):
+        sweep_dir = tmp_path / figures / "sweep"
+        sweep_dir.parent.mkdir(parents=True)
+        proc = subprocess.run(
+            [helpers.coercion_sim_exe(), "-m", *base, f"output.figures={figures}", "model.precaution=1,2",
+             f"hydra.sweep.dir={sweep_dir}"],
+            cwd=sweep_dir.parent, env=helpers.cli_env(), capture_output=True, text=True, timeout=helpers.CLI_TIMEOUT_S,
+        )
+        ok(proc)
+        for job in ("0", "1"):
+            assert (sweep_dir / job / "metrics.json").is_file()
+            assert (sweep_dir / job / "figures" / "overview.pdf").is_file() == expected, (figures, job)
+
+
 def test_results_columns_are_overrides_then_metrics(basic_sweep):
     _, sweep_dir, _ = basic_sweep
     res = pd.read_parquet(sweep_dir / "results.parquet")
