@@ -132,12 +132,17 @@ def run_config(cfg: DictConfig, *, keep_model: bool = False, progress: str | Cal
     metrics["clearing_max_iterations"] = int(model.clearing_max_iterations)
     metrics["clearing_max_residual"] = float(model.clearing_max_residual)
     wall = time.perf_counter() - t0
+    tags = cfg.get("tags")
     prov = provenance(
         seed=int(cfg.seed),
         wall_seconds=wall,
         started=started,
         finished=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        extra={"scenario": str(cfg.scenario.name)},
+        extra={
+            "scenario": str(cfg.scenario.name),
+            "run_seconds": round(wall, 3),
+            "tags": OmegaConf.to_container(tags, resolve=True) if tags is not None else {},
+        },
     )
     # The model's config: a generated world expanded (its parameters in scenario.generated_from).
     resolved = OmegaConf.create(OmegaConf.to_container(model.cfg, resolve=True))

@@ -5,17 +5,19 @@
 ``provenance.json`` and ``figures/`` (PNG and PDF), each atomically, then prints a summary. Invalid
 input stops the run before anything is written, with one message naming the field and the value.
 
-In a multirun (``coercion-sim -m ...``) each job does the same in its own directory, except that a
-failed run writes ``failed.json`` and lets the sweep go on, and ``resume=true`` skips jobs whose
-complete outputs exist (see :mod:`sim.sweep`).
+In a multirun (``coercion-sim -m ...``) each job does the same in its own directory, except that it
+draws no figures unless ``output.figures=true``, a failed run writes ``failed.json`` and lets the
+sweep go on, and ``resume=true`` skips jobs whose complete outputs exist (see :mod:`sim.sweep`).
 """
 
 from __future__ import annotations
 
 import copy
+import datetime as _dt
 import logging
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import hydra
@@ -29,9 +31,15 @@ __all__ = ["main", "write_outputs", "figures_wanted"]
 
 
 def write_outputs(result, outdir: str | Path, *, figures: bool = True, flows: bool = True) -> list[Path]:
-    """Write a :class:`sim.api.RunResult` into ``outdir`` (atomically, file by file)."""
+    """Write a :class:`sim.api.RunResult` into ``outdir`` (atomically, file by file).
+
+    ``provenance.json`` comes last and is stamped then: ``output_seconds`` is the time spent writing
+    the tables, configuration and figures, ``wall_seconds`` the run (``run_seconds``: building and
+    running the model, its tables and metrics) plus that, and ``finished`` the moment it is written.
+    """
     from sim.outputs import atomic_write_text, write_json, write_parquet
 
+    t0 = time.perf_counter()
     outdir = Path(outdir)
     written = [write_parquet(result.timeseries, outdir / "timeseries.parquet")]
     if flows:
@@ -41,10 +49,29 @@ def write_outputs(result, outdir: str | Path, *, figures: bool = True, flows: bo
         atomic_write_text(outdir / "config.yaml", OmegaConf.to_yaml(result.config)),
     ]
     if figures:
+        _announce("drawing figures", result.config)
         written += _write_figures(result, outdir / "figures")
     # Provenance last: its presence marks a complete output directory.
-    written.append(write_json(result.provenance, outdir / "provenance.json"))
+    prov = dict(result.provenance)
+    run_seconds = float(prov.get("run_seconds", prov.get("wall_seconds", 0.0)))
+    output_seconds = time.perf_counter() - t0
+    prov.update(
+        run_seconds=round(run_seconds, 3),
+        output_seconds=round(output_seconds, 3),
+        wall_seconds=round(run_seconds + output_seconds, 3),
+        finished=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    )
+    written.append(write_json(prov, outdir / "provenance.json"))
     return written
+
+
+def _announce(what: str, cfg: DictConfig) -> None:
+    """One progress line on stderr (``output.progress``: ``always``, or ``auto`` on a terminal), for
+    a step that takes seconds without other output, such as drawing the figures."""
+    mode = str(OmegaConf.select(cfg, "output.progress", default="auto"))
+    if mode == "always" or (mode == "auto" and sys.stderr.isatty()):
+        sys.stderr.write(f"[coercion-sim] {OmegaConf.select(cfg, 'scenario.name', default='run')}: {what} ...\n")
+        sys.stderr.flush()
 
 
 def figures_wanted(cfg: DictConfig, *, sweep_job: bool) -> bool:

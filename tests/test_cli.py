@@ -40,15 +40,22 @@ GENERATED_ARGS = [
 @pytest.fixture(scope="module")
 def cli_runs(tmp_path_factory):
     """Three runs of ``minimal`` (started together): ``a`` and ``b`` with seed 1, ``c`` with seed 2,
-    recording two variables and no flows; and ``g``, a small generated world for a year."""
+    recording two variables and no flows, with a tag; ``g``, a small generated world for a year; and
+    ``flagship``, exactly what ``make run`` runs (``rare_earth_2010``, seed 1, default settings, so
+    with figures)."""
     helpers.warm_numba_cache()
     root = tmp_path_factory.mktemp("cli_ok")
     base = ["scenario=minimal", "output.figures=false"]
     jobs = {
         "a": ([*base, "seed=1"], root / "a"),
         "b": ([*base, "seed=1"], root / "b"),
-        "c": ([*base, "seed=2", "output.flows=false", "output.variables=[price_export,capacity]"], root / "c"),
+        "c": (
+            [*base, "seed=2", "output.flows=false", "output.variables=[price_export,capacity]", "+tags.experiment=cli-test",
+             "output.progress=always"],
+            root / "c",
+        ),
         "g": ([*GENERATED_ARGS, "output.figures=false"], root / "g"),
+        "flagship": (["scenario=rare_earth_2010", "seed=1"], root / "flagship"),
     }
     return helpers.run_cli_many(jobs)
 
@@ -227,14 +234,61 @@ def test_generated_world_runs_from_the_command_line(cli_runs):
     assert len(cfg.scenario.measures) == 1 and cfg.scenario.measures[0].imposer == cfg.scenario.coercer
 
 
-def test_provenance(run_a):
+def test_provenance(run_a, cli_runs):
     prov = _read(run_a, "provenance.json")
     assert prov["version"]
+    assert "git" in prov  # the commit, or null outside a git checkout
     assert isinstance(prov["dependencies"], dict)
     for dep in ("numpy", "numba", "pandas", "mesa", "hydra-core"):
         assert prov["dependencies"].get(dep), dep
-    assert prov["seed"] == 1
-    assert isinstance(prov["wall_seconds"], int | float) and prov["wall_seconds"] >= 0
+    assert prov["seed"] == 1 and prov["scenario"] == "minimal"
+    assert prov["started"] <= prov["finished"]  # ISO 8601 UTC strings sort as times
+    # The wall time covers the run and writing its outputs (figures included when drawn).
+    assert prov["run_seconds"] > 0 and prov["output_seconds"] > 0
+    assert prov["wall_seconds"] == pytest.approx(prov["run_seconds"] + prov["output_seconds"], abs=2e-3)
+    assert prov["tags"] == {}
+    assert _read(_ok(cli_runs["c"]), "provenance.json")["tags"] == {"experiment": "cli-test"}
+
+
+def test_progress_always_reports_months_on_stderr(cli_runs, run_a):
+    """``output.progress=always`` (batch jobs writing to a log): month lines on stderr, the last one
+    complete; the default (``auto``) stays silent when stderr is not a terminal."""
+    lines = [ln for ln in _ok(cli_runs["c"]).stderr.splitlines() if ln.startswith("[coercion-sim] minimal: month")]
+    assert lines and lines[-1].startswith("[coercion-sim] minimal: month 36/36"), lines
+    assert "[coercion-sim]" not in run_a.stderr
+
+
+def test_progress_line_before_drawing_figures(capsys):
+    from sim.cli import _announce
+
+    for mode, shown in (("always", True), ("never", False), ("auto", False)):  # auto: stderr is not a tty here
+        _announce("drawing figures", OmegaConf.create({"output": {"progress": mode}, "scenario": {"name": "x"}}))
+        assert ("[coercion-sim] x: drawing figures ..." in capsys.readouterr().err) == shown, mode
+
+
+def test_flagship_command_writes_everything_make_run_promises(cli_runs):
+    """``coercion-sim scenario=rare_earth_2010 seed=1`` (``make run``): every output file, the overview
+    and history figures as PNG and PDF (a single run draws them by default), the summary with the
+    output path, and the timeseries schema with every required variable for the six countries."""
+    run = _ok(cli_runs["flagship"])
+    for name in OUTPUT_FILES:
+        assert (run.run_dir / name).is_file(), name
+    for fig in ("overview", "history"):
+        for ext in ("png", "pdf"):
+            path = run.run_dir / "figures" / f"{fig}.{ext}"
+            assert path.is_file() and path.stat().st_size > 10_000, path
+    assert helpers.temp_files_in(run.run_dir) == []
+    assert str(run.run_dir) in run.stdout and "ree_heavy: coercer export price peaked at" in run.stdout
+    ts = _read(run, "timeseries.parquet")
+    assert list(ts.columns) == helpers.TIMESERIES_COLUMNS
+    assert ts["date"].min() == pd.Timestamp("2009-01-01") and ts["date"].max() == pd.Timestamp("2020-12-01")
+    assert {"CHN", "JPN", "USA", "EU27", "AUS", "ROW"} <= set(ts["country"].astype(str))
+    assert {"ree_light", "ree_heavy", "all"} <= set(ts["good"].astype(str))
+    assert set(helpers.REQUIRED_VARIABLES) <= set(ts["variable"].astype(str))
+    flows = _read(run, "flows.parquet")
+    assert (flows["quantity"] > 0).all()
+    prov = _read(run, "provenance.json")
+    assert prov["output_seconds"] > 0.5, "drawing two figures takes time; a smaller number means none were drawn"
 
 
 def test_same_seed_gives_identical_outputs(cli_runs):
