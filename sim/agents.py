@@ -53,9 +53,10 @@ class StateAgent(mesa.Agent):
     def act(self) -> None:
         """Step 2: run this state's policy levers (stockpile releases, subsidies, coalition action).
 
-        A lever is any object with ``act(model, state)``; it may put stock on the market through
-        ``model.stockpile_release[good, country]`` and books its cost (US$) in
-        ``model.policy_cost[country]``, which is recorded as the ``policy_cost`` variable.
+        A lever is any :class:`sim.policy.Lever` (an object with ``act(model, state)``); it may release
+        reserve stock to firms (``model.stockpile_release`` and ``model.stockpile_delivery``, by good
+        and country) and books its cost (US$) in ``model.lever_cost[lever, country]``, recorded as the
+        ``policy_cost`` and ``policy_cost_<lever>`` variables.
         """
         for lever in self.levers:
             lever.act(self.model, self)

@@ -180,7 +180,8 @@ class MeasureConfig:
     """A trade measure in a schedule.
 
     ``type`` is one of ``export_quota``, ``export_ban``, ``export_duty``, ``import_ban``,
-    ``import_tariff``, ``informal_restriction`` (see :mod:`sim.coercion`). ``imposer`` is the
+    ``import_tariff``, ``informal_restriction``, ``informal_import_restriction`` (see
+    :mod:`sim.coercion`). ``imposer`` is the
     country that imposes it; ``targets`` are destinations (export measures) or origins (import
     measures), all countries when empty. ``end`` is the last day in force (null: to the end).
     """
