@@ -1040,6 +1040,29 @@ def test_binding_quota_with_exporter_at_capacity_converges():
     assert_allclose(res.exports[0, 0], 0.5, rtol=1e-9)
 
 
+@pytest.mark.parametrize("planned, quota", [(3000.0, 0.1), (1.0, 0.001)])
+def test_quota_far_below_export_demand_converges_and_clears_against_the_quota(planned, quota):
+    """Regression (fixed in 9c67a87; benchmarks/README.md "Solver findings"): a quota thousands of
+    times below export demand. With the old relative slack the quota row flattened, Newton crawled
+    and (3000, 0.1) failed after 200 iterations; with the rent at its ceiling the producer price
+    stayed at 0.628 over unsold supply. Now it converges quickly, exports equal the quota and the
+    exporter (no home demand) sells at the bottom of its supply curve: the price at which it offers
+    exactly the quota, a hair above its unit cost 0.2."""
+    m = MarketInputs(
+        n_countries=2, reference_price=[1.0], armington_elasticity=[3.0], price_cap=[50.0], price_floor=[1e-3],
+        producer_country=[0], producer_good=[0], capacity=[3900.0], unit_cost=[0.2], full_capacity_price=[2.0],
+        supply_elasticity=[1.0], firm_country=[1], row_firm=[0], row_good=[0], planned_purchase=[planned],
+        demand_elasticity=[0.3], sourcing_origin=[[0]], sourcing_weights=[[1.0]], ban_intensity=np.zeros((1, 2, 2)),
+        export_quota=[[quota, np.inf]], export_duty=np.zeros((1, 2)), import_tariff=np.zeros((1, 2, 2)),
+        transport_cost=np.zeros((1, 2, 2)), stockpile_release=np.zeros((1, 2)),
+    )
+    res = clear_markets(m)
+    assert res.iterations[0] <= 30
+    assert_allclose(res.exports[0, 0], quota, rtol=1e-8)
+    # supply (p - c) / (fcp - c) * capacity = quota at the producer price
+    assert_allclose(res.price_domestic[0, 0], 0.2 + 1.8 * quota / 3900.0, rtol=1e-7)
+
+
 def test_inelastic_export_demand_rent_reaches_ceiling():
     """Regression (fixed in da0f349): the flat rent row of an inelastic export demand stalled at
     rent 0.301 (residual 1.204 after 200 iterations)."""
