@@ -626,11 +626,15 @@ def _config_dir() -> Path:
     env = os.environ.get("COERCION_SIM_CONFIG_DIR")
     if env:
         return Path(env).resolve()
-    return (Path(__file__).resolve().parent.parent / "configs").resolve()
+    packaged = Path(__file__).resolve().parent / "_configs"  # a regular install (the wheel's copy)
+    if (packaged / "config.yaml").is_file():
+        return packaged
+    return (Path(__file__).resolve().parent.parent / "configs").resolve()  # a checkout
 
 
-#: Directory of the shipped configs (``configs/`` of the source tree; override with the
-#: ``COERCION_SIM_CONFIG_DIR`` environment variable).
+#: Directory of the shipped configs: ``configs/`` of a checkout (editable install), or the copy a
+#: regular install carries as ``sim/_configs``; the ``COERCION_SIM_CONFIG_DIR`` environment variable
+#: overrides both.
 CONFIG_DIR = _config_dir()
 
 
