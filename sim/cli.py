@@ -79,9 +79,14 @@ def figures_wanted(cfg: DictConfig, *, sweep_job: bool) -> bool:
     default) draws them for a single run and not for a job of a sweep, where the two figures would
     cost several times the run itself (compare a sweep's results with :mod:`sim.sweep_figures`)."""
     value = cfg.output.figures
-    if value == "auto":
+    if isinstance(value, bool):
+        return value
+    word = str(value).lower()
+    if word == "auto":
         return not sweep_job
-    return bool(value)
+    if word in ("true", "false"):  # a quoted "true" in a config file
+        return word == "true"
+    raise ValueError(f"output.figures: {value!r} is invalid; allowed: auto, true or false")
 
 
 def _write_figures(result, figdir: Path) -> list[Path]:

@@ -10,7 +10,8 @@ writes ``SWEEP_DIR/results.parquet`` (atomically) with one row per job:
   is then in ``root_seed``);
 * ``status``: ``ok`` (complete outputs), ``failed`` (``failed.json``: the error is in ``error``),
   ``running`` (started, not finished) or ``missing`` (in the sweep's plan, not started);
-* ``wall_seconds``, ``started``, ``finished``: from ``provenance.json``;
+* ``wall_seconds`` (the run and writing its outputs), ``run_seconds`` (the run alone), ``started``,
+  ``finished``: from ``provenance.json``;
 * every scalar of ``metrics.json`` as a column named by its dotted key
   (``output_loss_share.JPN``).
 
@@ -54,7 +55,9 @@ SUMMARY_FILE = "results_summary.parquet"
 #: Columns that number replications rather than tell scenarios or policies apart.
 REPLICATION_COLUMNS = ("seed", "replication", "root_seed")
 #: Columns the collector adds besides overrides and metrics.
-META_COLUMNS = ("job", "seed", "replication", "root_seed", "status", "error", "wall_seconds", "started", "finished")
+META_COLUMNS = (
+    "job", "seed", "replication", "root_seed", "status", "error", "wall_seconds", "run_seconds", "started", "finished"
+)
 DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
@@ -150,6 +153,7 @@ def _job_row(job_dir: Path) -> tuple[dict[str, Any], list[str]]:
     prov = _read_json(job_dir / COMPLETE_FILE) if status == "ok" else None
     if prov:
         row["wall_seconds"] = prov.get("wall_seconds")
+        row["run_seconds"] = prov.get("run_seconds", prov.get("wall_seconds"))  # older outputs: wall only
         row["started"], row["finished"] = prov.get("started"), prov.get("finished")
     if metrics:
         flat: dict[str, Any] = {}

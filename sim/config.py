@@ -626,10 +626,12 @@ def _config_dir() -> Path:
     env = os.environ.get("COERCION_SIM_CONFIG_DIR")
     if env:
         return Path(env).resolve()
-    packaged = Path(__file__).resolve().parent / "_configs"  # a regular install (the wheel's copy)
-    if (packaged / "config.yaml").is_file():
-        return packaged
-    return (Path(__file__).resolve().parent.parent / "configs").resolve()  # a checkout
+    package = Path(__file__).resolve().parent
+    checkout = package.parent / "configs"
+    if (package.parent / "pyproject.toml").is_file() and (checkout / "config.yaml").is_file():
+        return checkout  # a checkout (editable install)
+    packaged = package / "_configs"  # a regular install: the wheel's copy
+    return packaged if (packaged / "config.yaml").is_file() else checkout
 
 
 #: Directory of the shipped configs: ``configs/`` of a checkout (editable install), or the copy a

@@ -279,10 +279,10 @@ def validate_config(cfg) -> None:
         _check(v == "all" or v in RECORDABLE_VARIABLES, "output.variables", v, "all, " + ", ".join(RECORDABLE_VARIABLES))
     _check(o.progress in ("auto", "always", "never"), "output.progress", o.progress, "auto, always, never")
     _check(
-        isinstance(o.figures, bool) or o.figures == "auto",
+        isinstance(o.figures, bool) or (isinstance(o.figures, str) and o.figures.lower() in ("auto", "true", "false")),
         "output.figures",
         o.figures,
-        "auto (a single run draws figures, a sweep job does not), true, false",
+        "auto (a single run draws figures, a sweep job does not), true or false",
     )
 
     # Policy levers (sim.policy): their settings against this scenario.

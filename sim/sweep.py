@@ -58,8 +58,9 @@ COMPLETE_FILE = "provenance.json"
 FAILURE_FILE = "failed.json"
 #: Written into the sweep directory when a multirun starts: its jobs and their overrides.
 PLAN_FILE = "sweep.json"
-#: Top-level keys that do not change a run's results (ignored when resume compares configurations).
-NON_RESULT_KEYS = ("resume", "output.progress")
+#: Keys that do not change a run's results (ignored when resume compares configurations, and not
+#: made columns of the results table): whether to resume, progress display, figures, free-form tags.
+NON_RESULT_KEYS = ("resume", "output.progress", "output.figures", "tags")
 
 
 # --------------------------------------------------------------------------------------------------

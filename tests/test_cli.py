@@ -289,6 +289,31 @@ def test_flagship_command_writes_everything_make_run_promises(cli_runs):
     assert (flows["quantity"] > 0).all()
     prov = _read(run, "provenance.json")
     assert prov["output_seconds"] > 0.5, "drawing two figures takes time; a smaller number means none were drawn"
+    # The PDF backend's font subsetting (fontTools) logs every pruned table at INFO; the job log
+    # must not fill up with it.
+    (log,) = run.run_dir.glob("*.log")
+    assert "fontTools" not in log.read_text()
+
+
+@pytest.mark.parametrize(
+    "value, single, sweep_job",
+    [("auto", True, False), (True, True, True), (False, False, False), ("TRUE", True, True), ("false", False, False)],
+)
+def test_figures_wanted(value, single, sweep_job):
+    """``output.figures``: ``auto`` draws for a single run only; booleans, or the words true/false
+    (a quoted value in a config file), force it."""
+    from sim.cli import figures_wanted
+
+    cfg = OmegaConf.create({"output": {"figures": value}})
+    assert figures_wanted(cfg, sweep_job=False) is single
+    assert figures_wanted(cfg, sweep_job=True) is sweep_job
+
+
+def test_figures_wanted_rejects_other_values():
+    from sim.cli import figures_wanted
+
+    with pytest.raises(ValueError, match="output.figures: 'yes' is invalid"):
+        figures_wanted(OmegaConf.create({"output": {"figures": "yes"}}), sweep_job=False)
 
 
 def test_same_seed_gives_identical_outputs(cli_runs):
@@ -341,10 +366,8 @@ def test_figures_are_written(tmp_path):
     assert helpers.temp_files_in(run.run_dir) == []
     for name in OUTPUT_FILES:
         assert (run.run_dir / name).is_file(), name
-    # The PDF backend's font subsetting (fontTools) logs every pruned table at INFO; the job log
-    # must not fill up with it.
-    for log in run.run_dir.glob("*.log"):
-        assert "fontTools" not in log.read_text(), log
+    (log,) = run.run_dir.glob("*.log")  # Hydra's job log
+    assert "fontTools" not in log.read_text(), "fontTools' font-subsetting log lines"
 
 
 # ------------------------------------------------------------------------------------------------

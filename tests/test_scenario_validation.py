@@ -346,6 +346,7 @@ CASES = [
     ("output_progress", setv("output.progress", "sometimes"), "output.progress", "'sometimes'"),
     ("output_figures_word", setv("output.figures", "yes"), "output.figures", "'yes'"),
     ("output_figures_number", setv("output.figures", 1), "output.figures", "1"),
+    ("output_figures_none", setv("output.figures", None), "output.figures", "None"),
 ]
 
 

@@ -119,10 +119,11 @@ def test_results_columns_are_overrides_then_metrics(basic_sweep):
     assert cols[0] == "job"
     for key in ("scenario", "model.precaution", "scenario.goods.0.armington_elasticity", "seed", "status", "error"):
         assert key in cols
+    # output.figures is overridden too, but does not change results (sim.sweep.NON_RESULT_KEYS): no column
     assert res.attrs["override_columns"] == [
-        "scenario", "output.figures", "output.flows", "model.precaution", "scenario.goods.0.armington_elasticity",
-        "seed",
+        "scenario", "output.flows", "model.precaution", "scenario.goods.0.armington_elasticity", "seed",
     ]
+    assert "run_seconds" in cols and (res.loc[res["status"] == "ok", "run_seconds"] > 0).all()
     row = res[res["status"] == "ok"].iloc[0]
     metrics = json.loads((sweep_dir / str(row["job"]) / "metrics.json").read_text())
     for key, value in metrics.items():
