@@ -490,12 +490,12 @@ def load_history(path: str | os.PathLike | None = None) -> pd.DataFrame:
     Raises:
         FileNotFoundError: neither the path nor ``sim/data/<name>`` exists.
     """
+    from sim.data import resolve_history
+
     if path is None:
         path = "rare_earth_2010_history.csv"
-    p = Path(path)
-    if not p.exists() and (DATA_DIR / p).exists():
-        p = DATA_DIR / p
-    if not p.exists():
+    p = resolve_history(path)
+    if p is None:
         raise FileNotFoundError(f"history file not found: {path} (looked in the working directory and {DATA_DIR})")
     df = pd.read_csv(p)
     df["date"] = pd.to_datetime(df["date"], errors="coerce")

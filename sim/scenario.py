@@ -85,6 +85,22 @@ def prepare_config(cfg):
     return cfg
 
 
+def _check_history(name: str) -> None:
+    """``scenario.history``: a readable CSV of observations with the expected columns, found as a
+    path or in ``sim/data``, so a mistyped name fails before the run, not when the figure is drawn."""
+    from sim.data import DATA_DIR, HISTORY_COLUMNS, resolve_history
+
+    path = resolve_history(name)
+    shipped = ", ".join(sorted(p.name for p in DATA_DIR.glob("*.csv")))
+    _check(path is not None, "scenario.history", name,
+           f"a CSV file path (relative to the working directory) or a file in sim/data ({shipped}), or null")
+    with open(path, encoding="utf-8") as fh:
+        header = fh.readline().strip().split(",")
+    missing = [c for c in HISTORY_COLUMNS if c not in header]
+    _check(not missing, "scenario.history", name, "a CSV with the columns " + ", ".join(HISTORY_COLUMNS)
+           + f" (missing: {', '.join(missing)})")
+
+
 def validate_config(cfg) -> None:
     """Check a composed :class:`sim.config.Config` (or DictConfig); raise :class:`ScenarioError`.
 
@@ -248,6 +264,9 @@ def validate_config(cfg) -> None:
         d0 = _date(rc.start, f"{p}.start")
         _check(d0 <= last, f"{p}.start", rc.start, f"a date up to the scenario end ({last})")
         _check(rc.ramp_months >= 0, f"{p}.ramp_months", rc.ramp_months, ">= 0")
+
+    if s.history is not None:
+        _check_history(str(s.history))
 
     st = s.strategy
     _check(s.max_sourcing_origins >= 1, "scenario.max_sourcing_origins", s.max_sourcing_origins, ">= 1")

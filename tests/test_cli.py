@@ -393,6 +393,9 @@ BAD_CLI = {
     "generated_unknown_measure": (["scenario=generated", "scenario.measure=embargo"], 2, ["scenario.measure", "'embargo'"]),
     "misspelt_generator_key": (["scenario=generated", "scenario.contries=3"], 1, ["scenario.contries"]),
     "generated_wrong_type": (["scenario=generated", "scenario.goods=many"], 1, ["scenario.goods", "many"]),
+    # a mistyped history file used to fail only when the figure was drawn, after the run, leaving
+    # partial outputs
+    "history_not_found": (["scenario=minimal", "scenario.history=nope.csv"], 2, ["scenario.history", "'nope.csv'"]),
     **_SCENARIO_CASES,
 }
 FAST_BAD_CLI = {
