@@ -412,7 +412,9 @@ class CoercionModel(mesa.Model):
         self.expected_price += b * (world_price - self.expected_price)
         self.world_import_price = world_price
         proj = w.is_project & (self.project_start == _NEVER)
-        above = self.expected_price[w.producer_good] >= w.hurdle * w.unit_cost
+        # Existing producers carry an infinite hurdle; leave them out of the product so a zero unit
+        # cost does not make inf * 0 (they are not projects, so never start either way).
+        above = self.expected_price[w.producer_good] >= np.where(w.is_project, w.hurdle, 0.0) * w.unit_cost
         self.project_signal_months = np.where(proj & above & (t >= w.earliest_start), self.project_signal_months + 1, 0)
         start_private = proj & (self.project_signal_months >= prm.project_decision_months)
         start_committed = proj & (w.committed_start <= t)

@@ -108,6 +108,10 @@ def validate_config(cfg) -> None:
     """
     from sim.config import is_generated
 
+    # The random streams: NumPy seeds are non-negative integers (sim.sweep.replication_seed).
+    _check(int(cfg.seed) >= 0, "seed", cfg.seed, "an integer >= 0")
+    replication = cfg.get("replication")
+    _check(replication is None or int(replication) >= 0, "replication", replication, "an integer >= 0, or null")
     if is_generated(cfg.scenario):
         from sim.generate import expand_config
 

@@ -396,6 +396,7 @@ BAD_CLI = {
     # a mistyped history file used to fail only when the figure was drawn, after the run, leaving
     # partial outputs
     "history_not_found": (["scenario=minimal", "scenario.history=nope.csv"], 2, ["scenario.history", "'nope.csv'"]),
+    "negative_seed": (["scenario=minimal", "seed=-1"], 2, ["seed", "-1", ">= 0"]),
     **_SCENARIO_CASES,
 }
 FAST_BAD_CLI = {

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import sim.api
 from sim.agents import ProducerFirm, StateAgent, UserFirm
 from sim.api import run
 from sim.model import CoercionModel
@@ -396,3 +397,12 @@ def test_run_length_and_dates(quota_run):
     dates = ts.drop_duplicates("step").set_index("step")["date"]
     assert list(dates.index) == list(range(36))
     assert dates.iloc[0] == pd.Timestamp("2020-01-01") and dates.iloc[-1] == pd.Timestamp("2022-12-01")
+
+
+def test_zero_unit_cost_producer_runs_cleanly():
+    """A producer with zero unit cost is allowed (0 <= cost < reference price). Existing producers
+    carry an infinite project hurdle, and the investment check used to multiply it by the cost
+    (inf * 0: a RuntimeWarning, an error under this suite's filterwarnings)."""
+    cfg = helpers.minimal_cfg(["scenario.producers.0.unit_cost=0", "output.figures=false"])
+    res = sim.api.run_config(cfg, progress="never")
+    assert np.isfinite(res.timeseries["value"]).all()

@@ -341,6 +341,9 @@ CASES = [
     ("model_substitution_floor_zero", setv("model.substitution_floor", 0.0), "model.substitution_floor", "0.0"),
     ("model_substitution_floor_above_one", setv("model.substitution_floor", 1.5), "model.substitution_floor", "1.5"),
     ("model_project_decision_months", setv("model.project_decision_months", 0), "model.project_decision_months", "0"),
+    # ---- random streams ----
+    ("seed_negative", setv("seed", -1), "seed", "-1"),
+    ("replication_negative", setv("replication", -2), "replication", "-2"),
     # ---- history file ----
     ("history_not_found", setv("scenario.history", "rare_earth_2010_histroy.csv"), "scenario.history", "histroy"),
     ("history_wrong_columns", setv("scenario.history", "README.md"), "scenario.history", "missing: series"),
