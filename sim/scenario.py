@@ -17,12 +17,14 @@ Baseline calibration (the model starts in equilibrium at reference prices):
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from omegaconf import DictConfig, OmegaConf
 
 from sim.calendar import MonthlyCalendar, parse_date, parse_month
 from sim.coercion import MEASURE_TYPES, ExportQuota, MeasureArrays, link_quota_years
@@ -101,6 +103,20 @@ def _check_history(name: str) -> None:
            + f" (missing: {', '.join(missing)})")
 
 
+def _check_finite(node: Any, path: str) -> None:
+    """Every number in the configuration is finite: an ``inf`` or ``nan`` typed into any field (a
+    capacity, an elasticity, a model parameter, a lever setting) is named here, before the run,
+    instead of surfacing as a NaN price or a solver error months into it."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _check_finite(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _check_finite(value, f"{path}[{i}]")
+    elif isinstance(node, float):
+        _check(math.isfinite(node), path, node, "a finite number")
+
+
 def validate_config(cfg) -> None:
     """Check a composed :class:`sim.config.Config` (or DictConfig); raise :class:`ScenarioError`.
 
@@ -108,6 +124,7 @@ def validate_config(cfg) -> None:
     """
     from sim.config import is_generated
 
+    _check_finite(OmegaConf.to_container(cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(cfg), resolve=True), "")
     # The random streams: NumPy seeds are non-negative integers (sim.sweep.replication_seed).
     _check(int(cfg.seed) >= 0, "seed", cfg.seed, "an integer >= 0")
     replication = cfg.get("replication")

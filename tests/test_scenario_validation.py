@@ -341,6 +341,11 @@ CASES = [
     ("model_substitution_floor_zero", setv("model.substitution_floor", 0.0), "model.substitution_floor", "0.0"),
     ("model_substitution_floor_above_one", setv("model.substitution_floor", 1.5), "model.substitution_floor", "1.5"),
     ("model_project_decision_months", setv("model.project_decision_months", 0), "model.project_decision_months", "0"),
+    # ---- non-finite numbers anywhere (they used to crash or poison the run months into it) ----
+    ("inf_model_parameter", setv("model.precaution", float("inf")), "model.precaution", "inf"),
+    ("inf_capacity", setv("scenario.producers.0.capacity", float("inf")), "scenario.producers[0].capacity", "inf"),
+    ("nan_price_cap", setv("scenario.goods.0.price_cap", float("nan")), "scenario.goods[0].price_cap", "nan"),
+    ("inf_use", setv("scenario.user_sectors.0.use.ore", float("inf")), "scenario.user_sectors[0].use.ore", "inf"),
     # ---- random streams ----
     ("seed_negative", setv("seed", -1), "seed", "-1"),
     ("replication_negative", setv("replication", -2), "replication", "-2"),
