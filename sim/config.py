@@ -397,7 +397,7 @@ class StockpileConfig:
     #: When the reserve releases: ``shortage`` (firms were short or rationed last month), ``price``
     #: (the price firms paid last month was at least ``release_price_ratio`` x its first-month value)
     #: or ``either``.
-    release_on: str = "shortage"
+    release_on: str = "either"
     #: Price trigger for releases (ratio to the first-month price paid); must exceed ``refill_price_ratio``.
     release_price_ratio: float = 2.0
     #: Most released per month, share of the target.

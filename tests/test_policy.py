@@ -137,6 +137,21 @@ def test_a_stockpile_releases_in_the_halt_and_cuts_japans_shortage():
     assert pile.metrics["policy_revenue.JPN"] > 0
 
 
+def test_by_default_a_stockpile_also_releases_on_a_price_spike_without_rationing():
+    """On ``minimal`` the quota works through the price: nobody is rationed, so a reserve released
+    only on shortage sits unused (identical run), while the default rule (``either``: shortage or a
+    price paid at 2x baseline) releases stock, lowers the peak price and Japan's output loss."""
+    base = sim.run("minimal", ["policy=none"], seed=1)
+    assert japan_shortage(base) < 1e-6  # tonnes over the run: rounding, not rationing
+    shortage_only = sim.run("minimal", ["policy=stockpile", "policy.stockpile.release_on=shortage"], seed=1)
+    assert shortage_only.metrics["output_loss.JPN"] == pytest.approx(base.metrics["output_loss.JPN"], rel=1e-6)
+    pile = sim.run("minimal", ["policy=stockpile"], seed=1)
+    assert sim.compose_config("minimal", ["policy=stockpile"]).policy.stockpile.release_on == "either"
+    assert pile.metrics["stockpile_released.ore.JPN"] > 0
+    assert pile.metrics["peak_price_paid_ratio.ore.JPN"] < base.metrics["peak_price_paid_ratio.ore.JPN"]
+    assert pile.metrics["output_loss.JPN"] < base.metrics["output_loss.JPN"]
+
+
 @settings(max_examples=2, deadline=None)
 @given(st.floats(0.05, 0.5), st.floats(0.05, 0.5))
 def test_a_coalition_that_buys_the_targets_exports_never_lowers_its_export_revenue(rate, share):
