@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from sim.config import CONFIG_DIR, check_scenario_schema, register_configs
+from sim.config import CONFIG_DIR, check_scenario_schema, lint_scenario_file, register_configs
 from sim.metrics import compute_metrics
 from sim.model import CoercionModel
 from sim.outputs import provenance
@@ -80,8 +80,17 @@ def compose_config(
         # Called from inside a Hydra app (or another compose): use a clean context of our own.
         gh.clear()
     try:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=args)
+        try:
+            with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+                cfg = compose(config_name="config", overrides=args)
+        except Exception as exc:
+            # A misspelt key or a wrong type inside a scenario file: name its full path.
+            problem = lint_scenario_file(scenario, [config_dir] if config_dir else []) if isinstance(scenario, str) else None
+            if problem:
+                from hydra.errors import ConfigCompositionException
+
+                raise ConfigCompositionException(f"Error in scenario file {problem}") from exc
+            raise
         # The root types `scenario` loosely (written or generated); check it against its kind.
         return check_scenario_schema(cfg)
     finally:

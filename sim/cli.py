@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import logging
+import re
 import shutil
 import sys
 import time
@@ -228,9 +229,37 @@ def _app(cfg: DictConfig) -> str | None:
     return None
 
 
+def _lint_named_scenarios(argv: list[str]) -> None:
+    """Check the scenario files named on the command line (``scenario=NAME``, several in a sweep;
+    ``--config-dir`` folders first) before Hydra composes them. A misspelt key or a wrong type inside
+    a file is then reported with its full path and what is allowed (``scenario.goods[0].referense_price:
+    unknown key; allowed: id, ...``); Hydra's own message names only the last key. Exit code 1, as for
+    Hydra's composition errors."""
+    from sim.config import lint_scenario_file
+
+    dirs, names = [], []
+    for i, arg in enumerate(argv):
+        if arg in ("--config-dir", "-cd") and i + 1 < len(argv):
+            dirs.append(argv[i + 1])
+        elif arg.startswith("--config-dir="):
+            dirs.append(arg.split("=", 1)[1])
+        elif arg.startswith("hydra.searchpath="):
+            dirs += re.findall(r"file://([^,\]'\"]+)", arg)
+        elif arg.startswith("scenario="):
+            value = arg.split("=", 1)[1]
+            if not any(c in value for c in "()[]{}$*"):  # sweep functions are Hydra's to expand
+                names += [v.strip() for v in value.split(",") if v.strip()]
+    for name in names:
+        problem = lint_scenario_file(name, dirs)
+        if problem:
+            print(f"Error in scenario file {problem}", file=sys.stderr)
+            sys.exit(1)
+
+
 def main() -> None:
     """Console entry point (``coercion-sim``)."""
     register_configs()
+    _lint_named_scenarios(sys.argv[1:])
     _app()
 
 

@@ -656,6 +656,108 @@ def is_generated(scenario) -> bool:
     return scenario is not None and "kind" in scenario and scenario["kind"] is not None
 
 
+def schema_problem(value: Any, schema: Any, path: str) -> str | None:
+    """The first place where plain data (a loaded YAML file, or a config as a container) does not fit
+    ``schema`` (a dataclass or a type hint), as one message naming the full path, the bad value or
+    key and what is allowed; ``None`` if nothing is found (OmegaConf then checks the rest).
+
+    OmegaConf's own errors for entries of typed lists name only the last key (``full_key:
+    reference_price``); this walk gives ``scenario.goods[0].referense_price: unknown key; allowed: id,
+    name, ...``. Interpolations (``${...}``) and numbers written as strings are left to OmegaConf.
+    """
+    import dataclasses
+    import types
+    import typing
+
+    if isinstance(value, str) and ("${" in value or value == "???"):
+        return None
+    origin, args = typing.get_origin(schema), typing.get_args(schema)
+    if schema is Any or schema is object:
+        return None
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        options = [a for a in args if a is not type(None)]
+        problems = [schema_problem(value, a, path) for a in options]
+        return None if any(p is None for p in problems) else problems[0]
+    if value is None:
+        return None  # a missing optional value or MISSING: OmegaConf reports what it must
+    if dataclasses.is_dataclass(schema):
+        names = [f.name for f in dataclasses.fields(schema)]
+        if not isinstance(value, dict):
+            return f"{path}: {value!r} is invalid; allowed: a mapping with the keys {', '.join(names)}"
+        hints = typing.get_type_hints(schema)
+        for key, item in value.items():
+            if key not in hints:
+                return f"{path}.{key}: unknown key; allowed: {', '.join(names)}"
+            problem = schema_problem(item, hints[key], f"{path}.{key}")
+            if problem:
+                return problem
+        return None
+    if origin is list:
+        if not isinstance(value, list):
+            return f"{path}: {value!r} is invalid; allowed: a list"
+        for i, item in enumerate(value):
+            problem = schema_problem(item, args[0] if args else Any, f"{path}[{i}]")
+            if problem:
+                return problem
+        return None
+    if origin is dict:
+        if not isinstance(value, dict):
+            return f"{path}: {value!r} is invalid; allowed: a mapping"
+        for key, item in value.items():
+            problem = schema_problem(item, args[1] if len(args) > 1 else Any, f"{path}.{key}")
+            if problem:
+                return problem
+        return None
+    if schema in (float, int):
+        kind = "a number" if schema is float else "an integer"
+        if isinstance(value, bool) or isinstance(value, (dict, list)):
+            return f"{path}: {value!r} is invalid; allowed: {kind}"
+        if isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                return f"{path}: {value!r} is invalid; allowed: {kind}"
+            value = number
+        if schema is int and isinstance(value, float) and not value.is_integer():
+            return f"{path}: {value!r} is invalid; allowed: {kind}"
+        return None
+    if schema is bool:
+        if isinstance(value, (dict, list)) or (
+            isinstance(value, str) and value.lower() not in ("true", "false", "yes", "no", "on", "off", "1", "0")
+        ):
+            return f"{path}: {value!r} is invalid; allowed: true or false"
+        return None
+    if schema is str and isinstance(value, (dict, list)):
+        return f"{path}: {value!r} is invalid; allowed: a text value"
+    return None
+
+
+def lint_scenario_file(name: str, config_dirs: list[str | os.PathLike] = ()) -> str | None:
+    """Check the scenario file ``scenario/<name>.yaml`` (searched in ``config_dirs``, then the shipped
+    configs) against its schema, before Hydra composes it; return ``"<file>: <problem>"`` or ``None``
+    (also when the file is not found or is not valid YAML: Hydra reports those itself)."""
+    import yaml
+
+    for d in [*config_dirs, CONFIG_DIR]:
+        path = Path(d) / "scenario" / f"{name}.yaml"
+        if path.is_file():
+            break
+    else:
+        return None
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (yaml.YAMLError, OSError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    data = {k: v for k, v in data.items() if k != "defaults"}
+    schema = GeneratedScenarioConfig if data.get("kind") == "generated" else ScenarioConfig
+    problem = schema_problem(data, schema, "scenario")
+    return f"{path}: {problem}" if problem else None
+
+
 def check_scenario_schema(cfg):
     """Check ``cfg.scenario`` against the schema of its kind and return ``cfg`` with it typed.
 
@@ -685,6 +787,9 @@ def check_scenario_schema(cfg):
     try:
         typed = OmegaConf.merge(OmegaConf.structured(schema), s)
     except OmegaConfBaseException as exc:
+        problem = schema_problem(OmegaConf.to_container(s, resolve=False), schema, "scenario")
+        if problem:
+            raise ConfigCompositionException(problem) from None
         key = f"scenario.{exc.full_key}" if getattr(exc, "full_key", None) else "scenario"
         msg = str(exc).splitlines()[0]
         raise ConfigCompositionException(f"{key}: {msg} (schema {schema.__name__})") from None

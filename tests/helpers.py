@@ -195,7 +195,17 @@ def write_bad_scenarios(config_dir: Path) -> Path:
     for name, (mutate, _, _) in BAD_SCENARIOS.items():
         write_scenario(config_dir, name, mutate)
     write_scenario(config_dir, "typo", extra="godos: 1\n")
+    write_scenario(config_dir, "nested_typo", _misspell_reference_price)
+    write_scenario(config_dir, "wrong_type_in_file", _capacity_in_words)
     return Path(config_dir)
+
+
+def _misspell_reference_price(d):
+    d["goods"][0]["referense_price"] = d["goods"][0].pop("reference_price")
+
+
+def _capacity_in_words(d):
+    d["producers"][0]["capacity"] = "lots"
 
 
 # ------------------------------------------------------------------------------------------------

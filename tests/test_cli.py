@@ -383,6 +383,12 @@ BAD_CLI = {
     "misspelt_scenario_key": (["scenario=minimal", "scenario.godos=1"], 1, ["scenario.godos"]),
     "misspelt_model_key": (["scenario=minimal", "model.risk_avresion=1"], 1, ["model.risk_avresion"]),
     "misspelt_key_in_scenario_file": (["scenario=typo"], 1, ["godos", "scenario"]),
+    # a key misspelt inside a list entry of a file: the full path and the allowed keys (Hydra's own
+    # message named only 'referense_price')
+    "misspelt_nested_key_in_scenario_file": (
+        ["scenario=nested_typo"], 1, ["scenario.goods[0].referense_price", "unknown key", "allowed:", "reference_price"]
+    ),
+    "wrong_type_in_scenario_file": (["scenario=wrong_type_in_file"], 1, ["scenario.producers[0].capacity", "'lots'", "a number"]),
     "wrong_type": (["scenario=minimal", "seed=abc"], 1, ["seed", "abc"]),
     "negative_capacity_override": (
         ["scenario=minimal", "scenario.producers.0.capacity=-5"],
@@ -402,6 +408,7 @@ BAD_CLI = {
 FAST_BAD_CLI = {
     "unknown_scenario",
     "misspelt_scenario_key",
+    "misspelt_nested_key_in_scenario_file",
     "unknown_country_in_measure",
     "negative_capacity",
     "shares_not_summing_to_one",

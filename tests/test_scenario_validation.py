@@ -468,3 +468,46 @@ def test_measure_cannot_target_its_imposer():
         validate_config(cfg)
     msg = str(info.value)
     assert msg.startswith("scenario.measures[1].targets") and "'CHN'" in msg
+
+
+# ---------------------------------------------------------------------------------------------- schema lint
+def test_every_shipped_scenario_file_passes_the_schema_lint():
+    """The pre-composition lint (``sim.config.lint_scenario_file``) must not reject a valid file: it
+    runs before every command that names a scenario."""
+    from sim.config import lint_scenario_file
+
+    for folder in (helpers.CONFIG_DIR, helpers.TESTS_DIR / "configs"):
+        for path in sorted((folder / "scenario").glob("*.yaml")):
+            assert lint_scenario_file(path.stem, [folder]) is None, path
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"goods": [{"id": "ore", "referense_price": 1.0}]}, "scenario.goods[0].referense_price: unknown key; allowed: id,"),
+        ({"producers": [{}, {"capacity": "lots"}]}, "scenario.producers[1].capacity: 'lots' is invalid; allowed: a number"),
+        ({"user_sectors": [{"n_firms": 2.5}]}, "scenario.user_sectors[0].n_firms: 2.5 is invalid; allowed: an integer"),
+        ({"user_sectors": [{"use": {"ore": "much"}}]}, "scenario.user_sectors[0].use.ore: 'much' is invalid; allowed: a number"),
+        ({"measures": [{"goods": "ore"}]}, "scenario.measures[0].goods: 'ore' is invalid; allowed: a list"),
+        ({"strategy": {"typ": "rules"}}, "scenario.strategy.typ: unknown key; allowed: type,"),
+        ({"countries": 3}, "scenario.countries: 3 is invalid; allowed: a list"),
+    ],
+)
+def test_schema_problem_names_the_full_path_and_what_is_allowed(data, message):
+    from sim.config import ScenarioConfig, schema_problem
+
+    assert schema_problem(data, ScenarioConfig, "scenario").startswith(message)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"goods": [{"id": "ore", "reference_price": "${parameters.price}"}]},  # interpolation
+        {"producers": [{"capacity": "1e5"}, {"capacity": 5}]},  # numbers as strings and ints for floats
+        {"history": None, "projects": []},
+    ],
+)
+def test_schema_problem_leaves_valid_forms_alone(data):
+    from sim.config import ScenarioConfig, schema_problem
+
+    assert schema_problem(data, ScenarioConfig, "scenario") is None
