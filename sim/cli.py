@@ -132,6 +132,16 @@ def _clean_failed_run_dir(outdir: Path) -> None:
     ours = [p for p in outdir.iterdir() if p.name != ".hydra" and p.suffix != ".log"]
     if not ours:
         shutil.rmtree(outdir, ignore_errors=True)
+        # Hydra also made the folders above it (outputs/<scenario>/): remove those left empty, up to
+        # the working directory (never above it, never a folder that holds anything).
+        cwd = Path.cwd().resolve()
+        parent = outdir.resolve().parent
+        while parent != cwd and cwd in parent.parents:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
 
 
 def _run(cfg: DictConfig):

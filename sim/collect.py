@@ -252,6 +252,7 @@ def collect(
         aggregate = any(c in overrides_cols for c in ("seed", "replication"))
     if aggregate and write:
         _write_table(globals()["aggregate"](df, quantiles=quantiles), sweep_dir / SUMMARY_FILE)
+        df.attrs["summary_file"] = str(sweep_dir / SUMMARY_FILE)
     return df
 
 
@@ -318,6 +319,8 @@ def summary(results: pd.DataFrame, sweep_dir: str | Path | None = None) -> str:
         lines.append(f"  ... and {len(failed) - 5} more failed jobs (column 'error')")
     if sweep_dir is not None:
         lines.append(f"  -> {Path(sweep_dir) / RESULTS_FILE}")
+    if results.attrs.get("summary_file"):
+        lines.append(f"  -> {results.attrs['summary_file']}")
     return "\n".join(lines)
 
 
@@ -371,7 +374,7 @@ def read_results(path: str | Path) -> pd.DataFrame:
 # Console script
 # --------------------------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point (``coercion-sim-collect SWEEP_DIR [--aggregate]``)."""
+    """Console entry point (``coercion-sim-collect SWEEP_DIR [--aggregate] [--check]``)."""
     parser = argparse.ArgumentParser(
         prog="coercion-sim-collect",
         description="Gather a sweep directory into SWEEP_DIR/results.parquet (one row per job).",
@@ -383,6 +386,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="also write results_summary.parquet: mean, std and quantiles over seeds/replications "
         "(default: when the sweep varies seed or replication)",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit with status 1 unless every job of the sweep finished ok (for scripts: a sweep itself "
+        "exits 0 when some jobs failed)",
     )
     parser.add_argument(
         "--quantiles",
@@ -404,6 +413,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(summary(results, args.sweep_dir))
+    if args.check and not (len(results) and (results["status"] == "ok").all()):
+        return 1
     return 0
 
 

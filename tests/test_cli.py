@@ -466,6 +466,20 @@ def test_bad_input_fails_cleanly(bad_runs, name):
     assert helpers.output_files_in(run.run_dir) == [], f"outputs written: {helpers.output_files_in(run.run_dir)}"
 
 
+def test_a_failed_run_in_the_default_run_dir_leaves_no_empty_folders(tmp_path):
+    """Without ``hydra.run.dir`` Hydra makes ``outputs/<scenario>/<time>/``; a run stopped by bad input
+    removes all three levels it left empty (a user's folders that hold anything are kept)."""
+    import subprocess
+
+    (tmp_path / "keep").mkdir()
+    proc = subprocess.run(
+        [helpers.coercion_sim_exe(), "scenario=minimal", "seed=-1"],
+        cwd=tmp_path, env=helpers.cli_env(), capture_output=True, text=True, timeout=helpers.CLI_TIMEOUT_S,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep"]
+
+
 def test_bad_scenarios_cover_the_brief():
     wanted = {
         "unknown_scenario",

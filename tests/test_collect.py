@@ -134,10 +134,18 @@ def test_aggregate_matches_numpy(values, groups):
         assert row["q05"] <= row["q50"] <= row["q95"]
 
 
-def test_console_script(sweep, capsys):
+def test_console_script(sweep, capsys, tmp_path):
     assert main([str(sweep), "--aggregate"]) == 0
-    assert "1 ok, 1 failed, 2 pending" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "1 ok, 1 failed, 2 pending" in out
     assert (sweep / "results_summary.parquet").exists()
+    assert f"-> {sweep / 'results_summary.parquet'}" in out
+    # --check: status 1 unless every job finished ok
+    assert main([str(sweep), "--check"]) == 1
+    done = tmp_path / "done"
+    make_job(done, 0, ["model.precaution=1"], status="ok")
+    assert main([str(done), "--check"]) == 0
+    capsys.readouterr()
     assert main([str(sweep / "nope")]) == 2
     assert "is not a directory" in capsys.readouterr().err
     assert main([str(sweep), "--quantiles", "0.5,2"]) == 2
