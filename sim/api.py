@@ -57,7 +57,8 @@ def compose_config(
     Args:
         scenario: Scenario name (a file ``configs/scenario/NAME.yaml`` or in ``config_dir``).
         overrides: Hydra overrides, e.g. ``["seed=3", "model.risk_aversion=2"]``.
-        config_dir: An extra directory searched first for config groups (your own scenarios).
+        config_dir: An extra directory searched for config groups (your own scenarios), after the
+            shipped configs, as Hydra's ``--config-dir`` is: use names the shipped configs do not.
 
     A generated world (``scenario="generated"``) comes back with its generator parameters; a run
     expands it into the scenario they generate (:func:`sim.scenario.prepare_config`).

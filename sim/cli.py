@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import logging
+import os
 import re
 import shutil
 import sys
@@ -126,16 +127,21 @@ def _summary(result, outdir: Path) -> str:
 
 
 def _clean_failed_run_dir(outdir: Path) -> None:
-    """Remove a run directory that holds nothing but Hydra's own files (no partial outputs)."""
-    if not outdir.is_dir():
+    """Remove a run directory that holds nothing but Hydra's own files (no partial outputs), and the
+    folders above it that Hydra made and that are left empty, up to the working directory. The
+    working directory itself, or a folder holding it (``hydra.run.dir=.``, ``hydra.job.chdir=true``),
+    is never removed."""
+    try:
+        cwd = Path(HydraConfig.get().runtime.cwd).resolve()
+    except Exception:  # not inside a Hydra app
+        cwd = Path(os.getcwd()).resolve()
+    outdir = outdir.resolve()
+    if not outdir.is_dir() or outdir == cwd or outdir in cwd.parents:
         return
     ours = [p for p in outdir.iterdir() if p.name != ".hydra" and p.suffix != ".log"]
     if not ours:
         shutil.rmtree(outdir, ignore_errors=True)
-        # Hydra also made the folders above it (outputs/<scenario>/): remove those left empty, up to
-        # the working directory (never above it, never a folder that holds anything).
-        cwd = Path.cwd().resolve()
-        parent = outdir.resolve().parent
+        parent = outdir.parent
         while parent != cwd and cwd in parent.parents:
             try:
                 parent.rmdir()
@@ -251,7 +257,7 @@ def _lint_named_scenarios(argv: list[str]) -> None:
     for i, arg in enumerate(argv):
         if arg in ("--config-dir", "-cd") and i + 1 < len(argv):
             dirs.append(argv[i + 1])
-        elif arg.startswith("--config-dir="):
+        elif arg.startswith(("--config-dir=", "-cd=")):
             dirs.append(arg.split("=", 1)[1])
         elif arg.startswith("hydra.searchpath="):
             dirs += re.findall(r"file://([^,\]'\"]+)", arg)

@@ -735,27 +735,42 @@ def schema_problem(value: Any, schema: Any, path: str) -> str | None:
 
 
 def lint_scenario_file(name: str, config_dirs: list[str | os.PathLike] = ()) -> str | None:
-    """Check the scenario file ``scenario/<name>.yaml`` (searched in ``config_dirs``, then the shipped
-    configs) against its schema, before Hydra composes it; return ``"<file>: <problem>"`` or ``None``
-    (also when the file is not found or is not valid YAML: Hydra reports those itself)."""
-    import yaml
+    """Check the scenario file ``scenario/<name>.yaml`` against its schema before Hydra composes it;
+    return ``"<file>: <problem>"`` or ``None``.
 
-    for d in [*config_dirs, CONFIG_DIR]:
-        path = Path(d) / "scenario" / f"{name}.yaml"
-        if path.is_file():
-            break
-    else:
-        return None
+    The file is looked up as Hydra does (the shipped configs first, then ``config_dirs``). Only a file
+    that is a whole scenario is checked: its defaults list names at most its schema (``schema`` or
+    ``generated_schema``) and ``_self_``, and it has no ``# @package`` header. A file that extends
+    another config is left to Hydra, as is anything unexpected: a file not found, invalid YAML, an
+    unreadable path. This check never raises.
+    """
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except (yaml.YAMLError, OSError, UnicodeDecodeError):
+        import yaml
+
+        for d in [CONFIG_DIR, *config_dirs]:
+            path = Path(d) / "scenario" / f"{name}.yaml"
+            if path.is_file():
+                break
+        else:
+            return None
+        text = path.read_text(encoding="utf-8")
+        if "@package" in text:
+            return None
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        if not isinstance(data, dict):
+            return None
+        defaults = data.pop("defaults", [])
+        entries = {d if isinstance(d, str) else repr(d) for d in (defaults if isinstance(defaults, list) else [defaults])}
+        if entries <= {"schema", "_self_"} and "kind" not in data:
+            schema = ScenarioConfig
+        elif entries <= {"generated_schema", "_self_"} and data.get("kind") == "generated":
+            schema = GeneratedScenarioConfig
+        else:
+            return None
+        problem = schema_problem(data, schema, "scenario")
+        return f"{path}: {problem}" if problem else None
+    except Exception:
         return None
-    if not isinstance(data, dict):
-        return None
-    data = {k: v for k, v in data.items() if k != "defaults"}
-    schema = GeneratedScenarioConfig if data.get("kind") == "generated" else ScenarioConfig
-    problem = schema_problem(data, schema, "scenario")
-    return f"{path}: {problem}" if problem else None
 
 
 def check_scenario_schema(cfg):

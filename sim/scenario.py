@@ -17,6 +17,7 @@ Baseline calibration (the model starts in equilibrium at reference prices):
 
 from __future__ import annotations
 
+import csv
 import math
 import re
 from collections.abc import Iterable
@@ -96,8 +97,11 @@ def _check_history(name: str) -> None:
     shipped = ", ".join(sorted(p.name for p in DATA_DIR.glob("*.csv")))
     _check(path is not None, "scenario.history", name,
            f"a CSV file path (relative to the working directory) or a file in sim/data ({shipped}), or null")
-    with open(path, encoding="utf-8") as fh:
-        header = fh.readline().strip().split(",")
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:  # -sig: a byte-order mark as Excel writes it
+            header = [c.strip() for c in next(csv.reader(fh), [])]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        _fail("scenario.history", name, f"a readable UTF-8 CSV file ({type(exc).__name__}: {exc})")
     missing = [c for c in HISTORY_COLUMNS if c not in header]
     _check(not missing, "scenario.history", name, "a CSV with the columns " + ", ".join(HISTORY_COLUMNS)
            + f" (missing: {', '.join(missing)})")

@@ -480,6 +480,22 @@ def test_a_failed_run_in_the_default_run_dir_leaves_no_empty_folders(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep"]
 
 
+@pytest.mark.parametrize("where", [["hydra.run.dir=."], ["hydra.job.chdir=true"]])
+def test_a_failed_run_never_removes_the_working_directory(tmp_path, where):
+    """Bad input with the run folder being the working directory (``hydra.run.dir=.``) or Hydra
+    changing into it (``hydra.job.chdir=true``): the error is printed (exit 2) and the user's files,
+    even log files, stay."""
+    import subprocess
+
+    (tmp_path / "mynotes.log").write_text("mine")
+    proc = subprocess.run(
+        [helpers.coercion_sim_exe(), "scenario=minimal", "seed=-1", *where],
+        cwd=tmp_path, env=helpers.cli_env(), capture_output=True, text=True, timeout=helpers.CLI_TIMEOUT_S,
+    )
+    assert proc.returncode == 2 and "seed: -1 is invalid" in proc.stderr, proc.stderr
+    assert (tmp_path / "mynotes.log").read_text() == "mine"
+
+
 def test_bad_scenarios_cover_the_brief():
     wanted = {
         "unknown_scenario",

@@ -8,12 +8,13 @@ value as ``repr`` prints it.
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import helpers
 import pytest
 from omegaconf import OmegaConf
 
-from sim.config import MeasureConfig, RequirementChangeConfig
+from sim.config import MeasureConfig, RequirementChangeConfig, ScenarioConfig
 from sim.scenario import ScenarioError, validate_config
 
 
@@ -511,3 +512,36 @@ def test_schema_problem_leaves_valid_forms_alone(data):
     from sim.config import ScenarioConfig, schema_problem
 
     assert schema_problem(data, ScenarioConfig, "scenario") is None
+
+
+def test_schema_lint_leaves_files_it_cannot_judge_to_hydra(tmp_path):
+    """The lint runs before every command: it must not block a file Hydra composes correctly, nor
+    raise. Files that extend another config, files with a package header, a user's file shadowed by
+    a shipped one of the same name (Hydra reads the shipped one first), odd names."""
+    from sim.config import lint_scenario_file
+
+    d = tmp_path / "my" / "scenario"
+    d.mkdir(parents=True)
+    (d / "big.yaml").write_text("defaults:\n  - generated\n  - _self_\ncountries: 6\n")
+    (d / "pkg.yaml").write_text("# @package _global_\nscenario:\n  name: x\n")
+    (d / "minimal.yaml").write_text("name: minimal\ngodos: 1\n")
+    for name in ("big", "pkg", "minimal", "x" * 300, "../../etc/passwd", "nope"):
+        assert lint_scenario_file(name, [tmp_path / "my"]) is None, name[:20]
+    (d / "mine.yaml").write_text("defaults:\n  - schema\n  - _self_\nname: mine\ngodos: 1\n")
+    problem = lint_scenario_file("mine", [tmp_path / "my"])
+    assert problem == f"{d / 'mine.yaml'}: scenario.godos: unknown key; allowed: " + ", ".join(
+        f.name for f in dataclasses.fields(ScenarioConfig)
+    )
+
+
+def test_history_file_with_a_byte_order_mark_or_quoted_header_is_accepted(tmp_path):
+    from sim.data import HISTORY_COLUMNS
+    from sim.scenario import _check_history
+
+    good = tmp_path / "h.csv"
+    good.write_text(",".join(f'"{c}"' for c in HISTORY_COLUMNS) + "\n", encoding="utf-8-sig")
+    _check_history(str(good))
+    bad = tmp_path / "latin.csv"
+    bad.write_bytes(b"s\xe9ries,good\n")
+    with pytest.raises(ScenarioError, match=r"^scenario.history: .*readable UTF-8 CSV"):
+        _check_history(str(bad))
