@@ -247,7 +247,8 @@ def _app(cfg: DictConfig) -> str | None:
 
 def _lint_named_scenarios(argv: list[str]) -> None:
     """Check the scenario files named on the command line (``scenario=NAME``, several in a sweep;
-    ``--config-dir`` folders first) before Hydra composes them. A misspelt key or a wrong type inside
+    looked up as Hydra does: the shipped configs, then ``--config-dir`` and ``hydra.searchpath``
+    folders) before Hydra composes them. A misspelt key or a wrong type inside
     a file is then reported with its full path and what is allowed (``scenario.goods[0].referense_price:
     unknown key; allowed: id, ...``); Hydra's own message names only the last key. Exit code 1, as for
     Hydra's composition errors."""
