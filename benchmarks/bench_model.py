@@ -85,7 +85,8 @@ print(json.dumps({
 """
 
 
-def _machine() -> dict:
+def machine_info() -> dict:
+    """The machine and the versions a benchmark ran with (shared with ``bench_sweep.py``)."""
     cpu = ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -147,7 +148,7 @@ def bench_large_world(months: int) -> dict:
 
 def main() -> None:
     months = int(os.environ.get("BENCH_LARGE_MONTHS", "120"))
-    res = {"machine": _machine(), "load_average_start": os.getloadavg()}
+    res = {"machine": machine_info(), "load_average_start": os.getloadavg()}
     print("rare_earth_2010 in process ...", flush=True)
     res["rare_earth_in_process"] = bench_rare_earth_in_process()
     print("rare_earth_2010 as a fresh command ...", flush=True)

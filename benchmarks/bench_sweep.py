@@ -21,13 +21,14 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_model import machine_info  # this folder is on sys.path when run as a script
 
 for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(var, "1")
@@ -39,22 +40,7 @@ SCENARIO = "rare_earth_2010"
 
 
 def _machine() -> dict:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "logical_cores": os.cpu_count(),
-        "python": sys.version.split()[0],
-        "load_average_at_start": os.getloadavg(),
-    }
+    return {**machine_info(), "load_average_at_start": os.getloadavg()}
 
 
 def _design(n_runs: int):
