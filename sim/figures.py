@@ -37,6 +37,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from sim.data import DATA_DIR, resolve_history
+
 __all__ = [
     "STYLE_PATH",
     "DATA_DIR",
@@ -50,8 +52,6 @@ __all__ = [
 
 #: The project's Matplotlib style sheet.
 STYLE_PATH = Path(__file__).resolve().parent / "style" / "coercion.mplstyle"
-#: Where historical observation files live (``scenario.history`` names a file here).
-DATA_DIR = Path(__file__).resolve().parent / "data"
 
 #: Width of a two-column journal figure (183 mm) in inches.
 _FULL_WIDTH = 7.2
@@ -490,8 +490,6 @@ def load_history(path: str | os.PathLike | None = None) -> pd.DataFrame:
     Raises:
         FileNotFoundError: neither the path nor ``sim/data/<name>`` exists.
     """
-    from sim.data import resolve_history
-
     if path is None:
         path = "rare_earth_2010_history.csv"
     p = resolve_history(path)
