@@ -55,11 +55,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(1, str(ROOT))
 
 import numpy as np  # noqa: E402
+from numpy_twin import clear_markets_numpy  # noqa: E402
 
 from sim.market import MarketStructure, clear_markets  # noqa: E402
 from sim.market.synthetic import synthetic_market  # noqa: E402
-
-from numpy_twin import clear_markets_numpy  # noqa: E402
 
 SEED = 20240601
 #: (countries, goods, user firms, producers or None for synthetic_market's default).
@@ -188,12 +187,22 @@ def time_calls(fn, *, repeat: int, min_time: float) -> dict:
     finally:
         if gc_was:
             gc.enable()
-    return {"median_s": statistics.median(times), "min_s": min(times), "repeat": repeat, "number": number, "times_s": times}
+    return {
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "repeat": repeat,
+        "number": number,
+        "times_s": times,
+    }
 
 
 def _iters(res) -> dict:
     it = np.asarray(res.iterations)
-    return {"total": int(it.sum()), "max": int(it.max()) if it.size else 0, "mean": float(it.mean()) if it.size else 0.0}
+    return {
+        "total": int(it.sum()),
+        "max": int(it.max()) if it.size else 0,
+        "mean": float(it.mean()) if it.size else 0.0,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,7 +230,9 @@ def compare(kernel_res, twin_res, market) -> dict:
         "price_domestic": _max_rel(twin_res.price_domestic, kernel_res.price_domestic),
         "price_export": _max_rel(twin_res.price_export, kernel_res.price_export),
         "quota_rent_over_pref": _max_rel(twin_res.quota_rent / pref, kernel_res.quota_rent / pref, 1.0),
-        "edge_flow": _max_rel(twin_res.edge_flow, kernel_res.edge_flow, 1e-12 * max(float(kernel_res.edge_flow.max(initial=0.0)), 1.0)),
+        "edge_flow": _max_rel(
+            twin_res.edge_flow, kernel_res.edge_flow, 1e-12 * max(float(kernel_res.edge_flow.max(initial=0.0)), 1.0)
+        ),
         "delivered": _max_rel(twin_res.delivered, kernel_res.delivered, 1e-12),
         "iterations_equal": bool(np.array_equal(twin_res.iterations, kernel_res.iterations)),
         "converged_equal": bool(np.array_equal(twin_res.converged, kernel_res.converged)),
@@ -244,7 +255,11 @@ def self_check(markets: dict) -> list[dict]:
         if size not in markets:
             continue
         for seed_offset in (0, 1):
-            base = markets[size] if seed_offset == 0 else synthetic_market(*SIZES[size][:3], n_producers=SIZES[size][3], seed=SEED + 1)
+            base = (
+                markets[size]
+                if seed_offset == 0
+                else synthetic_market(*SIZES[size][:3], n_producers=SIZES[size][3], seed=SEED + 1)
+            )
             prev = clear_markets(base, allow_nonconvergence=True)
             cases = {
                 "base": base,
@@ -255,7 +270,9 @@ def self_check(markets: dict) -> list[dict]:
                 "measures": shock_measures(base, prev, seed=seed_offset),
                 # Flat rows: inelastic demand far below capacity, and a deep capacity shortage.
                 "inelastic-glut": dataclasses.replace(
-                    base, demand_elasticity=np.zeros_like(base.demand_elasticity), planned_purchase=base.planned_purchase * 0.01
+                    base,
+                    demand_elasticity=np.zeros_like(base.demand_elasticity),
+                    planned_purchase=base.planned_purchase * 0.01,
                 ),
                 "capacity-cut-90": dataclasses.replace(base, capacity=base.capacity * 0.1),
                 # Every market starts far below its producers' costs (the flat-row restart rule).
@@ -483,7 +500,12 @@ def _run_child(code: str, args=(), env=None, timeout=300) -> tuple[dict | list |
         t0 = time.perf_counter()
         try:
             proc = subprocess.run(
-                [sys.executable, script, *map(str, args)], capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT
+                [sys.executable, script, *map(str, args)],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=timeout,
+                cwd=ROOT,
             )
             out, err = proc.stdout, proc.stderr
         except subprocess.TimeoutExpired as exc:
@@ -564,7 +586,9 @@ def measure_memory(market, cache_dir: str) -> dict:
     """Peak RSS of a fresh process that loads the L inputs and clears them (cold, then warm)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "market.npz"
-        arrays = {f.name: getattr(market, f.name) for f in dataclasses.fields(market) if getattr(market, f.name) is not None}
+        arrays = {
+            f.name: getattr(market, f.name) for f in dataclasses.fields(market) if getattr(market, f.name) is not None
+        }
         np.savez(path, **arrays)
         res, wall, err = _run_child(MEMORY_CHILD, args=[path], env=_child_env(NUMBA_CACHE_DIR=cache_dir), timeout=300)
     if not res:
@@ -616,7 +640,10 @@ def measure_reference(sizes: list[str], kernel_cold: dict) -> dict:
                 line["ratio_vs_kernel_cold"] = line["median_s"] / kernel_cold[s]["median_s"]
     for s in per_size:
         if s not in out["sizes"]:
-            out["sizes"][s] = {"status": "not-run", "error": "an earlier size failed or the child stopped" + (f": {err}" if err else "")}
+            out["sizes"][s] = {
+                "status": "not-run",
+                "error": "an earlier size failed or the child stopped" + (f": {err}" if err else ""),
+            }
     return out
 
 
@@ -660,8 +687,12 @@ def machine() -> dict:
     except ImportError:
         info["scipy"] = None
     try:
-        info["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-        diff = subprocess.run(["git", "diff", "--stat", "HEAD", "--", "sim/market"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+        info["git_commit"] = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT
+        ).stdout.strip()
+        diff = subprocess.run(
+            ["git", "diff", "--stat", "HEAD", "--", "sim/market"], capture_output=True, text=True, cwd=ROOT
+        ).stdout.strip()
         info["sim_market_modified"] = diff.splitlines()[:-1] if diff else []
     except OSError:
         pass
@@ -697,7 +728,9 @@ def report(results: dict) -> str:
     if la0 and la1:
         lines.append(f"Load average (1 min) at start {la0[0]:.2f}, at end {la1[0]:.2f}")
         if max(la0[0], la1[0]) > 0.5 * (m.get("logical_cores") or 1) + 0.5:
-            lines.append("WARNING: the machine was busy with other work during the run; timings are inflated and noisy (min is the better guide).")
+            lines.append(
+                "WARNING: the machine was busy with other work during the run; timings are inflated and noisy (min is the better guide)."
+            )
     lines += ["", "Clearing time per step, all goods (ms; median / min over repeats):"]
     hdr = f"{'size':<4} {'scenario':<14} {'kernel med':>10} {'min':>9} {'iters tot/max':>13} {'twin med':>10} {'x twin':>7} {'ref med':>9} {'x ref':>7}"
     lines += [hdr, "-" * len(hdr)]
@@ -753,7 +786,12 @@ def report(results: dict) -> str:
                     f"  kernel did not converge on self-check case {r['size']} seed {r['seed']} {r['case']} "
                     f"(twin {'agrees' if _agrees(r) else 'differs'}; not asserted)"
                 )
-    ag = [(s, sc2, r["agreement"]["price_domestic"]) for s, sr in results["sizes"].items() for sc2, r in sr["scenarios"].items() if "agreement" in r]
+    ag = [
+        (s, sc2, r["agreement"]["price_domestic"])
+        for s, sr in results["sizes"].items()
+        for sc2, r in sr["scenarios"].items()
+        if "agreement" in r
+    ]
     if ag:
         s, sc2, v = max(ag, key=lambda x: x[2])
         lines.append(f"Twin vs kernel on the timed markets: max rel price diff {v:.1e} ({s} {sc2})")
@@ -785,7 +823,17 @@ def report(results: dict) -> str:
             f"Cache load (fresh process, warm cache; import + first clearing - second clearing): median {st['cache_load_median_s']:.3f} s, "
             f"min {st['cache_load_min_s']:.3f} s over {len(w)} processes"
         )
-        med = {key: statistics.median(x[key] for x in w) for key in ("import_numpy_s", "import_numba_s", "import_sim_market_s", "first_clear_s", "second_clear_s", "process_wall_s")}
+        med = {
+            key: statistics.median(x[key] for x in w)
+            for key in (
+                "import_numpy_s",
+                "import_numba_s",
+                "import_sim_market_s",
+                "first_clear_s",
+                "second_clear_s",
+                "process_wall_s",
+            )
+        }
         lines.append(
             f"  of which: import numpy {med['import_numpy_s']:.3f} s, numba {med['import_numba_s']:.3f} s, sim.market {med['import_sim_market_s']:.3f} s; "
             f"first clearing {med['first_clear_s']:.3f} s vs second {med['second_clear_s'] * 1e3:.2f} ms; process wall {med['process_wall_s']:.2f} s"
@@ -838,22 +886,56 @@ def targets(results: dict) -> list[dict]:
         if L and sc in L["scenarios"]:
             v = L["scenarios"][sc]["kernel"]["median_s"]
             vmin = L["scenarios"][sc]["kernel"]["min_s"]
-            out.append({"name": f"L clearing <= 50 ms, all 50 goods, 1 core ({sc})", "measured": f"{v * 1e3:.1f} ms median (min {vmin * 1e3:.1f})",
-                        "value": v, "pass": v <= TARGET_L_SECONDS})
+            out.append(
+                {
+                    "name": f"L clearing <= 50 ms, all 50 goods, 1 core ({sc})",
+                    "measured": f"{v * 1e3:.1f} ms median (min {vmin * 1e3:.1f})",
+                    "value": v,
+                    "pass": v <= TARGET_L_SECONDS,
+                }
+            )
     for sc in ("cold", "warm-quota", "warm-capacity"):
         if L and sc in L["scenarios"] and "twin_ratio" in L["scenarios"][sc]:
             v = L["scenarios"][sc]["twin_ratio"]
-            out.append({"name": f">= 20x faster than the NumPy twin at L ({sc})", "measured": f"{v:.1f}x", "value": v, "pass": v >= TARGET_TWIN_RATIO})
+            out.append(
+                {
+                    "name": f">= 20x faster than the NumPy twin at L ({sc})",
+                    "measured": f"{v:.1f}x",
+                    "value": v,
+                    "pass": v >= TARGET_TWIN_RATIO,
+                }
+            )
     st = results.get("startup", {})
     if "cache_load_median_s" in st:
         v = st["cache_load_median_s"]
-        out.append({"name": "< 1 s before first clearing, fresh process, warm cache", "measured": f"{v:.3f} s (median)", "value": v, "pass": v < TARGET_CACHE_LOAD_S})
+        out.append(
+            {
+                "name": "< 1 s before first clearing, fresh process, warm cache",
+                "measured": f"{v:.3f} s (median)",
+                "value": v,
+                "pass": v < TARGET_CACHE_LOAD_S,
+            }
+        )
     else:
-        out.append({"name": "< 1 s before first clearing, fresh process, warm cache", "measured": "not measured", "value": None, "pass": None})
+        out.append(
+            {
+                "name": "< 1 s before first clearing, fresh process, warm cache",
+                "measured": "not measured",
+                "value": None,
+                "pass": None,
+            }
+        )
     mem = results.get("memory")
     if mem and "peak_bytes" in mem:
         v = mem["peak_bytes"]
-        out.append({"name": "peak memory at L < 1 GiB", "measured": f"{v / 2**20:.0f} MiB", "value": v, "pass": v < TARGET_PEAK_BYTES})
+        out.append(
+            {
+                "name": "peak memory at L < 1 GiB",
+                "measured": f"{v / 2**20:.0f} MiB",
+                "value": v,
+                "pass": v < TARGET_PEAK_BYTES,
+            }
+        )
     elif "L" in results["sizes"]:
         out.append({"name": "peak memory at L < 1 GiB", "measured": "not measured", "value": None, "pass": None})
     return out
@@ -924,8 +1006,16 @@ def main(argv=None) -> int:
     if bad:
         ap.error(f"unknown size(s) {bad}; choose from {list(SIZES)}")
     t_start = time.perf_counter()
-    results: dict = {"machine": machine(), "config": {"seed": SEED, "sizes": {s: SIZES[s] for s in sizes}, "quick": args.quick,
-                                                      "tolerance": 1e-10, "scenarios": SCENARIO_TEXT}}
+    results: dict = {
+        "machine": machine(),
+        "config": {
+            "seed": SEED,
+            "sizes": {s: SIZES[s] for s in sizes},
+            "quick": args.quick,
+            "tolerance": 1e-10,
+            "scenarios": SCENARIO_TEXT,
+        },
+    }
     print("Generating markets ...", flush=True)
     markets = {s: make_market(s) for s in sizes}
     clear_markets(markets[sizes[0]], allow_nonconvergence=True)  # compile or load the kernel before timing
@@ -939,14 +1029,18 @@ def main(argv=None) -> int:
         results["sizes"][s] = bench_size(s, markets[s], quick=args.quick)
 
     print("Reference solver ...", flush=True)
-    results["reference"] = measure_reference(sizes, {s: r["scenarios"]["cold"]["kernel"] for s, r in results["sizes"].items()})
+    results["reference"] = measure_reference(
+        sizes, {s: r["scenarios"]["cold"]["kernel"] for s, r in results["sizes"].items()}
+    )
 
     with tempfile.TemporaryDirectory(prefix="numba-cache-bench-") as cache_dir:
         print("Startup: compile with an empty cache, then load it ...", flush=True)
         results["startup"] = measure_startup(cache_dir, warm_repeats=2 if args.quick else 3)
         if "L" in markets:
             print("Peak memory at L ...", flush=True)
-            results["memory"] = measure_memory(markets["L"], cache_dir if "compile" in results["startup"] else os.environ["NUMBA_CACHE_DIR"])
+            results["memory"] = measure_memory(
+                markets["L"], cache_dir if "compile" in results["startup"] else os.environ["NUMBA_CACHE_DIR"]
+            )
 
     try:
         results["machine"]["load_average_at_end"] = list(os.getloadavg())

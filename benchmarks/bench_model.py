@@ -127,13 +127,23 @@ def bench_rare_earth_in_process(repeats: int = 3) -> dict:
         t = time.perf_counter()
         sim.run(cfg)
         full.append(time.perf_counter() - t)
-    return {"model_run_s_min": min(runs), "model_run_s_median": sorted(runs)[len(runs) // 2], "api_run_with_tables_and_metrics_s_min": min(full)}
+    return {
+        "model_run_s_min": min(runs),
+        "model_run_s_median": sorted(runs)[len(runs) // 2],
+        "api_run_with_tables_and_metrics_s_min": min(full),
+    }
 
 
 def bench_fresh_command(figures: bool) -> float:
     exe = Path(sys.executable).parent / "coercion-sim"
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [str(exe), "scenario=rare_earth_2010", "seed=1", f"output.figures={str(figures).lower()}", f"hydra.run.dir={tmp}/run"]
+        cmd = [
+            str(exe),
+            "scenario=rare_earth_2010",
+            "seed=1",
+            f"output.figures={str(figures).lower()}",
+            f"hydra.run.dir={tmp}/run",
+        ]
         t = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True, cwd=tmp)
         return time.perf_counter() - t
@@ -141,7 +151,11 @@ def bench_fresh_command(figures: bool) -> float:
 
 def bench_large_world(months: int) -> dict:
     out = subprocess.run(
-        [sys.executable, "-c", LARGE_CHILD, str(months), str(ROOT / "benchmarks")], check=True, capture_output=True, text=True, cwd=ROOT
+        [sys.executable, "-c", LARGE_CHILD, str(months), str(ROOT / "benchmarks")],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -153,7 +167,10 @@ def main() -> None:
     res["rare_earth_in_process"] = bench_rare_earth_in_process()
     print("rare_earth_2010 as a fresh command ...", flush=True)
     bench_fresh_command(False)  # make sure the cache is warm
-    res["rare_earth_fresh_command_s"] = {"no_figures": bench_fresh_command(False), "with_figures": bench_fresh_command(True)}
+    res["rare_earth_fresh_command_s"] = {
+        "no_figures": bench_fresh_command(False),
+        "with_figures": bench_fresh_command(True),
+    }
     print(f"large generated world ({months} months) ...", flush=True)
     res["large_world"] = bench_large_world(months)
 
@@ -176,10 +193,14 @@ def main() -> None:
     print(f"{'measure':58s} {'value':>10s} {'target':>8s}  status")
     for t in res["targets"]:
         print(f"{t['name']:58s} {t['measured']:10.3f} {t['target']:8.2f}  {'PASS' if t['met'] else 'MISS'}")
-    print(f"large world: build {lw['build_s']:.1f} s, step median {lw['step_median_ms']:.0f} ms, p95 {lw['step_p95_ms']:.0f} ms, "
-          f"tables {lw['recording_tables_s']:.1f} s, {lw['timeseries_rows']:,} timeseries rows")
-    print(f"large world: {lw['outside_kernels_share']:.1%} of step time outside compiled kernels; "
-          f"clear_markets (Python wrapper included) {lw['clear_markets_share']:.1%}")
+    print(
+        f"large world: build {lw['build_s']:.1f} s, step median {lw['step_median_ms']:.0f} ms, p95 {lw['step_p95_ms']:.0f} ms, "
+        f"tables {lw['recording_tables_s']:.1f} s, {lw['timeseries_rows']:,} timeseries rows"
+    )
+    print(
+        f"large world: {lw['outside_kernels_share']:.1%} of step time outside compiled kernels; "
+        f"clear_markets (Python wrapper included) {lw['clear_markets_share']:.1%}"
+    )
     print(f"load average (1 min) at start {res['load_average_start'][0]:.2f}, at end {res['load_average_end'][0]:.2f}")
     print(f"written {path.relative_to(ROOT)}")
 

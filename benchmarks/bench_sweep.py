@@ -134,8 +134,12 @@ def main() -> None:
     print(f"joblib multirun ({args.jobs} workers):", joblib_mr)
 
     model_s = serial["median_run_s"]
-    rows = {"in-process (1 worker)": serial, f"in-process ({args.jobs} workers)": parallel, "basic multirun": basic,
-            f"joblib multirun ({args.jobs} workers)": joblib_mr}
+    rows = {
+        "in-process (1 worker)": serial,
+        f"in-process ({args.jobs} workers)": parallel,
+        "basic multirun": basic,
+        f"joblib multirun ({args.jobs} workers)": joblib_mr,
+    }
     model_cpu = serial["cpu_s_per_run"]
     cores = os.cpu_count() or 1
     for r in rows.values():
@@ -154,8 +158,10 @@ def main() -> None:
             f"{name:34s} {r['runs']:5d} {r['wall_s']:8.1f} {r['runs_per_min']:9.1f} {r['overhead_per_job_s']:15.3f} "
             f"{r['cpu_s_per_run']:10.3f} {r['cpu_overhead_per_job_s']:19.3f} {r['runs_per_min_on_free_cores']:21.1f}"
         )
-    lines.append(f"model per run (in-process, 1 worker): {model_s:.3f} s wall (median), {model_cpu:.3f} CPU s (mean); "
-                 f"load average {os.getloadavg()[0]:.1f} on {cores} cores at the end; target >= 200 runs/min")
+    lines.append(
+        f"model per run (in-process, 1 worker): {model_s:.3f} s wall (median), {model_cpu:.3f} CPU s (mean); "
+        f"load average {os.getloadavg()[0]:.1f} on {cores} cores at the end; target >= 200 runs/min"
+    )
     table = "\n".join(lines)
     print(table)
     machine["load_average_at_end"] = os.getloadavg()

@@ -216,7 +216,9 @@ class _Good:
             pr_c[nonvar] = pr
             sel = np.flatnonzero((~is_var[pc]) & has_supply[pc])
             sp = prods[sel]
-            s, _ = _producer_supply(pr_c[pc[sel]], m.capacity[sp], m.unit_cost[sp], m.full_capacity_price[sp], m.supply_elasticity[sp])
+            s, _ = _producer_supply(
+                pr_c[pc[sel]], m.capacity[sp], m.unit_cost[sp], m.full_capacity_price[sp], m.supply_elasticity[sp]
+            )
             offered = np.bincount(np.concatenate([np.arange(C), pc[sel]]), np.concatenate([release, s]), minlength=C)
             out.supply_offered[g, nonvar] = offered[nonvar]
         if n_price == 0:
@@ -233,7 +235,12 @@ class _Good:
         psel = np.flatnonzero(price_var[pc] >= 0)
         self.prod = prods[psel]
         self.prod_pv = price_var[pc[psel]]
-        self.prod_args = (m.capacity[self.prod], m.unit_cost[self.prod], m.full_capacity_price[self.prod], m.supply_elasticity[self.prod])
+        self.prod_args = (
+            m.capacity[self.prod],
+            m.unit_cost[self.prod],
+            m.full_capacity_price[self.prod],
+            m.supply_elasticity[self.prod],
+        )
         self.supply_index = np.concatenate([np.arange(n_price), self.prod_pv])
 
         # Active edges of the good (origin has a price variable) and their fixed data.
@@ -395,7 +402,9 @@ class _Good:
         with np.errstate(divide="ignore", invalid="ignore"):
             restart_target = np.minimum(np.log(np.where(restart, res_v * (1.0 + FLAT_ONSET), 1.0)), self.hi)
         flat_target[:n_price] = np.where(
-            restart, restart_target, np.where(z > 0.0, np.minimum(y + FLAT_STEP, self.hi), np.maximum(y - FLAT_STEP, self.lo))
+            restart,
+            restart_target,
+            np.where(z > 0.0, np.minimum(y + FLAT_STEP, self.hi), np.maximum(y - FLAT_STEP, self.lo)),
         )
         unit = ~mid | is_flat
         jp[unit] = self.eye[:n_price][unit]
@@ -498,7 +507,9 @@ class _Good:
         quantity = self.q * np.exp(-self.eps * np.log(big_p / pref))
         live = has[sr]
         xk = np.where(live, self.slot_wa * pw[sae] / a_safe[sr] * big_p[sr] * quantity[sr] / pe[sae], 0.0)
-        ratio = supply_ratio[self.slot_pv] * self.slot_pass * np.where(self.slot_foreign, export_ratio[self.slot_pv], 1.0)
+        ratio = (
+            supply_ratio[self.slot_pv] * self.slot_pass * np.where(self.slot_foreign, export_ratio[self.slot_pv], 1.0)
+        )
         delivered = xk * ratio
         rows_g = self.row_global
         n_rows = self.n_rows
@@ -633,4 +644,6 @@ if __name__ == "__main__":  # quick agreement check against the kernel
         ref = clear_markets(mk)
         tw = clear_markets_numpy(mk)
         rel = np.nanmax(np.abs(tw.price_domestic - ref.price_domestic) / ref.price_domestic)
-        print(f"C={C} G={G} F={F}: max rel price diff {rel:.2e}; iterations kernel {ref.iterations.tolist()} twin {tw.iterations.tolist()}")
+        print(
+            f"C={C} G={G} F={F}: max rel price diff {rel:.2e}; iterations kernel {ref.iterations.tolist()} twin {tw.iterations.tolist()}"
+        )

@@ -66,7 +66,10 @@ def main() -> pd.DataFrame:
                 value = min(value, 1.0)
             res = sim.run("rare_earth_2010", [f"model.{name}={value}"], seed=1)
             rows.append({"parameter": name, "factor": factor, "value": value, **outcomes(res)})
-            print(f"{name} x{factor}: " + ", ".join(f"{k}={v:.3g}" for k, v in rows[-1].items() if isinstance(v, float) and k != "value"))
+            print(
+                f"{name} x{factor}: "
+                + ", ".join(f"{k}={v:.3g}" for k, v in rows[-1].items() if isinstance(v, float) and k != "value")
+            )
     table = pd.DataFrame(rows)
     OUT.mkdir(parents=True, exist_ok=True)
     write_parquet(table, OUT / "calibration_sensitivity.parquet")

@@ -30,10 +30,34 @@ OUT = Path(__file__).resolve().parent / "results" / "cases"
 CASES = ("australia_2020", "gallium_germanium_2023", "rare_earth_magnets_2025", "us_tariffs_2025")
 #: Metric-name fragments reported per case in key_outcomes.csv.
 KEYS = {
-    "australia_2020": ("redirected_share_", "export_price_received_ratio_12m", "export_revenue_lost", "buyer_cost", "coercer_cost.total"),
-    "gallium_germanium_2023": ("peak_domestic_price_ratio", "peak_price_paid_ratio", "shortage.", "first_output_loss_date", "output_loss_share"),
-    "rare_earth_magnets_2025": ("peak_domestic_price_ratio", "peak_price_paid_ratio", "first_output_loss_date", "output_loss_share", "coercer_import_share_end"),
-    "us_tariffs_2025": ("coercer_import_share_", "export_revenue_lost", "buyer_cost", "peak_price_paid_ratio", "coercer_cost."),
+    "australia_2020": (
+        "redirected_share_",
+        "export_price_received_ratio_12m",
+        "export_revenue_lost",
+        "buyer_cost",
+        "coercer_cost.total",
+    ),
+    "gallium_germanium_2023": (
+        "peak_domestic_price_ratio",
+        "peak_price_paid_ratio",
+        "shortage.",
+        "first_output_loss_date",
+        "output_loss_share",
+    ),
+    "rare_earth_magnets_2025": (
+        "peak_domestic_price_ratio",
+        "peak_price_paid_ratio",
+        "first_output_loss_date",
+        "output_loss_share",
+        "coercer_import_share_end",
+    ),
+    "us_tariffs_2025": (
+        "coercer_import_share_",
+        "export_revenue_lost",
+        "buyer_cost",
+        "peak_price_paid_ratio",
+        "coercer_cost.",
+    ),
 }
 
 
@@ -64,7 +88,9 @@ def main(seed: int = 1) -> pd.DataFrame:
         scen = res.config.scenario
         periods = [(m.start, m.end) for m in scen.measures]
         with style():
-            fig = overview_figure(res.timeseries, res.flows, coercer=scen.coercer, targets=list(scen.targets), periods=periods)
+            fig = overview_figure(
+                res.timeseries, res.flows, coercer=scen.coercer, targets=list(scen.targets), periods=periods
+            )
             save_figure(fig, OUT / name)
             if name == "australia_2020":
                 save_figure(redirection_figure(res.metrics, [g.id for g in scen.goods]), OUT / f"{name}_redirection")

@@ -51,16 +51,29 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         for part in HISTORICAL
     },
     "stockpile": ("Stockpile, 3 months, full", ["policy=stockpile", "policy.stockpile.countries=[JPN]"]),
-    "diversification": ("Diversification (cap 50%, 2x speed)", ["policy=diversification", "policy.diversification.countries=[JPN]"]),
-    "inventory_incentive": ("Inventory credit (+1 month)", ["policy=inventory_incentive", "policy.inventory_incentive.countries=[JPN]"]),
-    "collective_response": ("G7 counter-tariffs 25%", ["policy=collective_response", "policy.collective_response.counter_tariff=0.25"]),
+    "diversification": (
+        "Diversification (cap 50%, 2x speed)",
+        ["policy=diversification", "policy.diversification.countries=[JPN]"],
+    ),
+    "inventory_incentive": (
+        "Inventory credit (+1 month)",
+        ["policy=inventory_incentive", "policy.inventory_incentive.countries=[JPN]"],
+    ),
+    "collective_response": (
+        "G7 counter-tariffs 25%",
+        ["policy=collective_response", "policy.collective_response.counter_tariff=0.25"],
+    ),
     "historical_mix": ("Japan 2010: historical mix", []),
 }
 
 
 def outcomes(metrics: dict, country: str = "JPN") -> dict:
     """The experiment's outcome columns from one run's metrics."""
-    paid = [v for k, v in metrics.items() if k.startswith("peak_price_paid_ratio.") and k.endswith(f".{country}") and v is not None]
+    paid = [
+        v
+        for k, v in metrics.items()
+        if k.startswith("peak_price_paid_ratio.") and k.endswith(f".{country}") and v is not None
+    ]
     cost = sum(v for k, v in metrics.items() if k.startswith("policy_cost.total."))
     return {
         "output_loss": metrics[f"output_loss.{country}"],
@@ -73,7 +86,9 @@ def outcomes(metrics: dict, country: str = "JPN") -> dict:
     }
 
 
-def run_variants(variants: dict[str, tuple[str, list[str]]] = VARIANTS, *, seed: int = 1, scenario: str = "rare_earth_2010") -> pd.DataFrame:
+def run_variants(
+    variants: dict[str, tuple[str, list[str]]] = VARIANTS, *, seed: int = 1, scenario: str = "rare_earth_2010"
+) -> pd.DataFrame:
     """Run every variant and return the table (one row per variant, ``none`` first)."""
     rows = []
     for name, (label, overrides) in variants.items():
@@ -85,7 +100,9 @@ def run_variants(variants: dict[str, tuple[str, list[str]]] = VARIANTS, *, seed:
         raise ValueError("the variants must include 'none' (the no-lever run damage is measured against)")
     table["damage_avoided"] = float(base.iloc[0]) - table["output_loss"]
     with np.errstate(divide="ignore", invalid="ignore"):
-        table["avoided_per_dollar"] = np.where(table["lever_cost"] > 0, table["damage_avoided"] / table["lever_cost"], np.nan)
+        table["avoided_per_dollar"] = np.where(
+            table["lever_cost"] > 0, table["damage_avoided"] / table["lever_cost"], np.nan
+        )
     return table
 
 
@@ -112,9 +129,20 @@ def figure(table: pd.DataFrame):
             ax.set_title(f"{letter}  {title}", loc="left", fontsize=8)
         ax = axes[1, 1]
         lever = table[table.variant != "none"]
-        ax.scatter(lever["lever_cost"] / 1e6, lever["damage_avoided"] / 1e6, c=[c for c, v in zip(colors, table.variant) if v != "none"], s=18)
+        ax.scatter(
+            lever["lever_cost"] / 1e6,
+            lever["damage_avoided"] / 1e6,
+            c=[c for c, v in zip(colors, table.variant) if v != "none"],
+            s=18,
+        )
         for _, r in lever.iterrows():
-            ax.annotate(r["variant"].replace("historical_", "hist. "), (r["lever_cost"] / 1e6, r["damage_avoided"] / 1e6), fontsize=6, xytext=(3, 2), textcoords="offset points")
+            ax.annotate(
+                r["variant"].replace("historical_", "hist. "),
+                (r["lever_cost"] / 1e6, r["damage_avoided"] / 1e6),
+                fontsize=6,
+                xytext=(3, 2),
+                textcoords="offset points",
+            )
         ax.axhline(0, color="0.6", lw=0.6)
         ax.set_xlabel("Lever cost, US$ m (all countries)")
         ax.set_ylabel("Japan's damage avoided, US$ m")
@@ -145,7 +173,19 @@ def main(argv=None) -> None:
     table = run_variants(seed=args.seed)
     paths = write(table, args.out)
     with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(table[["variant", "output_loss_share", "damage_avoided", "peak_price_paid_ratio", "shortage_months", "lever_cost", "avoided_per_dollar"]].to_string(index=False))
+        print(
+            table[
+                [
+                    "variant",
+                    "output_loss_share",
+                    "damage_avoided",
+                    "peak_price_paid_ratio",
+                    "shortage_months",
+                    "lever_cost",
+                    "avoided_per_dollar",
+                ]
+            ].to_string(index=False)
+        )
     print("wrote", *paths, sep="\n  ")
 
 

@@ -47,9 +47,17 @@ LABELS = {
 def multirun(name: str, overrides: list[str], jobs: int) -> Path:
     """Run (or resume) a sweep into ``OUT/<name>`` and return its directory."""
     sweep_dir = OUT / name
-    args = [EXE, "-m", f"scenario={SCENARIO}", "output.figures=false", "resume=true",
-            "hydra/launcher=local_parallel", f"hydra.launcher.n_jobs={jobs}", f"hydra.sweep.dir={sweep_dir}",
-            *overrides]
+    args = [
+        EXE,
+        "-m",
+        f"scenario={SCENARIO}",
+        "output.figures=false",
+        "resume=true",
+        "hydra/launcher=local_parallel",
+        f"hydra.launcher.n_jobs={jobs}",
+        f"hydra.sweep.dir={sweep_dir}",
+        *overrides,
+    ]
     print(" ".join(args), flush=True)
     subprocess.run(args, check=True)
     return sweep_dir
@@ -61,14 +69,28 @@ def levers(replications: int, jobs: int) -> None:
     # lifted (max_share=1) so that its speed subsidy is the only diversification measure swept.
     sweep_dir = multirun(
         "levers",
-        ["policy=[stockpile,diversification]", f"policy.stockpile.months={STOCKPILE_MONTHS}",
-         f"policy.diversification.speed={DIVERSIFICATION_SPEED}", "policy.diversification.max_share=1",
-         "seed=1", f"replication=range(0,{replications})", "output.flows=false"],
+        [
+            "policy=[stockpile,diversification]",
+            f"policy.stockpile.months={STOCKPILE_MONTHS}",
+            f"policy.diversification.speed={DIVERSIFICATION_SPEED}",
+            "policy.diversification.max_share=1",
+            "seed=1",
+            f"replication=range(0,{replications})",
+            "output.flows=false",
+        ],
         jobs,
     )
     results = collect(sweep_dir, aggregate=True)  # the multirun collected too; this reads the final state
-    save_figure(outcome_heatmap(results, x="policy.diversification.speed", y="policy.stockpile.months",
-                                outcome="output_loss_share.JPN", labels=LABELS), OUT / "loss_heatmap")
+    save_figure(
+        outcome_heatmap(
+            results,
+            x="policy.diversification.speed",
+            y="policy.stockpile.months",
+            outcome="output_loss_share.JPN",
+            labels=LABELS,
+        ),
+        OUT / "loss_heatmap",
+    )
     save_figure(cost_effectiveness_frontier(results, country="JPN"), OUT / "frontier")
     table = frontier_table(results, country="JPN")
     table.to_csv(OUT / "frontier.csv", index=False)
@@ -84,8 +106,10 @@ def fan(replications: int, jobs: int) -> None:
         d = ts[ts["good"] == good].pivot_table(index="date", columns="job", values="value")
         rel = d / d.iloc[0]
         peak = rel.max()
-        print(f"{good}: peak export price ratio over {rel.shape[1]} replications: "
-              f"median {peak.median():.2f}, 5-95% {peak.quantile(0.05):.2f}-{peak.quantile(0.95):.2f}")
+        print(
+            f"{good}: peak export price ratio over {rel.shape[1]} replications: "
+            f"median {peak.median():.2f}, 5-95% {peak.quantile(0.05):.2f}-{peak.quantile(0.95):.2f}"
+        )
 
 
 def main() -> None:

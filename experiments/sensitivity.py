@@ -58,8 +58,9 @@ def main() -> None:
     args = parser.parse_args()
     design = sample(UNCERTAINTIES, args.method, args.n, seed=args.seed)
     t0 = time.perf_counter()
-    experiments = run_experiments(design, OUTCOMES, scenario=SCENARIO, seed=args.seed, n_jobs=args.jobs,
-                                  parameters=UNCERTAINTIES)
+    experiments = run_experiments(
+        design, OUTCOMES, scenario=SCENARIO, seed=args.seed, n_jobs=args.jobs, parameters=UNCERTAINTIES
+    )
     wall = time.perf_counter() - t0
     print(f"{len(experiments)} runs in {wall:.1f} s ({len(experiments) / wall * 60:.0f} runs/min, {args.jobs} workers)")
     indices = analyze(UNCERTAINTIES, experiments, OUTCOMES, args.method, seed=args.seed)

@@ -26,8 +26,6 @@ from sim.outputs import provenance
 __all__ = ["RunResult", "CONFIG_DIR", "compose_config", "run", "run_config"]
 
 
-
-
 @dataclass
 class RunResult:
     """What a run produced, in memory.
@@ -86,7 +84,9 @@ def compose_config(
                 cfg = compose(config_name="config", overrides=args)
         except Exception as exc:
             # A misspelt key or a wrong type inside a scenario file: name its full path.
-            problem = lint_scenario_file(scenario, [config_dir] if config_dir else []) if isinstance(scenario, str) else None
+            problem = (
+                lint_scenario_file(scenario, [config_dir] if config_dir else []) if isinstance(scenario, str) else None
+            )
             if problem:
                 from hydra.errors import ConfigCompositionException
 
@@ -101,7 +101,8 @@ def compose_config(
 
 class _Progress:
     """Progress on stderr: ``auto`` for runs longer than two seconds on a terminal, ``always``
-    (e.g. batch jobs writing to a log) or ``never``."""
+    (e.g. batch jobs writing to a log) or ``never``.
+    """
 
     def __init__(self, mode: str, label: str) -> None:
         self.mode, self.label = mode, label

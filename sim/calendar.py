@@ -74,7 +74,8 @@ class MonthlyCalendar:
 
     def coverage(self, start: _dt.date, end: _dt.date | None) -> np.ndarray:
         """Share of each step's days on which a measure in force from ``start`` to ``end``
-        (inclusive; ``None`` for open-ended) applies."""
+        (inclusive; ``None`` for open-ended) applies.
+        """
         out = np.zeros(self.n_steps)
         for step in range(self.n_steps):
             a, b = self.first_day(step), self.last_day(step)

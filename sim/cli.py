@@ -69,7 +69,8 @@ def write_outputs(result, outdir: str | Path, *, figures: bool = True, flows: bo
 
 def _announce(what: str, cfg: DictConfig) -> None:
     """One progress line on stderr (``output.progress``: ``always``, or ``auto`` on a terminal), for
-    a step that takes seconds without other output, such as drawing the figures."""
+    a step that takes seconds without other output, such as drawing the figures.
+    """
     mode = str(OmegaConf.select(cfg, "output.progress", default="auto"))
     if mode == "always" or (mode == "auto" and sys.stderr.isatty()):
         sys.stderr.write(f"[coercion-sim] {OmegaConf.select(cfg, 'scenario.name', default='run')}: {what} ...\n")
@@ -79,7 +80,8 @@ def _announce(what: str, cfg: DictConfig) -> None:
 def figures_wanted(cfg: DictConfig, *, sweep_job: bool) -> bool:
     """Whether a run draws its figures: ``output.figures`` ``true``/``false`` as set; ``auto`` (the
     default) draws them for a single run and not for a job of a sweep, where the two figures would
-    cost several times the run itself (compare a sweep's results with :mod:`sim.sweep_figures`)."""
+    cost several times the run itself (compare a sweep's results with :mod:`sim.sweep_figures`).
+    """
     value = cfg.output.figures
     if isinstance(value, bool):
         return value
@@ -104,7 +106,9 @@ def _write_figures(result, figdir: Path) -> list[Path]:
         history = figs.load_history(str(cfg.scenario.history))
         goods = [g.id for g in cfg.scenario.goods]
         paths += figs.save_figure(
-            figs.history_figure(result.timeseries, history, coercer=coercer, goods=goods, flows=result.flows, targets=targets),
+            figs.history_figure(
+                result.timeseries, history, coercer=coercer, goods=goods, flows=result.flows, targets=targets
+            ),
             figdir / "history",
         )
     return paths
@@ -122,7 +126,10 @@ def _summary(result, outdir: Path) -> str:
             )
     losses = {k.split(".", 1)[1]: v for k, v in m.items() if k.startswith("output_loss_share.")}
     if losses:
-        lines.append("  output loss (share of baseline value added over the run): " + ", ".join(f"{c} {v:.2%}" for c, v in losses.items()))
+        lines.append(
+            "  output loss (share of baseline value added over the run): "
+            + ", ".join(f"{c} {v:.2%}" for c, v in losses.items())
+        )
     return "\n".join(lines)
 
 
@@ -130,7 +137,8 @@ def _clean_failed_run_dir(outdir: Path) -> None:
     """Remove a run directory that holds nothing but Hydra's own files (no partial outputs), and the
     folders above it that Hydra made and that are left empty, up to the working directory. The
     working directory itself, or a folder holding it (``hydra.run.dir=.``, ``hydra.job.chdir=true``),
-    is never removed."""
+    is never removed.
+    """
     try:
         cwd = Path(HydraConfig.get().runtime.cwd).resolve()
     except Exception:  # not inside a Hydra app
@@ -152,7 +160,8 @@ def _clean_failed_run_dir(outdir: Path) -> None:
 
 def _run(cfg: DictConfig):
     """Run ``cfg`` in memory; with ``replication`` set, on the replication's seed (the saved
-    configuration keeps the root seed and the replication number, so it reproduces the run)."""
+    configuration keeps the root seed and the replication number, so it reproduces the run).
+    """
     from sim.api import run_config
     from sim.sweep import run_seed
 
@@ -170,7 +179,8 @@ def _run(cfg: DictConfig):
 def _sweep_job(cfg: DictConfig, outdir: Path, overrides: list[str]) -> str:
     """One job of a multirun: skip it if resuming and its outputs are complete; otherwise run it,
     and on failure write ``failed.json`` instead of stopping the sweep. Returns ``ok``, ``failed``
-    or ``skipped``."""
+    or ``skipped``.
+    """
     from sim.scenario import prepare_config
     from sim.sweep import COMPLETE_FILE, FAILURE_FILE, same_configuration, write_failure
 
@@ -251,7 +261,8 @@ def _lint_named_scenarios(argv: list[str]) -> None:
     folders) before Hydra composes them. A misspelt key or a wrong type inside
     a file is then reported with its full path and what is allowed (``scenario.goods[0].referense_price:
     unknown key; allowed: id, ...``); Hydra's own message names only the last key. Exit code 1, as for
-    Hydra's composition errors."""
+    Hydra's composition errors.
+    """
     from sim.config import lint_scenario_file
 
     dirs, names = [], []

@@ -22,7 +22,6 @@ from typing import ClassVar
 
 import numpy as np
 
-
 __all__ = [
     "MeasureArrays",
     "Measure",
@@ -127,7 +126,11 @@ class ExportBan(_EdgeBlock):
     Example: China's ban on gallium, germanium and antimony exports to the USA (3 Dec 2024).
     """
 
-    classifier: ClassVar[dict] = {"instrument": "export_ban", "side": "export", "example": "CHN Ga/Ge/Sb to USA, Dec 2024"}
+    classifier: ClassVar[dict] = {
+        "instrument": "export_ban",
+        "side": "export",
+        "example": "CHN Ga/Ge/Sb to USA, Dec 2024",
+    }
 
 
 @dataclass
@@ -139,7 +142,11 @@ class InformalExportRestriction(_EdgeBlock):
     (Global Trade Alert state act 2092; Japan Times/AP 13 Oct 2010).
     """
 
-    classifier: ClassVar[dict] = {"instrument": "informal_restriction", "side": "export", "example": "CHN rare earths to JPN, Sep-Nov 2010"}
+    classifier: ClassVar[dict] = {
+        "instrument": "informal_restriction",
+        "side": "export",
+        "example": "CHN rare earths to JPN, Sep-Nov 2010",
+    }
 
 
 @dataclass
@@ -150,7 +157,11 @@ class InformalImportRestriction(_EdgeBlock):
     """
 
     export_side: ClassVar[bool] = False
-    classifier: ClassVar[dict] = {"instrument": "informal_restriction", "side": "import", "example": "CHN on AUS coal, Oct 2020"}
+    classifier: ClassVar[dict] = {
+        "instrument": "informal_restriction",
+        "side": "import",
+        "example": "CHN on AUS coal, Oct 2020",
+    }
 
 
 @dataclass
@@ -172,7 +183,11 @@ class ExportDuty(Measure):
     """
 
     rate: float = 0.0
-    classifier: ClassVar[dict] = {"instrument": "export_duty", "side": "export", "example": "CHN rare earths, 2008-2015"}
+    classifier: ClassVar[dict] = {
+        "instrument": "export_duty",
+        "side": "export",
+        "example": "CHN rare earths, 2008-2015",
+    }
 
     def apply(self, step: int, arrays: MeasureArrays) -> None:
         """Add the day-weighted rate to the imposer's export duty on each good."""
@@ -220,7 +235,11 @@ class ExportQuota(Measure):
     carried_in: np.ndarray = field(default_factory=lambda: np.zeros(0))
     #: Exports shipped under this period so far (per good).
     shipped: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    classifier: ClassVar[dict] = {"instrument": "export_quota", "side": "export", "example": "CHN rare earths, 2005-2014"}
+    classifier: ClassVar[dict] = {
+        "instrument": "export_quota",
+        "side": "export",
+        "example": "CHN rare earths, 2005-2014",
+    }
 
     def months(self) -> np.ndarray:
         """Steps that count for this period (covered at least half)."""
@@ -267,7 +286,8 @@ MEASURE_TYPES: dict[str, type[Measure]] = {
 
 def link_quota_years(quotas: list[ExportQuota]) -> list[list[ExportQuota]]:
     """Group quota periods that share imposer, goods and calendar year, in date order; unused
-    licences of one period carry into the next one of its group (see :class:`ExportQuota`)."""
+    licences of one period carry into the next one of its group (see :class:`ExportQuota`).
+    """
     groups: dict[tuple, list[ExportQuota]] = {}
     for q in quotas:
         key = (q.imposer, tuple(int(g) for g in q.goods), q.start.year)

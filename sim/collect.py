@@ -56,7 +56,16 @@ SUMMARY_FILE = "results_summary.parquet"
 REPLICATION_COLUMNS = ("seed", "replication", "root_seed")
 #: Columns the collector adds besides overrides and metrics.
 META_COLUMNS = (
-    "job", "seed", "replication", "root_seed", "status", "error", "wall_seconds", "run_seconds", "started", "finished"
+    "job",
+    "seed",
+    "replication",
+    "root_seed",
+    "status",
+    "error",
+    "wall_seconds",
+    "run_seconds",
+    "started",
+    "finished",
 )
 DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -66,7 +75,8 @@ DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 # --------------------------------------------------------------------------------------------------
 def _parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
     """Hydra override strings (``key=value``) -> ``{key: typed value}``, in order; keys that do not
-    change results (``resume``, ``output.progress``) are left out."""
+    change results (``resume``, ``output.progress``) are left out.
+    """
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parser = OverridesParser.create()
@@ -185,7 +195,8 @@ def _tidy_types(df: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------------
 def override_columns(results: pd.DataFrame) -> list[str]:
     """The columns of a results table that hold the jobs' overrides (recorded in ``attrs`` by
-    :func:`collect`, else read from the Parquet metadata)."""
+    :func:`collect`, else read from the Parquet metadata).
+    """
     cols = results.attrs.get("override_columns")
     if cols is None:
         raise ValueError("results: no attrs['override_columns']; allowed: a table read from results.parquet")
@@ -266,7 +277,8 @@ def _write_table(df: pd.DataFrame, path: Path) -> Path:
 def aggregate(results: pd.DataFrame, *, quantiles: Sequence[float] = DEFAULT_QUANTILES) -> pd.DataFrame:
     """Replications aggregated: one row per combination of the override columns other than
     ``seed``/``replication``/``root_seed`` and per numeric outcome, with ``n`` (completed runs with a
-    value), ``mean``, ``std`` and ``q<percent>`` columns (``q05``, ``q50``, ...)."""
+    value), ``mean``, ``std`` and ``q<percent>`` columns (``q05``, ``q50``, ...).
+    """
     groups = [c for c in override_columns(results) if c not in REPLICATION_COLUMNS]
     ok = results[results["status"] == "ok"]
     skip = set(META_COLUMNS) | set(override_columns(results))
@@ -333,7 +345,8 @@ def load_timeseries(
     good: str | Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """The time series of the sweep's completed jobs, filtered, one table with the job's override
-    columns and ``seed`` alongside (``results`` defaults to :func:`collect` without writing)."""
+    columns and ``seed`` alongside (``results`` defaults to :func:`collect` without writing).
+    """
     sweep_dir = Path(sweep_dir)
     if results is None:
         results = collect(sweep_dir, write=False)

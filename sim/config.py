@@ -120,7 +120,8 @@ class ProducerConfig:
 @dataclass
 class ProjectConfig:
     """A potential capacity project: started when expected prices justify it, or on a set date
-    when it is financed (``committed_start``), then delivering after its build lag."""
+    when it is financed (``committed_start``), then delivering after its build lag.
+    """
 
     name: str = MISSING
     country: str = MISSING
@@ -168,7 +169,8 @@ class UserSectorConfig:
 @dataclass
 class SourcingConfig:
     """Baseline import structure: shares of each origin (the destination itself included) in one
-    country's purchases of one good. Shares sum to one."""
+    country's purchases of one good. Shares sum to one.
+    """
 
     destination: str = MISSING
     good: str = MISSING
@@ -416,7 +418,8 @@ class StockpileConfig:
 class DiversificationConfig:
     """Diversification: a cap on any one foreign origin's share in firms' sourcing, reached over a set
     time, and a subsidy that speeds up the shift of sourcing weights (e.g. Japan's post-2010 aim of
-    cutting China's share of its rare-earth imports to at most 50%, Nikkei 2020)."""
+    cutting China's share of its rare-earth imports to at most 50%, Nikkei 2020).
+    """
 
     countries: list[str] = field(default_factory=list)
     goods: list[str] = field(default_factory=list)
@@ -435,7 +438,8 @@ class DiversificationConfig:
 @dataclass
 class InventoryIncentiveConfig:
     """A tax credit for holding inventory: firms' target cover rises by ``extra_months``; the state
-    pays ``credit_rate`` per year of the value (at the reference price) of the extra stock held."""
+    pays ``credit_rate`` per year of the value (at the reference price) of the extra stock held.
+    """
 
     countries: list[str] = field(default_factory=list)
     goods: list[str] = field(default_factory=list)
@@ -451,7 +455,8 @@ class InventoryIncentiveConfig:
 @dataclass
 class FinancedProjectConfig:
     """A capacity project a state finances: an existing scenario project (``project`` names it) or a
-    new one described by the other fields (``country`` null: the financing country itself)."""
+    new one described by the other fields (``country`` null: the financing country itself).
+    """
 
     #: Name of a project in ``scenario.projects``; null for a new project.
     project: str | None = None
@@ -478,7 +483,8 @@ class FinancedProjectConfig:
 class FriendshoringConfig:
     """Reshoring and friend-shoring: public financing commits capacity projects at home or in partner
     countries on ``start``; they deliver after their build lag and ramp-up. Template: the JOGMEC /
-    Sojitz financing of Lynas (Nov 2010; first output Q4 2012)."""
+    Sojitz financing of Lynas (Nov 2010; first output Q4 2012).
+    """
 
     countries: list[str] = field(default_factory=list)
     goods: list[str] = field(default_factory=list)
@@ -491,7 +497,8 @@ class FriendshoringConfig:
 class CollectiveResponseConfig:
     """A coalition's response when the coercer targets a member (the G7 Coordination Platform on
     Economic Coercion, 2023): members buy the target's shut-out exports, share stockpiles, and may
-    impose counter-tariffs on the coercer; each part can be switched on or off."""
+    impose counter-tariffs on the coercer; each part can be switched on or off.
+    """
 
     #: Coalition name (countries list it under ``coalitions`` in the scenario).
     coalition: str = "G7"
@@ -513,7 +520,8 @@ class CollectiveResponseConfig:
 @dataclass
 class SubstitutionProgrammeConfig:
     """R&D on substitutes: requirements per unit of output fall by up to ``change`` as the budget is
-    spent, after a lag (e.g. Japan's switch from cerium to alumina in glass polishing after 2010)."""
+    spent, after a lag (e.g. Japan's switch from cerium to alumina in glass polishing after 2010).
+    """
 
     countries: list[str] = field(default_factory=list)
     #: Sectors (empty: every sector of the countries).
@@ -541,7 +549,8 @@ class SubstitutionConfig:
 class RecyclingConfig:
     """Recycling: public money builds domestic secondary supply, a share of the country's baseline use
     of the good, at a unit cost above the reference price, after a build lag (e.g. Hitachi and Shin-Etsu
-    magnet recycling in Japan after 2010)."""
+    magnet recycling in Japan after 2010).
+    """
 
     countries: list[str] = field(default_factory=list)
     goods: list[str] = field(default_factory=list)
@@ -644,7 +653,8 @@ def register_configs() -> None:
     """Register the schemas in Hydra's ConfigStore (idempotent): the root ``coercion_sim_schema``,
     ``scenario/schema`` (a written scenario extends it with ``defaults: [schema, _self_]``, so
     command-line overrides of fields the file leaves at their defaults work) and
-    ``scenario/generated_schema``, which ``configs/scenario/generated.yaml`` extends."""
+    ``scenario/generated_schema``, which ``configs/scenario/generated.yaml`` extends.
+    """
     cs = ConfigStore.instance()
     cs.store(name="coercion_sim_schema", node=Config)
     cs.store(group="scenario", name="schema", node=ScenarioConfig)
@@ -760,7 +770,9 @@ def lint_scenario_file(name: str, config_dirs: list[str | os.PathLike] = ()) -> 
         if not isinstance(data, dict):
             return None
         defaults = data.pop("defaults", [])
-        entries = {d if isinstance(d, str) else repr(d) for d in (defaults if isinstance(defaults, list) else [defaults])}
+        entries = {
+            d if isinstance(d, str) else repr(d) for d in (defaults if isinstance(defaults, list) else [defaults])
+        }
         if entries <= {"schema", "_self_"} and "kind" not in data:
             schema = ScenarioConfig
         elif entries <= {"generated_schema", "_self_"} and data.get("kind") == "generated":

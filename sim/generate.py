@@ -7,9 +7,11 @@ generator's parameters as overrides (``scenario.countries=200 scenario.goods=50
 scenario.firms=20000``; see ``configs/scenario/generated.yaml`` and
 :class:`sim.config.GeneratedScenarioConfig`); :func:`expand_config` checks them
 (:func:`check_generator`) and replaces them by the scenario they generate, recording them in
-``scenario.generated_from``. The same parameters and seed always give the same world. Structure: each good is produced in a few countries with a Zipf-like spread of
-capacity (one dominant producer), countries buy each good mostly from its large producers (skewed
-sourcing shares), and the dominant producer of the most goods is the coercer, which halves its
+``scenario.generated_from``. The same parameters and seed always give the same world.
+
+Structure: each good is produced in a few countries with a Zipf-like spread of capacity (one
+dominant producer), countries buy each good mostly from its large producers (skewed sourcing
+shares), and the dominant producer of the most goods is the coercer, which halves its
 exports of its goods with a two-year quota starting a third of the way through the run. Country
 codes are synthetic three-letter codes (``AAA``, ``AAB``, ...), not ISO countries.
 """
@@ -83,7 +85,8 @@ def generated_scenario(
         measure_start_month: Month (from 0) the measure starts; default ``months // 3``.
         measure_months: Months the measure lasts.
         n_targets: Target countries named (first importers of the coerced goods by code).
-        name, description: The scenario's name and description (default: a generated one).
+        name: The scenario's name.
+        description: Its description (default: a generated one).
     """
     rng = np.random.default_rng(seed)
     C, G = int(n_countries), int(n_goods)
@@ -130,14 +133,20 @@ def generated_scenario(
         order = np.argsort(-capacity_by[g])
         producing = [int(c) for c in order if capacity_by[g, c] > 0]
         for c in np.flatnonzero(use[g] > 0):
-            origins = producing[: max_sourcing_origins]
+            origins = producing[:max_sourcing_origins]
             if c in producing and c not in origins:
                 origins = [int(c), *origins[:-1]]
             w = capacity_by[g, origins] * rng.lognormal(0.0, sourcing_dispersion, size=len(origins))
             w = w / w.sum()
             w = np.round(w, 6)
             w[np.argmax(w)] += 1.0 - w.sum()
-            sourcing.append({"destination": codes[c], "good": goods[g], "shares": {codes[o]: float(x) for o, x in zip(origins, w, strict=True) if x > 0}})
+            sourcing.append(
+                {
+                    "destination": codes[c],
+                    "good": goods[g],
+                    "shares": {codes[o]: float(x) for o, x in zip(origins, w, strict=True) if x > 0},
+                }
+            )
     # Keep baseline utilisation feasible: scale capacity where the calibrated demand would exceed it.
     demand_on = np.zeros((G, C))
     for sc in sourcing:
@@ -189,7 +198,9 @@ def generated_scenario(
     q0 = months // 3 if measure_start_month is None else int(measure_start_month)
     q1 = min(q0 + int(measure_months) - 1, months - 1)
     exports = sum(demand_on[goods.index(g), coercer] - use[goods.index(g), coercer] for g in coerced_goods)
-    targets = sorted({sc["destination"] for sc in sourcing if sc["good"] in coerced_goods and sc["destination"] != codes[coercer]})[:n_targets]
+    targets = sorted(
+        {sc["destination"] for sc in sourcing if sc["good"] in coerced_goods and sc["destination"] != codes[coercer]}
+    )[:n_targets]
     measures = []
     if measure == "export_quota" and coerced_goods and exports > 0 and q0 <= q1:
         measures.append(
@@ -247,7 +258,8 @@ def generated_scenario(
 
 def generator_seed(gen, run_seed: int) -> int:
     """The structure's seed: ``gen.seed`` when set, else derived from the run's seed through a
-    stream of its own (so the structure's draws are independent of the firms' draws)."""
+    stream of its own (so the structure's draws are independent of the firms' draws).
+    """
     if gen.seed is not None:
         return int(gen.seed)
     return int(np.random.SeedSequence([int(run_seed), _STRUCTURE_STREAM]).generate_state(1)[0])
@@ -266,11 +278,23 @@ def check_generator(gen) -> None:
         if not ok:
             raise ScenarioError(f"scenario.{key}: {gen[key]!r} is invalid; allowed: {allowed}")
 
-    check(2 <= gen.countries <= MAX_COUNTRIES, "countries", f"an integer from 2 (a coercer and a partner) to {MAX_COUNTRIES}")
+    check(
+        2 <= gen.countries <= MAX_COUNTRIES,
+        "countries",
+        f"an integer from 2 (a coercer and a partner) to {MAX_COUNTRIES}",
+    )
     check(gen.goods >= 1, "goods", "an integer >= 1")
-    check(gen.firms >= gen.countries, "firms", f"an integer >= scenario.countries ({gen.countries}): one firm per country at least")
+    check(
+        gen.firms >= gen.countries,
+        "firms",
+        f"an integer >= scenario.countries ({gen.countries}): one firm per country at least",
+    )
     if gen.producers is not None:
-        check(gen.producers >= gen.goods, "producers", f"null or an integer >= scenario.goods ({gen.goods}): a producer per good at least")
+        check(
+            gen.producers >= gen.goods,
+            "producers",
+            f"null or an integer >= scenario.goods ({gen.goods}): a producer per good at least",
+        )
     for key in ("start", "end"):
         if gen[key] is not None:
             try:
@@ -295,7 +319,11 @@ def check_generator(gen) -> None:
     else:
         check(0 <= gen.measure_share <= 1, "measure_share", "in [0, 1] (the quota as a share of baseline exports)")
     if gen.measure_start_month is not None:
-        check(0 <= gen.measure_start_month < months, "measure_start_month", f"null or a month index from 0 to {months - 1}")
+        check(
+            0 <= gen.measure_start_month < months,
+            "measure_start_month",
+            f"null or a month index from 0 to {months - 1}",
+        )
     check(gen.measure_months >= 1, "measure_months", "an integer >= 1")
     check(gen.n_targets >= 0, "n_targets", "an integer >= 0")
 

@@ -186,7 +186,8 @@ def international_totals(edge_good, edge_origin, edge_destination, edge_flow, ed
 @njit(cache=True)
 def project_capacity(capacity, started, project_start, build_lag, nameplate, ramp_up, step):
     """Capacity of every started project at ``step``: nameplate x the share of its linear ramp,
-    which starts ``build_lag`` months after the project (in place)."""
+    which starts ``build_lag`` months after the project (in place).
+    """
     for p in range(capacity.size):
         if not started[p]:
             continue
@@ -352,7 +353,9 @@ def _nan_max(a, b):
 
 
 @njit(cache=True)
-def produce_rows(price_factor, baseline_output, inventory, delivered, requirement, row_firm, firm_row_order, firm_row_start):
+def produce_rows(
+    price_factor, baseline_output, inventory, delivered, requirement, row_firm, firm_row_order, firm_row_start
+):
     """One month of Leontief production by every user firm.
 
     A firm plans its baseline output cut by the lowest ``price_factor`` of its rows (never raised
@@ -395,7 +398,8 @@ def produce_rows(price_factor, baseline_output, inventory, delivered, requiremen
 @njit(cache=True)
 def spread_by_need(by_group, row_group, need):
     """Spread a quantity per (good, country) group (flattened ``[G * C]``) over the group's rows in
-    proportion to their ``need`` (rows of a group without need get nothing)."""
+    proportion to their ``need`` (rows of a group without need get nothing).
+    """
     total = np.zeros(by_group.size)
     for r in range(need.size):
         total[row_group[r]] += need[r]

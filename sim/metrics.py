@@ -148,7 +148,9 @@ def compute_metrics(model) -> dict:
                     if months == 12:
                         pdc = gl["price_domestic"][:T, g, c]
                         if np.isfinite(pdc[0]) and pdc[0] > 0:
-                            out[f"export_price_received_ratio_12m.{good}.{code}"] = _finite(np.nanmean(pdc[sl]) / pdc[0])
+                            out[f"export_price_received_ratio_12m.{good}.{code}"] = _finite(
+                                np.nanmean(pdc[sl]) / pdc[0]
+                            )
         # Cost to the coercer's buyers of the good: extra paid against first-month delivered prices.
         paid_c0, got_c0 = gl["price_paid"][:T, g, c0], gl["delivered"][:T, g, c0]
         if np.isfinite(paid_c0[0]) and np.nansum(got_c0) > 0:
@@ -168,7 +170,9 @@ def compute_metrics(model) -> dict:
         out[f"export_revenue_lost_share.{code}"] = float(lost.sum() / (base.sum() * T))
     base_need = rec._base_need_gc.reshape(rec.G, rec.C)
     with np.errstate(invalid="ignore", divide="ignore"):
-        lacking = (np.nan_to_num(gl["shortage"][:T]) + np.nan_to_num(gl["rationed"][:T])) / np.where(base_need > 0, base_need, np.inf)
+        lacking = (np.nan_to_num(gl["shortage"][:T]) + np.nan_to_num(gl["rationed"][:T])) / np.where(
+            base_need > 0, base_need, np.inf
+        )
     for c, code in enumerate(w.countries):
         if (base_need[:, c] > 0).any():
             out[f"shortage_months.{code}"] = int(np.sum((lacking[:, :, c] > 0.01).any(axis=1)))
@@ -244,12 +248,11 @@ class _FlowCubes:
 
 def _first_measure_step(model, good: int | None = None) -> int | None:
     """First month in which a measure of the coercer (on ``good``, if given) covers at least part of
-    the month."""
+    the month.
+    """
     steps = [
         int(np.flatnonzero(m.coverage > 0)[0])
         for m in model.measures
-        if m.imposer == model.coercer_index
-        and (m.coverage > 0).any()
-        and (good is None or good in np.asarray(m.goods))
+        if m.imposer == model.coercer_index and (m.coverage > 0).any() and (good is None or good in np.asarray(m.goods))
     ]
     return min(steps) if steps else None

@@ -153,7 +153,9 @@ class CoercionModel(mesa.Model):
 
         # Baseline export revenue of the coercer on the goods it coerces (for its cost accounting).
         duty0 = w.baseline_measures.export_duty[:, w.coercer]
-        self.baseline_coercer_revenue = float(np.sum(w.baseline_exports[:, w.coercer] * w.reference_price * (1 + duty0)))
+        self.baseline_coercer_revenue = float(
+            np.sum(w.baseline_exports[:, w.coercer] * w.reference_price * (1 + duty0))
+        )
         self._investment = np.zeros((G, C))
         self.world_import_price = w.reference_price.copy()
         self._row_gc = w.row_good * C + self._row_destination
@@ -177,12 +179,19 @@ class CoercionModel(mesa.Model):
         """
         w = self.world
         return kernels.demand_scale_rows(
-            self.weights, self._base_pow_1ms, self._base_pow_ms, w.slot_origin, self._row_sigma, self._row_pref, elasticity
+            self.weights,
+            self._base_pow_1ms,
+            self._base_pow_ms,
+            w.slot_origin,
+            self._row_sigma,
+            self._row_pref,
+            elasticity,
         )
 
     def _calibrate_affinity(self) -> np.ndarray:
         """Per-slot affinity ``b`` so that ``b x capacity`` reproduces the baseline weights; origins
-        without baseline capacity get the row's mean affinity of its foreign suppliers."""
+        without baseline capacity get the row's mean affinity of its foreign suppliers.
+        """
         w = self.world
         cap = self._capacity_by_origin()
         slot_cap = np.where(w.slot_origin >= 0, cap[w.row_good[:, None], np.maximum(w.slot_origin, 0)], 0.0)
@@ -265,7 +274,8 @@ class CoercionModel(mesa.Model):
 
     def _split_state_purchases(self, purchase: np.ndarray, result) -> np.ndarray:
         """The state's share of each row's deliveries (refill orders) goes to its reserve; returns what
-        the firms received."""
+        the firms received.
+        """
         orders = self._state_order_rows
         self.stockpile_bought.fill(0.0)
         self.stockpile_bought_value.fill(0.0)
@@ -273,7 +283,9 @@ class CoercionModel(mesa.Model):
             return result.delivered
         with np.errstate(invalid="ignore", divide="ignore"):
             share = np.where(purchase > 0, orders / np.where(purchase > 0, purchase, 1.0), 0.0)
-        bought, value = kernels.group_sums(self._row_gc, (result.delivered * share, result.expenditure * share), self.stockpile_bought.size)
+        bought, value = kernels.group_sums(
+            self._row_gc, (result.delivered * share, result.expenditure * share), self.stockpile_bought.size
+        )
         self.stockpile_bought[...] = bought.reshape(self.stockpile_bought.shape)
         self.stockpile_bought_value[...] = value.reshape(self.stockpile_bought.shape)
         return result.delivered * (1.0 - share)
@@ -286,7 +298,8 @@ class CoercionModel(mesa.Model):
 
     def _purchase_elasticity(self, need: np.ndarray) -> np.ndarray:
         """Short-run price elasticity of each row's purchases: the thrift elasticity of use plus the
-        deferral a firm can afford with the stock it holds (months of cover, capped)."""
+        deferral a firm can afford with the stock it holds (months of cover, capped).
+        """
         prm = self.params
         with np.errstate(divide="ignore", invalid="ignore"):
             cover = np.where(need > 0, self.inventory / np.where(need > 0, need, 1.0), 0.0)
@@ -351,7 +364,14 @@ class CoercionModel(mesa.Model):
         baseline_output = w.firm_value_added
         # Output is then limited by the scarcest input: stock plus deliveries (sim.kernels.produce_rows).
         _, output, use, self.inventory, shortage = kernels.produce_rows(
-            price_factor, baseline_output, self.inventory, delivered, req, w.row_firm, self._firm_row_order, self._firm_row_start
+            price_factor,
+            baseline_output,
+            self.inventory,
+            delivered,
+            req,
+            w.row_firm,
+            self._firm_row_order,
+            self._firm_row_start,
         )
         self.firm_output = output
         self.firm_output_loss = baseline_output - output
@@ -405,8 +425,13 @@ class CoercionModel(mesa.Model):
         # Investors: expected world import price per good; projects start when it passes their hurdle
         # for long enough, or on their financing date; capacity follows the build lag and ramp.
         qty, val, _ = kernels.international_totals(
-            result.edge_good, result.edge_origin, result.edge_destination, result.edge_flow, result.edge_price,
-            len(w.goods), len(w.countries),
+            result.edge_good,
+            result.edge_origin,
+            result.edge_destination,
+            result.edge_flow,
+            result.edge_price,
+            len(w.goods),
+            len(w.countries),
         )
         world_price = np.where(qty > 0, val / np.where(qty > 0, qty, 1.0), self.expected_price)
         self.expected_price += b * (world_price - self.expected_price)
@@ -429,15 +454,25 @@ class CoercionModel(mesa.Model):
 
     def _offtake_weights(self, need_by: np.ndarray, cap: np.ndarray) -> np.ndarray:
         """Weights reserved by offtake contracts: a project's contracted share of its current output
-        as a share of the buying country's use of the good, spread over that country's firms."""
+        as a share of the buying country's use of the good, spread over that country's firms.
+        """
         w = self.world
         contracts = [(p, d, share) for p in np.flatnonzero(w.is_project) for d, share in w.offtake[p].items()]
         project = np.array([c[0] for c in contracts], dtype=np.int64)
         buyer = np.array([c[1] for c in contracts], dtype=np.int64)
         share = np.array([c[2] for c in contracts], dtype=np.float64)
         return kernels.offtake_weights(
-            self.weights.shape, project, buyer, share, self.capacity, w.producer_good, w.producer_country,
-            w.row_good, self._row_destination, w.slot_origin, need_by,
+            self.weights.shape,
+            project,
+            buyer,
+            share,
+            self.capacity,
+            w.producer_good,
+            w.producer_country,
+            w.row_good,
+            self._row_destination,
+            w.slot_origin,
+            need_by,
         )
 
     # ------------------------------------------------------------------ Mesa step
@@ -449,7 +484,13 @@ class CoercionModel(mesa.Model):
             return
         self.step_index = t
         self._set_measures(t)
-        for a in (self.stockpile_release, self.stockpile_delivery, self.stockpile_order, self.lever_cost, self.policy_revenue):
+        for a in (
+            self.stockpile_release,
+            self.stockpile_delivery,
+            self.stockpile_order,
+            self.lever_cost,
+            self.policy_revenue,
+        ):
             a.fill(0.0)
         self.policy_requirement.fill(1.0)
         self.states.do("act")
@@ -477,12 +518,14 @@ class CoercionModel(mesa.Model):
     # ------------------------------------------------------------------ outcomes used by strategies
     def trailing_pain(self, country: int, months: int) -> float:
         """Output loss of a country's user firms as a share of their baseline value added, over the
-        last ``months`` months."""
+        last ``months`` months.
+        """
         return self.recorder.trailing_output_loss_share(country, months, self.step_index)
 
     def trailing_coercer_cost(self, months: int) -> float:
         """Coercer's cost over the last ``months`` months as a share of its baseline export revenue
-        on the goods over the same months (lost export revenue plus its firms' extra input cost)."""
+        on the goods over the same months (lost export revenue plus its firms' extra input cost).
+        """
         base = self.baseline_coercer_revenue * months
         if base <= 0:
             return 0.0

@@ -19,12 +19,24 @@ __all__ = ["atomic_write_bytes", "atomic_write_text", "write_parquet", "write_js
 #: Files a run writes into its output directory (figures go to ``figures/``).
 OUTPUT_FILES = ("timeseries.parquet", "flows.parquet", "metrics.json", "config.yaml", "provenance.json")
 
-_DEPENDENCIES = ("numpy", "numba", "llvmlite", "scipy", "pandas", "pyarrow", "mesa", "hydra-core", "omegaconf", "matplotlib")
+_DEPENDENCIES = (
+    "numpy",
+    "numba",
+    "llvmlite",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "mesa",
+    "hydra-core",
+    "omegaconf",
+    "matplotlib",
+)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same directory and a rename, so a
-    reader (or a crashed job) never sees a half-written file."""
+    reader (or a crashed job) never sees a half-written file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -75,7 +87,12 @@ def _git_commit() -> dict:
             ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, timeout=5, check=True
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
         return {"commit": commit, "dirty": bool(dirty)}
     except (OSError, subprocess.SubprocessError):

@@ -80,7 +80,9 @@ def _known(values, known: list[str], path: str, what: str) -> None:
 
 
 def _calendar(scenario) -> MonthlyCalendar:
-    return MonthlyCalendar(parse_month(scenario.start, field="scenario.start"), parse_month(scenario.end, field="scenario.end"))
+    return MonthlyCalendar(
+        parse_month(scenario.start, field="scenario.start"), parse_month(scenario.end, field="scenario.end")
+    )
 
 
 def _step_of(value: str | None, cal: MonthlyCalendar, default: int = 0) -> int:
@@ -119,7 +121,8 @@ def _baseline_use(scenario) -> dict[tuple[str, str], float]:
 # --------------------------------------------------------------------------- validation
 def validate_policy(cfg) -> None:
     """Check every lever's settings against the scenario; raise :class:`sim.scenario.ScenarioError`
-    naming the field (``policy.<lever>.<field>``), the value and what is allowed."""
+    naming the field (``policy.<lever>.<field>``), the value and what is allowed.
+    """
     s = cfg.scenario
     cal = _calendar(s)
     codes = [c.code for c in s.countries]
@@ -138,14 +141,26 @@ def validate_policy(cfg) -> None:
             if key in node:
                 _check_date(node.get(key), f"{p}.{key}", cal)
         if name != "collective_response" and "countries" in node and not node.countries and not s.targets:
-            raise _policy_error(f"{p}.countries", [], "a list of countries (the scenario names no targets to default to)")
+            raise _policy_error(
+                f"{p}.countries", [], "a list of countries (the scenario names no targets to default to)"
+            )
 
     if "stockpile" in nodes:
         n, p = nodes["stockpile"], "policy.stockpile"
         _check(n.months >= 0, f"{p}.months", n.months, ">= 0 (months of baseline use)")
         _check(0 <= n.initial_fill <= 1, f"{p}.initial_fill", n.initial_fill, "a share of the target in [0, 1]")
-        _check(n.release_on in ("shortage", "price", "either"), f"{p}.release_on", n.release_on, "shortage, price or either")
-        _check(0 < n.max_release_rate <= 1, f"{p}.max_release_rate", n.max_release_rate, "a share of the target per month in (0, 1]")
+        _check(
+            n.release_on in ("shortage", "price", "either"),
+            f"{p}.release_on",
+            n.release_on,
+            "shortage, price or either",
+        )
+        _check(
+            0 < n.max_release_rate <= 1,
+            f"{p}.max_release_rate",
+            n.max_release_rate,
+            "a share of the target per month in (0, 1]",
+        )
         _check(0 <= n.refill_below <= 1, f"{p}.refill_below", n.refill_below, "a share of the target in [0, 1]")
         _check(0 <= n.refill_rate <= 1, f"{p}.refill_rate", n.refill_rate, "a share of the target per month in [0, 1]")
         _check(n.refill_price_ratio > 0, f"{p}.refill_price_ratio", n.refill_price_ratio, "> 0")
@@ -174,7 +189,12 @@ def validate_policy(cfg) -> None:
         _check(n.extra_months >= 0, f"{p}.extra_months", n.extra_months, ">= 0 (months of use)")
         _check(n.credit_rate >= 0, f"{p}.credit_rate", n.credit_rate, ">= 0 (share of value per year)")
         if n.start is not None and n.end is not None:
-            _check(parse_date(n.end, field="end") >= parse_date(n.start, field="start"), f"{p}.end", n.end, f"a date not before start ({n.start})")
+            _check(
+                parse_date(n.end, field="end") >= parse_date(n.start, field="start"),
+                f"{p}.end",
+                n.end,
+                f"a date not before start ({n.start})",
+            )
     if "friendshoring" in nodes:
         n, p = nodes["friendshoring"], "policy.friendshoring"
         _check(len(n.projects) > 0, f"{p}.projects", [], "at least one project")
@@ -184,13 +204,25 @@ def validate_policy(cfg) -> None:
                 if pj.project not in projects:
                     from sim.scenario import ScenarioError
 
-                    raise ScenarioError(f"{q}.project: unknown project {pj.project!r}; the scenario defines: {', '.join(projects) or '(none)'}")
+                    raise ScenarioError(
+                        f"{q}.project: unknown project {pj.project!r}; the scenario defines: {', '.join(projects) or '(none)'}"
+                    )
             if pj.country is not None:
                 _known([pj.country], codes, f"{q}.country", "country")
             if pj.good is not None:
                 _known([pj.good], goods, f"{q}.good", "good")
-            _check(pj.capacity_share >= 0, f"{q}.capacity_share", pj.capacity_share, ">= 0 (share of baseline use; 0: no new project)")
-            _check(pj.unit_cost_ratio > 0, f"{q}.unit_cost_ratio", pj.unit_cost_ratio, "> 0 (multiple of the reference price)")
+            _check(
+                pj.capacity_share >= 0,
+                f"{q}.capacity_share",
+                pj.capacity_share,
+                ">= 0 (share of baseline use; 0: no new project)",
+            )
+            _check(
+                pj.unit_cost_ratio > 0,
+                f"{q}.unit_cost_ratio",
+                pj.unit_cost_ratio,
+                "> 0 (multiple of the reference price)",
+            )
             _check(pj.build_lag_months >= 0, f"{q}.build_lag_months", pj.build_lag_months, ">= 0")
             _check(pj.ramp_up_months >= 0, f"{q}.ramp_up_months", pj.ramp_up_months, ">= 0")
             _check(pj.capex_ratio >= 0, f"{q}.capex_ratio", pj.capex_ratio, ">= 0")
@@ -206,7 +238,12 @@ def validate_policy(cfg) -> None:
             raise ScenarioError(
                 f"{p}.coalition: unknown coalition {n.coalition!r}; the scenario's countries belong to: {', '.join(coalitions) or '(none)'}"
             )
-        _check(0 <= n.purchase_shift_rate <= 1, f"{p}.purchase_shift_rate", n.purchase_shift_rate, "a share per month in [0, 1]")
+        _check(
+            0 <= n.purchase_shift_rate <= 1,
+            f"{p}.purchase_shift_rate",
+            n.purchase_shift_rate,
+            "a share per month in [0, 1]",
+        )
         _check(0 <= n.max_target_share <= 1, f"{p}.max_target_share", n.max_target_share, "a share in [0, 1]")
         _check(0 <= n.share_rate <= 1, f"{p}.share_rate", n.share_rate, "a share per month in [0, 1]")
         _check(n.counter_tariff >= 0, f"{p}.counter_tariff", n.counter_tariff, ">= 0 (ad valorem)")
@@ -218,19 +255,28 @@ def validate_policy(cfg) -> None:
             _known(list(pr.goods), goods, f"{q}.goods", "good")
             _known(list(pr.sectors), sectors, f"{q}.sectors", "sector")
             _check_date(pr.start, f"{q}.start", cal)
-            _check(-1 < pr.change <= 0, f"{q}.change", pr.change, "a relative change in (-1, 0] (less of the good per unit of output)")
+            _check(
+                -1 < pr.change <= 0,
+                f"{q}.change",
+                pr.change,
+                "a relative change in (-1, 0] (less of the good per unit of output)",
+            )
             _check(pr.lag_months >= 0, f"{q}.lag_months", pr.lag_months, ">= 0")
             _check(pr.spend_months >= 1, f"{q}.spend_months", pr.spend_months, ">= 1")
             _check(pr.budget >= 0, f"{q}.budget", pr.budget, ">= 0 (US$)")
             if not pr.countries and not s.targets:
-                raise _policy_error(f"{q}.countries", [], "a list of countries (the scenario names no targets to default to)")
+                raise _policy_error(
+                    f"{q}.countries", [], "a list of countries (the scenario names no targets to default to)"
+                )
     if "recycling" in nodes:
         n, p = nodes["recycling"], "policy.recycling"
         _check(0 <= n.recovery_share < 1, f"{p}.recovery_share", n.recovery_share, "a share of baseline use in [0, 1)")
         for g, v in n.recovery_share_by_good.items():
             _known([g], goods, f"{p}.recovery_share_by_good", "good")
             _check(0 <= v < 1, f"{p}.recovery_share_by_good.{g}", v, "a share of baseline use in [0, 1)")
-        _check(n.unit_cost_ratio > 0, f"{p}.unit_cost_ratio", n.unit_cost_ratio, "> 0 (multiple of the reference price)")
+        _check(
+            n.unit_cost_ratio > 0, f"{p}.unit_cost_ratio", n.unit_cost_ratio, "> 0 (multiple of the reference price)"
+        )
         _check(n.build_lag_months >= 0, f"{p}.build_lag_months", n.build_lag_months, ">= 0")
         _check(n.ramp_up_months >= 0, f"{p}.ramp_up_months", n.ramp_up_months, ">= 0")
         _check(n.capex_ratio >= 0, f"{p}.capex_ratio", n.capex_ratio, ">= 0")
@@ -271,9 +317,12 @@ class _With:
         return getattr(self.__dict__["_base"], key)
 
 
-def _financed_project(lever: str, financer: str, host: str, good: str, capacity: float, spec, ref: float, start, offtake: dict):
+def _financed_project(
+    lever: str, financer: str, host: str, good: str, capacity: float, spec, ref: float, start, offtake: dict
+):
     """A project a lever finances: ``spec`` gives its cost ratios and lags (unit cost and capex as
-    multiples of the reference price ``ref``), committed on ``start``."""
+    multiples of the reference price ``ref``), committed on ``start``.
+    """
     from sim.config import ProjectConfig
 
     return ProjectConfig(
@@ -294,7 +343,8 @@ def expand_scenario(cfg):
     """What the world is built from: ``cfg`` with the capacity projects that friend-shoring and
     recycling levers finance added to (or committed in) the scenario. ``cfg`` itself is left unchanged
     (the result is a light view of it with a new project list); without such levers it is returned as
-    is."""
+    is.
+    """
     nodes = _lever_nodes(cfg)
     if "friendshoring" not in nodes and "recycling" not in nodes:
         return cfg
@@ -322,7 +372,9 @@ def expand_scenario(cfg):
                     if capacity <= 0:
                         continue
                     offtake = {country: float(spec.offtake)} if spec.offtake > 0 else {}
-                    new.append(_financed_project("friendshoring", country, host, g, capacity, spec, ref[g], start, offtake))
+                    new.append(
+                        _financed_project("friendshoring", country, host, g, capacity, spec, ref[g], start, offtake)
+                    )
     if "recycling" in nodes:
         n = nodes["recycling"]
         for country in _acting(n, s):
@@ -331,7 +383,9 @@ def expand_scenario(cfg):
                 capacity = share * use.get((country, g), 0.0)
                 if capacity <= 0:
                     continue
-                new.append(_financed_project("recycling", country, country, g, capacity, n, ref[g], n.start or s.start, {}))
+                new.append(
+                    _financed_project("recycling", country, country, g, capacity, n, ref[g], n.start or s.start, {})
+                )
     projects += new
     return _With(cfg, scenario=_With(s, projects=projects))
 
@@ -341,7 +395,8 @@ def coercion_in_force(model, t: int) -> tuple[np.ndarray, np.ndarray]:
     """``(export_side, import_side)``, each ``[G, C]`` bool: whether a discriminatory measure of the
     coercer (one that names some countries, not all) is in force in month ``t`` against the country's
     imports of the good (export side: bans, informal halts) or its exports to the coercer (import
-    side: import bans, tariffs, informal restrictions)."""
+    side: import bans, tariffs, informal restrictions).
+    """
     G, C = len(model.world.goods), len(model.world.countries)
     exp = np.zeros((G, C), dtype=bool)
     imp = np.zeros((G, C), dtype=bool)
@@ -360,12 +415,17 @@ def coercion_in_force(model, t: int) -> tuple[np.ndarray, np.ndarray]:
 @dataclass
 class CounterTariff(ImportTariff):
     """A coalition member's counter-tariff on imports from the coercer, in force while the coercer runs a
-    discriminatory measure against any member (see :class:`CollectiveResponse`)."""
+    discriminatory measure against any member (see :class:`CollectiveResponse`).
+    """
 
     lever: object = None
     model: object = None
     counter_measure: ClassVar[bool] = True
-    classifier: ClassVar[dict] = {"instrument": "counter_tariff", "side": "import", "example": "G7 coordination platform, 2023"}
+    classifier: ClassVar[dict] = {
+        "instrument": "counter_tariff",
+        "side": "import",
+        "example": "G7 coordination platform, 2023",
+    }
 
     def in_force(self, step: int) -> float:
         """1 while any coalition member is coerced, else 0."""
@@ -453,7 +513,9 @@ class Stockpile(Lever):
         w = model.world
         G, C = len(w.goods), len(w.countries)
         base = np.bincount(
-            w.row_good * C + model._row_destination, weights=w.row_requirement * w.firm_value_added[w.row_firm], minlength=G * C
+            w.row_good * C + model._row_destination,
+            weights=w.row_requirement * w.firm_value_added[w.row_firm],
+            minlength=G * C,
         ).reshape(G, C)
         self.base_use = base
         mask = np.zeros((G, C), dtype=bool)
@@ -537,7 +599,11 @@ class Diversification(Lever):
         self.slots = w.slot_origin[self.row_idx]
         foreign = (self.slots >= 0) & (self.slots != model._row_destination[self.row_idx][:, None])
         self.foreign = foreign
-        self.annual_value = 12.0 * (w.row_requirement * w.firm_value_added[w.row_firm])[self.row_idx] * w.reference_price[w.row_good[self.row_idx]]
+        self.annual_value = (
+            12.0
+            * (w.row_requirement * w.firm_value_added[w.row_firm])[self.row_idx]
+            * w.reference_price[w.row_good[self.row_idx]]
+        )
         self._before: np.ndarray | None = None
 
     def cap(self, t: int) -> float:
@@ -601,7 +667,8 @@ class InventoryIncentive(Lever):
     """A tax credit for holding inventory: firms' target cover rises by ``extra_months`` of use from
     ``start`` to ``end``; the state pays ``credit_rate`` per year of the value (at the reference price) of
     the stock firms hold up to that extra cover. Firms build the stock through the market (their
-    inventory adjustment), which raises demand while they do."""
+    inventory adjustment), which raises demand while they do.
+    """
 
     name = "inventory_incentive"
 
@@ -653,7 +720,8 @@ class Friendshoring(_ProjectFinance):
     FY2016). The projects are added to (or committed in) the scenario before the world is built
     (:func:`expand_scenario`); they deliver after their build lag and ramp-up, and the financing country
     holds an offtake contract for ``offtake`` of their output. Cost: ``public_finance`` (or ``public_share``
-    x capex) spread evenly over the build lag."""
+    x capex) spread evenly over the build lag.
+    """
 
     name = "friendshoring"
 
@@ -681,7 +749,8 @@ class Recycling(_ProjectFinance):
     baseline use of each good (end-of-life scrap bounds it), at ``unit_cost_ratio`` x the reference
     price, operating after ``build_lag_months`` and ramping up over ``ramp_up_months`` (Hitachi and
     Shin-Etsu magnet recycling, Honda/JMC recycling from vehicles, after 2010). Cost: ``public_share`` x
-    capex (``capex_ratio`` x one year's output value) over the build lag."""
+    capex (``capex_ratio`` x one year's output value) over the build lag.
+    """
 
     name = "recycling"
 
@@ -701,7 +770,8 @@ class Substitution(Lever):
     """Substitution R&D: each programme spends its ``budget`` evenly over ``spend_months`` from
     ``start``; the requirement per unit of output of the covered sectors falls with the spending, after
     ``lag_months``, reaching ``change`` when the budget is spent (Japan's switch from cerium to alumina
-    in polishing, >15% of its rare-earth demand; Dy-lean magnets, 40% less Dy: TIME 2012)."""
+    in polishing, >15% of its rare-earth demand; Dy-lean magnets, 40% less Dy: TIME 2012).
+    """
 
     name = "substitution"
 
@@ -721,7 +791,17 @@ class Substitution(Lever):
                 sec = [k for k, (c, name) in enumerate(w.sector_names) if name in list(pr.sectors)]
                 rows &= np.isin(w.firm_sector[w.row_firm], sec)
             start = _step_of(pr.start, w.calendar, 0)
-            self.programmes.append((np.flatnonzero(rows), start, int(pr.lag_months), int(pr.spend_months), float(pr.change), float(pr.budget), countries))
+            self.programmes.append(
+                (
+                    np.flatnonzero(rows),
+                    start,
+                    int(pr.lag_months),
+                    int(pr.spend_months),
+                    float(pr.change),
+                    float(pr.budget),
+                    countries,
+                )
+            )
             countries_all.update(countries)
         self.countries = np.array(sorted(countries_all), dtype=np.int64)
         self.goods = np.arange(len(w.goods))
@@ -836,7 +916,11 @@ class CollectiveResponse(Lever):
         dest_member = np.isin(result.edge_destination, self.countries)
         if n.buy_target_exports and imp.any():
             # Premium on purchases from a shut-out member above the buyers' first-month flows.
-            hit = imp[result.edge_good, result.edge_origin] & dest_member & (result.edge_origin != result.edge_destination)
+            hit = (
+                imp[result.edge_good, result.edge_origin]
+                & dest_member
+                & (result.edge_origin != result.edge_destination)
+            )
             if hit.any():
                 C = len(model.world.countries)
                 gc = model.world.row_good * C + model._row_destination
@@ -847,12 +931,16 @@ class CollectiveResponse(Lever):
                     avg_price = np.where(qty > 0, spend / np.where(qty > 0, qty, 1.0), np.nan)
                 e = np.flatnonzero(hit)
                 extra = np.maximum(result.edge_flow[e] - self.base_edge_flow[e], 0.0)
-                prem = np.maximum(result.edge_price[e] - avg_price[result.edge_good[e], result.edge_destination[e]], 0.0)
+                prem = np.maximum(
+                    result.edge_price[e] - avg_price[result.edge_good[e], result.edge_destination[e]], 0.0
+                )
                 cost = np.nan_to_num(extra * prem)
                 np.add.at(model.lever_cost[self.index], result.edge_destination[e], cost)
         if self.tariffs and (exp.any() or imp.any()):
             rate = float(n.counter_tariff)
-            from_coercer = (result.edge_origin == model.coercer_index) & dest_member & np.isin(result.edge_good, self.goods)
+            from_coercer = (
+                (result.edge_origin == model.coercer_index) & dest_member & np.isin(result.edge_good, self.goods)
+            )
             e = np.flatnonzero(from_coercer)
             paid = np.nan_to_num(result.edge_flow[e] * result.edge_price[e] * rate / (1.0 + rate))
             np.add.at(model.lever_cost[self.index], result.edge_destination[e], paid)
@@ -898,7 +986,8 @@ _CLASSES: dict[str, type[Lever]] = {
 
 def build_levers(model) -> list[Lever]:
     """The levers of ``model.cfg.policy``, in :data:`LEVER_NAMES` order; each state agent gets the
-    levers it runs."""
+    levers it runs.
+    """
     nodes = _lever_nodes(model.cfg)
     levers = [_CLASSES[name](model, nodes[name], LEVER_NAMES.index(name)) for name in LEVER_NAMES if name in nodes]
     for lever in levers:

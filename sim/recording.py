@@ -20,28 +20,72 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
     "price_domestic": ("good", "price unit", "price producers in the country receive at home (NaN: no supply)"),
     "price_export": ("good", "price unit", "export price (FOB): domestic price + export duty + quota rent"),
     "quota_rent": ("good", "price unit", "wedge between export and duty-inclusive domestic price"),
-    "price_paid": ("good", "price unit", "average delivered price the country's firms paid (duties, rent, transport, tariffs included)"),
+    "price_paid": (
+        "good",
+        "price unit",
+        "average delivered price the country's firms paid (duties, rent, transport, tariffs included)",
+    ),
     "demand": ("good", "quantity/month", "quantity firms demanded at the clearing prices"),
-    "delivered": ("good", "quantity/month", "quantity delivered to buyers in the country (its firms, and its reserve's purchases)"),
+    "delivered": (
+        "good",
+        "quantity/month",
+        "quantity delivered to buyers in the country (its firms, and its reserve's purchases)",
+    ),
     "shortage": ("good", "quantity/month", "requirement for planned output not covered by inventory and deliveries"),
     "rationed": ("good", "quantity/month", "demanded but not delivered (price cap, quota, or held at the border)"),
     "inventory": ("good", "quantity", "firms' inventory at the end of the month"),
     "stockpile": ("good", "quantity", "state strategic stockpile at the end of the month"),
-    "stockpile_purchase": ("good", "quantity/month", "bought on the market for the state's reserve (part of delivered)"),
-    "stockpile_release": ("good", "quantity/month", "reserve stock released to the country's firms (its own reserve or a coalition partner's)"),
+    "stockpile_purchase": (
+        "good",
+        "quantity/month",
+        "bought on the market for the state's reserve (part of delivered)",
+    ),
+    "stockpile_release": (
+        "good",
+        "quantity/month",
+        "reserve stock released to the country's firms (its own reserve or a coalition partner's)",
+    ),
     "capacity": ("good", "quantity/month", "producers' capacity"),
     "production": ("good", "quantity/month", "quantity the country's producers sold"),
     "imports": ("good", "quantity/month", "quantity imported"),
     "exports": ("good", "quantity/month", "quantity exported"),
-    "requirement_index": ("good", "index (start = 1)", "requirement per unit of output relative to the start (substitution)"),
+    "requirement_index": (
+        "good",
+        "index (start = 1)",
+        "requirement per unit of output relative to the start (substitution)",
+    ),
     "investment": ("good", "US$/month", "capital spending on capacity projects in the country"),
-    "output_loss": ("country", "US$/month", "value added the country's user firms lost against baseline: output cut for scarce inputs and for input prices above baseline"),
+    "output_loss": (
+        "country",
+        "US$/month",
+        "value added the country's user firms lost against baseline: output cut for scarce inputs and for input prices above baseline",
+    ),
     "value_added": ("country", "US$/month", "value added produced by the country's user firms"),
-    "policy_cost": ("country", "US$/month", "cost the state's policy levers booked this month, all levers (zero without levers)"),
-    "policy_revenue": ("country", "US$/month", "what the state's reserves earned selling stock to firms (not netted from policy_cost)"),
+    "policy_cost": (
+        "country",
+        "US$/month",
+        "cost the state's policy levers booked this month, all levers (zero without levers)",
+    ),
+    "policy_revenue": (
+        "country",
+        "US$/month",
+        "what the state's reserves earned selling stock to firms (not netted from policy_cost)",
+    ),
     **{
-        f"policy_cost_{lever}": ("country", "US$/month", f"cost booked by the {lever} lever (only in runs with that lever)")
-        for lever in ("stockpile", "collective_response", "inventory_incentive", "substitution", "diversification", "friendshoring", "recycling")
+        f"policy_cost_{lever}": (
+            "country",
+            "US$/month",
+            f"cost booked by the {lever} lever (only in runs with that lever)",
+        )
+        for lever in (
+            "stockpile",
+            "collective_response",
+            "inventory_incentive",
+            "substitution",
+            "diversification",
+            "friendshoring",
+            "recycling",
+        )
     },
 }
 
@@ -67,7 +111,9 @@ class Recorder:
         self.steps_recorded = 0
         gc_of_row = w.row_good * C + w.firm_country[w.row_firm]
         self._gc_of_row = gc_of_row
-        self._base_need_gc = np.bincount(gc_of_row, weights=w.row_requirement * w.firm_value_added[w.row_firm], minlength=G * C)
+        self._base_need_gc = np.bincount(
+            gc_of_row, weights=w.row_requirement * w.firm_value_added[w.row_firm], minlength=G * C
+        )
         self.baseline_value_added = np.bincount(w.firm_country, weights=w.firm_value_added, minlength=C)
         # Baseline unit value paid by the coercer's firms, per good (for its domestic cost).
         self._base_paid: np.ndarray | None = None
@@ -84,7 +130,15 @@ class Recorder:
         need_now = production["requirement"] * w.firm_value_added[w.row_firm]
         delivered, spend, demand, shortage, rationed, inventory, need_now = kernels.group_sums(
             self._gc_of_row,
-            (result.delivered, result.expenditure, result.demand, production["shortage"], result.rationed, m.inventory, need_now),
+            (
+                result.delivered,
+                result.expenditure,
+                result.demand,
+                production["shortage"],
+                result.rationed,
+                m.inventory,
+                need_now,
+            ),
             G * C,
         ).reshape(7, G, C)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -172,7 +226,10 @@ class Recorder:
         # frames to concatenate, no second copy).
         if not self.variables:
             return pd.DataFrame(columns=["date", "step", "country", "good", "variable", "value"])
-        arrays = [(v, self.good_level[v][:T] if VARIABLES[v][0] == "good" else self.country_level[v][:T]) for v in self.variables]
+        arrays = [
+            (v, self.good_level[v][:T] if VARIABLES[v][0] == "good" else self.country_level[v][:T])
+            for v in self.variables
+        ]
         n = sum(int(np.count_nonzero(np.isfinite(a))) for _, a in arrays)
         code_dtype = np.int16 if max(G + 1, C, len(VARIABLES)) < 2**15 else np.int32
         step = np.empty(n, dtype=np.int32)
@@ -229,9 +286,15 @@ class Recorder:
             {
                 "date": dates[t].astype("datetime64[ms]"),
                 "step": t,
-                "good": pd.Categorical.from_codes(np.concatenate([f[1] for f in self.flows]).astype(np.int32), dtype=goods),
-                "origin": pd.Categorical.from_codes(np.concatenate([f[2] for f in self.flows]).astype(np.int32), dtype=countries),
-                "destination": pd.Categorical.from_codes(np.concatenate([f[3] for f in self.flows]).astype(np.int32), dtype=countries),
+                "good": pd.Categorical.from_codes(
+                    np.concatenate([f[1] for f in self.flows]).astype(np.int32), dtype=goods
+                ),
+                "origin": pd.Categorical.from_codes(
+                    np.concatenate([f[2] for f in self.flows]).astype(np.int32), dtype=countries
+                ),
+                "destination": pd.Categorical.from_codes(
+                    np.concatenate([f[3] for f in self.flows]).astype(np.int32), dtype=countries
+                ),
                 "quantity": np.concatenate([f[4] for f in self.flows]),
                 "value": np.concatenate([f[5] for f in self.flows]),
             }

@@ -90,27 +90,37 @@ def prepare_config(cfg):
 
 def _check_history(name: str) -> None:
     """``scenario.history``: a readable CSV of observations with the expected columns, found as a
-    path or in ``sim/data``, so a mistyped name fails before the run, not when the figure is drawn."""
+    path or in ``sim/data``, so a mistyped name fails before the run, not when the figure is drawn.
+    """
     from sim.data import DATA_DIR, HISTORY_COLUMNS, resolve_history
 
     path = resolve_history(name)
     shipped = ", ".join(sorted(p.name for p in DATA_DIR.glob("*.csv")))
-    _check(path is not None, "scenario.history", name,
-           f"a CSV file path (relative to the working directory) or a file in sim/data ({shipped}), or null")
+    _check(
+        path is not None,
+        "scenario.history",
+        name,
+        f"a CSV file path (relative to the working directory) or a file in sim/data ({shipped}), or null",
+    )
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:  # -sig: a byte-order mark as Excel writes it
             header = [c.strip() for c in next(csv.reader(fh), [])]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         _fail("scenario.history", name, f"a readable UTF-8 CSV file ({type(exc).__name__}: {exc})")
     missing = [c for c in HISTORY_COLUMNS if c not in header]
-    _check(not missing, "scenario.history", name, "a CSV with the columns " + ", ".join(HISTORY_COLUMNS)
-           + f" (missing: {', '.join(missing)})")
+    _check(
+        not missing,
+        "scenario.history",
+        name,
+        "a CSV with the columns " + ", ".join(HISTORY_COLUMNS) + f" (missing: {', '.join(missing)})",
+    )
 
 
 def _check_finite(node: Any, path: str) -> None:
     """Every number in the configuration is finite: an ``inf`` or ``nan`` typed into any field (a
     capacity, an elasticity, a model parameter, a lever setting) is named here, before the run,
-    instead of surfacing as a NaN price or a solver error months into it."""
+    instead of surfacing as a NaN price or a solver error months into it.
+    """
     if isinstance(node, dict):
         for key, value in node.items():
             _check_finite(value, f"{path}.{key}" if path else str(key))
@@ -128,7 +138,9 @@ def validate_config(cfg) -> None:
     """
     from sim.config import is_generated
 
-    _check_finite(OmegaConf.to_container(cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(cfg), resolve=True), "")
+    _check_finite(
+        OmegaConf.to_container(cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(cfg), resolve=True), ""
+    )
     # The random streams: NumPy seeds are non-negative integers (sim.sweep.replication_seed).
     _check(int(cfg.seed) >= 0, "seed", cfg.seed, "an integer >= 0")
     replication = cfg.get("replication")
@@ -151,8 +163,12 @@ def validate_config(cfg) -> None:
     codes = [c.code for c in s.countries]
     _check(len(codes) > 0, "scenario.countries", [], "at least one country")
     for i, code in enumerate(codes):
-        _check(bool(_COUNTRY_CODE.match(str(code))), f"scenario.countries[{i}].code", code,
-               "an ISO 3166 alpha-3 code in capitals (CHN, JPN, USA) or EU27/ROW")
+        _check(
+            bool(_COUNTRY_CODE.match(str(code))),
+            f"scenario.countries[{i}].code",
+            code,
+            "an ISO 3166 alpha-3 code in capitals (CHN, JPN, USA) or EU27/ROW",
+        )
         _check(codes.count(code) == 1, f"scenario.countries[{i}].code", code, "each country once")
     goods = [g.id for g in s.goods]
     _check(len(goods) > 0, "scenario.goods", [], "at least one good")
@@ -179,8 +195,12 @@ def validate_config(cfg) -> None:
         _known(pr.country, codes, f"{p}.country", "country")
         _known(pr.good, goods, f"{p}.good", "good")
         _check(pr.capacity >= 0, f"{p}.capacity", pr.capacity, ">= 0 (quantity per year)")
-        _check(0 <= pr.unit_cost < ref[pr.good], f"{p}.unit_cost", pr.unit_cost,
-               f">= 0 and below the good's reference price ({ref[pr.good]})")
+        _check(
+            0 <= pr.unit_cost < ref[pr.good],
+            f"{p}.unit_cost",
+            pr.unit_cost,
+            f">= 0 and below the good's reference price ({ref[pr.good]})",
+        )
         if pr.supply_elasticity is not None:
             _check(pr.supply_elasticity > 0, f"{p}.supply_elasticity", pr.supply_elasticity, "> 0")
         if pr.capacity > 0:
@@ -223,13 +243,20 @@ def validate_config(cfg) -> None:
             _check(q >= 0, f"{p}.use.{g}", q, ">= 0 (quantity per year)")
             if q > 0:
                 use_pairs.add((u.country, g))
-        _check(any(q > 0 for q in u.use.values()), f"{p}.use", dict(u.use), "at least one good with a positive annual use")
+        _check(
+            any(q > 0 for q in u.use.values()), f"{p}.use", dict(u.use), "at least one good with a positive annual use"
+        )
     sourced: set[tuple[str, str]] = set()
     for i, sc in enumerate(s.sourcing):
         p = f"scenario.sourcing[{i}]"
         _known(sc.destination, codes, f"{p}.destination", "country")
         _known(sc.good, goods, f"{p}.good", "good")
-        _check((sc.destination, sc.good) not in sourced, p, f"{sc.destination}/{sc.good}", "one entry per (destination, good)")
+        _check(
+            (sc.destination, sc.good) not in sourced,
+            p,
+            f"{sc.destination}/{sc.good}",
+            "one entry per (destination, good)",
+        )
         sourced.add((sc.destination, sc.good))
         total = 0.0
         for o, share in sc.shares.items():
@@ -283,7 +310,9 @@ def validate_config(cfg) -> None:
     for i, rc in enumerate(s.requirement_changes):
         p = f"scenario.requirement_changes[{i}]"
         _known(rc.country, codes, f"{p}.country", "country")
-        _check((rc.country, rc.sector) in sectors, f"{p}.sector", rc.sector, f"a sector of {rc.country} in user_sectors")
+        _check(
+            (rc.country, rc.sector) in sectors, f"{p}.sector", rc.sector, f"a sector of {rc.country} in user_sectors"
+        )
         _known(rc.good, goods, f"{p}.good", "good")
         _check(rc.change > -1, f"{p}.change", rc.change, "> -1 (a relative change)")
         d0 = _date(rc.start, f"{p}.start")
@@ -297,30 +326,57 @@ def validate_config(cfg) -> None:
     _check(s.max_sourcing_origins >= 1, "scenario.max_sourcing_origins", s.max_sourcing_origins, ">= 1")
     for i, sc in enumerate(s.sourcing):
         n = sum(1 for v in sc.shares.values() if v > 0)
-        _check(n <= s.max_sourcing_origins, f"scenario.sourcing[{i}].shares", dict(sc.shares),
-               f"at most scenario.max_sourcing_origins ({s.max_sourcing_origins}) origins with a positive share")
+        _check(
+            n <= s.max_sourcing_origins,
+            f"scenario.sourcing[{i}].shares",
+            dict(sc.shares),
+            f"at most scenario.max_sourcing_origins ({s.max_sourcing_origins}) origins with a positive share",
+        )
     _check(st.type in ("schedule", "rules"), "scenario.strategy.type", st.type, "schedule, rules")
     _check(st.coercer_cost_tolerance > 0, "scenario.strategy.coercer_cost_tolerance", st.coercer_cost_tolerance, "> 0")
     _check(st.target_pain_threshold > 0, "scenario.strategy.target_pain_threshold", st.target_pain_threshold, "> 0")
     if st.ruling_delay_months is not None:
-        _check(st.ruling_delay_months >= 0, "scenario.strategy.ruling_delay_months", st.ruling_delay_months, ">= 0 or null")
+        _check(
+            st.ruling_delay_months >= 0, "scenario.strategy.ruling_delay_months", st.ruling_delay_months, ">= 0 or null"
+        )
     if st.type == "rules":
-        _check(len(s.targets) > 0, "scenario.targets", list(s.targets), "at least one target for the rule-based strategy")
+        _check(
+            len(s.targets) > 0, "scenario.targets", list(s.targets), "at least one target for the rule-based strategy"
+        )
 
     m = cfg.model
-    for name in ("inventory_adjustment_months", "scarcity_memory_months", "risk_memory_months",
-                 "expectation_memory_months", "sourcing_concentration", "clearing_tolerance"):
+    for name in (
+        "inventory_adjustment_months",
+        "scarcity_memory_months",
+        "risk_memory_months",
+        "expectation_memory_months",
+        "sourcing_concentration",
+        "clearing_tolerance",
+    ):
         _check(getattr(m, name) > 0, f"model.{name}", getattr(m, name), "> 0")
-    for name in ("precaution", "risk_aversion", "substitution_rate", "deferral_elasticity", "deferral_max_cover_months"):
+    for name in (
+        "precaution",
+        "risk_aversion",
+        "substitution_rate",
+        "deferral_elasticity",
+        "deferral_max_cover_months",
+    ):
         _check(getattr(m, name) >= 0, f"model.{name}", getattr(m, name), ">= 0")
     _check(m.precaution_max_multiple >= 1, "model.precaution_max_multiple", m.precaution_max_multiple, ">= 1")
-    _check(0 <= m.sourcing_adjustment_rate <= 1, "model.sourcing_adjustment_rate", m.sourcing_adjustment_rate, "in [0, 1] per month")
+    _check(
+        0 <= m.sourcing_adjustment_rate <= 1,
+        "model.sourcing_adjustment_rate",
+        m.sourcing_adjustment_rate,
+        "in [0, 1] per month",
+    )
     _check(0 < m.substitution_floor <= 1, "model.substitution_floor", m.substitution_floor, "in (0, 1]")
     _check(m.project_decision_months >= 1, "model.project_decision_months", m.project_decision_months, ">= 1")
 
     o = cfg.output
     for v in o.variables:
-        _check(v == "all" or v in RECORDABLE_VARIABLES, "output.variables", v, "all, " + ", ".join(RECORDABLE_VARIABLES))
+        _check(
+            v == "all" or v in RECORDABLE_VARIABLES, "output.variables", v, "all, " + ", ".join(RECORDABLE_VARIABLES)
+        )
     _check(o.progress in ("auto", "always", "never"), "output.progress", o.progress, "auto, always, never")
     _check(
         isinstance(o.figures, bool) or (isinstance(o.figures, str) and o.figures.lower() in ("auto", "true", "false")),
@@ -461,7 +517,9 @@ def build_world(cfg, rng: np.random.Generator) -> World:
         sizes = sizes / sizes.sum()
         if u.inventory_dispersion > 0:
             # Mean-preserving lognormal spread of inventory cover across the sector's firms.
-            covers = u.inventory_months * rng.lognormal(-0.5 * u.inventory_dispersion**2, u.inventory_dispersion, size=u.n_firms)
+            covers = u.inventory_months * rng.lognormal(
+                -0.5 * u.inventory_dispersion**2, u.inventory_dispersion, size=u.n_firms
+            )
         else:
             covers = np.full(u.n_firms, float(u.inventory_months))
         for size, cover in zip(sizes, covers, strict=True):
@@ -600,8 +658,12 @@ def build_world(cfg, rng: np.random.Generator) -> World:
         ramp.append(int(pj.ramp_up_months))
         hurdle.append(float(pj.hurdle))
         capex.append(float(pj.capex))
-        committed.append(cal.step_of(parse_date(pj.committed_start, field="committed_start")) if pj.committed_start else far)
-        earliest.append(cal.step_of(parse_date(pj.earliest_start, field="earliest_start")) if pj.earliest_start else -far)
+        committed.append(
+            cal.step_of(parse_date(pj.committed_start, field="committed_start")) if pj.committed_start else far
+        )
+        earliest.append(
+            cal.step_of(parse_date(pj.earliest_start, field="earliest_start")) if pj.earliest_start else -far
+        )
         offtake.append({ci[k]: float(v) for k, v in pj.offtake.items()})
 
     # ---- scheduled requirement changes ----
@@ -609,7 +671,9 @@ def build_world(cfg, rng: np.random.Generator) -> World:
     for rc in s.requirement_changes:
         k = sector_names.index((rc.country, rc.sector))
         idx = np.flatnonzero((np.asarray(firm_sector)[row_firm] == k) & (row_good == gi[rc.good]))
-        req_changes.append((idx, cal.step_of(parse_date(rc.start, field="start")), int(rc.ramp_months), float(rc.change)))
+        req_changes.append(
+            (idx, cal.step_of(parse_date(rc.start, field="start")), int(rc.ramp_months), float(rc.change))
+        )
 
     # ---- quota allocation over goods by baseline exports, and quota-year chains ----
     quotas = [m for m in measures if isinstance(m, ExportQuota)]
@@ -680,4 +744,3 @@ def ramp_share(step: int, start: int, ramp: int) -> float:
     if ramp <= 0:
         return 1.0
     return min(1.0, (step - start + 1) / ramp)
-

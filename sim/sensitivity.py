@@ -64,15 +64,14 @@ class Uncertainty:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
-            raise ValueError(
-                f"{self.name}: range [{self.low!r}, {self.high!r}] is invalid; allowed: finite low < high"
-            )
+            raise ValueError(f"{self.name}: range [{self.low!r}, {self.high!r}] is invalid; allowed: finite low < high")
 
 
 @dataclass(frozen=True)
 class Lever(Uncertainty):
     """A policy parameter a decision maker sets (``policy.stockpile.months`` in [0, 6]); sampled and
-    analysed like an :class:`Uncertainty`."""
+    analysed like an :class:`Uncertainty`.
+    """
 
 
 @dataclass(frozen=True)
@@ -296,7 +295,8 @@ def analyze(
 
 def indices_figure(indices: pd.DataFrame, *, labels: dict[str, str] | None = None):
     """Bars of the indices, one panel per outcome: first- and total-order Sobol' indices (with
-    their confidence half-widths), or Morris ``mu_star`` (with its half-width) and ``sigma``."""
+    their confidence half-widths), or Morris ``mu_star`` (with its half-width) and ``sigma``.
+    """
     from matplotlib.figure import Figure
 
     from sim.figures import style

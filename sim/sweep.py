@@ -91,7 +91,8 @@ def replication_seeds(root_seed: int, n: int) -> list[int]:
 
 def run_seed(cfg: DictConfig) -> int:
     """The seed a configuration's run uses: ``seed``, or the replication's seed if ``replication``
-    is set."""
+    is set.
+    """
     replication = cfg.get("replication")
     if replication is None:
         return int(cfg.seed)
@@ -125,7 +126,8 @@ def _result_relevant(container: dict) -> dict:
 
 def same_configuration(job_dir: str | Path, cfg: DictConfig) -> bool:
     """Whether ``job_dir`` holds complete outputs of ``cfg`` (its saved, resolved ``config.yaml``
-    equals ``cfg`` resolved, keys in :data:`NON_RESULT_KEYS` aside)."""
+    equals ``cfg`` resolved, keys in :data:`NON_RESULT_KEYS` aside).
+    """
     job_dir = Path(job_dir)
     saved = job_dir / "config.yaml"
     if not ((job_dir / COMPLETE_FILE).exists() and saved.exists()):
@@ -175,7 +177,8 @@ _BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 def sweep_plan(config: DictConfig) -> list[list[str]] | None:
     """The jobs a multirun of Hydra's basic sweeper will launch (each job's overrides), expanded from
-    the command line and ``hydra.sweeper.params`` as the sweeper does; ``None`` for other sweepers."""
+    the command line and ``hydra.sweeper.params`` as the sweeper does; ``None`` for other sweepers.
+    """
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 

@@ -88,8 +88,15 @@ def outcome_heatmap(
         for (i, j), v in np.ndenumerate(values):
             if np.isfinite(v):
                 colour = "white" if v > mid else "black"  # reversed map: large values are dark
-                ax.text(j, i, f"{v:.2f}" if percent or abs(v) < 100 else f"{v:.3g}", ha="center", va="center",
-                        fontsize=6.5, color=colour)
+                ax.text(
+                    j,
+                    i,
+                    f"{v:.2f}" if percent or abs(v) < 100 else f"{v:.3g}",
+                    ha="center",
+                    va="center",
+                    fontsize=6.5,
+                    color=colour,
+                )
         bar = fig.colorbar(im, ax=ax, shrink=0.9)
         bar.set_label(_label(outcome, labels) + (" (%)" if percent else ""))
         n = results.groupby([y, x]).size()
@@ -134,8 +141,10 @@ def frontier_table(
     means = results.groupby(levers, dropna=False)[[damage, cost]].mean().reset_index()
     is_off = np.logical_and.reduce([np.isclose(means[c].astype(float), off[c]) for c in levers])
     if not is_off.any():
-        raise ValueError(f"results: no baseline run with every lever off ({ {c: off[c] for c in levers} }); "
-                         "allowed: a sweep that includes the lever-free combination")
+        raise ValueError(
+            f"results: no baseline run with every lever off ({ {c: off[c] for c in levers} }); "
+            "allowed: a sweep that includes the lever-free combination"
+        )
     baseline = float(means.loc[is_off, damage].iloc[0])
     means["damage_avoided"] = baseline - means[damage]
     means["cost"] = means[cost]
@@ -167,7 +176,8 @@ def cost_effectiveness_frontier(
 ) -> Figure:
     """Damage avoided against the levers' cost: one marker per lever combination (coloured by the
     levers in use), the frontier as a step line. See :func:`frontier_table` for the arguments;
-    ``scale``/``unit`` default to US$ bn, or US$ m when every value is below a billion."""
+    ``scale``/``unit`` default to US$ bn, or US$ m when every value is below a billion.
+    """
     table = frontier_table(results, country=country, off=off, damage=damage, cost=cost)
     if scale is None:
         largest = float(np.nanmax(np.abs(table[["cost", "damage_avoided"]].to_numpy(dtype=float))))
@@ -178,11 +188,24 @@ def cost_effectiveness_frontier(
         ax = fig.subplots()
         markers = ("o", "s", "^", "D", "v", "P")
         for k, (name, group) in enumerate(table.groupby("levers", sort=False)):
-            ax.scatter(group["cost"] / scale, group["damage_avoided"] / scale, marker=markers[k % len(markers)],
-                       s=16, label=name, zorder=3)
+            ax.scatter(
+                group["cost"] / scale,
+                group["damage_avoided"] / scale,
+                marker=markers[k % len(markers)],
+                s=16,
+                label=name,
+                zorder=3,
+            )
         front = table[table["on_frontier"]].sort_values("cost")
-        ax.step(front["cost"] / scale, front["damage_avoided"] / scale, where="post", color="0.3", lw=0.8,
-                zorder=2, label="frontier")
+        ax.step(
+            front["cost"] / scale,
+            front["damage_avoided"] / scale,
+            where="post",
+            color="0.3",
+            lw=0.8,
+            zorder=2,
+            label="frontier",
+        )
         ax.axhline(0, color="0.6", lw=0.5)
         ax.set_xlabel(f"cost of the levers ({unit}, {country})")
         ax.set_ylabel(f"output loss avoided ({unit}, {country})")

@@ -120,7 +120,12 @@ def metric_key_regex(goods: Iterable[str], countries: Iterable[str]) -> re.Patte
     parts = []
     for key in METRIC_DOCS:
         lv = "(?:" + "|".join(LEVER_NAMES) + ")"
-        pat = re.escape(key).replace(re.escape("<good>"), g).replace(re.escape("<country>"), c).replace(re.escape("<lever>"), lv)
+        pat = (
+            re.escape(key)
+            .replace(re.escape("<good>"), g)
+            .replace(re.escape("<country>"), c)
+            .replace(re.escape("<lever>"), lv)
+        )
         parts.append(pat)
     return re.compile("^(?:" + "|".join(parts) + ")$")
 

@@ -20,14 +20,31 @@ from sim.scenario import ScenarioError, validate_config
 
 #: scenario -> (short end month: the last measure start must fit, validation requires it; metric keys)
 CASES = {
-    "australia_2020": ("2024-05", ["redirected_share_12m.barley.AUS", "export_price_received_ratio_12m.barley.AUS",
-                                   "export_revenue_lost.AUS", "buyer_cost.barley.CHN"]),
-    "gallium_germanium_2023": ("2024-12", ["peak_domestic_price_ratio.gallium", "peak_price_paid_ratio.gallium.JPN",
-                                           "shortage.germanium.USA"]),
-    "rare_earth_magnets_2025": ("2025-06", ["first_output_loss_date.USA", "peak_price_paid_ratio.ndfeb_magnets.EU27",
-                                            "peak_domestic_price_ratio.ndfeb_magnets"]),
-    "us_tariffs_2025": ("2025-11", ["export_revenue_lost.CHN", "buyer_cost.ndfeb_magnets.USA",
-                                    "coercer_import_share_end.ndfeb_magnets.USA"]),
+    "australia_2020": (
+        "2024-05",
+        [
+            "redirected_share_12m.barley.AUS",
+            "export_price_received_ratio_12m.barley.AUS",
+            "export_revenue_lost.AUS",
+            "buyer_cost.barley.CHN",
+        ],
+    ),
+    "gallium_germanium_2023": (
+        "2024-12",
+        ["peak_domestic_price_ratio.gallium", "peak_price_paid_ratio.gallium.JPN", "shortage.germanium.USA"],
+    ),
+    "rare_earth_magnets_2025": (
+        "2025-06",
+        [
+            "first_output_loss_date.USA",
+            "peak_price_paid_ratio.ndfeb_magnets.EU27",
+            "peak_domestic_price_ratio.ndfeb_magnets",
+        ],
+    ),
+    "us_tariffs_2025": (
+        "2025-11",
+        ["export_revenue_lost.CHN", "buyer_cost.ndfeb_magnets.USA", "coercer_import_share_end.ndfeb_magnets.USA"],
+    ),
 }
 
 
@@ -60,7 +77,10 @@ def case_runs(tmp_path_factory):
     helpers.warm_numba_cache()
     root = tmp_path_factory.mktemp("cases")
     jobs = {
-        name: ([f"scenario={name}", f"scenario.end={end}", "output.figures=false", "output.variables=[price_domestic]"], root / name)
+        name: (
+            [f"scenario={name}", f"scenario.end={end}", "output.figures=false", "output.variables=[price_domestic]"],
+            root / name,
+        )
         for name, (end, _) in CASES.items()
     }
     return helpers.run_cli_many(jobs)
@@ -82,5 +102,9 @@ def test_case_runs_through_the_cli(case_runs, name):
 
 
 def _kind(name: str) -> str:
-    return {"australia_2020": "cereals", "gallium_germanium_2023": "critical_minerals",
-            "rare_earth_magnets_2025": "magnets", "us_tariffs_2025": "magnets"}[name]
+    return {
+        "australia_2020": "cereals",
+        "gallium_germanium_2023": "critical_minerals",
+        "rare_earth_magnets_2025": "magnets",
+        "us_tariffs_2025": "magnets",
+    }[name]

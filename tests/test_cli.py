@@ -50,8 +50,14 @@ def cli_runs(tmp_path_factory):
         "a": ([*base, "seed=1"], root / "a"),
         "b": ([*base, "seed=1"], root / "b"),
         "c": (
-            [*base, "seed=2", "output.flows=false", "output.variables=[price_export,capacity]", "+tags.experiment=cli-test",
-             "output.progress=always"],
+            [
+                *base,
+                "seed=2",
+                "output.flows=false",
+                "output.variables=[price_export,capacity]",
+                "+tags.experiment=cli-test",
+                "output.progress=always",
+            ],
             root / "c",
         ),
         "g": ([*GENERATED_ARGS, "output.figures=false"], root / "g"),
@@ -386,9 +392,15 @@ BAD_CLI = {
     # a key misspelt inside a list entry of a file: the full path and the allowed keys (Hydra's own
     # message named only 'referense_price')
     "misspelt_nested_key_in_scenario_file": (
-        ["scenario=nested_typo"], 1, ["scenario.goods[0].referense_price", "unknown key", "allowed:", "reference_price"]
+        ["scenario=nested_typo"],
+        1,
+        ["scenario.goods[0].referense_price", "unknown key", "allowed:", "reference_price"],
     ),
-    "wrong_type_in_scenario_file": (["scenario=wrong_type_in_file"], 1, ["scenario.producers[0].capacity", "'lots'", "a number"]),
+    "wrong_type_in_scenario_file": (
+        ["scenario=wrong_type_in_file"],
+        1,
+        ["scenario.producers[0].capacity", "'lots'", "a number"],
+    ),
     "wrong_type": (["scenario=minimal", "seed=abc"], 1, ["seed", "abc"]),
     "negative_capacity_override": (
         ["scenario=minimal", "scenario.producers.0.capacity=-5"],
@@ -396,7 +408,11 @@ BAD_CLI = {
         ["scenario.producers[0].capacity", "-5"],
     ),
     "generated_too_few_countries": (["scenario=generated", "scenario.countries=1"], 2, ["scenario.countries", "1"]),
-    "generated_unknown_measure": (["scenario=generated", "scenario.measure=embargo"], 2, ["scenario.measure", "'embargo'"]),
+    "generated_unknown_measure": (
+        ["scenario=generated", "scenario.measure=embargo"],
+        2,
+        ["scenario.measure", "'embargo'"],
+    ),
     "misspelt_generator_key": (["scenario=generated", "scenario.contries=3"], 1, ["scenario.contries"]),
     "generated_wrong_type": (["scenario=generated", "scenario.goods=many"], 1, ["scenario.goods", "many"]),
     # a mistyped history file used to fail only when the figure was drawn, after the run, leaving
@@ -474,7 +490,11 @@ def test_a_failed_run_in_the_default_run_dir_leaves_no_empty_folders(tmp_path):
     (tmp_path / "keep").mkdir()
     proc = subprocess.run(
         [helpers.coercion_sim_exe(), "scenario=minimal", "seed=-1"],
-        cwd=tmp_path, env=helpers.cli_env(), capture_output=True, text=True, timeout=helpers.CLI_TIMEOUT_S,
+        cwd=tmp_path,
+        env=helpers.cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=helpers.CLI_TIMEOUT_S,
     )
     assert proc.returncode == 2, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep"]
@@ -490,7 +510,11 @@ def test_a_failed_run_never_removes_the_working_directory(tmp_path, where):
     (tmp_path / "mynotes.log").write_text("mine")
     proc = subprocess.run(
         [helpers.coercion_sim_exe(), "scenario=minimal", "seed=-1", *where],
-        cwd=tmp_path, env=helpers.cli_env(), capture_output=True, text=True, timeout=helpers.CLI_TIMEOUT_S,
+        cwd=tmp_path,
+        env=helpers.cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=helpers.CLI_TIMEOUT_S,
     )
     assert proc.returncode == 2 and "seed: -1 is invalid" in proc.stderr, proc.stderr
     assert (tmp_path / "mynotes.log").read_text() == "mine"

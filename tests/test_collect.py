@@ -28,8 +28,17 @@ from sim.sweep import (
 )
 
 
-def make_job(sweep: Path, num: int, overrides: list[str], *, status: str, metrics: dict | None = None, seed: int = 0,
-             replication: int | None = None, error: str = "boom") -> Path:
+def make_job(
+    sweep: Path,
+    num: int,
+    overrides: list[str],
+    *,
+    status: str,
+    metrics: dict | None = None,
+    seed: int = 0,
+    replication: int | None = None,
+    error: str = "boom",
+) -> Path:
     job = sweep / str(num)
     (job / ".hydra").mkdir(parents=True)
     (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
@@ -37,11 +46,17 @@ def make_job(sweep: Path, num: int, overrides: list[str], *, status: str, metric
     (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump(cfg))
     if status == "ok":
         (job / "config.yaml").write_text(yaml.safe_dump(cfg))
-        m = {"seed": seed if replication is None else replication_seed(seed, replication), "scenario": "minimal",
-             **(metrics or {})}
+        m = {
+            "seed": seed if replication is None else replication_seed(seed, replication),
+            "scenario": "minimal",
+            **(metrics or {}),
+        }
         (job / "metrics.json").write_text(json.dumps(m))
-        (job / "provenance.json").write_text(json.dumps(
-            {"wall_seconds": 1.5, "started": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T00:00:02+00:00"}))
+        (job / "provenance.json").write_text(
+            json.dumps(
+                {"wall_seconds": 1.5, "started": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T00:00:02+00:00"}
+            )
+        )
     elif status == "failed":
         write_failure(job, ValueError(error), overrides)
     return job
@@ -50,13 +65,26 @@ def make_job(sweep: Path, num: int, overrides: list[str], *, status: str, metric
 @pytest.fixture
 def sweep(tmp_path):
     s = tmp_path / "sweep"
-    make_job(s, 0, ["model.precaution=1", "seed=0"], status="ok",
-             metrics={"output_loss_share.JPN": 0.1, "peak_export_price_date.ore": "2021-03", "conceded": False,
-                      "concession_date": None})
+    make_job(
+        s,
+        0,
+        ["model.precaution=1", "seed=0"],
+        status="ok",
+        metrics={
+            "output_loss_share.JPN": 0.1,
+            "peak_export_price_date.ore": "2021-03",
+            "conceded": False,
+            "concession_date": None,
+        },
+    )
     make_job(s, 1, ["model.precaution=3", "seed=0"], status="failed", error="model.precaution: 3 is invalid")
     make_job(s, 2, ["model.precaution=1", "seed=1"], status="running", seed=1)
-    plan = [["model.precaution=1", "seed=0"], ["model.precaution=3", "seed=0"], ["model.precaution=1", "seed=1"],
-            ["model.precaution=3", "seed=1"]]
+    plan = [
+        ["model.precaution=1", "seed=0"],
+        ["model.precaution=3", "seed=0"],
+        ["model.precaution=1", "seed=1"],
+        ["model.precaution=3", "seed=1"],
+    ]
     (s / "sweep.json").write_text(json.dumps({"total": 4, "jobs": plan}))
     return s
 
@@ -99,8 +127,15 @@ def test_collect_again_while_jobs_finish(sweep):
 def test_replication_rows_carry_root_and_derived_seed(tmp_path):
     s = tmp_path / "s"
     for k in range(3):
-        make_job(s, k, ["seed=7", f"replication={k}"], status="ok" if k < 2 else "failed", seed=7, replication=k,
-                 metrics={"output_loss.JPN": float(k)})
+        make_job(
+            s,
+            k,
+            ["seed=7", f"replication={k}"],
+            status="ok" if k < 2 else "failed",
+            seed=7,
+            replication=k,
+            metrics={"output_loss.JPN": float(k)},
+        )
     res = collect(s, aggregate=None)
     assert list(res["seed"]) == replication_seeds(7, 3)
     assert list(res["root_seed"]) == [7, 7, 7] and list(res["replication"]) == [0, 1, 2]
@@ -115,14 +150,16 @@ def test_replication_rows_carry_root_and_derived_seed(tmp_path):
 )
 def test_aggregate_matches_numpy(values, groups):
     n = len(values)
-    res = pd.DataFrame({
-        "job": [str(i) for i in range(n)],
-        "lever": [i % groups for i in range(n)],
-        "seed": list(range(n)),
-        "status": "ok",
-        "error": None,
-        "loss": values,
-    })
+    res = pd.DataFrame(
+        {
+            "job": [str(i) for i in range(n)],
+            "lever": [i % groups for i in range(n)],
+            "seed": list(range(n)),
+            "status": "ok",
+            "error": None,
+            "loss": values,
+        }
+    )
     res.attrs["override_columns"] = ["lever", "seed"]
     out = aggregate(res, quantiles=(0.05, 0.5, 0.95))
     assert set(out.columns) == {"lever", "outcome", "n", "mean", "std", "q05", "q50", "q95"}

@@ -36,7 +36,9 @@ def _world_data(cfg) -> dict:
 # Composition: the generator's schema
 # ------------------------------------------------------------------------------------------------
 def test_composes_with_the_generator_schema():
-    cfg = helpers.compose("generated", ["scenario.countries=200", "scenario.goods=50", "scenario.firms=20000", "seed=3"])
+    cfg = helpers.compose(
+        "generated", ["scenario.countries=200", "scenario.goods=50", "scenario.firms=20000", "seed=3"]
+    )
     assert OmegaConf.get_type(cfg.scenario) is GeneratedScenarioConfig
     assert (cfg.scenario.countries, cfg.scenario.goods, cfg.scenario.firms, cfg.seed) == (200, 50, 20000, 3)
 
@@ -178,7 +180,9 @@ def test_expand_leaves_a_written_scenario_alone():
 
 @pytest.mark.parametrize("measure", ["export_quota", "export_ban", "none"])
 def test_measure_pattern(measure):
-    cfg = prepare_config(_compose(f"scenario.measure={measure}", "scenario.measure_start_month=2", "scenario.measure_months=6"))
+    cfg = prepare_config(
+        _compose(f"scenario.measure={measure}", "scenario.measure_start_month=2", "scenario.measure_months=6")
+    )
     s = cfg.scenario
     if measure == "none":
         assert len(s.measures) == 0

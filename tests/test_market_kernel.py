@@ -1049,12 +1049,30 @@ def test_quota_far_below_export_demand_converges_and_clears_against_the_quota(pl
     exporter (no home demand) sells at the bottom of its supply curve: the price at which it offers
     exactly the quota, a hair above its unit cost 0.2."""
     m = MarketInputs(
-        n_countries=2, reference_price=[1.0], armington_elasticity=[3.0], price_cap=[50.0], price_floor=[1e-3],
-        producer_country=[0], producer_good=[0], capacity=[3900.0], unit_cost=[0.2], full_capacity_price=[2.0],
-        supply_elasticity=[1.0], firm_country=[1], row_firm=[0], row_good=[0], planned_purchase=[planned],
-        demand_elasticity=[0.3], sourcing_origin=[[0]], sourcing_weights=[[1.0]], ban_intensity=np.zeros((1, 2, 2)),
-        export_quota=[[quota, np.inf]], export_duty=np.zeros((1, 2)), import_tariff=np.zeros((1, 2, 2)),
-        transport_cost=np.zeros((1, 2, 2)), stockpile_release=np.zeros((1, 2)),
+        n_countries=2,
+        reference_price=[1.0],
+        armington_elasticity=[3.0],
+        price_cap=[50.0],
+        price_floor=[1e-3],
+        producer_country=[0],
+        producer_good=[0],
+        capacity=[3900.0],
+        unit_cost=[0.2],
+        full_capacity_price=[2.0],
+        supply_elasticity=[1.0],
+        firm_country=[1],
+        row_firm=[0],
+        row_good=[0],
+        planned_purchase=[planned],
+        demand_elasticity=[0.3],
+        sourcing_origin=[[0]],
+        sourcing_weights=[[1.0]],
+        ban_intensity=np.zeros((1, 2, 2)),
+        export_quota=[[quota, np.inf]],
+        export_duty=np.zeros((1, 2)),
+        import_tariff=np.zeros((1, 2, 2)),
+        transport_cost=np.zeros((1, 2, 2)),
+        stockpile_release=np.zeros((1, 2)),
     )
     res = clear_markets(m)
     assert res.iterations[0] <= 30

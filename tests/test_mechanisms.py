@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import helpers
 import numpy as np
-import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
@@ -30,28 +29,67 @@ START, END, MEASURE_START = "2020-01", "2021-06", "2020-04-01"
 FEW = settings(max_examples=4, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate])
 
 
-def _world(*, sigma: float, buyer_use: float, other_use: float, exporter_share_buyer: float,
-           exporter_share_other: float, measure: dict | None) -> dict:
+def _world(
+    *,
+    sigma: float,
+    buyer_use: float,
+    other_use: float,
+    exporter_share_buyer: float,
+    exporter_share_other: float,
+    measure: dict | None,
+) -> dict:
     """A one-good world: CHN a buyer (and a producer, for export restrictions), AUS an exporter, ROW other
     buyers and other exporters. Quantities in t/yr, price US$100/t."""
     exporter_sales = buyer_use * exporter_share_buyer + other_use * exporter_share_other
     row_sales = buyer_use * (1 - exporter_share_buyer) + other_use * (1 - exporter_share_other)
     return {
-        "name": "mechanism_test", "start": START, "end": END, "coercer": "CHN", "targets": ["AUS"],
+        "name": "mechanism_test",
+        "start": START,
+        "end": END,
+        "coercer": "CHN",
+        "targets": ["AUS"],
         "countries": [{"code": "CHN"}, {"code": "AUS"}, {"code": "ROW"}],
-        "goods": [{"id": "ore", "reference_price": 100.0, "demand_elasticity": 0.2, "armington_elasticity": sigma,
-                   "supply_elasticity": 0.5, "transport_cost_share": 0.05}],
+        "goods": [
+            {
+                "id": "ore",
+                "reference_price": 100.0,
+                "demand_elasticity": 0.2,
+                "armington_elasticity": sigma,
+                "supply_elasticity": 0.5,
+                "transport_cost_share": 0.05,
+            }
+        ],
         "producers": [
             {"name": "AUS", "country": "AUS", "good": "ore", "capacity": exporter_sales / 0.8, "unit_cost": 50.0},
             {"name": "ROW", "country": "ROW", "good": "ore", "capacity": row_sales / 0.8, "unit_cost": 50.0},
         ],
         "user_sectors": [
-            {"country": "CHN", "sector": "users", "n_firms": 3, "value_added": 4 * 100 * buyer_use, "use": {"ore": buyer_use}},
-            {"country": "ROW", "sector": "users", "n_firms": 3, "value_added": 4 * 100 * other_use, "use": {"ore": other_use}},
+            {
+                "country": "CHN",
+                "sector": "users",
+                "n_firms": 3,
+                "value_added": 4 * 100 * buyer_use,
+                "use": {"ore": buyer_use},
+            },
+            {
+                "country": "ROW",
+                "sector": "users",
+                "n_firms": 3,
+                "value_added": 4 * 100 * other_use,
+                "use": {"ore": other_use},
+            },
         ],
         "sourcing": [
-            {"destination": "CHN", "good": "ore", "shares": {"AUS": exporter_share_buyer, "ROW": 1 - exporter_share_buyer}},
-            {"destination": "ROW", "good": "ore", "shares": {"AUS": exporter_share_other, "ROW": 1 - exporter_share_other}},
+            {
+                "destination": "CHN",
+                "good": "ore",
+                "shares": {"AUS": exporter_share_buyer, "ROW": 1 - exporter_share_buyer},
+            },
+            {
+                "destination": "ROW",
+                "good": "ore",
+                "shares": {"AUS": exporter_share_other, "ROW": 1 - exporter_share_other},
+            },
         ],
         "measures": [measure] if measure else [],
     }
@@ -86,8 +124,13 @@ IMPORT_BAN = {"type": "import_ban", "imposer": "CHN", "goods": ["ore"], "targets
     intensity=st.floats(0.5, 1.0),
 )
 def test_import_ban_lowers_exporter_price_and_raises_its_other_sales(sigma, buyer_share, other_share, intensity):
-    common = dict(sigma=sigma, buyer_use=1000.0, other_use=3000.0, exporter_share_buyer=buyer_share,
-                  exporter_share_other=other_share)
+    common = dict(
+        sigma=sigma,
+        buyer_use=1000.0,
+        other_use=3000.0,
+        exporter_share_buyer=buyer_share,
+        exporter_share_other=other_share,
+    )
     base = _run(_world(**common, measure=None))
     ban = _run(_world(**common, measure={**IMPORT_BAN, "intensity": intensity}))
     months = slice(4, None)  # from the first full month of the ban
@@ -134,10 +177,21 @@ def test_redirection_rises_with_size_of_other_buyers(sigma, factor, buyer_share)
 def _exporter_world(sigma: float, measure: dict | None) -> dict:
     """CHN produces most of the good and exports to JPN-like buyers (here ROW); AUS is a small rival."""
     return {
-        "name": "export_restriction_test", "start": START, "end": END, "coercer": "CHN", "targets": ["ROW"],
+        "name": "export_restriction_test",
+        "start": START,
+        "end": END,
+        "coercer": "CHN",
+        "targets": ["ROW"],
         "countries": [{"code": "CHN"}, {"code": "AUS"}, {"code": "ROW"}],
-        "goods": [{"id": "ore", "reference_price": 100.0, "demand_elasticity": 0.2, "armington_elasticity": sigma,
-                   "supply_elasticity": 0.5}],
+        "goods": [
+            {
+                "id": "ore",
+                "reference_price": 100.0,
+                "demand_elasticity": 0.2,
+                "armington_elasticity": sigma,
+                "supply_elasticity": 0.5,
+            }
+        ],
         "producers": [
             {"name": "CHN", "country": "CHN", "good": "ore", "capacity": 2000 / 0.8, "unit_cost": 50.0},
             {"name": "AUS", "country": "AUS", "good": "ore", "capacity": 200 / 0.8, "unit_cost": 50.0},
@@ -166,7 +220,10 @@ def test_export_restriction_lowers_price_inside_and_raises_it_outside(sigma, kin
     base = _run(_exporter_world(sigma, None))
     hit = _run(_exporter_world(sigma, measure))
     months = slice(4, None)
-    inside_base, inside_hit = _series(base, "price_domestic", "CHN")[months], _series(hit, "price_domestic", "CHN")[months]
+    inside_base, inside_hit = (
+        _series(base, "price_domestic", "CHN")[months],
+        _series(hit, "price_domestic", "CHN")[months],
+    )
     assert np.all(inside_hit < inside_base * (1 - 1e-6))
     # Outside: the price the other origin's producers get (the world price of the good outside CHN).
     out_base, out_hit = _series(base, "price_domestic", "AUS")[months], _series(hit, "price_domestic", "AUS")[months]

@@ -40,7 +40,9 @@ def test_package_list_matches_the_source_tree():
     with_files |= _packages_under(sim_root, "sim", keep=lambda d: any(p.is_file() for p in d.iterdir()))
     existing = _packages_under(helpers.CONFIG_DIR, "sim._configs", keep=Path.is_dir)
     existing |= _packages_under(sim_root, "sim", keep=Path.is_dir)
-    assert not with_files - listed, f"add to [tool.setuptools] packages in pyproject.toml: {sorted(with_files - listed)}"
+    assert not with_files - listed, (
+        f"add to [tool.setuptools] packages in pyproject.toml: {sorted(with_files - listed)}"
+    )
     assert not listed - existing, f"listed but not in the tree (breaks installs): {sorted(listed - existing)}"
 
 
@@ -62,7 +64,9 @@ def test_wheel_carries_the_configs_and_runs_without_the_checkout(tmp_path):
             shutil.copy2(helpers.REPO_ROOT / rel, src / rel)
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(src), "-w", str(dist)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     if build.returncode != 0 and any(s in build.stderr for s in ("No matching distribution", "NewConnectionError")):
         pytest.skip("pip cannot fetch the build backend (setuptools) here: " + build.stderr[-300:])
@@ -75,7 +79,10 @@ def test_wheel_carries_the_configs_and_runs_without_the_checkout(tmp_path):
 
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(wheel)],
-        check=True, capture_output=True, text=True, timeout=600,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     # -S: no site processing, so the checkout's editable-install hook does not load; the dependencies
     # come from this environment's site-packages, the package from the installed wheel.

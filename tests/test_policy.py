@@ -49,21 +49,30 @@ def same_run(a, b) -> None:
     keep = lambda ts: ts[~ts.variable.isin(POLICY_VARIABLES)].reset_index(drop=True)  # noqa: E731
     pd.testing.assert_frame_equal(keep(a.timeseries), keep(b.timeseries))
     pd.testing.assert_frame_equal(a.flows, b.flows)
-    strip = lambda m: {k: v for k, v in m.items() if not k.startswith(("policy_", "stockpile_released", "clearing_seconds"))}  # noqa: E731
+    strip = lambda m: {
+        k: v for k, v in m.items() if not k.startswith(("policy_", "stockpile_released", "clearing_seconds"))
+    }  # noqa: E731
     assert strip(a.metrics) == strip(b.metrics)
 
 
 # ---------------------------------------------------------------------------------------------- composition
 def test_rare_earth_2010_runs_japans_response_by_default_and_policy_none_turns_it_off():
     cfg = sim.compose_config("rare_earth_2010")
-    assert {k for k, v in cfg.policy.items() if v is not None} == {"stockpile", "friendshoring", "substitution", "recycling"}
+    assert {k for k, v in cfg.policy.items() if v is not None} == {
+        "stockpile",
+        "friendshoring",
+        "substitution",
+        "recycling",
+    }
     off = sim.compose_config("rare_earth_2010", ["policy=none"])
     assert all(v is None for v in off.policy.values())
     assert all(v is None for v in sim.compose_config("minimal").policy.values())
 
 
 def test_levers_compose_and_any_parameter_can_be_set():
-    cfg = sim.compose_config("minimal", ["policy=[stockpile,diversification]", "policy.stockpile.months=6", "policy.diversification.speed=3"])
+    cfg = sim.compose_config(
+        "minimal", ["policy=[stockpile,diversification]", "policy.stockpile.months=6", "policy.diversification.speed=3"]
+    )
     assert cfg.policy.stockpile.months == 6 and cfg.policy.diversification.speed == 3
     assert cfg.policy.recycling is None
 
@@ -174,9 +183,17 @@ def test_a_coalition_that_buys_the_targets_exports_never_lowers_its_export_reven
 
 def test_counter_tariffs_cut_the_coercers_exports_to_members_while_the_coercion_lasts():
     base = run(["policy=none", "scenario.countries.0.coalitions=[]"])
-    hit = run(["policy=collective_response", "policy.collective_response.counter_tariff=0.5", "policy.collective_response.buy_target_exports=false"])
+    hit = run(
+        [
+            "policy=collective_response",
+            "policy.collective_response.counter_tariff=0.5",
+            "policy.collective_response.buy_target_exports=false",
+        ]
+    )
     f0, f1 = base.flows, hit.flows
-    window = lambda f: f[(f.origin == "CHN") & f.destination.isin(["USA", "EU27"]) & (f.date >= "2010-10-01") & (f.date < "2010-12-01")]  # noqa: E731
+    window = lambda f: f[
+        (f.origin == "CHN") & f.destination.isin(["USA", "EU27"]) & (f.date >= "2010-10-01") & (f.date < "2010-12-01")
+    ]  # noqa: E731
     assert window(f1).quantity.sum() < window(f0).quantity.sum()
     cost = hit.metrics["policy_cost.collective_response.USA"]
     assert cost > 0
@@ -189,7 +206,9 @@ def test_counter_tariffs_cut_the_coercers_exports_to_members_while_the_coercion_
 @given(st.floats(1.0, 10.0))
 def test_diversification_never_raises_japans_dependence_on_the_coercer(speed):
     none = run(["policy=none"])
-    div = run(["policy=diversification", f"policy.diversification.speed={speed}", "policy.diversification.max_share=0.6"])
+    div = run(
+        ["policy=diversification", f"policy.diversification.speed={speed}", "policy.diversification.max_share=0.6"]
+    )
     for good in ("ree_light", "ree_heavy"):
         key = f"coercer_import_share_end.{good}.JPN"
         assert div.metrics[key] <= none.metrics[key] + 1e-9
@@ -212,7 +231,9 @@ def test_recycling_and_friendshoring_add_capacity_after_their_build_lag():
     cap = series(rec.timeseries, "capacity", "JPN", "ree_light")
     assert cap[24 + 11] == 0 and cap[24 + 13] > 0  # first output in 2012-01 + ramp
     assert rec.metrics["policy_cost.recycling.JPN"] > 0
-    fs = run(["policy=friendshoring", "policy.friendshoring.projects.0.country=AUS", "policy.friendshoring.start=2010-11"])
+    fs = run(
+        ["policy=friendshoring", "policy.friendshoring.projects.0.country=AUS", "policy.friendshoring.start=2010-11"]
+    )
     assert fs.metrics["new_capacity.ree_heavy.AUS"] > none.metrics.get("new_capacity.ree_heavy.AUS", 0.0)
     assert fs.metrics["coercer_import_share_end.ree_heavy.JPN"] < none.metrics["coercer_import_share_end.ree_heavy.JPN"]
 
@@ -245,7 +266,11 @@ def test_costs_are_non_negative_and_add_up_by_lever_and_country():
     tot = totals.set_index(["step", "country"]).value
     pd.testing.assert_series_equal(summed.reindex(tot.index).fillna(0.0), tot, check_names=False, rtol=1e-12)
     for code in ("JPN", "USA", "CHN"):
-        parts = [v for k, v in r.metrics.items() if k.startswith("policy_cost.") and k.endswith(f".{code}") and not k.startswith("policy_cost.total")]
+        parts = [
+            v
+            for k, v in r.metrics.items()
+            if k.startswith("policy_cost.") and k.endswith(f".{code}") and not k.startswith("policy_cost.total")
+        ]
         assert r.metrics[f"policy_cost.total.{code}"] == pytest.approx(sum(parts), rel=1e-12, abs=1e-6)
     # Japan's response: Lynas financing US$250m over its 24-month build lag, substitution R&D 2 x US$100m.
     assert r.metrics["policy_cost.friendshoring.JPN"] == pytest.approx(2.5e8)
@@ -258,13 +283,18 @@ def test_every_metric_key_of_a_run_with_levers_is_documented():
     r = run(["policy=[japan_2010_response,diversification,inventory_incentive,collective_response]"])
     pattern = helpers.metric_key_regex(["ree_light", "ree_heavy"], ["CHN", "JPN", "USA", "EU27", "AUS", "ROW"])
     assert sorted(k for k in r.metrics if not pattern.match(k)) == []
-    assert {f"policy_cost.{n}.JPN" for n in ("stockpile", "diversification", "inventory_incentive", "friendshoring", "substitution", "recycling")} <= set(r.metrics)
+    assert {
+        f"policy_cost.{n}.JPN"
+        for n in ("stockpile", "diversification", "inventory_incentive", "friendshoring", "substitution", "recycling")
+    } <= set(r.metrics)
 
 
 def test_japans_response_lowers_japans_dependence_and_damage():
     none = run(["policy=none"])
     hist = run([])
-    assert hist.metrics["coercer_import_share_end.ree_light.JPN"] < none.metrics["coercer_import_share_end.ree_light.JPN"]
+    assert (
+        hist.metrics["coercer_import_share_end.ree_light.JPN"] < none.metrics["coercer_import_share_end.ree_light.JPN"]
+    )
     assert hist.metrics["output_loss.JPN"] < none.metrics["output_loss.JPN"]
 
 
@@ -274,14 +304,34 @@ def test_japans_response_lowers_japans_dependence_and_damage():
     [
         (["policy=stockpile", "policy.stockpile.months=-1"], "policy.stockpile.months", "-1"),
         (["policy=stockpile", "policy.stockpile.countries=[XYZ]"], "policy.stockpile.countries[0]", "XYZ"),
-        (["policy=stockpile", "policy.stockpile.release_price_ratio=1.1", "policy.stockpile.refill_price_ratio=1.5"], "policy.stockpile.release_price_ratio", "1.1"),
+        (
+            ["policy=stockpile", "policy.stockpile.release_price_ratio=1.1", "policy.stockpile.refill_price_ratio=1.5"],
+            "policy.stockpile.release_price_ratio",
+            "1.1",
+        ),
         (["policy=stockpile", "policy.stockpile.start=2030-01"], "policy.stockpile.start", "2030-01"),
         (["policy=diversification", "policy.diversification.speed=100"], "policy.diversification.speed", "100"),
         (["policy=diversification", "policy.diversification.max_share=0"], "policy.diversification.max_share", "0"),
-        (["policy=friendshoring", "policy.friendshoring.projects.0.project=Nowhere"], "policy.friendshoring.projects[0].project", "Nowhere"),
-        (["policy=collective_response", "policy.collective_response.coalition=NATO"], "policy.collective_response.coalition", "NATO"),
-        (["policy=substitution", "policy.substitution.programmes.0.sectors=[cars]"], "policy.substitution.programmes[0].sectors[0]", "cars"),
-        (["policy=recycling", "+policy.recycling.recovery_share_by_good.ore=0.1"], "policy.recycling.recovery_share_by_good[0]", "ore"),
+        (
+            ["policy=friendshoring", "policy.friendshoring.projects.0.project=Nowhere"],
+            "policy.friendshoring.projects[0].project",
+            "Nowhere",
+        ),
+        (
+            ["policy=collective_response", "policy.collective_response.coalition=NATO"],
+            "policy.collective_response.coalition",
+            "NATO",
+        ),
+        (
+            ["policy=substitution", "policy.substitution.programmes.0.sectors=[cars]"],
+            "policy.substitution.programmes[0].sectors[0]",
+            "cars",
+        ),
+        (
+            ["policy=recycling", "+policy.recycling.recovery_share_by_good.ore=0.1"],
+            "policy.recycling.recovery_share_by_good[0]",
+            "ore",
+        ),
     ],
 )
 def test_bad_lever_settings_are_rejected_before_the_run(overrides, field, value):
@@ -298,7 +348,14 @@ def test_a_misspelt_lever_key_fails_at_composition():
 
 def test_bad_lever_setting_on_the_command_line_exits_2_with_one_message(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "sim.cli", "policy=stockpile", "policy.stockpile.months=-2", f"hydra.run.dir={tmp_path}/out"],
+        [
+            sys.executable,
+            "-m",
+            "sim.cli",
+            "policy=stockpile",
+            "policy.stockpile.months=-2",
+            f"hydra.run.dir={tmp_path}/out",
+        ],
         capture_output=True,
         text=True,
         timeout=300,

@@ -485,10 +485,19 @@ def test_every_shipped_scenario_file_passes_the_schema_lint():
 @pytest.mark.parametrize(
     "data, message",
     [
-        ({"goods": [{"id": "ore", "referense_price": 1.0}]}, "scenario.goods[0].referense_price: unknown key; allowed: id,"),
-        ({"producers": [{}, {"capacity": "lots"}]}, "scenario.producers[1].capacity: 'lots' is invalid; allowed: a number"),
+        (
+            {"goods": [{"id": "ore", "referense_price": 1.0}]},
+            "scenario.goods[0].referense_price: unknown key; allowed: id,",
+        ),
+        (
+            {"producers": [{}, {"capacity": "lots"}]},
+            "scenario.producers[1].capacity: 'lots' is invalid; allowed: a number",
+        ),
         ({"user_sectors": [{"n_firms": 2.5}]}, "scenario.user_sectors[0].n_firms: 2.5 is invalid; allowed: an integer"),
-        ({"user_sectors": [{"use": {"ore": "much"}}]}, "scenario.user_sectors[0].use.ore: 'much' is invalid; allowed: a number"),
+        (
+            {"user_sectors": [{"use": {"ore": "much"}}]},
+            "scenario.user_sectors[0].use.ore: 'much' is invalid; allowed: a number",
+        ),
         ({"measures": [{"goods": "ore"}]}, "scenario.measures[0].goods: 'ore' is invalid; allowed: a list"),
         ({"strategy": {"typ": "rules"}}, "scenario.strategy.typ: unknown key; allowed: type,"),
         ({"countries": 3}, "scenario.countries: 3 is invalid; allowed: a list"),

@@ -54,8 +54,14 @@ def test_run_experiments_in_memory_matches_sim_run():
     import sim
 
     design = sample(PARAMS, "morris", 2, seed=1)
-    out = run_experiments(design, ["output_loss_share.JPN", "peak_export_price_ratio.ore"], scenario="minimal",
-                          seed=2, n_jobs=1, parameters=PARAMS)
+    out = run_experiments(
+        design,
+        ["output_loss_share.JPN", "peak_export_price_ratio.ore"],
+        scenario="minimal",
+        seed=2,
+        n_jobs=1,
+        parameters=PARAMS,
+    )
     assert len(out) == len(design) and np.isfinite(out[["output_loss_share.JPN", "wall_seconds"]]).all().all()
     row = out.iloc[0]
     overrides = [f"{p.name}={float(row[p.name])!r}" for p in PARAMS]
@@ -69,8 +75,11 @@ def test_run_experiments_in_memory_matches_sim_run():
 def test_bad_input_fails_before_running():
     design = sample(PARAMS, "morris", 2, seed=1)
     with pytest.raises(KeyError, match="model.no_such_key"):
-        run_experiments(design.rename(columns={"model.precaution": "model.no_such_key"}), ["output_loss_share.JPN"],
-                        scenario="minimal")
+        run_experiments(
+            design.rename(columns={"model.precaution": "model.no_such_key"}),
+            ["output_loss_share.JPN"],
+            scenario="minimal",
+        )
     bad = [Uncertainty("scenario.goods.0.armington_elasticity", 0.5, 3.0)]
     with pytest.raises(ScenarioError, match=r"scenario.goods\[0\].armington_elasticity: 0.5 is invalid"):
         run_experiments(sample(bad, "morris", 2), ["output_loss_share.JPN"], scenario="minimal", parameters=bad)

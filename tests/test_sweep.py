@@ -89,7 +89,9 @@ def test_composition_error_in_one_combination_stops_the_sweep_before_any_job_run
         proc = multirun(args, sweep_dir)
         assert proc.returncode != 0, name
         assert needle in proc.stdout + proc.stderr, (name, proc.stderr[-2000:])
-        jobs = [p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")] if sweep_dir.exists() else []
+        jobs = (
+            [p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")] if sweep_dir.exists() else []
+        )
         assert jobs == [], (name, jobs)
 
 
@@ -102,9 +104,19 @@ def test_sweep_jobs_draw_no_figures_unless_asked(tmp_path):
         sweep_dir = tmp_path / figures / "sweep"
         sweep_dir.parent.mkdir(parents=True)
         proc = subprocess.run(
-            [helpers.coercion_sim_exe(), "-m", *base, f"output.figures={figures}", "model.precaution=1,2",
-             f"hydra.sweep.dir={sweep_dir}"],
-            cwd=sweep_dir.parent, env=helpers.cli_env(), capture_output=True, text=True, timeout=helpers.CLI_TIMEOUT_S,
+            [
+                helpers.coercion_sim_exe(),
+                "-m",
+                *base,
+                f"output.figures={figures}",
+                "model.precaution=1,2",
+                f"hydra.sweep.dir={sweep_dir}",
+            ],
+            cwd=sweep_dir.parent,
+            env=helpers.cli_env(),
+            capture_output=True,
+            text=True,
+            timeout=helpers.CLI_TIMEOUT_S,
         )
         ok(proc)
         for job in ("0", "1"):
@@ -121,7 +133,11 @@ def test_results_columns_are_overrides_then_metrics(basic_sweep):
         assert key in cols
     # output.figures is overridden too, but does not change results (sim.sweep.NON_RESULT_KEYS): no column
     assert res.attrs["override_columns"] == [
-        "scenario", "output.flows", "model.precaution", "scenario.goods.0.armington_elasticity", "seed",
+        "scenario",
+        "output.flows",
+        "model.precaution",
+        "scenario.goods.0.armington_elasticity",
+        "seed",
     ]
     assert "run_seconds" in cols and (res.loc[res["status"] == "ok", "run_seconds"] > 0).all()
     row = res[res["status"] == "ok"].iloc[0]
@@ -196,10 +212,12 @@ def test_submitit_local_launcher(tmp_path):
 
 def test_single_run_replication_and_bad_replication(tmp_path):
     helpers.warm_numba_cache()
-    runs = helpers.run_cli_many({
-        "good": (["scenario=minimal", "seed=9", "replication=2", "output.figures=false"], tmp_path / "good"),
-        "bad": (["scenario=minimal", "seed=9", "replication=-1"], tmp_path / "bad"),
-    })
+    runs = helpers.run_cli_many(
+        {
+            "good": (["scenario=minimal", "seed=9", "replication=2", "output.figures=false"], tmp_path / "good"),
+            "bad": (["scenario=minimal", "seed=9", "replication=-1"], tmp_path / "bad"),
+        }
+    )
     good, bad = runs["good"], runs["bad"]
     assert good.returncode == 0, good.stderr
     metrics = json.loads((good.run_dir / "metrics.json").read_text())

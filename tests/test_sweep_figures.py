@@ -22,12 +22,32 @@ def lever_results(seeds=(0, 1)) -> pd.DataFrame:
     for months, speed, seed in itertools.product(MONTHS, SPEEDS, seeds):
         loss = 100e9 - 8e9 * months - 10e9 * (speed - 1) + seed * 1e9
         cost = 3e9 * months + 2e9 * (speed - 1)
-        rows.append({"job": str(len(rows)), "policy.stockpile.months": months, "policy.diversification.speed": speed,
-                     "seed": seed, "status": "ok", "error": None, "output_loss.JPN": loss,
-                     "output_loss_share.JPN": loss / 1e12, "policy_cost.total.JPN": cost})
-    rows.append({"job": "99", "policy.stockpile.months": 6.0, "policy.diversification.speed": 2.0, "seed": 2,
-                 "status": "failed", "error": "x", "output_loss.JPN": np.nan, "output_loss_share.JPN": np.nan,
-                 "policy_cost.total.JPN": np.nan})
+        rows.append(
+            {
+                "job": str(len(rows)),
+                "policy.stockpile.months": months,
+                "policy.diversification.speed": speed,
+                "seed": seed,
+                "status": "ok",
+                "error": None,
+                "output_loss.JPN": loss,
+                "output_loss_share.JPN": loss / 1e12,
+                "policy_cost.total.JPN": cost,
+            }
+        )
+    rows.append(
+        {
+            "job": "99",
+            "policy.stockpile.months": 6.0,
+            "policy.diversification.speed": 2.0,
+            "seed": 2,
+            "status": "failed",
+            "error": "x",
+            "output_loss.JPN": np.nan,
+            "output_loss_share.JPN": np.nan,
+            "policy_cost.total.JPN": np.nan,
+        }
+    )
     df = pd.DataFrame(rows)
     df.attrs["override_columns"] = ["policy.stockpile.months", "policy.diversification.speed", "seed"]
     return df
@@ -66,8 +86,9 @@ def test_frontier_needs_a_baseline_and_columns():
 
 def test_heatmap_and_frontier_figures(tmp_path):
     res = lever_results()
-    fig = outcome_heatmap(res, x="policy.diversification.speed", y="policy.stockpile.months",
-                          outcome="output_loss_share.JPN")
+    fig = outcome_heatmap(
+        res, x="policy.diversification.speed", y="policy.stockpile.months", outcome="output_loss_share.JPN"
+    )
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     image = ax.images[0].get_array()
@@ -89,8 +110,18 @@ def test_fan_chart_bands(tmp_path):
     frames = []
     for run in range(20):
         values = 100.0 * (1 + 0.1 * run * np.arange(12) / 11)
-        frames.append(pd.DataFrame({"date": dates, "country": "CHN", "good": "ore", "variable": "price_export",
-                                    "value": values, "job": str(run)}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "date": dates,
+                    "country": "CHN",
+                    "good": "ore",
+                    "variable": "price_export",
+                    "value": values,
+                    "job": str(run),
+                }
+            )
+        )
     ts = pd.concat(frames, ignore_index=True)
     fig = price_fan_chart(ts, country="CHN", good="ore")
     ax = fig.axes[0]

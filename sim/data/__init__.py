@@ -15,7 +15,8 @@ HISTORY_COLUMNS = ("series", "good", "element", "date", "value", "ratio_to_basel
 
 def resolve_history(path: str | os.PathLike) -> Path | None:
     """The file a scenario's ``history`` names: the path itself (relative to the working directory)
-    if it exists, else the file of that name in :data:`DATA_DIR`; ``None`` if neither exists."""
+    if it exists, else the file of that name in :data:`DATA_DIR`; ``None`` if neither exists.
+    """
     p = Path(path)
     if p.is_file():
         return p

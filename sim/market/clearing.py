@@ -192,9 +192,17 @@ class MarketInputs:
         check("supply_elasticity", self.supply_elasticity > 0, "> 0")
         check("planned_purchase", self.planned_purchase >= 0, ">= 0")
         check("demand_elasticity", self.demand_elasticity >= 0, ">= 0")
-        check("sourcing_origin", (self.sourcing_origin >= -1) & (self.sourcing_origin < C), f"-1 (empty) or a country index in [0, {C - 1}]")
+        check(
+            "sourcing_origin",
+            (self.sourcing_origin >= -1) & (self.sourcing_origin < C),
+            f"-1 (empty) or a country index in [0, {C - 1}]",
+        )
         empty = self.sourcing_origin < 0
-        check("sourcing_weights", (self.sourcing_weights >= 0) & (~empty | (self.sourcing_weights == 0)), ">= 0, and 0 in empty slots")
+        check(
+            "sourcing_weights",
+            (self.sourcing_weights >= 0) & (~empty | (self.sourcing_weights == 0)),
+            ">= 0, and 0 in empty slots",
+        )
         sums = self.sourcing_weights.sum(axis=1) if R > 0 else np.zeros(0)
         bad_rows = np.flatnonzero(np.abs(sums - 1.0) > WEIGHT_SUM_TOLERANCE)
         if bad_rows.size:
@@ -208,7 +216,9 @@ class MarketInputs:
             dup = np.flatnonzero((np.diff(srt, axis=1) == 0).any(axis=1))
             if dup.size:
                 r = int(dup[0])
-                raise ValueError(f"sourcing_origin: row {r} lists the same origin twice ({self.sourcing_origin[r].tolist()})")
+                raise ValueError(
+                    f"sourcing_origin: row {r} lists the same origin twice ({self.sourcing_origin[r].tolist()})"
+                )
         check("ban_intensity", (self.ban_intensity >= 0) & (self.ban_intensity <= 1), "in [0, 1] (1 = ban)")
         check("export_quota", self.export_quota >= 0, ">= 0 (inf for no quota)")
         check("export_duty", self.export_duty >= 0, ">= 0 (ad valorem)")
@@ -327,7 +337,9 @@ class MarketResult:
     def unit_value(self) -> np.ndarray:
         """``[R]`` average delivered price each purchase row paid per unit (NaN if nothing delivered)."""
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(self.delivered > 0, self.expenditure / np.where(self.delivered > 0, self.delivered, 1.0), np.nan)
+            return np.where(
+                self.delivered > 0, self.expenditure / np.where(self.delivered > 0, self.delivered, 1.0), np.nan
+            )
 
     def flow_matrix(self, n_goods: int, n_countries: int) -> np.ndarray:
         """Flows as a dense ``[G, C, C]`` array (origin, destination), for small markets and tests."""
