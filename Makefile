@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Numba's on-disk cache lives next to the sources unless told otherwise; keep it in the venv.
 export NUMBA_CACHE_DIR ?= $(CURDIR)/$(VENV)/numba-cache
 
-.PHONY: run test test-slow bench check-python venv clean
+.PHONY: run test test-slow lint bench check-python venv clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 12) else 1)' || { \
@@ -30,7 +30,12 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/coercion-sim scenario=rare_earth_2010 seed=1
 
-test: $(STAMP)
+# Lint first (seconds): the ruff rules in pyproject.toml, and the formatter's layout.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
 	$(PY) -m pytest -m "not slow" -q
 
 test-slow: $(STAMP)

@@ -976,9 +976,9 @@ def bench_size(size: str, base, *, quick: bool) -> dict:
             kfn = lambda m_, st_=st: clear_markets(m_, validate=False, structure=st_, allow_nonconvergence=True)  # noqa: E731
             tfn = lambda m_, st_=st: clear_markets_numpy(m_, structure=st_)  # noqa: E731
         k_res = kfn(mk)
-        k_time = time_calls(lambda: kfn(mk), repeat=repeat_k, min_time=min_time)
+        k_time = time_calls(lambda kfn=kfn, mk=mk: kfn(mk), repeat=repeat_k, min_time=min_time)
         t_res = tfn(mk)
-        t_time = time_calls(lambda: tfn(mk), repeat=repeat_t, min_time=min_time)
+        t_time = time_calls(lambda tfn=tfn, mk=mk: tfn(mk), repeat=repeat_t, min_time=min_time)
         entry = {
             "description": SCENARIO_TEXT[name],
             "kernel": {**k_time, "iterations": _iters(k_res), "converged": bool(k_res.converged.all())},

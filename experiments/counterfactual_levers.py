@@ -132,7 +132,7 @@ def figure(table: pd.DataFrame):
         ax.scatter(
             lever["lever_cost"] / 1e6,
             lever["damage_avoided"] / 1e6,
-            c=[c for c, v in zip(colors, table.variant) if v != "none"],
+            c=[c for c, v in zip(colors, table.variant, strict=True) if v != "none"],
             s=18,
         )
         for _, r in lever.iterrows():

@@ -22,7 +22,7 @@ the run identical to one without it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, override
 
 import numpy as np
 
@@ -534,6 +534,7 @@ class Stockpile(Lever):
             ratio = np.where(np.isfinite(p0) & np.isfinite(p1) & (p0 > 0), p1 / np.where(p0 > 0, p0, 1.0), 1.0)
         return gap, ratio
 
+    @override
     def act(self, model, state) -> None:
         c, t = state.country, model.step_index
         if t < self.start or not self.mask[:, c].any():
@@ -568,6 +569,7 @@ class Stockpile(Lever):
         held = model.stockpile[:, c] * self.mask[:, c]
         self.book(model, c, float(n.holding_cost) / 12.0 * float(np.sum(held * ref)))
 
+    @override
     def after_clear(self, model, t: int, result) -> None:
         bought, cost = model.stockpile_bought, model.stockpile_bought_value
         for c in self.countries:
@@ -615,9 +617,11 @@ class Diversification(Lever):
         done = 1.0 if months <= 0 else min(1.0, (t - self.start + 1) / months)
         return 1.0 - (1.0 - float(n.max_share)) * done
 
+    @override
     def before_adapt(self, model, t: int) -> None:
         self._before = model.weights[self.row_idx].copy() if t >= self.start and self.row_idx.size else None
 
+    @override
     def after_adapt(self, model, t: int, result) -> None:
         if self._before is None:
             return
@@ -680,6 +684,7 @@ class InventoryIncentive(Lever):
         self.base_need = (w.row_requirement * w.firm_value_added[w.row_firm])[self.row_idx]
         self.price = w.reference_price[w.row_good[self.row_idx]]
 
+    @override
     def act(self, model, state) -> None:
         t = model.step_index
         if state.country != self.countries[0]:
@@ -807,6 +812,7 @@ class Substitution(Lever):
         self.goods = np.arange(len(w.goods))
         self.start = 0
 
+    @override
     def act(self, model, state) -> None:
         from sim.scenario import ramp_share
 
@@ -820,8 +826,10 @@ class Substitution(Lever):
 
 
 class CollectiveResponse(Lever):
-    """A coalition's collective response to coercion (G7 Coordination Platform on Economic Coercion,
-    Hiroshima, May 2023). While the coercer runs a discriminatory measure against a member:
+    """A coalition's collective response to coercion.
+
+    Modelled on the G7 Coordination Platform on Economic Coercion (Hiroshima, May 2023). While the
+    coercer runs a discriminatory measure against a member:
 
     - **buy the target's exports** (``buy_target_exports``): when the coercer shuts out a member's exports
       of a good, the other members' firms move ``purchase_shift_rate`` of the gap to ``max_target_share``
@@ -885,6 +893,7 @@ class CollectiveResponse(Lever):
         exp, imp = self.coerced(model, t)
         return bool(exp.any() or imp.any())
 
+    @override
     def act(self, model, state) -> None:
         n, t = self.cfg, model.step_index
         if not n.share_stockpiles or t <= 0:
@@ -908,6 +917,7 @@ class CollectiveResponse(Lever):
                 price = float(np.nan_to_num(gl["price_paid"][t - 1, g, c], nan=model.world.reference_price[g]))
                 model.policy_revenue[donor] += q * price
 
+    @override
     def after_clear(self, model, t: int, result) -> None:
         if self.base_edge_flow is None:
             self.base_edge_flow = result.edge_flow.copy()
@@ -945,6 +955,7 @@ class CollectiveResponse(Lever):
             paid = np.nan_to_num(result.edge_flow[e] * result.edge_price[e] * rate / (1.0 + rate))
             np.add.at(model.lever_cost[self.index], result.edge_destination[e], paid)
 
+    @override
     def after_adapt(self, model, t: int, result) -> None:
         n = self.cfg
         if not n.buy_target_exports:

@@ -61,8 +61,8 @@ def outcome_heatmap(
 
     Args:
         results: A results table (only ``status == "ok"`` rows are used).
-        x, y: Override columns along the axes (``policy.diversification.speed``,
-            ``policy.stockpile.months``).
+        x: Override column along the horizontal axis (``policy.diversification.speed``).
+        y: Override column along the vertical axis (``policy.stockpile.months``).
         outcome: Metric column (``output_loss_share.JPN``).
         labels: Display names for column keys.
         percent: Show values as percentages (default: when the outcome is a share).
@@ -228,7 +228,9 @@ def price_fan_chart(
     Args:
         timeseries: Tidy time series of several runs with a column ``run`` telling them apart (as
             :func:`sim.collect.load_timeseries` returns).
-        variable, country, good: The series drawn (e.g. ``price_export`` of ``CHN``, ``ree_light``).
+        variable: The variable drawn (e.g. ``price_export``).
+        country: Its country (e.g. ``CHN``).
+        good: Its good (e.g. ``ree_light``).
         relative: Show each run's path relative to its first month.
         run: Column identifying the run.
         label: Y-axis label (default from the variable).

@@ -46,12 +46,16 @@ def total(metrics: dict, prefix: str) -> float:
 
 def same_run(a, b) -> None:
     """Identical outcomes apart from the policy bookkeeping variables and wall times."""
-    keep = lambda ts: ts[~ts.variable.isin(POLICY_VARIABLES)].reset_index(drop=True)  # noqa: E731
+
+    def keep(ts):
+        return ts[~ts.variable.isin(POLICY_VARIABLES)].reset_index(drop=True)
+
     pd.testing.assert_frame_equal(keep(a.timeseries), keep(b.timeseries))
     pd.testing.assert_frame_equal(a.flows, b.flows)
-    strip = lambda m: {
-        k: v for k, v in m.items() if not k.startswith(("policy_", "stockpile_released", "clearing_seconds"))
-    }  # noqa: E731
+
+    def strip(m):
+        return {k: v for k, v in m.items() if not k.startswith(("policy_", "stockpile_released", "clearing_seconds"))}
+
     assert strip(a.metrics) == strip(b.metrics)
 
 
@@ -191,9 +195,15 @@ def test_counter_tariffs_cut_the_coercers_exports_to_members_while_the_coercion_
         ]
     )
     f0, f1 = base.flows, hit.flows
-    window = lambda f: f[
-        (f.origin == "CHN") & f.destination.isin(["USA", "EU27"]) & (f.date >= "2010-10-01") & (f.date < "2010-12-01")
-    ]  # noqa: E731
+
+    def window(f):
+        return f[
+            (f.origin == "CHN")
+            & f.destination.isin(["USA", "EU27"])
+            & (f.date >= "2010-10-01")
+            & (f.date < "2010-12-01")
+        ]
+
     assert window(f1).quantity.sum() < window(f0).quantity.sum()
     cost = hit.metrics["policy_cost.collective_response.USA"]
     assert cost > 0
