@@ -1,5 +1,12 @@
 """The model's compiled per-row kernels (``sim.kernels``) reproduce the NumPy formulation they
-replaced, bit for bit: outputs of a run must not depend on whether a step's loop is compiled."""
+replaced: outputs of a run must not depend on whether a step's loop is compiled.
+
+The kernels follow NumPy's order of operations, so on the machines we have seen they agree bit for
+bit; the tests nevertheless compare to a few units in the last place (``close``), because bitwise
+equality between LLVM-compiled loops and NumPy's own (possibly SIMD) loops is not something the code
+can promise on every CPU. Bitwise determinism is tested where it is real: the same code path with the
+same seed (``tests/test_model.py``, ``tests/test_cli.py``).
+"""
 
 from __future__ import annotations
 
@@ -11,12 +18,25 @@ from hypothesis.extra.numpy import arrays
 from sim import kernels
 
 _finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
+#: Relative tolerance: a few units in the last place of float64.
+ULPS = 8 * np.finfo(np.float64).eps
+
+
+def close(got, want, scale=None):
+    """``got`` equals ``want`` to a few ulps of ``scale`` (default ``|want|``; pass the sum of absolute
+    terms for sums with cancellation). NaNs must be in the same places."""
+    got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
+    scale = np.abs(want) if scale is None else np.asarray(scale, dtype=float)
+    assert got.shape == want.shape
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    ok = np.isnan(want) | (np.abs(got - want) <= ULPS * scale + 1e-300)
+    assert ok.all(), f"differ beyond {ULPS:.1e} relative: got {got[~ok]}, want {want[~ok]}"
 
 
 @given(arrays(np.float64, st.integers(0, 700), elements=_finite), st.integers(0, 50))
-def test_pairwise_sum_matches_numpy_sum_bit_for_bit(values, lo):
+def test_pairwise_sum_matches_numpy_sum(values, lo):
     lo = min(lo, values.size)
-    assert kernels.pairwise_sum(values, lo, values.size - lo) == np.sum(values[lo:])
+    close(kernels.pairwise_sum(values, lo, values.size - lo), np.sum(values[lo:]), np.sum(np.abs(values[lo:])))
 
 
 @given(st.integers(1, 40), st.integers(0, 300), st.integers(0, 2**32 - 1))
@@ -25,8 +45,8 @@ def test_group_sums_match_bincount(n_groups, n, seed):
     group = rng.integers(0, n_groups, n)
     a, b = rng.standard_normal(n) * 1e3, rng.exponential(size=n)
     out = kernels.group_sums(group, (a, b), n_groups)
-    assert np.array_equal(out[0], np.bincount(group, weights=a, minlength=n_groups))
-    assert np.array_equal(out[1], np.bincount(group, weights=b, minlength=n_groups))
+    close(out[0], np.bincount(group, weights=a, minlength=n_groups), np.bincount(group, np.abs(a), n_groups))
+    close(out[1], np.bincount(group, weights=b, minlength=n_groups))
 
 
 @given(st.integers(1, 30), st.integers(0, 2**32 - 1))
@@ -55,11 +75,11 @@ def test_produce_rows_matches_numpy(n_firms, seed):
         possible = np.where(req > 0, available / req, np.inf)
     want_output = np.minimum(want_planned, np.minimum.reduceat(possible[order], start))
     want_use = req * want_output[row_firm]
-    np.testing.assert_array_equal(planned, want_planned)
-    np.testing.assert_array_equal(output, want_output)
-    np.testing.assert_array_equal(use, want_use)
-    np.testing.assert_array_equal(left, np.maximum(available - want_use, 0.0))
-    np.testing.assert_array_equal(shortage, np.maximum(req * want_planned[row_firm] - available, 0.0))
+    close(planned, want_planned)
+    close(output, want_output)
+    close(use, want_use)
+    close(left, np.maximum(available - want_use, 0.0), available)
+    close(shortage, np.maximum(req * want_planned[row_firm] - available, 0.0), available + req * want_planned[row_firm])
 
 
 @given(st.integers(1, 6), st.integers(1, 5), st.integers(0, 2**32 - 1))
@@ -73,10 +93,10 @@ def test_international_totals_and_spread_match_numpy(n_goods, n_countries, seed)
     price = np.where(rng.random(n_edges) < 0.2, np.nan, rng.uniform(0.1, 5.0, n_edges))
     qty, val, imports = kernels.international_totals(good, origin, dest, flow, price, n_goods, n_countries)
     intl = origin != dest
-    assert np.array_equal(qty, np.bincount(good[intl], weights=flow[intl], minlength=n_goods))
-    assert np.array_equal(val, np.bincount(good[intl], weights=(flow * np.nan_to_num(price))[intl], minlength=n_goods))
+    close(qty, np.bincount(good[intl], weights=flow[intl], minlength=n_goods))
+    close(val, np.bincount(good[intl], weights=(flow * np.nan_to_num(price))[intl], minlength=n_goods))
     want = np.bincount(good[intl] * n_countries + dest[intl], weights=flow[intl], minlength=n_goods * n_countries)
-    assert np.array_equal(imports.ravel(), want)
+    close(imports.ravel(), want)
 
     # Spreading a per-(good, country) quantity over rows by need (CoercionModel._spread).
     n_rows = 25
@@ -86,4 +106,4 @@ def test_international_totals_and_spread_match_numpy(n_goods, n_countries, seed)
     total = np.bincount(row_gc, weights=need, minlength=by_gc.size)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(total[row_gc] > 0, need / np.where(total[row_gc] > 0, total[row_gc], 1.0), 0.0)
-    assert np.array_equal(kernels.spread_by_need(by_gc, row_gc, need), by_gc[row_gc] * share)
+    close(kernels.spread_by_need(by_gc, row_gc, need), by_gc[row_gc] * share)
