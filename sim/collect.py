@@ -398,7 +398,10 @@ def read_results(path: str | Path) -> pd.DataFrame:
 # Console script
 # --------------------------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point (``coercion-sim-collect SWEEP_DIR [--aggregate] [--check]``)."""
+    """Console entry point (``coercion-sim-collect SWEEP_DIR [--aggregate] [--check]``): exit status 0,
+    1 with ``--check`` when some job is not ``ok`` or when the table cannot be written, 2 for bad
+    arguments.
+    """
     parser = argparse.ArgumentParser(
         prog="coercion-sim-collect",
         description="Gather a sweep directory into SWEEP_DIR/results.parquet (one row per job).",
@@ -436,6 +439,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the sweep folder is full or read-only: the jobs' own files are untouched
+        print(f"error: cannot write the results table into {args.sweep_dir}: {exc}", file=sys.stderr)
+        return 1
     print(summary(results, args.sweep_dir))
     if args.check and not (len(results) and (results["status"] == "ok").all()):
         return 1

@@ -314,7 +314,16 @@ class SweepCallback(Callback):
                 from sim.collect import collect, summary
 
                 aggregate = None if str(self.aggregate) == "auto" else bool(self.aggregate)
-                results = collect(sweep_dir, aggregate=aggregate)
+                try:
+                    results = collect(sweep_dir, aggregate=aggregate)
+                except OSError as exc:  # a full or read-only sweep folder: the jobs' files are kept
+                    print(
+                        f"error: cannot write the results table into {sweep_dir}: {exc}; the jobs' outputs "
+                        f"are kept: run coercion-sim-collect {sweep_dir} once there is room",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    return
                 print(summary(results, sweep_dir), flush=True)
         finally:
             from sim.outputs import held_lock

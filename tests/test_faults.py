@@ -279,6 +279,32 @@ def test_collect_counts_a_job_killed_while_hydra_wrote_its_overrides_once(killed
     assert list(rows.set_index("seed").sort_index()["status"]) == ["ok", "ok", "running", "missing"]
 
 
+def test_collector_reports_a_results_table_it_cannot_write(killed_in_job_2, tmp_path, monkeypatch, capsys):
+    from sim.collect import main
+
+    sweep_dir = tmp_path / "sweep"
+    shutil.copytree(killed_in_job_2, sweep_dir)
+    with monkeypatch.context() as m:
+        fault_injection.install("enospc:sweep/results.parquet", m.setattr)
+        assert main([str(sweep_dir)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write the results table into ")
+    assert str(sweep_dir / "results.parquet") in err and "No space left on device" in err
+    assert not (sweep_dir / "results.parquet").exists() and list(sweep_dir.glob(".*.tmp")) == []
+    assert main([str(sweep_dir)]) == 0 and (sweep_dir / "results.parquet").exists()
+
+
+@pytest.mark.slow
+def test_a_sweep_that_cannot_write_its_results_table_keeps_its_jobs(reference, tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    rc, out, err = sweep(sweep_dir, spec="enospc:sweep/results.parquet")
+    assert rc == 0, err[-3000:]
+    assert "error: cannot write the results table into" in err and "No space left on device" in err
+    assert "Traceback" not in err
+    assert not (sweep_dir / "results.parquet").exists() and leftovers(sweep_dir) == []
+    assert_same_results(collected(sweep_dir), reference)
+
+
 # ------------------------------------------------------------------------------------------------
 # A failing job in a sweep
 # ------------------------------------------------------------------------------------------------
