@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -98,20 +99,31 @@ def _naming(exc: OSError, path: Path) -> OSError:
     return OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
 
 
-def remove_temp_files(directory: str | os.PathLike, *, recursive: bool = True) -> list[Path]:
-    """Remove the temporary files (``.NAME.*.tmp``) that atomic writes killed before their rename left
-    in ``directory`` (and its subfolders); call it only while holding the folder (:class:`OutputLock`),
-    as another run's write in progress looks the same. Returns the files removed.
+#: Files whose temporary files (left by a write killed before its rename) a run, a sweep job or a sweep
+#: removes from its folder; figures' in ``figures/``.
+_TEMP_OWNERS = (*OUTPUT_FILES, "failed.json", "sweep.json", "results.parquet", "results_summary.parquet")
+_FIGURE_STEMS = ("overview", "history")
+_MKSTEMP = "[a-z0-9_]{8}"  # tempfile's random part
+_TEMP_TOP = re.compile(rf"^\.(?:{'|'.join(map(re.escape, _TEMP_OWNERS))})\.{_MKSTEMP}\.tmp$")
+_TEMP_FIGURE = re.compile(rf"^\.(?:{'|'.join(_FIGURE_STEMS)})\.{_MKSTEMP}\.(?:png|pdf)\.tmp$")
+
+
+def remove_temp_files(directory: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files that atomic writes killed before their rename left in an output
+    folder: ``.metrics.json.<random>.tmp`` and the like for the files a run, a sweep job or a sweep
+    writes, and ``figures/.overview.<random>.png.tmp``; nothing else (the folder may be the working
+    directory). Call it only while holding the folder (:class:`OutputLock`): another run's write in
+    progress looks the same. Returns the files removed.
     """
     directory = Path(directory)
-    if not directory.is_dir():
-        return []
-    found = directory.rglob(".*.tmp") if recursive else directory.glob(".*.tmp")
     removed = []
-    for p in found:
-        if p.is_file() and ".hydra" not in p.relative_to(directory).parts:
-            p.unlink(missing_ok=True)
-            removed.append(p)
+    for folder, pattern in ((directory, _TEMP_TOP), (directory / "figures", _TEMP_FIGURE)):
+        if not folder.is_dir():
+            continue
+        for p in folder.iterdir():
+            if pattern.match(p.name) and p.is_file():
+                p.unlink(missing_ok=True)
+                removed.append(p)
     return removed
 
 

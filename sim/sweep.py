@@ -268,7 +268,7 @@ class SweepCallback(Callback):
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
         claim_output_folder(sweep_dir, "hydra.sweep.dir")
-        remove_temp_files(sweep_dir, recursive=False)
+        remove_temp_files(sweep_dir)
         try:
             jobs = sweep_plan(config)
         except Exception as exc:  # the sweeper itself will report a malformed sweep

@@ -593,3 +593,25 @@ def test_fault_injection_recognises_the_temporary_files_of_atomic_writes(tmp_pat
     fd, tmp = tempfile.mkstemp(prefix=".overview.", suffix=".pdf.tmp", dir=folder)
     os.close(fd)
     assert fault_injection.target_of_temp(tmp) == str(folder / "overview.pdf")
+
+
+def test_only_the_temporary_files_of_our_own_writes_are_removed(tmp_path):
+    """Left-over temporary files of a run's files (and figures) go; anything else in the folder, which
+    may be the working directory, stays.
+    """
+    from sim.outputs import remove_temp_files
+
+    ours = [".metrics.json.k3j_x9a2.tmp", ".results.parquet.abcdefgh.tmp", "figures/.overview.q1w2e3r4.pdf.tmp"]
+    theirs = [
+        ".notes.tmp",
+        ".other.json.abcdefgh.tmp",
+        "metrics.json",
+        ".metrics.json.tmp",
+        "sub/.config.yaml.abcdefgh.tmp",
+    ]
+    for name in ours + theirs:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    removed = remove_temp_files(tmp_path)
+    assert sorted(str(p.relative_to(tmp_path)) for p in removed) == sorted(ours)
+    assert all((tmp_path / name).exists() for name in theirs)
