@@ -526,6 +526,22 @@ def test_a_second_sweep_into_a_sweep_folder_in_use_is_refused(tmp_path):
     assert sorted(p.name for p in sweep_dir.iterdir()) == []
 
 
+@pytest.mark.slow
+def test_a_sweep_job_whose_folder_is_in_use_is_left_to_its_holder(reference, tmp_path):
+    """A job folder held by another live process (a cut-off sweep whose job still runs): the job is
+    reported ``busy`` and its folder gets no outputs from this sweep; the other jobs complete.
+    """
+    sweep_dir = tmp_path / "sweep"
+    with OutputLock(sweep_dir / "1"):
+        rc, out, err = sweep(sweep_dir)
+        assert (sweep_dir / "1" / LOCK_FILE).exists()
+    assert rc == 0, err[-3000:]
+    assert "job 1 not run: " in out + err and f"(pid {os.getpid()} on host " in out + err
+    res = collected(sweep_dir).set_index("seed")
+    assert list(res.sort_index()["status"]) == ["ok", "running", "ok", "ok"]
+    assert helpers.output_files_in(sweep_dir / "1") == []
+
+
 # ------------------------------------------------------------------------------------------------
 # The lock itself
 # ------------------------------------------------------------------------------------------------
