@@ -5,6 +5,7 @@ claiming an output folder so that two runs never write into the same one at once
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime as _dt
 import errno
 import fcntl
@@ -154,7 +155,8 @@ class OutputLock:
     (pid, host, start time, command). The operating system drops the lock when the holder's process
     ends, however it ends (even ``SIGKILL``), so a lock file left by a killed run is stale and the next
     run takes it over (logging whose it was); a live holder makes :meth:`acquire` raise
-    :class:`FolderInUseError`. :meth:`release` (also run at interpreter exit) removes the file.
+    :class:`FolderInUseError`. :meth:`release` (also run at interpreter exit) removes the file. On a
+    file system without locks (``ENOLCK``) the folder is used unclaimed, with a warning.
     """
 
     def __init__(self, directory: str | os.PathLike):
@@ -190,6 +192,17 @@ class OutputLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
                 os.close(fd)
+                if exc.errno in _NO_LOCKS:  # e.g. a cluster file system mounted without locking
+                    log.warning(
+                        "%s: the file system does not support locks (%s); a second run pointed at this "
+                        "folder will not be detected",
+                        self.directory,
+                        exc,
+                    )
+                    with contextlib.suppress(OSError):
+                        if self.path.stat().st_size == 0:  # the empty file just created: not a claim
+                            self.path.unlink()
+                    return self
                 if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                     raise _naming(exc, self.path) from exc
                 raise FolderInUseError(self.directory, _read_holder(self.path)) from None
@@ -243,6 +256,8 @@ class OutputLock:
 
 
 _HELD: set[OutputLock] = set()
+#: ``flock`` errors of file systems without locking: the folder is then used without a claim.
+_NO_LOCKS = frozenset({errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP})
 
 
 def held_lock(directory: str | os.PathLike) -> OutputLock | None:

@@ -568,6 +568,20 @@ def test_output_lock_takes_over_a_stale_lock_file(tmp_path):
     assert not (folder / LOCK_FILE).exists()
 
 
+def test_output_lock_on_a_file_system_without_locks_warns_and_goes_on(tmp_path, monkeypatch, caplog):
+    import fcntl
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with caplog.at_level("WARNING", logger="coercion-sim.outputs"):
+        lock = OutputLock(tmp_path / "out").acquire()
+    assert not lock.held and list((tmp_path / "out").iterdir()) == []
+    assert "does not support locks" in caplog.text and "will not be detected" in caplog.text
+    lock.release()
+
+
 @given(st.lists(st.tuples(st.integers(0, 2), st.booleans()), max_size=30))
 def test_output_lock_never_has_two_holders(tmp_path_factory, steps):
     """Any sequence of acquire/release by three claimants on one folder: at most one holds it, the
