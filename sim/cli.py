@@ -8,6 +8,12 @@ input stops the run before anything is written, with one message naming the fiel
 In a multirun (``coercion-sim -m ...``) each job does the same in its own directory, except that it
 draws no figures unless ``output.figures=true``, a failed run writes ``failed.json`` and lets the
 sweep go on, and ``resume=true`` skips jobs whose complete outputs exist (see :mod:`sim.sweep`).
+
+Faults: a run (or sweep, or sweep job) claims its output folder (:class:`sim.outputs.OutputLock`), so a
+second run pointed at the same folder stops at once (exit code 2, naming the holder's pid and host);
+an output folder that cannot be written (full disk, no permission, a path through a file) stops a
+single run with ``error: cannot write ...`` (exit code 1), removes what it had written, and leaves no
+``provenance.json``: nothing that looks like a complete run.
 """
 
 from __future__ import annotations
@@ -38,33 +44,59 @@ def write_outputs(result, outdir: str | Path, *, figures: bool = True, flows: bo
     ``provenance.json`` comes last and is stamped then: ``output_seconds`` is the time spent writing
     the tables, configuration and figures, ``wall_seconds`` the run (``run_seconds``: building and
     running the model, its tables and metrics) plus that, and ``finished`` the moment it is written.
+
+    If a file cannot be written (``OSError``: a full disk, no permission), the files this call had
+    written are removed and the error, naming the file, is raised: the folder never holds a
+    ``provenance.json`` beside outputs of another run (an earlier run's is removed before anything
+    is written) nor one of an incomplete run.
     """
     from sim.outputs import atomic_write_text, write_json, write_parquet
+    from sim.sweep import COMPLETE_FILE
 
     t0 = time.perf_counter()
     outdir = Path(outdir)
-    written = [write_parquet(result.timeseries, outdir / "timeseries.parquet")]
-    if flows:
-        written.append(write_parquet(result.flows, outdir / "flows.parquet"))
-    written += [
-        write_json(result.metrics, outdir / "metrics.json"),
-        atomic_write_text(outdir / "config.yaml", OmegaConf.to_yaml(result.config)),
-    ]
-    if figures:
-        _announce("drawing figures", result.config)
-        written += _write_figures(result, outdir / "figures")
-    # Provenance last: its presence marks a complete output directory.
-    prov = dict(result.provenance)
-    run_seconds = float(prov.get("run_seconds", prov.get("wall_seconds", 0.0)))
-    output_seconds = time.perf_counter() - t0
-    prov.update(
-        run_seconds=round(run_seconds, 3),
-        output_seconds=round(output_seconds, 3),
-        wall_seconds=round(run_seconds + output_seconds, 3),
-        finished=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-    )
-    written.append(write_json(prov, outdir / "provenance.json"))
+    written: list[Path] = []
+    try:
+        # An earlier run's completeness marker no longer holds once its files start being replaced.
+        (outdir / COMPLETE_FILE).unlink(missing_ok=True)
+        written.append(write_parquet(result.timeseries, outdir / "timeseries.parquet"))
+        if flows:
+            written.append(write_parquet(result.flows, outdir / "flows.parquet"))
+        written.append(write_json(result.metrics, outdir / "metrics.json"))
+        written.append(atomic_write_text(outdir / "config.yaml", OmegaConf.to_yaml(result.config)))
+        if figures:
+            _announce("drawing figures", result.config)
+            written += _write_figures(result, outdir / "figures", written)
+        # Provenance last: its presence marks a complete output directory.
+        prov = dict(result.provenance)
+        run_seconds = float(prov.get("run_seconds", prov.get("wall_seconds", 0.0)))
+        output_seconds = time.perf_counter() - t0
+        prov.update(
+            run_seconds=round(run_seconds, 3),
+            output_seconds=round(output_seconds, 3),
+            wall_seconds=round(run_seconds + output_seconds, 3),
+            finished=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        )
+        written.append(write_json(prov, outdir / COMPLETE_FILE))
+    except BaseException:
+        _remove_written(written, outdir)
+        raise
     return written
+
+
+def _remove_written(written: list[Path], outdir: Path) -> None:
+    """Remove the files of an output folder written before a failure, and ``figures/`` if that
+    leaves it empty.
+    """
+    for path in written:
+        try:
+            Path(path).unlink(missing_ok=True)
+        except OSError:
+            pass
+    try:
+        (outdir / "figures").rmdir()
+    except OSError:
+        pass
 
 
 def _announce(what: str, cfg: DictConfig) -> None:
@@ -93,12 +125,18 @@ def figures_wanted(cfg: DictConfig, *, sweep_job: bool) -> bool:
     raise ValueError(f"output.figures: {value!r} is invalid; allowed: auto, true or false")
 
 
-def _write_figures(result, figdir: Path) -> list[Path]:
+def _write_figures(result, figdir: Path, written: list[Path]) -> list[Path]:
+    """Draw and save the run's figures; ``written`` (the caller's list of files written so far) gets
+    each figure's files as soon as they exist, so a failure part-way can remove them.
+    """
     from sim import figures as figs
 
     cfg = result.config
     coercer = str(cfg.scenario.coercer)
     targets = [str(t) for t in cfg.scenario.targets]
+    stems = [figdir / "overview"] + ([figdir / "history"] if cfg.scenario.history else [])
+    start = len(written)
+    written += [stem.with_suffix(f".{ext}") for stem in stems for ext in ("png", "pdf")]  # removed on failure
     paths = figs.save_figure(
         figs.overview_figure(result.timeseries, result.flows, coercer=coercer, targets=targets), figdir / "overview"
     )
@@ -111,6 +149,7 @@ def _write_figures(result, figdir: Path) -> list[Path]:
             ),
             figdir / "history",
         )
+    del written[start:]
     return paths
 
 
@@ -143,10 +182,12 @@ def _clean_failed_run_dir(outdir: Path) -> None:
         cwd = Path(HydraConfig.get().runtime.cwd).resolve()
     except Exception:  # not inside a Hydra app
         cwd = Path(os.getcwd()).resolve()
+    from sim.outputs import LOCK_FILE
+
     outdir = outdir.resolve()
     if not outdir.is_dir() or outdir == cwd or outdir in cwd.parents:
         return
-    ours = [p for p in outdir.iterdir() if p.name != ".hydra" and p.suffix != ".log"]
+    ours = [p for p in outdir.iterdir() if p.name not in (".hydra", LOCK_FILE) and p.suffix != ".log"]
     if not ours:
         shutil.rmtree(outdir, ignore_errors=True)
         parent = outdir.parent
@@ -178,13 +219,31 @@ def _run(cfg: DictConfig):
 
 def _sweep_job(cfg: DictConfig, outdir: Path, overrides: list[str]) -> str:
     """One job of a multirun: skip it if resuming and its outputs are complete; otherwise run it,
-    and on failure write ``failed.json`` instead of stopping the sweep. Returns ``ok``, ``failed``
-    or ``skipped``.
+    and on failure write ``failed.json`` instead of stopping the sweep. Returns ``ok``, ``failed``,
+    ``skipped``, or ``busy`` when another live process holds the job's folder (a cut-off sweep whose
+    jobs still run) and the job is left to it. The job claims its folder while it runs and first
+    removes the temporary files of an earlier attempt killed mid-write.
     """
-    from sim.scenario import prepare_config
-    from sim.sweep import COMPLETE_FILE, FAILURE_FILE, same_configuration, write_failure
+    from sim.outputs import FolderInUseError, OutputLock, remove_temp_files
 
     log = logging.getLogger("coercion-sim.sweep")
+    lock = OutputLock(outdir)
+    try:
+        lock.acquire()
+    except FolderInUseError as exc:  # another process (a sweep cut off and still running) has it
+        log.error("job %s not run: %s; allowed: a job folder no other run is writing", outdir.name, exc)
+        return "busy"
+    try:
+        remove_temp_files(outdir)  # left by an earlier attempt killed mid-write
+        return _sweep_job_locked(cfg, outdir, overrides, log)
+    finally:
+        lock.release()
+
+
+def _sweep_job_locked(cfg: DictConfig, outdir: Path, overrides: list[str], log: logging.Logger) -> str:
+    """The job of :func:`_sweep_job`, its folder claimed."""
+    from sim.scenario import prepare_config
+    from sim.sweep import COMPLETE_FILE, FAILURE_FILE, same_configuration, write_failure
 
     def forget_earlier_outputs() -> None:
         # Outputs of an earlier attempt (or another configuration) no longer count as complete.
@@ -192,8 +251,11 @@ def _sweep_job(cfg: DictConfig, outdir: Path, overrides: list[str]) -> str:
             (outdir / name).unlink(missing_ok=True)
 
     def failed(exc: Exception) -> str:
-        write_failure(outdir, exc, overrides)
         log.error("job %s failed: %s", outdir.name, exc)
+        try:
+            write_failure(outdir, exc, overrides)
+        except OSError as marker_exc:  # the folder cannot take even the marker: still let the sweep go on
+            log.error("job %s: cannot write its failure marker: %s", outdir.name, marker_exc)
         return "failed"
 
     try:
@@ -228,9 +290,12 @@ def _app(cfg: DictConfig) -> str | None:
     # fails fast; the model then uses the prepared config as it is.
     from hydra.errors import ConfigCompositionException
 
+    from sim.outputs import remove_temp_files
     from sim.scenario import ScenarioError, prepare_config
-    from sim.sweep import run_seed
+    from sim.sweep import claim_output_folder, run_seed
 
+    claim_output_folder(outdir, "hydra.run.dir")  # already claimed by SweepCallback.on_run_start
+    remove_temp_files(outdir)  # left by an earlier run in this folder killed mid-write
     try:
         cfg = prepare_config(cfg)
         run_seed(cfg)  # a bad replication number or root seed
@@ -250,7 +315,12 @@ def _app(cfg: DictConfig) -> str | None:
         _clean_failed_run_dir(outdir)
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    write_outputs(result, outdir, figures=figures_wanted(cfg, sweep_job=False), flows=bool(cfg.output.flows))
+    try:
+        write_outputs(result, outdir, figures=figures_wanted(cfg, sweep_job=False), flows=bool(cfg.output.flows))
+    except OSError as exc:  # a full disk, no permission: write_outputs removed what it had written
+        _clean_failed_run_dir(outdir)
+        print(f"error: cannot write the run's outputs to {outdir}: {exc}", file=sys.stderr)
+        sys.exit(1)
     print(_summary(result, outdir))
     return None
 

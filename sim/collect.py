@@ -129,13 +129,23 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
         out[prefix] = value
 
 
-def _job_row(job_dir: Path) -> tuple[dict[str, Any], list[str]]:
-    """One job directory -> (row, its override strings)."""
+def _job_row(job_dir: Path, planned: Sequence[Sequence[str]] = ()) -> tuple[dict[str, Any], list[str]]:
+    """One job directory -> (row, its override strings).
+
+    The overrides come from Hydra's ``.hydra/overrides.yaml``; a job killed while Hydra was writing
+    that file takes them from its failure marker, else from the sweep's plan (``planned``, by job
+    number), so the job is one row and not also a ``missing`` one.
+    """
     status = job_status(job_dir)
     failure = _read_json(job_dir / FAILURE_FILE) if status == "failed" else None
     overrides = _read_yaml(job_dir / ".hydra" / "overrides.yaml")
     if not isinstance(overrides, list):
-        overrides = list(failure.get("overrides", [])) if failure else []
+        if failure and isinstance(failure.get("overrides"), list):
+            overrides = list(failure["overrides"])
+        elif job_dir.name.isdigit() and int(job_dir.name) < len(planned):
+            overrides = list(planned[int(job_dir.name)])
+        else:
+            overrides = []
     overrides = [str(o) for o in overrides]
     row: dict[str, Any] = {"job": job_dir.name}
     row.update(_parse_overrides(overrides))
@@ -233,13 +243,14 @@ def collect(
     rows: list[dict[str, Any]] = []
     override_keys: dict[str, None] = {}
     seen: set[tuple[str, ...]] = set()
+    plan = _read_json(sweep_dir / PLAN_FILE) or {}
+    planned = plan.get("jobs", []) if isinstance(plan.get("jobs"), list) else []
     for job_dir in _job_dirs(sweep_dir):
-        row, overrides = _job_row(job_dir)
+        row, overrides = _job_row(job_dir, planned)
         override_keys.update(dict.fromkeys(_parse_overrides(overrides)))
         seen.add(tuple(overrides))
         rows.append(row)
-    plan = _read_json(sweep_dir / PLAN_FILE) or {}
-    for overrides in plan.get("jobs", []):
+    for overrides in planned:
         if tuple(overrides) in seen:
             continue
         parsed = _parse_overrides(overrides)
@@ -387,7 +398,10 @@ def read_results(path: str | Path) -> pd.DataFrame:
 # Console script
 # --------------------------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point (``coercion-sim-collect SWEEP_DIR [--aggregate] [--check]``)."""
+    """Console entry point (``coercion-sim-collect SWEEP_DIR [--aggregate] [--check]``): exit status 0,
+    1 with ``--check`` when some job is not ``ok`` or when the table cannot be written, 2 for bad
+    arguments.
+    """
     parser = argparse.ArgumentParser(
         prog="coercion-sim-collect",
         description="Gather a sweep directory into SWEEP_DIR/results.parquet (one row per job).",
@@ -425,6 +439,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the sweep folder is full or read-only: the jobs' own files are untouched
+        print(f"error: cannot write the results table into {args.sweep_dir}: {exc}", file=sys.stderr)
+        return 1
     print(summary(results, args.sweep_dir))
     if args.check and not (len(results) and (results["status"] == "ok").all()):
         return 1

@@ -19,12 +19,20 @@ locally). Each job writes its own output directory ``SWEEP_DIR/<job number>/``; 
   writes the sweep's plan (``sweep.json``: the number of jobs and each job's overrides) when the
   multirun starts, logs ``[done/total]`` with the failures so far after every job, and gathers the
   sweep into ``results.parquet`` (:func:`sim.collect.collect`) when it ends.
+* **One writer per folder.** The same callback claims the output folder (``hydra.run.dir`` of a
+  single run, ``hydra.sweep.dir`` of a multirun; :func:`claim_output_folder`) before Hydra writes
+  into it, and each job claims its own job folder while it runs, so a second run or sweep pointed
+  at a folder in use stops at once (exit code 2, naming the holder) instead of mixing its files
+  with the first one's. A claim dies with its process, so a sweep killed outright (``SIGKILL``)
+  leaves nothing that blocks its resumption; the resumed jobs also remove the temporary files the
+  killed ones left.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import logging
+import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,6 +55,7 @@ __all__ = [
     "write_failure",
     "sweep_plan",
     "count_finished",
+    "claim_output_folder",
     "SweepCallback",
 ]
 
@@ -202,10 +211,40 @@ def _read_total(sweep_dir: Path) -> int | None:
         return None
 
 
-class SweepCallback(Callback):
-    """Hydra callback that makes a multirun's progress visible and gathers its results.
+def claim_output_folder(directory: str | Path, key: str):
+    """Claim an output folder for this process (:class:`sim.outputs.OutputLock`, kept until the
+    process ends or the lock is released), or stop: exit code 2 with ``error: KEY: 'DIR' is in use by
+    another run (pid P on host H, started T); allowed: ...`` when another live process holds it, exit
+    code 1 with ``error: cannot write ...`` when the folder cannot be created. ``key`` is the setting
+    that named the folder (``hydra.run.dir``, ``hydra.sweep.dir``). A folder this process already
+    holds is returned as it is.
+    """
+    from sim.outputs import FolderInUseError, OutputLock, held_lock
 
-    Configured under ``hydra.callbacks`` in ``configs/config.yaml``; single runs are untouched.
+    directory = Path(directory).absolute()
+    lock = held_lock(directory)
+    if lock is not None:
+        return lock
+    try:
+        return OutputLock(directory).acquire()
+    except FolderInUseError as exc:
+        print(
+            f"error: {key}: {exc}; allowed: a folder no other run is writing "
+            f"(wait for that run to end, or choose another {key})",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    except OSError as exc:
+        print(f"error: cannot write to {key} {str(directory)!r}: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+class SweepCallback(Callback):
+    """Hydra callback that claims a run's or sweep's output folder, makes a multirun's progress
+    visible and gathers its results.
+
+    Configured under ``hydra.callbacks`` in ``configs/config.yaml``. For a single run it only claims
+    ``hydra.run.dir`` (:func:`claim_output_folder`) before Hydra writes into it.
 
     Args:
         collect: Write ``results.parquet`` (and print a summary) when the multirun ends.
@@ -217,11 +256,19 @@ class SweepCallback(Callback):
         self.collect = bool(collect)
         self.aggregate = aggregate
 
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Claim the single run's output folder before Hydra writes its ``.hydra/`` and log there."""
+        claim_output_folder(Path(str(config.hydra.run.dir)), "hydra.run.dir")
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        """Write the sweep's plan (``sweep.json``) so every job can report ``done/total``."""
-        from sim.outputs import write_json
+        """Claim the sweep folder, remove the temporary files a killed sweep left there, and write
+        the sweep's plan (``sweep.json``) so every job can report ``done/total``.
+        """
+        from sim.outputs import remove_temp_files, write_json
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
+        claim_output_folder(sweep_dir, "hydra.sweep.dir")
+        remove_temp_files(sweep_dir)
         try:
             jobs = sweep_plan(config)
         except Exception as exc:  # the sweeper itself will report a malformed sweep
@@ -260,12 +307,27 @@ class SweepCallback(Callback):
         )
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        """Gather the sweep into ``results.parquet`` and print its summary."""
-        if not self.collect:
-            return
-        from sim.collect import collect, summary
-
+        """Gather the sweep into ``results.parquet``, print its summary and give the folder up."""
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        aggregate = None if str(self.aggregate) == "auto" else bool(self.aggregate)
-        results = collect(sweep_dir, aggregate=aggregate)
-        print(summary(results, sweep_dir), flush=True)
+        try:
+            if self.collect:
+                from sim.collect import collect, summary
+
+                aggregate = None if str(self.aggregate) == "auto" else bool(self.aggregate)
+                try:
+                    results = collect(sweep_dir, aggregate=aggregate)
+                except OSError as exc:  # a full or read-only sweep folder: the jobs' files are kept
+                    print(
+                        f"error: cannot write the results table into {sweep_dir}: {exc}; the jobs' outputs "
+                        f"are kept: run coercion-sim-collect {sweep_dir} once there is room",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    return
+                print(summary(results, sweep_dir), flush=True)
+        finally:
+            from sim.outputs import held_lock
+
+            lock = held_lock(sweep_dir)
+            if lock is not None:
+                lock.release()
