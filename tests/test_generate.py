@@ -6,6 +6,9 @@ The command-line run of a small generated world is in ``tests/test_cli.py``
 
 from __future__ import annotations
 
+import copy
+import functools
+
 import helpers
 import numpy as np
 import pytest
@@ -15,8 +18,8 @@ from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
 from sim.config import GeneratedScenarioConfig, ScenarioConfig
-from sim.generate import expand_config, generated_scenario, generator_seed
-from sim.scenario import ScenarioError, build_world, prepare_config, validate_config
+from sim.generate import GENERATED_MEASURES, expand_config, generated_scenario, generator_seed
+from sim.scenario import MAX_BASELINE_UTILISATION, ScenarioError, prepare_config, validate_config
 
 SMALL = ["scenario.countries=8", "scenario.goods=3", "scenario.firms=40", "scenario.months=12"]
 
@@ -194,34 +197,105 @@ def test_measure_pattern(measure):
         assert list(m.targets) == list(s.targets) and m.intensity == 0.5
 
 
-@settings(max_examples=15)
-@given(
-    countries=st.integers(2, 40),
-    goods=st.integers(1, 6),
-    extra_firms=st.integers(0, 200),
-    seed=st.integers(0, 2**32 - 1),
-    concentration=st.floats(0.0, 3.0),
-    share_concentration=st.floats(0.05, 5.0),
-    max_origins=st.integers(1, 10),
-)
-def test_any_generated_world_is_valid_and_calibrates(
-    countries, goods, extra_firms, seed, concentration, share_concentration, max_origins
-):
-    """Every parameter set the checks accept gives a scenario that validates and whose baseline
-    calibrates (every origin below the baseline utilisation limit); firms and countries add up."""
-    cfg = _compose(
-        f"scenario.countries={countries}",
-        f"scenario.goods={goods}",
-        f"scenario.firms={countries + extra_firms}",
-        f"scenario.seed={seed}",
-        f"scenario.production_concentration={concentration}",
-        f"scenario.producer_share_concentration={share_concentration}",
-        f"scenario.max_sourcing_origins={max_origins}",
-    )
-    cfg = prepare_config(cfg)
-    s = cfg.scenario
-    assert len(s.countries) == countries and len(s.goods) == goods
-    assert sum(u.n_firms for u in s.user_sectors) == countries + extra_firms
-    world = build_world(cfg, np.random.default_rng(0))
-    assert len(world.countries) == countries
-    assert np.all(world.capacity0 >= 0)
+# ------------------------------------------------------------------------------------------------
+# Valid by construction: every parameter set the checks accept gives a world that passes the
+# checks and the baseline calibration a run applies before its first month (issue 11)
+# ------------------------------------------------------------------------------------------------
+def _extremes_or(values, ranged):
+    """The schema's extreme values or an ordinary draw."""
+    return st.one_of(st.sampled_from(values), ranged)
+
+
+@st.composite
+def generator_parameters(draw, max_countries: int, max_goods: int, max_extra_firms: int) -> dict:
+    """Generator parameters over the whole range the checks accept (extremes included), a run
+    seed and the model's firm sourcing noise (``model.sourcing_concentration``).
+    """
+    countries = draw(st.integers(2, max_countries))
+    goods = draw(st.integers(1, max_goods))
+    months = draw(st.integers(1, 24))
+    measure = draw(st.sampled_from(GENERATED_MEASURES))
+    share = st.floats(0.0, 1.0, exclude_min=True) if measure == "export_ban" else st.floats(0.0, 1.0)
+    return {
+        "scenario.countries": countries,
+        "scenario.goods": goods,
+        "scenario.firms": countries + draw(st.integers(0, max_extra_firms)),
+        "scenario.producers": draw(st.none() | st.integers(goods, 4 * goods + countries)),
+        "scenario.months": months,
+        "scenario.seed": draw(st.none() | st.integers(0, 2**63)),
+        "scenario.production_concentration": draw(_extremes_or([0.0, 1e300], st.floats(0.0, 5.0))),
+        "scenario.producer_share_concentration": draw(_extremes_or([1e-300, 1e300], st.floats(0.01, 10.0))),
+        "scenario.sourcing_dispersion": draw(_extremes_or([0.0, 1e300], st.floats(0.0, 3.0))),
+        "scenario.max_sourcing_origins": draw(st.integers(1, 10)),
+        "scenario.max_goods_per_country": draw(st.integers(1, 8)),
+        "scenario.capacity_headroom": draw(_extremes_or([1.0], st.floats(1.0, 3.0))),
+        "scenario.measure": measure,
+        "scenario.measure_share": draw(share),
+        "scenario.measure_start_month": draw(st.none() | st.integers(0, months - 1)),
+        "scenario.measure_months": draw(st.integers(1, 36)),
+        "scenario.n_targets": draw(st.integers(0, 5)),
+        "model.sourcing_concentration": draw(_extremes_or([0.05, 200.0, 1e6], st.floats(1.0, 1000.0))),
+        "seed": draw(st.integers(0, 2**31)),
+    }
+
+
+@functools.lru_cache(maxsize=1)
+def _generated_base():
+    return helpers.compose("generated")
+
+
+def _configured(params: dict):
+    """The composed ``generated`` config with ``params`` (dotted keys) set, as overrides would."""
+    cfg = copy.deepcopy(_generated_base())
+    for key, value in params.items():
+        OmegaConf.update(cfg, key, value, merge=False)
+    return cfg
+
+
+def _check_world_as_a_run_would(params: dict):
+    """Build the model the way a run does (:class:`sim.model.CoercionModel`: the scenario checks of
+    :func:`sim.scenario.prepare_config`, then the baseline calibration of
+    :func:`sim.scenario.build_world`), which raises on any failed check, and check what the
+    generator promises on top: the sizes asked for, world capacity at least ``capacity_headroom``
+    times world use, every origin's baseline demand within the calibration's limit, and a coercer
+    that is the largest producer of the goods its measure covers.
+    """
+    from sim.model import CoercionModel
+
+    model = CoercionModel(_configured(params))
+    s, w = model.cfg.scenario, model.world
+    gen = s.generated_from
+    assert (len(s.countries), len(s.goods)) == (gen.countries, gen.goods)
+    assert sum(u.n_firms for u in s.user_sectors) == gen.firms == len(w.firm_country)
+    world_use = sum(q for u in s.user_sectors for q in u.use.values())
+    world_capacity = sum(p.capacity for p in s.producers)
+    assert world_capacity >= gen.capacity_headroom * world_use * (1 - 1e-12)
+    # Baseline demand on each origin from the firms' drawn shares, against its capacity.
+    G, C = len(w.goods), len(w.countries)
+    demand, capacity = np.zeros((G, C)), np.zeros((G, C))
+    quantity = w.row_requirement * w.firm_value_added[w.row_firm]
+    for k in range(w.slot_origin.shape[1]):
+        o = w.slot_origin[:, k]
+        np.add.at(demand, (w.row_good[o >= 0], o[o >= 0]), (quantity * w.base_shares[:, k])[o >= 0])
+    existing = ~w.is_project
+    np.add.at(capacity, (w.producer_good[existing], w.producer_country[existing]), w.capacity0[existing])
+    assert np.all(demand <= MAX_BASELINE_UTILISATION * capacity * (1 + 1e-9))
+    for m in s.measures:
+        for g in m.goods:
+            largest = max((p for p in s.producers if p.good == g), key=lambda p: p.capacity)
+            assert largest.country == m.imposer == s.coercer
+    return model
+
+
+@settings(max_examples=250)
+@given(params=generator_parameters(max_countries=12, max_goods=6, max_extra_firms=60))
+def test_every_small_generated_world_passes_the_checks_of_a_run(params):
+    """Small worlds (2 to 12 countries, 1 to 6 goods), the generator's whole parameter range."""
+    _check_world_as_a_run_would(params)
+
+
+@settings(max_examples=30)
+@given(params=generator_parameters(max_countries=60, max_goods=15, max_extra_firms=1500))
+def test_every_medium_generated_world_passes_the_checks_of_a_run(params):
+    """Medium worlds (up to 60 countries, 15 goods and some 1500 firms)."""
+    _check_world_as_a_run_would(params)
