@@ -14,6 +14,13 @@ dominant producer), countries buy each good mostly from its large producers (ske
 shares), and the dominant producer of the most goods is the coercer, which halves its
 exports of its goods with a two-year quota starting a third of the way through the run. Country
 codes are synthetic three-letter codes (``AAA``, ``AAB``, ...), not ISO countries.
+
+Feasibility is the generator's job: every parameter set :func:`check_generator` accepts gives, for
+every seed and size, a scenario that passes :func:`sim.scenario.validate_config` and whose baseline
+calibrates in :func:`sim.scenario.build_world`. Each producing country's capacity is its share of
+``capacity_headroom`` times the good's world use, raised where needed to cover the baseline demand
+it will meet with the firms' random sourcing shares (:func:`_capacity_needed`: with certainty, or
+with a chance of failure below ``CALIBRATION_FAILURE_BOUND`` per world).
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import string
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from sim.config import GeneratedScenarioConfig, ScenarioConfig, UserSectorConfig, is_generated
+from sim.config import GeneratedScenarioConfig, ScenarioConfig, is_generated
 from sim.scenario import MAX_BASELINE_UTILISATION
 
 __all__ = ["generated_scenario", "check_generator", "expand_config", "generator_seed", "MAX_COUNTRIES"]
@@ -168,7 +175,7 @@ def generated_scenario(
             )
     # Capacity: each producing country gets its share of headroom x world use, and at least what
     # the calibration needs (see _capacity_needed).
-    expected, needed = _capacity_needed(rows, use, firms_per_country, G, C, sourcing_concentration)
+    expected, needed = _capacity_needed(rows, use, G, C, sourcing_concentration)
     capacity_by = np.maximum(capacity_share * (np.maximum(total_use, 1.0) * capacity_headroom)[:, None], needed)
     producers = [
         {
@@ -286,7 +293,7 @@ def generated_scenario(
     return OmegaConf.merge(OmegaConf.structured(ScenarioConfig), data)
 
 
-def _capacity_needed(rows, use, firms_per_country, G: int, C: int, sourcing_concentration: float):
+def _capacity_needed(rows, use, G: int, C: int, sourcing_concentration: float):
     """The baseline demand expected on each (good, producing country) and the capacity it needs.
 
     The model draws each firm's sourcing shares from a Dirichlet distribution around its country's
@@ -297,27 +304,26 @@ def _capacity_needed(rows, use, firms_per_country, G: int, C: int, sourcing_conc
     ``1 / (4 (a1 + a2 + 1))`` (Marchal and Arbel 2017), whatever its mean. A country's purchases
     ``q`` of a good are split over its firms by weights of unknown size, so its demand on an origin
     is ``q`` times a weighted mean of such variables: sub-Gaussian with proxy at most
-    ``q^2 h / (4 (a + 1))``, ``h`` the sum of the squared firm weights (1 at most; ``1 / n`` for
-    ``n`` equal firms). Summed over the buyers, the demand on an origin exceeds its expectation by
-    more than ``sqrt(2 v log(N / CALIBRATION_FAILURE_BOUND))`` (``v`` the summed proxies, ``N``
-    the origins with random demand) with chance below ``CALIBRATION_FAILURE_BOUND / N``: over the
-    whole world, below ``CALIBRATION_FAILURE_BOUND``. An origin never meets more than the whole use
-    of the countries that list it, so where that is smaller it is the capacity needed, with
-    certainty; a country that buys a good from a single origin has no noise at all.
+    ``q^2 h / (4 (a + 1))``, ``h`` the sum of the squared firm weights, at most 1 (the firms' sizes
+    are drawn in the run, so the bound takes h = 1). Summed over the buyers, the demand on an origin
+    exceeds its expectation by more than ``sqrt(2 v log(N / CALIBRATION_FAILURE_BOUND))`` (``v`` the
+    summed proxies, ``N`` the origins with random demand) with chance below
+    ``CALIBRATION_FAILURE_BOUND / N``: over the whole world, below ``CALIBRATION_FAILURE_BOUND``.
+    An origin never meets more than the whole use of the countries that list it, so where that is
+    smaller it is the capacity needed, with certainty; a country that buys a good from a single
+    origin has no noise at all.
 
     Returns:
         ``(expected, needed)``, per year, each ``[G, C]``.
     """
     expected, reach, proxy = np.zeros((G, C)), np.zeros((G, C)), np.zeros((G, C))
-    sizes_equal = UserSectorConfig.size_dispersion == 0
     spread = float(sourcing_concentration)
     for g, d, origins, w in rows:
         q = use[g, d]
         expected[g, origins] += q * w
         reach[g, origins] += q
         if len(origins) > 1:
-            h = 1.0 / firms_per_country[d] if sizes_equal else 1.0
-            proxy[g, origins] += q * q * h
+            proxy[g, origins] += q * q  # firm sizes are drawn in the run: the bound holds for any
     if spread > 0 and np.isfinite(spread):
         log_term = np.log(max(1, np.count_nonzero(proxy)) / CALIBRATION_FAILURE_BOUND)
         margin = np.sqrt(2.0 * proxy / (4.0 * (spread + 1.0)) * log_term)
