@@ -35,7 +35,15 @@ from omegaconf import DictConfig, OmegaConf
 from sim.config import GeneratedScenarioConfig, ScenarioConfig, is_generated
 from sim.scenario import MAX_BASELINE_UTILISATION
 
-__all__ = ["generated_scenario", "check_generator", "expand_config", "generator_seed", "MAX_COUNTRIES"]
+__all__ = [
+    "generated_scenario",
+    "check_generator",
+    "expand_config",
+    "generator_seed",
+    "MAX_COUNTRIES",
+    "CALIBRATION_FAILURE_BOUND",
+    "MIN_SOURCING_SHARE",
+]
 
 #: Most countries a generated world can have (three-letter synthetic codes).
 MAX_COUNTRIES = 26**3
