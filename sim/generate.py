@@ -14,24 +14,57 @@ dominant producer), countries buy each good mostly from its large producers (ske
 shares), and the dominant producer of the most goods is the coercer, which halves its
 exports of its goods with a two-year quota starting a third of the way through the run. Country
 codes are synthetic three-letter codes (``AAA``, ``AAB``, ...), not ISO countries.
+
+Feasibility is the generator's job: every parameter set :func:`check_generator` accepts gives, for
+every seed and size, a scenario that passes :func:`sim.scenario.validate_config` and whose baseline
+calibrates in :func:`sim.scenario.build_world`. Each producing country's capacity is its share of
+``capacity_headroom`` times the good's world use, raised where needed to cover the baseline demand
+it will meet with the firms' random sourcing shares (:func:`_capacity_needed`: with certainty, or
+with a chance of failure below ``CALIBRATION_FAILURE_BOUND`` per world).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import string
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from sim.config import GeneratedScenarioConfig, ScenarioConfig, is_generated
+from sim.scenario import MAX_BASELINE_UTILISATION
 
-__all__ = ["generated_scenario", "check_generator", "expand_config", "generator_seed", "MAX_COUNTRIES"]
+__all__ = [
+    "generated_scenario",
+    "check_generator",
+    "expand_config",
+    "generator_seed",
+    "MAX_COUNTRIES",
+    "CALIBRATION_FAILURE_BOUND",
+    "MIN_SOURCING_SHARE",
+]
 
 #: Most countries a generated world can have (three-letter synthetic codes).
 MAX_COUNTRIES = 26**3
 #: Measures a generated coercer can impose.
 GENERATED_MEASURES = ("export_quota", "export_ban", "none")
+#: The generator's parameters that are real numbers (each must be finite).
+_FLOAT_PARAMETERS = (
+    "production_concentration",
+    "producer_share_concentration",
+    "sourcing_dispersion",
+    "capacity_headroom",
+    "measure_share",
+)
+#: Smallest capacity share of a good's producer (keeps every producer's capacity a sane number).
+MIN_CAPACITY_SHARE = 1e-6
+#: Smallest share of a country's purchases of a good an origin is listed with in its sourcing.
+MIN_SOURCING_SHARE = 0.01
+#: Largest chance, over the firms' random draws, that a generated world's baseline does not calibrate.
+CALIBRATION_FAILURE_BOUND = 1e-9
+#: Relative slack on the capacity an origin needs, for rounding in the calibration's sums.
+_SLACK = 1e-6
 #: Entropy mixed into the run's seed to derive the structure's seed (a stream of its own).
 _STRUCTURE_STREAM = 0x67656E
 
@@ -63,6 +96,7 @@ def generated_scenario(
     n_targets: int = 3,
     name: str = "generated",
     description: str = "",
+    sourcing_concentration: float = 200.0,
 ) -> DictConfig:
     """A random but realistic scenario (parameters as in :class:`sim.config.GeneratedScenarioConfig`).
 
@@ -87,6 +121,8 @@ def generated_scenario(
         n_targets: Target countries named (first importers of the coerced goods by code).
         name: The scenario's name.
         description: Its description (default: a generated one).
+        sourcing_concentration: The model's ``model.sourcing_concentration`` (how far firms' sourcing
+            shares spread around their country's), which sets the capacity margin each origin needs.
     """
     rng = np.random.default_rng(seed)
     C, G = int(n_countries), int(n_goods)
@@ -96,17 +132,20 @@ def generated_scenario(
     goods = [f"good_{g:03d}" for g in range(G)]
     ref = rng.lognormal(np.log(10_000.0), 1.0, size=G)
 
-    # Producers: each good gets producers in several countries, one of them dominant.
+    # Producers: each good gets producers in several countries, one of them dominant. The countries
+    # are drawn without replacement with Zipf weights (Gumbel top-k on the log weights, so that any
+    # exponent works), their capacity shares from a Dirichlet draw, largest first.
     per_good = np.bincount(np.concatenate([np.arange(G), rng.integers(0, G, size=P - G)]), minlength=G)
-    producers, capacity_by = [], np.zeros((G, C))
-    zipf = 1.0 / np.arange(1, C + 1) ** production_concentration
+    with np.errstate(over="ignore"):  # an exponent so large that the weights underflow: -inf, never chosen first
+        log_zipf = -float(production_concentration) * np.log(np.arange(1, C + 1))
+    capacity_share = np.zeros((G, C))
     for g in range(G):
         n = int(min(per_good[g], C))
-        where = rng.choice(C, size=n, replace=False, p=zipf / zipf.sum())
+        where = np.argsort(-(log_zipf + rng.gumbel(size=C)), kind="stable")[:n]
         shares = np.sort(rng.dirichlet(np.full(n, producer_share_concentration)))[::-1]
-        for c, sh in zip(where, shares, strict=True):
-            capacity_by[g, c] += sh
-    # Demand: every country uses 1-3 goods; sizes lognormal.
+        shares = np.maximum(shares, MIN_CAPACITY_SHARE)
+        capacity_share[g, where] = shares / shares.sum()
+    # Demand: every country uses 1 to max_goods_per_country goods; sizes lognormal.
     firms_per_country = np.maximum(1, rng.multinomial(n_firms - C, np.full(C, 1.0 / C)) + 1)
     use = np.zeros((G, C))
     for c in range(C):
@@ -114,63 +153,65 @@ def generated_scenario(
         for g in rng.choice(G, size=k, replace=False):
             use[g, c] = rng.lognormal(np.log(1_000.0), 1.0) * firms_per_country[c] / max(1.0, n_firms / C)
     total_use = use.sum(axis=1)
+    # Sourcing: shares over the largest producers (own country first if it produces), lognormal
+    # noise around their capacity shares (drawn in logs, so that any dispersion works); origins
+    # below MIN_SOURCING_SHARE of a row are dropped.
+    sourcing, rows = [], []
     for g in range(G):
-        cap_total = max(total_use[g], 1.0) * capacity_headroom
-        capacity_by[g] *= cap_total / capacity_by[g].sum()
-        for c in np.flatnonzero(capacity_by[g] > 0):
-            producers.append(
-                {
-                    "name": f"{codes[c]} {goods[g]}",
-                    "country": codes[c],
-                    "good": goods[g],
-                    "capacity": float(capacity_by[g, c]),
-                    "unit_cost": float(ref[g] * rng.uniform(0.3, 0.7)),
-                }
-            )
-    # Sourcing: shares over the largest producers (own country first if it produces).
-    sourcing = []
-    for g in range(G):
-        order = np.argsort(-capacity_by[g])
-        producing = [int(c) for c in order if capacity_by[g, c] > 0]
+        producing = [int(c) for c in np.argsort(-capacity_share[g], kind="stable") if capacity_share[g, c] > 0]
         for c in np.flatnonzero(use[g] > 0):
             origins = producing[:max_sourcing_origins]
             if c in producing and c not in origins:
                 origins = [int(c), *origins[:-1]]
-            w = capacity_by[g, origins] * rng.lognormal(0.0, sourcing_dispersion, size=len(origins))
+            origins = np.asarray(origins)
+            with np.errstate(over="ignore"):
+                noise = np.clip(float(sourcing_dispersion) * rng.normal(size=len(origins)), -1e300, 1e300)
+            logw = np.log(capacity_share[g, origins]) + noise
+            w = np.exp(logw - logw.max())
             w = w / w.sum()
+            keep = w >= MIN_SOURCING_SHARE  # the largest always stays
+            origins, w = origins[keep], w[keep] / w[keep].sum()
             w = np.round(w, 6)
             w[np.argmax(w)] += 1.0 - w.sum()
+            rows.append((g, int(c), origins, w))
             sourcing.append(
                 {
                     "destination": codes[c],
                     "good": goods[g],
-                    "shares": {codes[o]: float(x) for o, x in zip(origins, w, strict=True) if x > 0},
+                    "shares": {codes[o]: float(x) for o, x in zip(origins, w, strict=True)},
                 }
             )
-    # Keep baseline utilisation feasible: scale capacity where the calibrated demand would exceed it.
-    demand_on = np.zeros((G, C))
-    for sc in sourcing:
-        g, d = goods.index(sc["good"]), codes.index(sc["destination"])
-        for o, x in sc["shares"].items():
-            demand_on[g, codes.index(o)] += use[g, d] * x
-    for pr in producers:
-        g, c = goods.index(pr["good"]), codes.index(pr["country"])
-        pr["capacity"] = float(max(pr["capacity"], demand_on[g, c] * 2.0 + 1e-6))  # room for firm-level share noise
-    # Projects: one per good outside the dominant producer.
+    # Capacity: each producing country gets its share of headroom x world use, and at least what
+    # the calibration needs (see _capacity_needed).
+    expected, needed = _capacity_needed(rows, use, G, C, sourcing_concentration)
+    capacity_by = np.maximum(capacity_share * (np.maximum(total_use, 1.0) * capacity_headroom)[:, None], needed)
+    producers = [
+        {
+            "name": f"{codes[c]} {goods[g]}",
+            "country": codes[c],
+            "good": goods[g],
+            "capacity": float(capacity_by[g, c]),
+            "unit_cost": float(ref[g] * rng.uniform(0.3, 0.7)),
+        }
+        for g in range(G)
+        for c in np.flatnonzero(capacity_share[g] > 0)
+    ]
+    # Projects: one per good outside the dominant producer, a fifth of the good's nominal capacity.
+    nominal = np.maximum(total_use, 1.0) * capacity_headroom
     projects = []
     for g in range(G):
         dominant = int(np.argmax(capacity_by[g]))
-        c = int(rng.choice([x for x in range(C) if x != dominant])) if C > 1 else dominant
+        c = int(rng.choice([x for x in range(C) if x != dominant]))
         projects.append(
             {
                 "name": f"project {goods[g]}",
                 "country": codes[c],
                 "good": goods[g],
-                "capacity": float(0.2 * capacity_by[g].sum()),
+                "capacity": float(0.2 * nominal[g]),
                 "unit_cost": float(ref[g] * 0.8),
                 "build_lag_months": 24,
                 "ramp_up_months": 12,
-                "capex": float(0.2 * capacity_by[g].sum() * ref[g]),
+                "capex": float(0.2 * nominal[g] * ref[g]),
             }
         )
     sectors = [
@@ -197,7 +238,11 @@ def generated_scenario(
     end = month(months - 1)
     q0 = months // 3 if measure_start_month is None else int(measure_start_month)
     q1 = min(q0 + int(measure_months) - 1, months - 1)
-    exports = sum(demand_on[goods.index(g), coercer] - use[goods.index(g), coercer] for g in coerced_goods)
+    exports = sum(
+        use[g, d] * w[list(origins).index(coercer)]
+        for g, d, origins, w in rows
+        if dominant_of[g] == coercer and d != coercer and coercer in origins
+    )
     targets = sorted(
         {sc["destination"] for sc in sourcing if sc["good"] in coerced_goods and sc["destination"] != codes[coercer]}
     )[:n_targets]
@@ -256,6 +301,46 @@ def generated_scenario(
     return OmegaConf.merge(OmegaConf.structured(ScenarioConfig), data)
 
 
+def _capacity_needed(rows, use, G: int, C: int, sourcing_concentration: float):
+    """The baseline demand expected on each (good, producing country) and the capacity it needs.
+
+    The model draws each firm's sourcing shares from a Dirichlet distribution around its country's
+    shares (concentration ``a`` = ``model.sourcing_concentration``, :func:`sim.scenario.build_world`),
+    so the demand an origin meets at baseline is random, and the calibration refuses an origin whose
+    demand exceeds ``MAX_BASELINE_UTILISATION`` of its capacity. Each firm's share of an origin is
+    Beta distributed, and a Beta(a1, a2) variable is sub-Gaussian with variance proxy
+    ``1 / (4 (a1 + a2 + 1))`` (Marchal and Arbel 2017), whatever its mean. A country's purchases
+    ``q`` of a good are split over its firms by weights of unknown size, so its demand on an origin
+    is ``q`` times a weighted mean of such variables: sub-Gaussian with proxy at most
+    ``q^2 h / (4 (a + 1))``, ``h`` the sum of the squared firm weights, at most 1 (the firms' sizes
+    are drawn in the run, so the bound takes h = 1). Summed over the buyers, the demand on an origin
+    exceeds its expectation by more than ``sqrt(2 v log(N / CALIBRATION_FAILURE_BOUND))`` (``v`` the
+    summed proxies, ``N`` the origins with random demand) with chance below
+    ``CALIBRATION_FAILURE_BOUND / N``: over the whole world, below ``CALIBRATION_FAILURE_BOUND``.
+    An origin never meets more than the whole use of the countries that list it, so where that is
+    smaller it is the capacity needed, with certainty; a country that buys a good from a single
+    origin has no noise at all.
+
+    Returns:
+        ``(expected, needed)``, per year, each ``[G, C]``.
+    """
+    expected, reach, proxy = np.zeros((G, C)), np.zeros((G, C)), np.zeros((G, C))
+    spread = float(sourcing_concentration)
+    for g, d, origins, w in rows:
+        q = use[g, d]
+        expected[g, origins] += q * w
+        reach[g, origins] += q
+        if len(origins) > 1:
+            proxy[g, origins] += q * q  # firm sizes are drawn in the run: the bound holds for any
+    if spread > 0 and np.isfinite(spread):
+        log_term = np.log(max(1, np.count_nonzero(proxy)) / CALIBRATION_FAILURE_BOUND)
+        margin = np.sqrt(2.0 * proxy / (4.0 * (spread + 1.0)) * log_term)
+    else:
+        margin = np.where(proxy > 0, np.inf, 0.0)  # an invalid setting (refused by validation): no noise bound
+    needed = np.minimum(expected + margin, reach) * (1.0 + _SLACK) / MAX_BASELINE_UTILISATION
+    return expected, needed
+
+
 def generator_seed(gen, run_seed: int) -> int:
     """The structure's seed: ``gen.seed`` when set, else derived from the run's seed through a
     stream of its own (so the structure's draws are independent of the firms' draws).
@@ -305,6 +390,12 @@ def check_generator(gen) -> None:
     if gen.end is not None:
         check(months >= 1, "end", f"a month not before scenario.start ({gen.start})")
     check(gen.months >= 1, "months", "an integer >= 1")
+    y0, m0 = (int(x) for x in str(gen.start).split("-")[:2])
+    last = (9999 - y0) * 12 + (12 - m0) + 1  # the run ends by 9999-12, the last month a date can name
+    if gen.end is None:
+        check(months <= last, "months", f"a run ending by 9999-12: at most {last} months from {gen.start}")
+    for key in _FLOAT_PARAMETERS:
+        check(math.isfinite(gen[key]), key, "a finite number")
     if gen.seed is not None:
         check(gen.seed >= 0, "seed", "null (derived from the run's seed) or an integer >= 0")
     check(gen.production_concentration >= 0, "production_concentration", ">= 0 (0: any country as likely)")
@@ -374,6 +465,7 @@ def expand_config(cfg):
         n_targets=int(gen.n_targets),
         name=str(gen.name),
         description=str(gen.description),
+        sourcing_concentration=float(cfg.model.sourcing_concentration),
     )
     params = OmegaConf.to_container(gen)
     params.update({"seed": seed, "months": months})
