@@ -319,7 +319,8 @@ class GeneratedScenarioConfig:
     max_sourcing_origins: int = 8
     #: Most goods a country uses (each uses 1 to this many), >= 1.
     max_goods_per_country: int = 3
-    #: World capacity as a multiple of world use at baseline, >= 1.
+    #: Each good's capacity as a multiple of its world use, shared by capacity share (>= 1); a
+    #: producing country gets more where the baseline demand on it needs it.
     capacity_headroom: float = 1.35
     #: The coercer's measure on its dominated goods: ``export_quota`` (its exports capped at
     #: ``measure_share`` of baseline), ``export_ban`` (exports to the targets blocked with intensity
