@@ -131,6 +131,36 @@ def _check_finite(node: Any, path: str) -> None:
         _check(math.isfinite(node), path, node, "a finite number")
 
 
+def _check_complete(cfg: DictConfig) -> None:
+    """No required field is left out: a scenario without ``start``, ``coercer`` or a producer's
+    ``good`` (a field with no default, ``???`` after composition) is named here, before anything
+    reads it.
+    """
+    from sim.config import REQUIRED_HINTS
+
+    missing = OmegaConf.missing_keys(cfg)
+    if missing:
+        key = sorted(missing)[0]
+        last = re.sub(r"\[\d+\]$", "", key.rsplit(".", 1)[-1])
+        raise ScenarioError(f"{key}: missing; allowed: {REQUIRED_HINTS.get(last, 'a value (a required field)')}")
+
+
+def _resolved(cfg: DictConfig) -> Any:
+    """The configuration as plain data with interpolations resolved; one that does not resolve
+    (``${parameters.nope}``) is named as a :class:`ScenarioError`.
+    """
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or "config"
+        what = " ".join(str(exc).splitlines()[0].split())
+        raise ScenarioError(
+            f"{key}: does not resolve ({what}); allowed: a value, or an interpolation that resolves"
+        ) from None
+
+
 def validate_config(cfg) -> None:
     """Check a composed :class:`sim.config.Config` (or DictConfig); raise :class:`ScenarioError`.
 
@@ -138,9 +168,9 @@ def validate_config(cfg) -> None:
     """
     from sim.config import is_generated
 
-    _check_finite(
-        OmegaConf.to_container(cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(cfg), resolve=True), ""
-    )
+    node = cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(cfg)
+    _check_complete(node)
+    _check_finite(_resolved(node), "")
     # The random streams: NumPy seeds are non-negative integers (sim.sweep.replication_seed).
     _check(int(cfg.seed) >= 0, "seed", cfg.seed, "an integer >= 0")
     replication = cfg.get("replication")
