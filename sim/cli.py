@@ -311,7 +311,14 @@ def main() -> None:
     """Console entry point (``coercion-sim``)."""
     register_configs()
     _lint_named_scenarios(sys.argv[1:])
-    _app()
+    try:
+        _app()
+    except SystemExit as exc:
+        if exc.code not in (None, 0):  # e.g. a sweep whose jobs Hydra could not compose
+            from sim.sweep import discard_unstarted_plans
+
+            discard_unstarted_plans()
+        raise
 
 
 if __name__ == "__main__":
