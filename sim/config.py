@@ -694,8 +694,10 @@ def schema_problem(value: Any, schema: Any, path: str) -> str | None:
         options = [a for a in args if a is not type(None)]
         problems = [schema_problem(value, a, path) for a in options]
         return None if any(p is None for p in problems) else problems[0]
-    if value is None:
-        return None  # a missing optional value or MISSING: OmegaConf reports what it must
+    if value is None:  # null for a field that is not optional (OmegaConf's message names no path)
+        names = ", ".join(f.name for f in dataclasses.fields(schema)) if dataclasses.is_dataclass(schema) else ""
+        allowed = f"a mapping with the keys {names}" if names else _type_words(schema)
+        return f"{path}: None is invalid; allowed: {allowed}"
     if dataclasses.is_dataclass(schema):
         names = [f.name for f in dataclasses.fields(schema)]
         if not isinstance(value, dict):
@@ -728,14 +730,15 @@ def schema_problem(value: Any, schema: Any, path: str) -> str | None:
         kind = "a number" if schema is float else "an integer"
         if isinstance(value, bool) or isinstance(value, (dict, list)):
             return f"{path}: {value!r} is invalid; allowed: {kind}"
-        if isinstance(value, str):
-            try:
-                number = float(value)
-            except ValueError:
-                return f"{path}: {value!r} is invalid; allowed: {kind}"
-            value = number
-        if schema is int and isinstance(value, float) and not value.is_integer():
+        try:
+            if schema is int and isinstance(value, str):
+                int(value)
+            elif isinstance(value, str):
+                float(value)
+        except ValueError:
             return f"{path}: {value!r} is invalid; allowed: {kind}"
+        if schema is int and isinstance(value, float):  # OmegaConf converts no float, not even 9.0
+            return f"{path}: {value!r} is invalid; allowed: {kind} (written without a decimal point)"
         return None
     if schema is bool:
         if isinstance(value, (dict, list)) or (

@@ -43,6 +43,11 @@ MAX_BASELINE_UTILISATION = 0.98
 PROJECT_UTILISATION_AT_REFERENCE = 0.85
 
 
+#: Largest magnitude of any number in a configuration: beyond it quantities x prices overflow the
+#: model's arithmetic (world GDP is about 1e14 US$ a year; the largest mineral flows about 1e10 t).
+MAX_MAGNITUDE = 1e15
+
+
 class ScenarioError(ValueError):
     """Invalid scenario or model setting; the message names the field, the value and what is allowed."""
 
@@ -117,7 +122,8 @@ def _check_history(name: str) -> None:
 
 
 def _check_finite(node: Any, path: str) -> None:
-    """Every number in the configuration is finite: an ``inf`` or ``nan`` typed into any field (a
+    """Every number in the configuration is finite and at most :data:`MAX_MAGNITUDE` in magnitude: an
+    ``inf``, ``nan`` or ``1e300`` typed into any field (a
     capacity, an elasticity, a model parameter, a lever setting) is named here, before the run,
     instead of surfacing as a NaN price or a solver error months into it.
     """
@@ -129,6 +135,7 @@ def _check_finite(node: Any, path: str) -> None:
             _check_finite(value, f"{path}[{i}]")
     elif isinstance(node, float):
         _check(math.isfinite(node), path, node, "a finite number")
+        _check(abs(node) <= MAX_MAGNITUDE, path, node, f"a number of magnitude at most {MAX_MAGNITUDE:.0e}")
 
 
 def _check_complete(cfg: DictConfig) -> None:
@@ -169,8 +176,9 @@ def validate_config(cfg) -> None:
     from sim.config import is_generated
 
     node = cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(cfg)
+    resolved = _resolved(node)
     _check_complete(node)
-    _check_finite(_resolved(node), "")
+    _check_finite(resolved, "")
     # The random streams: NumPy seeds are non-negative integers (sim.sweep.replication_seed).
     _check(int(cfg.seed) >= 0, "seed", cfg.seed, "an integer >= 0")
     replication = cfg.get("replication")
@@ -619,7 +627,9 @@ def build_world(cfg, rng: np.random.Generator) -> World:
                 fob = ref[g] * (1 + baseline_measures.export_duty[g, o])
                 p = (fob + transport[g, o, d]) * (1 + baseline_measures.import_tariff[g, o, d])
             base_price[r, k] = p
-        w = firm_s * base_price[r, : len(cands)] ** sigma[g]
+        # w ∝ s p^σ, with prices relative to the highest so the power cannot overflow (same weights).
+        prices = base_price[r, : len(cands)]
+        w = firm_s * (prices / prices.max()) ** sigma[g]
         base_w[r, : len(cands)] = w / w.sum()
         base_s[r, : len(cands)] = firm_s
 
