@@ -48,6 +48,13 @@ PROJECT_UTILISATION_AT_REFERENCE = 0.85
 MAX_MAGNITUDE = 1e15
 
 
+#: Highest short-run demand (thrift) elasticity of a good: the shipped scenarios use 0.1 to 0.5, and
+#: far above 10 demand at prices off the reference overflows (found by fuzzing the input).
+MAX_DEMAND_ELASTICITY = 10.0
+#: Highest Armington or supply elasticity: prices raised to such powers stay representable.
+MAX_ELASTICITY = 50.0
+
+
 class ScenarioError(ValueError):
     """Invalid scenario or model setting; the message names the field, the value and what is allowed."""
 
@@ -215,9 +222,24 @@ def validate_config(cfg) -> None:
         _check(goods.count(g.id) == 1, f"{p}.id", g.id, "each good once")
         _check(bool(re.match(r"^[a-z][a-z0-9_]*$", str(g.id))), f"{p}.id", g.id, "lower-case letters, digits and _")
         _check(g.reference_price > 0, f"{p}.reference_price", g.reference_price, "> 0")
-        _check(g.demand_elasticity >= 0, f"{p}.demand_elasticity", g.demand_elasticity, ">= 0")
-        _check(g.armington_elasticity > 1, f"{p}.armington_elasticity", g.armington_elasticity, "> 1")
-        _check(g.supply_elasticity > 0, f"{p}.supply_elasticity", g.supply_elasticity, "> 0")
+        _check(
+            0 <= g.demand_elasticity <= MAX_DEMAND_ELASTICITY,
+            f"{p}.demand_elasticity",
+            g.demand_elasticity,
+            f"in [0, {MAX_DEMAND_ELASTICITY:g}]",
+        )
+        _check(
+            1 < g.armington_elasticity <= MAX_ELASTICITY,
+            f"{p}.armington_elasticity",
+            g.armington_elasticity,
+            f"in (1, {MAX_ELASTICITY:g}]",
+        )
+        _check(
+            0 < g.supply_elasticity <= MAX_ELASTICITY,
+            f"{p}.supply_elasticity",
+            g.supply_elasticity,
+            f"in (0, {MAX_ELASTICITY:g}]",
+        )
         _check(g.price_cap > 1, f"{p}.price_cap", g.price_cap, "> 1 (a multiple of the reference price)")
         _check(0 < g.price_floor < 1, f"{p}.price_floor", g.price_floor, "in (0, 1)")
         _check(g.transport_cost_share >= 0, f"{p}.transport_cost_share", g.transport_cost_share, ">= 0")
@@ -240,7 +262,12 @@ def validate_config(cfg) -> None:
             f">= 0 and below the good's reference price ({ref[pr.good]})",
         )
         if pr.supply_elasticity is not None:
-            _check(pr.supply_elasticity > 0, f"{p}.supply_elasticity", pr.supply_elasticity, "> 0")
+            _check(
+                0 < pr.supply_elasticity <= MAX_ELASTICITY,
+                f"{p}.supply_elasticity",
+                pr.supply_elasticity,
+                f"in (0, {MAX_ELASTICITY:g}]",
+            )
         if pr.capacity > 0:
             producing.add((pr.country, pr.good))
     names = [pj.name for pj in s.projects]
