@@ -226,19 +226,19 @@ def validate_config(cfg) -> None:
             0 <= g.demand_elasticity <= MAX_DEMAND_ELASTICITY,
             f"{p}.demand_elasticity",
             g.demand_elasticity,
-            f"in [0, {MAX_DEMAND_ELASTICITY:g}]",
+            f">= 0 and <= {MAX_DEMAND_ELASTICITY:g}",
         )
         _check(
             1 < g.armington_elasticity <= MAX_ELASTICITY,
             f"{p}.armington_elasticity",
             g.armington_elasticity,
-            f"in (1, {MAX_ELASTICITY:g}]",
+            f"> 1 and <= {MAX_ELASTICITY:g}",
         )
         _check(
             0 < g.supply_elasticity <= MAX_ELASTICITY,
             f"{p}.supply_elasticity",
             g.supply_elasticity,
-            f"in (0, {MAX_ELASTICITY:g}]",
+            f"> 0 and <= {MAX_ELASTICITY:g}",
         )
         _check(g.price_cap > 1, f"{p}.price_cap", g.price_cap, "> 1 (a multiple of the reference price)")
         _check(0 < g.price_floor < 1, f"{p}.price_floor", g.price_floor, "in (0, 1)")
@@ -266,7 +266,7 @@ def validate_config(cfg) -> None:
                 0 < pr.supply_elasticity <= MAX_ELASTICITY,
                 f"{p}.supply_elasticity",
                 pr.supply_elasticity,
-                f"in (0, {MAX_ELASTICITY:g}]",
+                f"> 0 and <= {MAX_ELASTICITY:g}",
             )
         if pr.capacity > 0:
             producing.add((pr.country, pr.good))
