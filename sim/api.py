@@ -20,9 +20,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from sim.config import (
     CONFIG_DIR,
+    SCHEMA_NAMES,
     check_scenario_schema,
     lint_scenario_file,
     register_configs,
+    scenario_name_problem,
     shadowed_scenario_message,
 )
 from sim.metrics import compute_metrics
@@ -118,6 +120,10 @@ def _check_scenario_file(scenario: str, overrides: Sequence[str], config_dir) ->
         for o in overrides
         if str(o).lstrip("+").startswith("scenario.") and "=" in str(o)
     )
+    if scenario in SCHEMA_NAMES:  # composes to a scenario of nothing but missing fields
+        problem = scenario_name_problem(scenario, dirs)
+        if problem:
+            raise ConfigCompositionException(problem)
     problem = lint_scenario_file(scenario, dirs, overridden=overridden)
     if problem:
         raise ConfigCompositionException(f"Error in scenario file {problem}")
