@@ -683,9 +683,19 @@ def schema_problem(value: Any, schema: Any, path: str) -> str | None:
     import types
     import typing
 
-    if isinstance(value, str) and ("${" in value or value == "???"):
-        return None
     origin, args = typing.get_origin(schema), typing.get_args(schema)
+    if isinstance(value, str) and value == "???":
+        return None  # missing: see missing_problem
+    if isinstance(value, str) and "${" in value:
+        # An interpolation may stand for a value, not for a list or a mapping of fields (OmegaConf
+        # refuses a string there, naming no path).
+        if dataclasses.is_dataclass(schema) or origin in (list, dict):
+            if dataclasses.is_dataclass(schema):
+                allowed = "a mapping with the keys " + ", ".join(f.name for f in dataclasses.fields(schema))
+            else:
+                allowed = _type_words(schema)
+            return f"{path}: {value!r} is invalid; allowed: {allowed}"
+        return None
     if schema is Any or schema is object:
         return None
     if origin in (typing.Union, types.UnionType):
@@ -828,7 +838,8 @@ def missing_problem(value: Any, schema: Any, path: str, overridden: frozenset[st
             sub = f"{path}.{f.name}"
             given = f.name in value and value[f.name] != "???"
             required = f.default is MISSING and f.default_factory is dataclasses.MISSING
-            if required and not given and sub not in overridden:
+            # ``???`` for a field with a default would silently keep the default when composed.
+            if (required or f.name in value) and not given and sub not in overridden:
                 return f"{sub}: missing; allowed: {REQUIRED_HINTS.get(f.name, _type_words(hints[f.name]))}"
             if given:
                 problem = missing_problem(value[f.name], hints[f.name], sub, overridden)

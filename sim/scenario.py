@@ -293,6 +293,7 @@ def validate_config(cfg) -> None:
         _check(sum(pj.offtake.values()) <= 1 + 1e-9, f"{p}.offtake", dict(pj.offtake), "shares summing to at most 1")
 
     sectors = [(u.country, u.sector) for u in s.user_sectors]
+    _check(len(sectors) > 0, "scenario.user_sectors", [], "at least one user sector (the firms that use the goods)")
     use_pairs: set[tuple[str, str]] = set()
     for i, u in enumerate(s.user_sectors):
         p = f"scenario.user_sectors[{i}]"

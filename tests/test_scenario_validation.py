@@ -706,3 +706,33 @@ def test_numbers_too_large_for_the_model_are_refused(override, message):
     with pytest.raises(ScenarioError) as info:
         validate_config(helpers.minimal_cfg([override]))
     assert str(info.value).startswith(message), info.value
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"user_sectors": "???"}, "scenario.user_sectors: missing"),
+        (
+            {"user_sectors": ["${parameters.nope}"]},
+            "scenario.user_sectors[0]: '${parameters.nope}' is invalid; allowed",
+        ),
+        ({"strategy": "${parameters.x}"}, "scenario.strategy: '${parameters.x}' is invalid; allowed: a mapping"),
+    ],
+    ids=["missing_list", "interpolation_for_an_entry", "interpolation_for_a_mapping"],
+)
+def test_fuzz_findings_are_named_at_the_lint(tmp_path, data, message):
+    """Found by tests/test_fuzz_input.py: ``???`` for a list with a default composed to the default
+    (an empty list: a world without firms), an interpolation where fields are expected gave
+    OmegaConf's message without the path."""
+    base = helpers.minimal_scenario_dict()
+    base.update(data)
+    path, problem = _lint(tmp_path, "case", data=base)
+    assert problem.startswith(f"{path}: {message}"), problem
+
+
+def test_a_world_without_user_sectors_is_refused():
+    cfg = helpers.minimal_cfg()
+    cfg.scenario.user_sectors = []
+    cfg.scenario.sourcing = []
+    with pytest.raises(ScenarioError, match=r"^scenario\.user_sectors: \[\] is invalid; allowed: at least one"):
+        validate_config(cfg)
