@@ -772,7 +772,6 @@ _SCENARIO_FILE = "a UTF-8 YAML file with a mapping of the scenario's fields (see
 SCHEMA_NAMES = ("schema", "generated_schema")
 
 #: What a required field holds, by field name (for "missing" messages); the type otherwise.
-#: (public: tests and the docs quote these phrases)
 REQUIRED_HINTS = {
     "name": "a text value (the scenario's name; it names the output folder)",
     "start": "a date, YYYY-MM (or YYYY-MM-DD in measures and requirement changes)",

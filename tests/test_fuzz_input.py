@@ -9,6 +9,9 @@ country and good ids, and valid changes of numbers (so that many mutated files s
 * through :func:`sim.run` (in process): a result whose invariants hold (mass balance, non-negative
   quantities, producer prices within floor and cap), or a ``ValueError``/``HydraException`` whose
   message is one line naming a ``scenario`` field;
+* a valid input on which the market solver fails (``MarketClearingError``: one line, exit 2, nothing
+  written) is counted apart as ``market_failed`` and printed: a finding for the solver, not an input
+  error (e.g. minimal.yaml cut to six months with ``armington_elasticity: 3.3``);
 * through the command line's entry point :func:`sim.cli.main` in process, and through the installed
   ``coercion-sim`` script in subprocesses: exit 0 with complete outputs whose invariants hold, or
   exit 2 with exactly one ``error:`` line naming the field on stderr, no traceback, and no run
@@ -279,6 +282,7 @@ def check_refusal(message: str) -> None:
 def _fuzz_sim_run(n: int) -> Counter:
     helpers.warm_numba_cache()
     counts: Counter = Counter()
+    failures: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
 
@@ -291,7 +295,12 @@ def _fuzz_sim_run(n: int) -> Counter:
             write_case(folder, name, d)
             try:
                 result = sim.run(name, config_dir=folder, seed=1)
-            except (ValueError, HydraException, MarketClearingError) as exc:
+            except MarketClearingError as exc:  # valid input the solver fails on: the kernel's to fix
+                assert "\n" not in str(exc).strip() and str(exc).startswith("market for good"), exc
+                counts["market_failed"] += 1
+                failures.append(f"{base}: {what}")
+                return
+            except (ValueError, HydraException) as exc:
                 check_refusal(str(exc))
                 counts["rejected"] += 1
                 return
@@ -300,13 +309,15 @@ def _fuzz_sim_run(n: int) -> Counter:
 
         check()
     print(f"\nsim.run fuzz: {dict(counts)}")
+    for text in failures:
+        print(f"  market did not clear: {text}")
     return counts
 
 
 def test_fuzzed_scenarios_through_sim_run():
     counts = _fuzz_sim_run(150)
     assert counts["tried"] == 150
-    assert counts["ran"] + counts["rejected"] == counts["tried"]
+    assert counts["ran"] + counts["rejected"] + counts["market_failed"] == counts["tried"]
     assert counts["ran"] >= 15 and counts["rejected"] >= 15, counts
 
 
@@ -332,9 +343,11 @@ def _check_cli_outcome(code, out: str, err: str, run_dir: Path) -> str:
     assert code == 2, f"exit {code}: {err}"
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), err
-    check_refusal(lines[0])
     assert out == "", out
     assert not run_dir.exists(), sorted(p.name for p in run_dir.iterdir())
+    if lines[0].startswith("error: market for good"):  # valid input the solver fails on
+        return "market_failed"
+    check_refusal(lines[0])
     return "rejected"
 
 
@@ -380,7 +393,7 @@ def _fuzz_cli_in_process(n: int) -> Counter:
 
 def test_fuzzed_scenarios_through_the_cli_entry_point():
     counts = _fuzz_cli_in_process(40)
-    assert counts["tried"] == 40 and counts["ran"] + counts["rejected"] == 40
+    assert counts["tried"] == 40 and counts["ran"] + counts["rejected"] + counts["market_failed"] == 40
     assert counts["ran"] >= 5 and counts["rejected"] >= 5, counts
 
 
@@ -419,7 +432,7 @@ def _fuzz_cli_subprocesses(n: int) -> Counter:
 
 def test_fuzzed_scenarios_through_the_installed_script():
     counts = _fuzz_cli_subprocesses(12)
-    assert counts["tried"] == 12 and counts["ran"] + counts["rejected"] == 12
+    assert counts["tried"] == 12 and counts["ran"] + counts["rejected"] + counts["market_failed"] == 12
     assert counts["ran"] >= 1 and counts["rejected"] >= 1, counts
 
 
@@ -446,3 +459,19 @@ def test_the_coercers_import_share_from_itself_is_absent(tmp_path):
     assert "import_hhi_start.ore.CHN" in m and "import_hhi_start.ore.JPN" in m
     assert "coercer_import_share_start.ore.JPN" in m
     assert not [k for k in m if k.startswith("coercer_import_share") and k.endswith(".CHN")]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=MarketClearingError,
+    reason="found by fuzzing: the solver stops at residual 1 after 200 iterations on this valid input "
+    "(a market-kernel issue, sim/market; outside the input checks)",
+)
+def test_a_valid_fuzzed_scenario_the_market_solver_fails_on(tmp_path):
+    """minimal.yaml cut to six months (the quota from March to May) with ``armington_elasticity:
+    3.3`` instead of 3.0 passes validation; the market for ore does not clear in some month."""
+    d = _short_minimal()
+    d["goods"][0]["armington_elasticity"] = 3.3
+    write_case(tmp_path, "armington_3_3", d)
+    result = sim.run("armington_3_3", config_dir=tmp_path, seed=1)
+    check_invariants(result.timeseries, result.flows, result.config)
