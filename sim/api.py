@@ -18,12 +18,20 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from sim.config import CONFIG_DIR, check_scenario_schema, lint_scenario_file, register_configs
+from sim.config import (
+    CONFIG_DIR,
+    SCHEMA_NAMES,
+    check_scenario_schema,
+    lint_scenario_file,
+    register_configs,
+    scenario_name_problem,
+    shadowed_scenario_message,
+)
 from sim.metrics import compute_metrics
 from sim.model import CoercionModel
 from sim.outputs import provenance
 
-__all__ = ["RunResult", "CONFIG_DIR", "compose_config", "run", "run_config"]
+__all__ = ["RunResult", "CONFIG_DIR", "ScenarioShadowedWarning", "compose_config", "run", "run_config"]
 
 
 @dataclass
@@ -68,6 +76,8 @@ def compose_config(
     from hydra.core.global_hydra import GlobalHydra
 
     register_configs()
+    if isinstance(scenario, str):
+        _check_scenario_file(scenario, overrides, config_dir)
     args = list(overrides)
     if scenario is not None:
         args = [f"scenario={scenario}", *args]
@@ -79,24 +89,47 @@ def compose_config(
         # Called from inside a Hydra app (or another compose): use a clean context of our own.
         gh.clear()
     try:
-        try:
-            with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-                cfg = compose(config_name="config", overrides=args)
-        except Exception as exc:
-            # A misspelt key or a wrong type inside a scenario file: name its full path.
-            problem = (
-                lint_scenario_file(scenario, [config_dir] if config_dir else []) if isinstance(scenario, str) else None
-            )
-            if problem:
-                from hydra.errors import ConfigCompositionException
-
-                raise ConfigCompositionException(f"Error in scenario file {problem}") from exc
-            raise
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            cfg = compose(config_name="config", overrides=args)
         # The root types `scenario` loosely (written or generated); check it against its kind.
         return check_scenario_schema(cfg)
     finally:
         if was_initialized:
             GlobalHydra.instance().clear()
+
+
+class ScenarioShadowedWarning(UserWarning):
+    """A user's scenario file has the name of a shipped one, which Hydra reads instead."""
+
+
+def _check_scenario_file(scenario: str, overrides: Sequence[str], config_dir) -> None:
+    """Check the file of ``scenario`` before composing it (see :func:`sim.config.lint_scenario_file`):
+    an empty, binary or oversized file, invalid YAML, a misspelt key, a wrong type or a required field
+    left out raises one ``ConfigCompositionException`` naming the file and the field; a user's file
+    shadowed by a shipped one of the same name gives a :class:`ScenarioShadowedWarning` saying which
+    is used.
+    """
+    import re
+    import warnings
+
+    from hydra.errors import ConfigCompositionException
+
+    dirs = [config_dir] if config_dir is not None else []
+    overridden = frozenset(
+        re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", str(o).lstrip("+").split("=", 1)[0])
+        for o in overrides
+        if str(o).lstrip("+").startswith("scenario.") and "=" in str(o)
+    )
+    if scenario in SCHEMA_NAMES:  # composes to a scenario of nothing but missing fields
+        problem = scenario_name_problem(scenario, dirs)
+        if problem:
+            raise ConfigCompositionException(problem)
+    problem = lint_scenario_file(scenario, dirs, overridden=overridden)
+    if problem:
+        raise ConfigCompositionException(f"Error in scenario file {problem}")
+    shadowed = shadowed_scenario_message(scenario, dirs)
+    if shadowed:
+        warnings.warn(shadowed, ScenarioShadowedWarning, stacklevel=3)
 
 
 class _Progress:

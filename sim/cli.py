@@ -172,6 +172,11 @@ def _summary(result, outdir: Path) -> str:
     return "\n".join(lines)
 
 
+def _one_line(exc: BaseException) -> str:
+    """An error's message on one line (OmegaConf's add ``full_key: ...`` lines; they are joined)."""
+    return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+
+
 def _clean_failed_run_dir(outdir: Path) -> None:
     """Remove a run directory that holds nothing but Hydra's own files (no partial outputs), and the
     folders above it that Hydra made and that are left empty, up to the working directory. The
@@ -289,6 +294,7 @@ def _app(cfg: DictConfig) -> str | None:
     # Check, expand (a generated world) and validate before importing the model stack, so bad input
     # fails fast; the model then uses the prepared config as it is.
     from hydra.errors import ConfigCompositionException
+    from omegaconf.errors import OmegaConfBaseException
 
     from sim.outputs import remove_temp_files
     from sim.scenario import ScenarioError, prepare_config
@@ -299,13 +305,11 @@ def _app(cfg: DictConfig) -> str | None:
     try:
         cfg = prepare_config(cfg)
         run_seed(cfg)  # a bad replication number or root seed
-    except ConfigCompositionException as exc:  # unknown key or wrong type in a scenario file
+    except (ConfigCompositionException, OmegaConfBaseException, ValueError) as exc:
+        # An unknown key or a wrong type in the scenario (set on the command line), a value that
+        # does not resolve; ScenarioError, or a bad replication: one line, nothing left behind.
         _clean_failed_run_dir(outdir)
-        print(f"Error merging the scenario: {exc}", file=sys.stderr)
-        sys.exit(1)
-    except ValueError as exc:  # ScenarioError, or a bad replication
-        _clean_failed_run_dir(outdir)
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         sys.exit(2)
     from sim.market import MarketClearingError
 
@@ -326,16 +330,27 @@ def _app(cfg: DictConfig) -> str | None:
 
 
 def _lint_named_scenarios(argv: list[str]) -> None:
-    """Check the scenario files named on the command line (``scenario=NAME``, several in a sweep;
-    looked up as Hydra does: the shipped configs, then ``--config-dir`` and ``hydra.searchpath``
-    folders) before Hydra composes them. A misspelt key or a wrong type inside
-    a file is then reported with its full path and what is allowed (``scenario.goods[0].referense_price:
-    unknown key; allowed: id, ...``); Hydra's own message names only the last key. Exit code 1, as for
-    Hydra's composition errors.
-    """
-    from sim.config import lint_scenario_file
+    """Check the scenarios named on the command line (``scenario=NAME``, several in a sweep; looked
+    up as Hydra does: the shipped configs, then ``--config-dir`` and ``hydra.searchpath`` folders)
+    before Hydra composes them, so a mistake in a scenario file is one line naming the file and the
+    field, exit code 2, before any output folder exists.
 
-    dirs, names = [], []
+    It refuses:
+
+    * a name that is no scenario file (``scenario=nope``, or ``scenario=schema``, the schema files
+      extend), with the scenarios there are;
+    * a file that is empty, binary, not UTF-8, too large or not valid YAML;
+    * a misspelt key or a wrong type, with its full path and what is allowed
+      (``scenario.goods[0].referense_price: unknown key; allowed: id, ...``; Hydra's own message
+      names only the last key), and a required field left out (``scenario.start: missing``) unless
+      the command line sets it.
+
+    A user's file with the name of a shipped scenario is shadowed by it (Hydra reads the shipped
+    configs first): a warning line says which file is used.
+    """
+    from sim.config import lint_scenario_file, scenario_name_problem, shadowed_scenario_message
+
+    dirs, names, overridden, other_paths = [], [], set(), False
     for i, arg in enumerate(argv):
         if arg in ("--config-dir", "-cd") and i + 1 < len(argv):
             dirs.append(argv[i + 1])
@@ -343,22 +358,37 @@ def _lint_named_scenarios(argv: list[str]) -> None:
             dirs.append(arg.split("=", 1)[1])
         elif arg.startswith("hydra.searchpath="):
             dirs += re.findall(r"file://([^,\]'\"]+)", arg)
+            other_paths = other_paths or "pkg://" in arg
         elif arg.startswith("scenario="):
             value = arg.split("=", 1)[1]
             if not any(c in value for c in "()[]{}$*"):  # sweep functions are Hydra's to expand
                 names += [v.strip() for v in value.split(",") if v.strip()]
-    for name in names:
-        problem = lint_scenario_file(name, dirs)
+        elif arg.lstrip("+").startswith("scenario.") and "=" in arg:
+            overridden.add(arg.lstrip("+").split("=", 1)[0].replace("[", ".").replace("]", ""))
+    overridden = frozenset(re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", k) for k in overridden)
+    for name in dict.fromkeys(names):
+        problem = None if other_paths else scenario_name_problem(name, dirs)
+        problem = problem or lint_scenario_file(name, dirs, overridden=overridden)
         if problem:
-            print(f"Error in scenario file {problem}", file=sys.stderr)
-            sys.exit(1)
+            print(f"error: {problem}", file=sys.stderr)
+            sys.exit(2)
+        shadowed = shadowed_scenario_message(name, dirs)
+        if shadowed:
+            print(f"warning: {shadowed}", file=sys.stderr)
 
 
 def main() -> None:
     """Console entry point (``coercion-sim``)."""
     register_configs()
     _lint_named_scenarios(sys.argv[1:])
-    _app()
+    try:
+        _app()
+    except SystemExit as exc:
+        if exc.code not in (None, 0):  # e.g. a sweep whose jobs Hydra could not compose
+            from sim.sweep import discard_unstarted_plans
+
+            discard_unstarted_plans()
+        raise
 
 
 if __name__ == "__main__":

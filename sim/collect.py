@@ -225,7 +225,8 @@ def collect(
     Args:
         sweep_dir: The multirun's ``hydra.sweep.dir``.
         aggregate: Also write ``results_summary.parquet`` (see :func:`aggregate`); ``None``: when
-            the sweep varies the seed or the replication number.
+            the sweep varies the seed or the replication number (more than one value; a fixed
+            ``seed=1`` among the overrides gives no summary of one run per combination).
         quantiles: Quantiles for the summary.
         write: Write the files (``False``: only return the table).
 
@@ -270,8 +271,8 @@ def collect(
     df.attrs["override_columns"] = overrides_cols
     if write:
         _write_table(df, sweep_dir / RESULTS_FILE)
-    if aggregate is None:
-        aggregate = any(c in overrides_cols for c in ("seed", "replication"))
+    if aggregate is None:  # replications to aggregate: several seeds or replication numbers
+        aggregate = any(c in overrides_cols and df[c].nunique(dropna=True) > 1 for c in ("seed", "replication"))
     if aggregate and write:
         _write_table(globals()["aggregate"](df, quantiles=quantiles), sweep_dir / SUMMARY_FILE)
         df.attrs["summary_file"] = str(sweep_dir / SUMMARY_FILE)

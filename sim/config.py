@@ -60,6 +60,10 @@ __all__ = [
     "Config",
     "register_configs",
     "check_scenario_schema",
+    "lint_scenario_file",
+    "scenario_name_problem",
+    "shadowed_scenario_message",
+    "MAX_SCENARIO_FILE_BYTES",
     "is_generated",
     "CONFIG_DIR",
 ]
@@ -680,9 +684,19 @@ def schema_problem(value: Any, schema: Any, path: str) -> str | None:
     import types
     import typing
 
-    if isinstance(value, str) and ("${" in value or value == "???"):
-        return None
     origin, args = typing.get_origin(schema), typing.get_args(schema)
+    if isinstance(value, str) and value == "???":
+        return None  # missing: see missing_problem
+    if isinstance(value, str) and "${" in value:
+        # An interpolation may stand for a value, not for a list or a mapping of fields (OmegaConf
+        # refuses a string there, naming no path).
+        if dataclasses.is_dataclass(schema) or origin in (list, dict):
+            if dataclasses.is_dataclass(schema):
+                allowed = "a mapping with the keys " + ", ".join(f.name for f in dataclasses.fields(schema))
+            else:
+                allowed = _type_words(schema)
+            return f"{path}: {value!r} is invalid; allowed: {allowed}"
+        return None
     if schema is Any or schema is object:
         return None
     if origin in (typing.Union, types.UnionType):
@@ -691,8 +705,10 @@ def schema_problem(value: Any, schema: Any, path: str) -> str | None:
         options = [a for a in args if a is not type(None)]
         problems = [schema_problem(value, a, path) for a in options]
         return None if any(p is None for p in problems) else problems[0]
-    if value is None:
-        return None  # a missing optional value or MISSING: OmegaConf reports what it must
+    if value is None:  # null for a field that is not optional (OmegaConf's message names no path)
+        names = ", ".join(f.name for f in dataclasses.fields(schema)) if dataclasses.is_dataclass(schema) else ""
+        allowed = f"a mapping with the keys {names}" if names else _type_words(schema)
+        return f"{path}: None is invalid; allowed: {allowed}"
     if dataclasses.is_dataclass(schema):
         names = [f.name for f in dataclasses.fields(schema)]
         if not isinstance(value, dict):
@@ -725,14 +741,15 @@ def schema_problem(value: Any, schema: Any, path: str) -> str | None:
         kind = "a number" if schema is float else "an integer"
         if isinstance(value, bool) or isinstance(value, (dict, list)):
             return f"{path}: {value!r} is invalid; allowed: {kind}"
-        if isinstance(value, str):
-            try:
-                number = float(value)
-            except ValueError:
-                return f"{path}: {value!r} is invalid; allowed: {kind}"
-            value = number
-        if schema is int and isinstance(value, float) and not value.is_integer():
+        try:
+            if schema is int and isinstance(value, str):
+                int(value)
+            elif isinstance(value, str):
+                float(value)
+        except ValueError:
             return f"{path}: {value!r} is invalid; allowed: {kind}"
+        if schema is int and isinstance(value, float):  # OmegaConf converts no float, not even 9.0
+            return f"{path}: {value!r} is invalid; allowed: {kind} (written without a decimal point)"
         return None
     if schema is bool:
         if isinstance(value, (dict, list)) or (
@@ -745,31 +762,164 @@ def schema_problem(value: Any, schema: Any, path: str) -> str | None:
     return None
 
 
-def lint_scenario_file(name: str, config_dirs: list[str | os.PathLike] = ()) -> str | None:
-    """Check the scenario file ``scenario/<name>.yaml`` against its schema before Hydra composes it;
-    return ``"<file>: <problem>"`` or ``None``.
+#: Largest scenario file read (bytes): the biggest shipped scenario is about 35 kB, and Hydra takes
+#: minutes over a YAML file of tens of megabytes, so a bigger file is almost surely the wrong file.
+MAX_SCENARIO_FILE_BYTES = 8 * 2**20
 
-    The file is looked up as Hydra does (the shipped configs first, then ``config_dirs``). Only a file
-    that is a whole scenario is checked: its defaults list names at most its schema (``schema`` or
-    ``generated_schema``) and ``_self_``, and it has no ``# @package`` header. A file that extends
-    another config is left to Hydra, as is anything unexpected: a file not found, invalid YAML, an
-    unreadable path. This check never raises.
+#: What a scenario file must be, for messages about a file that is not one.
+_SCENARIO_FILE = "a UTF-8 YAML file with a mapping of the scenario's fields (see configs/scenario/minimal.yaml)"
+
+#: Schemas in the ConfigStore's scenario group: what scenario files extend, not scenarios themselves.
+SCHEMA_NAMES = ("schema", "generated_schema")
+
+#: What a required field holds, by field name (for "missing" messages); the type otherwise.
+REQUIRED_HINTS = {
+    "name": "a text value (the scenario's name; it names the output folder)",
+    "start": "a date, YYYY-MM (or YYYY-MM-DD in measures and requirement changes)",
+    "end": "a month, YYYY-MM",
+    "coercer": "a country code from scenario.countries",
+    "country": "a country code from scenario.countries",
+    "imposer": "a country code from scenario.countries",
+    "destination": "a country code from scenario.countries",
+    "good": "a good id from scenario.goods",
+    "code": "an ISO 3166 alpha-3 code in capitals (CHN, JPN, USA) or EU27/ROW",
+    "id": "a good id: lower-case letters, digits and _",
+    "type": "a measure type (export_quota, export_ban, export_duty, import_ban, import_tariff, ...)",
+}
+
+
+def scenario_files(name: str, config_dirs: list[str | os.PathLike] = ()) -> list[Path]:
+    """Every file ``scenario/<name>.yaml`` in Hydra's search order (the shipped configs, then
+    ``config_dirs``); Hydra composes the first, so any later one is shadowed.
+    """
+    found: list[Path] = []
+    for d in [CONFIG_DIR, *config_dirs]:
+        try:
+            path = Path(d) / "scenario" / f"{name}.yaml"
+            if path.is_file() and path.resolve() not in [f.resolve() for f in found]:
+                found.append(path)
+        except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+            continue
+    return found
+
+
+def available_scenarios(config_dirs: list[str | os.PathLike] = ()) -> list[str]:
+    """Names of the scenarios found in the shipped configs and ``config_dirs`` (sorted, once each)."""
+    names: set[str] = set()
+    for d in [CONFIG_DIR, *config_dirs]:
+        try:
+            names.update(p.stem for p in (Path(d) / "scenario").glob("*.yaml"))
+        except OSError:
+            continue
+    return sorted(names)
+
+
+def _type_words(schema: Any) -> str:
+    import typing
+
+    if typing.get_origin(schema) is list:
+        return "a list"
+    if typing.get_origin(schema) is dict:
+        return "a mapping"
+    return {float: "a number", int: "an integer", str: "a text value", bool: "true or false"}.get(schema, "a value")
+
+
+def missing_problem(value: Any, schema: Any, path: str, overridden: frozenset[str] = frozenset()) -> str | None:
+    """The first required field (no default in the schema) that plain data leaves out or sets to
+    ``???``, walking lists of entries too, as ``<path>: missing; allowed: <what it holds>``; ``None``
+    if none is. Paths in ``overridden`` (set on the command line) count as given.
+    """
+    import dataclasses
+    import typing
+
+    if dataclasses.is_dataclass(schema) and isinstance(value, dict):
+        hints = typing.get_type_hints(schema)
+        for f in dataclasses.fields(schema):
+            sub = f"{path}.{f.name}"
+            given = f.name in value and value[f.name] != "???"
+            required = f.default is MISSING and f.default_factory is dataclasses.MISSING
+            # ``???`` for a field with a default would silently keep the default when composed.
+            if (required or f.name in value) and not given and sub not in overridden:
+                return f"{sub}: missing; allowed: {REQUIRED_HINTS.get(f.name, _type_words(hints[f.name]))}"
+            if given:
+                problem = missing_problem(value[f.name], hints[f.name], sub, overridden)
+                if problem:
+                    return problem
+    elif typing.get_origin(schema) is list and isinstance(value, list):
+        (item,) = typing.get_args(schema) or (Any,)
+        for i, entry in enumerate(value):
+            problem = missing_problem(entry, item, f"{path}[{i}]", overridden)
+            if problem:
+                return problem
+    return None
+
+
+def _read_scenario_text(path: Path) -> tuple[str | None, str | None]:
+    """``(text, None)`` for a readable scenario file, ``(None, problem)`` for an empty, binary,
+    oversized or unreadable one.
+    """
+    try:
+        size = path.stat().st_size
+        if size > MAX_SCENARIO_FILE_BYTES:
+            return None, (
+                f"{size / 2**20:.1f} MiB is too large for a scenario file; allowed: at most "
+                f"{MAX_SCENARIO_FILE_BYTES // 2**20} MiB ({_SCENARIO_FILE})"
+            )
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, f"cannot be read ({exc.strerror or type(exc).__name__}); allowed: {_SCENARIO_FILE}"
+    nul = raw.find(b"\0")
+    if nul >= 0:
+        return None, f"binary content (a NUL byte at offset {nul}); allowed: {_SCENARIO_FILE}"
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return None, f"not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); allowed: {_SCENARIO_FILE}"
+    return text, None
+
+
+def _yaml_problem(exc: Exception) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    what = " ".join(str(getattr(exc, "problem", None) or exc).split())
+    return f"invalid YAML{where} ({what}); allowed: {_SCENARIO_FILE}"
+
+
+def lint_scenario_file(
+    name: str, config_dirs: list[str | os.PathLike] = (), *, overridden: frozenset[str] = frozenset()
+) -> str | None:
+    """Check the scenario file ``scenario/<name>.yaml`` before Hydra composes it; return one line,
+    ``"<file>: <problem>"``, or ``None``.
+
+    The file is looked up as Hydra does (the shipped configs first, then ``config_dirs``). Any file
+    found is refused if it is empty (or only comments), binary, not UTF-8, larger than
+    :data:`MAX_SCENARIO_FILE_BYTES`, not valid YAML or not a mapping. A file that is a whole scenario
+    (its defaults list names at most its schema, ``schema`` or ``generated_schema``, and ``_self_``;
+    no ``# @package`` header) is also checked against its schema: unknown keys, wrong types, and
+    required fields it leaves out (``name``, ``start``, ``coercer``, a producer's ``good``, ...)
+    unless ``overridden`` (full paths set on the command line, ``scenario.start``) gives them. A file
+    that extends another config is otherwise left to Hydra, as is a name not found. Never raises.
     """
     try:
         import yaml
 
-        for d in [CONFIG_DIR, *config_dirs]:
-            path = Path(d) / "scenario" / f"{name}.yaml"
-            if path.is_file():
-                break
-        else:
+        found = scenario_files(name, config_dirs)
+        if not found:
             return None
-        text = path.read_text(encoding="utf-8")
+        path = found[0]
+        text, problem = _read_scenario_text(path)
+        if problem:
+            return f"{path}: {problem}"
+        try:
+            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except yaml.YAMLError as exc:
+            return f"{path}: {_yaml_problem(exc)}"
+        if data is None:
+            return f"{path}: the file is empty (or only comments); allowed: {_SCENARIO_FILE}"
         if "@package" in text:
             return None
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         if not isinstance(data, dict):
-            return None
+            return f"{path}: {type(data).__name__} {data!r:.60} at the top level is invalid; allowed: {_SCENARIO_FILE}"
         defaults = data.pop("defaults", [])
         entries = {
             d if isinstance(d, str) else repr(d) for d in (defaults if isinstance(defaults, list) else [defaults])
@@ -780,10 +930,43 @@ def lint_scenario_file(name: str, config_dirs: list[str | os.PathLike] = ()) -> 
             schema = GeneratedScenarioConfig
         else:
             return None
-        problem = schema_problem(data, schema, "scenario")
+        problem = schema_problem(data, schema, "scenario") or missing_problem(data, schema, "scenario", overridden)
         return f"{path}: {problem}" if problem else None
     except Exception:
         return None
+
+
+def scenario_name_problem(name: str, config_dirs: list[str | os.PathLike] = ()) -> str | None:
+    """Whether ``scenario=<name>`` names a scenario: ``None`` if a file ``scenario/<name>.yaml`` is
+    found (see :func:`scenario_files`), else one line naming the value and the scenarios there are
+    (``schema`` and ``generated_schema`` are what scenario files extend, not scenarios).
+    """
+    if scenario_files(name, config_dirs):
+        return None
+    allowed = ", ".join(n for n in available_scenarios(config_dirs) if n not in SCHEMA_NAMES)
+    if name in SCHEMA_NAMES:
+        return (
+            f"scenario: {name!r} is the schema that scenario files extend, not a scenario; allowed: {allowed} "
+            "(or your own file in a --config-dir folder)"
+        )
+    return (
+        f"scenario: {name!r} is not a scenario file found; allowed: {allowed} "
+        "(or your own file in a --config-dir folder)"
+    )
+
+
+def shadowed_scenario_message(name: str, config_dirs: list[str | os.PathLike] = ()) -> str | None:
+    """When a user's ``scenario/<name>.yaml`` has the name of a file earlier in the search order (a
+    shipped scenario), one line saying which file is used and which is ignored; else ``None``.
+    """
+    found = scenario_files(name, config_dirs)
+    if len(found) < 2:
+        return None
+    ignored = ", ".join(str(p) for p in found[1:])
+    return (
+        f"scenario {name!r}: using {found[0]}; your {ignored} has the same name and is ignored "
+        "(the shipped configs come first in the search order; rename your file to run it)"
+    )
 
 
 def check_scenario_schema(cfg):

@@ -34,7 +34,9 @@ METRIC_DOCS: dict[str, str] = {
     "peak_output_loss_share.<country>": "largest monthly output loss / baseline monthly value added",
     "first_output_loss_date.<country>": "first month with an output loss above 0.1% of monthly value added (null: none)",
     "min_inventory_months.<good>.<country>": "lowest inventory in months of baseline requirement",
-    "coercer_import_share_start.<good>.<country>": "coercer's share of the country's imports in the first 12 months",
+    "coercer_import_share_start.<good>.<country>": (
+        "coercer's share of the country's imports in the first 12 months (absent for the coercer itself)"
+    ),
     "coercer_import_share_end.<good>.<country>": "the same share in the last 12 months",
     "import_hhi_start.<good>.<country>": "Herfindahl index of the country's import origins, first 12 months",
     "import_hhi_end.<good>.<country>": "the same in the last 12 months",
@@ -124,7 +126,8 @@ def compute_metrics(model) -> dict:
                 if total <= 0:
                     continue
                 shares = inflow / total
-                out[f"coercer_import_share_{label}.{good}.{code}"] = float(shares[c0])
+                if c != c0:  # the coercer's share of its own imports does not apply: absent, not 0
+                    out[f"coercer_import_share_{label}.{good}.{code}"] = float(shares[c0])
                 out[f"import_hhi_{label}.{good}.{code}"] = float(np.sum(shares**2))
         # Trade redirection of targeted exporters, from the coercer's first measure on this good.
         first = _first_measure_step(model, g)

@@ -43,6 +43,18 @@ MAX_BASELINE_UTILISATION = 0.98
 PROJECT_UTILISATION_AT_REFERENCE = 0.85
 
 
+#: Largest magnitude of any number in a configuration: beyond it quantities x prices overflow the
+#: model's arithmetic (world GDP is about 1e14 US$ a year; the largest mineral flows about 1e10 t).
+MAX_MAGNITUDE = 1e15
+
+
+#: Highest short-run demand (thrift) elasticity of a good: the shipped scenarios use 0.1 to 0.5, and
+#: far above 10 demand at prices off the reference overflows (found by fuzzing the input).
+MAX_DEMAND_ELASTICITY = 10.0
+#: Highest Armington or supply elasticity: prices raised to such powers stay representable.
+MAX_ELASTICITY = 50.0
+
+
 class ScenarioError(ValueError):
     """Invalid scenario or model setting; the message names the field, the value and what is allowed."""
 
@@ -117,7 +129,8 @@ def _check_history(name: str) -> None:
 
 
 def _check_finite(node: Any, path: str) -> None:
-    """Every number in the configuration is finite: an ``inf`` or ``nan`` typed into any field (a
+    """Every number in the configuration is finite and at most :data:`MAX_MAGNITUDE` in magnitude: an
+    ``inf``, ``nan`` or ``1e300`` typed into any field (a
     capacity, an elasticity, a model parameter, a lever setting) is named here, before the run,
     instead of surfacing as a NaN price or a solver error months into it.
     """
@@ -129,6 +142,37 @@ def _check_finite(node: Any, path: str) -> None:
             _check_finite(value, f"{path}[{i}]")
     elif isinstance(node, float):
         _check(math.isfinite(node), path, node, "a finite number")
+        _check(abs(node) <= MAX_MAGNITUDE, path, node, f"a number of magnitude at most {MAX_MAGNITUDE:.0e}")
+
+
+def _check_complete(cfg: DictConfig) -> None:
+    """No required field is left out: a scenario without ``start``, ``coercer`` or a producer's
+    ``good`` (a field with no default, ``???`` after composition) is named here, before anything
+    reads it.
+    """
+    from sim.config import REQUIRED_HINTS
+
+    missing = OmegaConf.missing_keys(cfg)
+    if missing:
+        key = sorted(missing)[0]
+        last = re.sub(r"\[\d+\]$", "", key.rsplit(".", 1)[-1])
+        raise ScenarioError(f"{key}: missing; allowed: {REQUIRED_HINTS.get(last, 'a value (a required field)')}")
+
+
+def _resolved(cfg: DictConfig) -> Any:
+    """The configuration as plain data with interpolations resolved; one that does not resolve
+    (``${parameters.nope}``) is named as a :class:`ScenarioError`.
+    """
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or "config"
+        what = " ".join(str(exc).splitlines()[0].split())
+        raise ScenarioError(
+            f"{key}: does not resolve ({what}); allowed: a value, or an interpolation that resolves"
+        ) from None
 
 
 def validate_config(cfg) -> None:
@@ -138,9 +182,10 @@ def validate_config(cfg) -> None:
     """
     from sim.config import is_generated
 
-    _check_finite(
-        OmegaConf.to_container(cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(cfg), resolve=True), ""
-    )
+    node = cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(cfg)
+    resolved = _resolved(node)
+    _check_complete(node)
+    _check_finite(resolved, "")
     # The random streams: NumPy seeds are non-negative integers (sim.sweep.replication_seed).
     _check(int(cfg.seed) >= 0, "seed", cfg.seed, "an integer >= 0")
     replication = cfg.get("replication")
@@ -177,9 +222,24 @@ def validate_config(cfg) -> None:
         _check(goods.count(g.id) == 1, f"{p}.id", g.id, "each good once")
         _check(bool(re.match(r"^[a-z][a-z0-9_]*$", str(g.id))), f"{p}.id", g.id, "lower-case letters, digits and _")
         _check(g.reference_price > 0, f"{p}.reference_price", g.reference_price, "> 0")
-        _check(g.demand_elasticity >= 0, f"{p}.demand_elasticity", g.demand_elasticity, ">= 0")
-        _check(g.armington_elasticity > 1, f"{p}.armington_elasticity", g.armington_elasticity, "> 1")
-        _check(g.supply_elasticity > 0, f"{p}.supply_elasticity", g.supply_elasticity, "> 0")
+        _check(
+            0 <= g.demand_elasticity <= MAX_DEMAND_ELASTICITY,
+            f"{p}.demand_elasticity",
+            g.demand_elasticity,
+            f">= 0 and <= {MAX_DEMAND_ELASTICITY:g}",
+        )
+        _check(
+            1 < g.armington_elasticity <= MAX_ELASTICITY,
+            f"{p}.armington_elasticity",
+            g.armington_elasticity,
+            f"> 1 and <= {MAX_ELASTICITY:g}",
+        )
+        _check(
+            0 < g.supply_elasticity <= MAX_ELASTICITY,
+            f"{p}.supply_elasticity",
+            g.supply_elasticity,
+            f"> 0 and <= {MAX_ELASTICITY:g}",
+        )
         _check(g.price_cap > 1, f"{p}.price_cap", g.price_cap, "> 1 (a multiple of the reference price)")
         _check(0 < g.price_floor < 1, f"{p}.price_floor", g.price_floor, "in (0, 1)")
         _check(g.transport_cost_share >= 0, f"{p}.transport_cost_share", g.transport_cost_share, ">= 0")
@@ -202,7 +262,12 @@ def validate_config(cfg) -> None:
             f">= 0 and below the good's reference price ({ref[pr.good]})",
         )
         if pr.supply_elasticity is not None:
-            _check(pr.supply_elasticity > 0, f"{p}.supply_elasticity", pr.supply_elasticity, "> 0")
+            _check(
+                0 < pr.supply_elasticity <= MAX_ELASTICITY,
+                f"{p}.supply_elasticity",
+                pr.supply_elasticity,
+                f"> 0 and <= {MAX_ELASTICITY:g}",
+            )
         if pr.capacity > 0:
             producing.add((pr.country, pr.good))
     names = [pj.name for pj in s.projects]
@@ -228,6 +293,7 @@ def validate_config(cfg) -> None:
         _check(sum(pj.offtake.values()) <= 1 + 1e-9, f"{p}.offtake", dict(pj.offtake), "shares summing to at most 1")
 
     sectors = [(u.country, u.sector) for u in s.user_sectors]
+    _check(len(sectors) > 0, "scenario.user_sectors", [], "at least one user sector (the firms that use the goods)")
     use_pairs: set[tuple[str, str]] = set()
     for i, u in enumerate(s.user_sectors):
         p = f"scenario.user_sectors[{i}]"
@@ -589,7 +655,9 @@ def build_world(cfg, rng: np.random.Generator) -> World:
                 fob = ref[g] * (1 + baseline_measures.export_duty[g, o])
                 p = (fob + transport[g, o, d]) * (1 + baseline_measures.import_tariff[g, o, d])
             base_price[r, k] = p
-        w = firm_s * base_price[r, : len(cands)] ** sigma[g]
+        # w ∝ s p^σ, with prices relative to the highest so the power cannot overflow (same weights).
+        prices = base_price[r, : len(cands)]
+        w = firm_s * (prices / prices.max()) ** sigma[g]
         base_w[r, : len(cands)] = w / w.sum()
         base_s[r, : len(cands)] = firm_s
 

@@ -56,6 +56,7 @@ __all__ = [
     "sweep_plan",
     "count_finished",
     "claim_output_folder",
+    "discard_unstarted_plans",
     "SweepCallback",
 ]
 
@@ -239,6 +240,40 @@ def claim_output_folder(directory: str | Path, key: str):
         sys.exit(1)
 
 
+#: Plans written by this process (a sweep that stops before any job starts takes its plan back).
+_PLANS_WRITTEN: list[Path] = []
+
+
+def discard_unstarted_plans() -> list[Path]:
+    """Remove the plans (``sweep.json``) this process wrote for sweeps that started no job, e.g. one
+    stopped by a misspelt key while Hydra composed its jobs, so ``coercion-sim-collect`` does not
+    report jobs pending that will never run; then the sweep folder and the folders above it that are
+    left empty, up to the working directory. Returns the plans removed.
+    """
+    removed = []
+    cwd = Path.cwd().resolve()
+    while _PLANS_WRITTEN:
+        plan = _PLANS_WRITTEN.pop()
+        sweep_dir = plan.parent
+        if not plan.is_file() or any(p.is_dir() and not p.name.startswith(".") for p in sweep_dir.iterdir()):
+            continue  # a job has started: the plan tells what is still to run
+        plan.unlink()
+        removed.append(plan)
+        from sim.outputs import held_lock
+
+        lock = held_lock(sweep_dir)  # this sweep's claim on its folder (sim.outputs.OutputLock)
+        if lock is not None:
+            lock.release()
+        folder = sweep_dir.resolve()
+        while folder != cwd and cwd in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+            folder = folder.parent
+    return removed
+
+
 class SweepCallback(Callback):
     """Hydra callback that claims a run's or sweep's output folder, makes a multirun's progress
     visible and gathers its results.
@@ -276,6 +311,7 @@ class SweepCallback(Callback):
             return
         if jobs is None:
             return
+        _PLANS_WRITTEN.append(sweep_dir / PLAN_FILE)
         write_json(
             {
                 "total": len(jobs),

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
+from sim.config import MAX_SCENARIO_FILE_BYTES, REQUIRED_HINTS
 from sim.metrics import METRIC_DOCS
 from sim.outputs import OUTPUT_FILES
 from sim.recording import VARIABLES
@@ -384,22 +385,84 @@ def test_figures_are_written(tmp_path):
 _SCENARIO_CASES = {
     name: ([f"scenario={name}"], 2, [path, value]) for name, (_, path, value) in helpers.BAD_SCENARIOS.items()
 }
+
+
+def _drop(*path):
+    """A mutation of minimal.yaml's data that removes the key at ``path``."""
+
+    def mutate(d):
+        node = d
+        for key in path[:-1]:
+            node = node[key]
+        del node[path[-1]]
+
+    return mutate
+
+
+#: Scenario files that are not scenarios: file name -> (a writer of the file at a path, substrings
+#: of the message besides the file's path).
+_RAW_FILES = {
+    "empty": (lambda p: p.write_text(""), ["the file is empty"]),
+    "only_comments": (lambda p: p.write_text("# a scenario, one day\n"), ["the file is empty"]),
+    "binary": (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 8), ["binary content"]),
+    "latin1": (lambda p: p.write_bytes("name: s\xe9rie\n".encode("latin-1")), ["not UTF-8 text", "0xe9"]),
+    "huge": (
+        lambda p: p.write_text("name: huge\n" + "# padding\n" * (MAX_SCENARIO_FILE_BYTES // 10 + 1)),
+        ["too large", "MiB"],
+    ),
+    "bad_yaml": (lambda p: p.write_text("name: bad_yaml\ngoods: [\n  - id: ore\n"), ["invalid YAML at line"]),
+    "a_list": (lambda p: p.write_text("- name: a_list\n"), ["list", "at the top level is invalid"]),
+}
+#: minimal.yaml with a required field left out: file name -> (the key's path in the file, substrings
+#: of the message besides the file's path).
+_MISSING_FIELDS = {
+    "no_name": (("name",), ["scenario.name: missing"]),
+    "no_start": (("start",), ["scenario.start: missing", "YYYY-MM"]),
+    "no_coercer": (("coercer",), ["scenario.coercer: missing", "country code"]),
+    "no_producer_good": (("producers", 0, "good"), ["scenario.producers[0].good: missing", "good id"]),
+}
+_FILE_CASES = {name: needles for name, (_, needles) in {**_RAW_FILES, **_MISSING_FIELDS}.items()}
+
+
+def _drop(path):
+    """A mutation of minimal.yaml's data that removes the key at ``path``."""
+
+    def mutate(d):
+        node = d
+        for key in path[:-1]:
+            node = node[key]
+        del node[path[-1]]
+
+    return mutate
+
+
+def _write_file_cases(config_dir):
+    """Write the scenario files of :data:`_RAW_FILES` and :data:`_MISSING_FIELDS` into ``config_dir``."""
+    (config_dir / "scenario").mkdir(parents=True, exist_ok=True)
+    for name, (write, _) in _RAW_FILES.items():
+        write(config_dir / "scenario" / f"{name}.yaml")
+    for name, (path, _) in _MISSING_FIELDS.items():
+        helpers.write_scenario(config_dir, name, _drop(path))
+
+
 BAD_CLI = {
-    "unknown_scenario": (["scenario=nope"], 1, ["scenario", "nope"]),
+    "unknown_scenario": (["scenario=nope"], 2, ["scenario: 'nope' is not a scenario", "allowed:", "minimal"]),
+    # listed by --help among the scenarios; it is what scenario files extend
+    "the_schema_as_a_scenario": (["scenario=schema"], 2, ["scenario: 'schema' is the schema", "minimal"]),
     "misspelt_scenario_key": (["scenario=minimal", "scenario.godos=1"], 1, ["scenario.godos"]),
     "misspelt_model_key": (["scenario=minimal", "model.risk_avresion=1"], 1, ["model.risk_avresion"]),
-    "misspelt_key_in_scenario_file": (["scenario=typo"], 1, ["godos", "scenario"]),
+    "misspelt_key_in_scenario_file": (["scenario=typo"], 2, ["typo.yaml: scenario.godos: unknown key"]),
     # a key misspelt inside a list entry of a file: the full path and the allowed keys (Hydra's own
     # message named only 'referense_price')
     "misspelt_nested_key_in_scenario_file": (
         ["scenario=nested_typo"],
-        1,
-        ["scenario.goods[0].referense_price", "unknown key", "allowed:", "reference_price"],
+        2,
+        ["nested_typo.yaml: scenario.goods[0].referense_price", "unknown key", "allowed:", "reference_price"],
     ),
     "wrong_type_in_scenario_file": (
         ["scenario=wrong_type_in_file"],
-        1,
-        ["scenario.producers[0].capacity", "'lots'", "a number"],
+        2,
+        ["wrong_type_in_file.yaml: scenario.producers[0].capacity", "'lots'", "a number"],
     ),
     "wrong_type": (["scenario=minimal", "seed=abc"], 1, ["seed", "abc"]),
     "negative_capacity_override": (
@@ -420,6 +483,9 @@ BAD_CLI = {
     "history_not_found": (["scenario=minimal", "scenario.history=nope.csv"], 2, ["scenario.history", "'nope.csv'"]),
     "negative_seed": (["scenario=minimal", "seed=-1"], 2, ["seed", "-1", ">= 0"]),
     **_SCENARIO_CASES,
+    **{
+        f"file_{name}": ([f"scenario={name}"], 2, [f"{name}.yaml: ", *needles]) for name, needles in _FILE_CASES.items()
+    },
 }
 FAST_BAD_CLI = {
     "unknown_scenario",
@@ -431,6 +497,8 @@ FAST_BAD_CLI = {
     "measure_ends_before_start",
     "measure_date_after_scenario_end",
     "generated_too_few_countries",
+    "the_schema_as_a_scenario",
+    *(f"file_{name}" for name in _FILE_CASES),
 }
 
 
@@ -444,6 +512,7 @@ def _start_bad_runs(tmp_path_factory, names):
     helpers.warm_numba_cache()
     root = tmp_path_factory.mktemp("cli_bad")
     config_dir = helpers.write_bad_scenarios(root / "my_configs")
+    _write_file_cases(config_dir)
     jobs = {}
     for i, name in enumerate(sorted(names)):
         args = BAD_CLI[name][0]
@@ -531,3 +600,49 @@ def test_bad_scenarios_cover_the_brief():
         "measure_date_after_scenario_end",
     }
     assert wanted <= FAST_BAD_CLI <= set(BAD_CLI)
+
+
+def test_a_scenario_file_mistake_in_the_default_run_dir_leaves_nothing(tmp_path):
+    """A scenario file without ``start:``, run without ``hydra.run.dir``: one line naming the file
+    and the field, exit 2, and no ``outputs/<name>/<time>/`` (the check runs before Hydra makes it)."""
+    import subprocess
+
+    config_dir = tmp_path / "my_configs"
+    helpers.write_scenario(config_dir, "no_start", _drop(("start",)))
+    proc = subprocess.run(
+        [helpers.coercion_sim_exe(), "--config-dir", "my_configs", "scenario=no_start"],
+        cwd=tmp_path,
+        env=helpers.cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=helpers.CLI_TIMEOUT_S,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"error: my_configs/scenario/no_start.yaml: scenario.start: missing; allowed: {REQUIRED_HINTS['start']}"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my_configs"]
+
+
+def test_a_users_file_with_a_shipped_name_is_named_in_a_warning(tmp_path):
+    """Hydra reads the shipped ``minimal.yaml`` before the user's file of the same name: a warning says
+    which file is used and which is ignored (``--cfg job`` shows the composed scenario, no run)."""
+    import subprocess
+
+    config_dir = helpers.write_scenario(tmp_path / "my_configs", "minimal", lambda d: d.update(description="mine"))
+    proc = subprocess.run(
+        [helpers.coercion_sim_exe(), "--config-dir", str(config_dir), "scenario=minimal", "--cfg", "job"],
+        cwd=tmp_path,
+        env=helpers.cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=helpers.CLI_TIMEOUT_S,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (line,) = proc.stderr.splitlines()
+    shipped = helpers.CONFIG_DIR / "scenario" / "minimal.yaml"
+    assert line.startswith(
+        f"warning: scenario 'minimal': using {shipped}; your {config_dir / 'scenario' / 'minimal.yaml'}"
+    )
+    assert "is ignored" in line and "rename your file" in line
+    assert OmegaConf.create(proc.stdout).scenario.description != "mine"

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from sim.collect import aggregate, collect, main, summary
+from sim.collect import aggregate, collect, main, override_columns, summary
 from sim.sweep import (
     count_finished,
     job_status,
@@ -142,6 +142,25 @@ def test_replication_rows_carry_root_and_derived_seed(tmp_path):
     summ = pd.read_parquet(s / "results_summary.parquet")  # auto: the sweep varies the replication
     row = summ[summ["outcome"] == "output_loss.JPN"].iloc[0]
     assert row["n"] == 2 and row["mean"] == 0.5
+
+
+@pytest.mark.parametrize(
+    "seeds, summary_written",
+    [([1, 1], False), ([1, 2], True)],
+    ids=["fixed_seed", "two_seeds"],
+)
+def test_summary_only_when_the_sweep_varies_the_seed(tmp_path, seeds, summary_written):
+    """``aggregate=None`` (the sweep's default): ``seed=1`` among the overrides of every job is one
+    run per combination, nothing to aggregate (n = 1, std NaN): no results_summary.parquet."""
+    s = tmp_path / "s"
+    for k, seed in enumerate(seeds):
+        make_job(
+            s, k, [f"model.precaution={k}", f"seed={seed}"], status="ok", seed=seed, metrics={"output_loss.JPN": 1.0}
+        )
+    res = collect(s, aggregate=None)
+    assert "seed" in override_columns(res)
+    assert (s / "results_summary.parquet").exists() == summary_written
+    assert ("summary_file" in res.attrs) == summary_written
 
 
 @given(

@@ -12,8 +12,12 @@ import dataclasses
 
 import helpers
 import pytest
+import yaml
+from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
+import sim
+from sim.api import compose_config
 from sim.config import MeasureConfig, RequirementChangeConfig, ScenarioConfig
 from sim.scenario import ScenarioError, validate_config
 
@@ -554,3 +558,181 @@ def test_history_file_with_a_byte_order_mark_or_quoted_header_is_accepted(tmp_pa
     bad.write_bytes(b"s\xe9ries,good\n")
     with pytest.raises(ScenarioError, match=r"^scenario.history: .*readable UTF-8 CSV"):
         _check_history(str(bad))
+
+
+# ------------------------------------------------------------------------------ scenario-file mistakes
+def _lint(tmp_path, name, text=None, data=None):
+    from sim.config import lint_scenario_file
+
+    path = tmp_path / "my" / "scenario" / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if data is not None:
+        text = yaml.safe_dump(data)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return path, lint_scenario_file(name, [tmp_path / "my"])
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "the file is empty (or only comments); allowed: a UTF-8 YAML file"),
+        ("# nothing yet\n", "the file is empty"),
+        (b"\x00\x01\x02binary", "binary content (a NUL byte at offset 0)"),
+        ("name: s\u00e9rie\n".encode("latin-1"), "not UTF-8 text (byte 0xe9 at offset 7)"),
+        ("name: x\ngoods: [\n", "invalid YAML at line 3, column 1"),
+        ("[1, 2]\n", "list [1, 2] at the top level is invalid"),
+        ("just words\n", "str 'just words' at the top level is invalid"),
+    ],
+    ids=["empty", "comments", "binary", "latin1", "bad_yaml", "list", "scalar"],
+)
+def test_a_file_that_is_no_scenario_is_named_with_the_problem(tmp_path, content, message):
+    path, problem = _lint(tmp_path, "case", content)
+    assert problem.startswith(f"{path}: {message}"), problem
+    assert "\n" not in problem
+
+
+def test_an_oversized_file_is_refused_without_reading_it(tmp_path, monkeypatch):
+    import sim.config
+
+    monkeypatch.setattr(sim.config, "MAX_SCENARIO_FILE_BYTES", 1000)
+    path, problem = _lint(tmp_path, "huge", data=helpers.minimal_scenario_dict())
+    assert problem.startswith(f"{path}: 0.0 MiB is too large for a scenario file; allowed: at most 0 MiB"), problem
+
+
+@pytest.mark.parametrize(
+    "drop, message",
+    [
+        (("name",), "scenario.name: missing; allowed: a text value"),
+        (("start",), "scenario.start: missing; allowed: a date, YYYY-MM"),
+        (("coercer",), "scenario.coercer: missing; allowed: a country code from scenario.countries"),
+        (("producers", 1, "good"), "scenario.producers[1].good: missing; allowed: a good id from scenario.goods"),
+        (("goods", 0, "reference_price"), "scenario.goods[0].reference_price: missing; allowed: a number"),
+        (("measures", 0, "start"), "scenario.measures[0].start: missing; allowed: a date"),
+    ],
+)
+def test_a_required_field_left_out_is_named(tmp_path, drop, message):
+    data = helpers.minimal_scenario_dict()
+    node = data
+    for key in drop[:-1]:
+        node = node[key]
+    del node[drop[-1]]
+    path, problem = _lint(tmp_path, "case", data=data)
+    assert problem.startswith(f"{path}: {message}"), problem
+
+
+def test_a_required_field_set_on_the_command_line_counts_as_given(tmp_path):
+    from sim.config import lint_scenario_file
+
+    data = helpers.minimal_scenario_dict()
+    del data["start"], data["producers"][0]["good"]
+    _lint(tmp_path, "case", data=data)
+    given = frozenset({"scenario.start", "scenario.producers[0].good"})
+    assert lint_scenario_file("case", [tmp_path / "my"], overridden=given) is None
+    assert "scenario.start: missing" in lint_scenario_file("case", [tmp_path / "my"])
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"goods": None}, "scenario.goods: None is invalid; allowed: a list"),
+        ({"coercer": None}, "scenario.coercer: None is invalid; allowed: a text value"),
+        ({"strategy": None}, "scenario.strategy: None is invalid; allowed: a mapping with the keys type,"),
+        ({"projects": [{"build_lag_months": 9.0}]}, "scenario.projects[0].build_lag_months: 9.0 is invalid; allowed"),
+        ({"user_sectors": [{"n_firms": "1e3"}]}, "scenario.user_sectors[0].n_firms: '1e3' is invalid"),
+    ],
+)
+def test_values_omegaconf_refuses_without_a_path_are_named(data, message):
+    from sim.config import ScenarioConfig, schema_problem
+
+    assert schema_problem(data, ScenarioConfig, "scenario").startswith(message)
+
+
+def test_schema_and_unknown_names_are_not_scenarios(tmp_path):
+    from sim.config import scenario_name_problem
+
+    assert scenario_name_problem("minimal") is None
+    schema = scenario_name_problem("schema")
+    assert schema.startswith("scenario: 'schema' is the schema that scenario files extend, not a scenario; allowed: ")
+    assert "minimal" in schema and "generated_schema" not in schema
+    (tmp_path / "my" / "scenario").mkdir(parents=True)
+    (tmp_path / "my" / "scenario" / "mine.yaml").write_text("name: mine\n")
+    nope = scenario_name_problem("nope", [tmp_path / "my"])
+    assert nope.startswith("scenario: 'nope' is not a scenario file found; allowed: ") and "mine" in nope
+    with pytest.raises(ConfigCompositionException, match="^scenario: 'schema' is the schema"):
+        compose_config("schema")
+
+
+def test_a_users_file_shadowed_by_a_shipped_one_is_named_in_a_warning(tmp_path):
+    from sim.api import ScenarioShadowedWarning
+
+    config_dir = helpers.write_scenario(tmp_path, "minimal", lambda d: d.update(description="mine"))
+    with pytest.warns(ScenarioShadowedWarning, match="using .*configs/scenario/minimal.yaml; your .* is ignored"):
+        cfg = compose_config("minimal", config_dir=config_dir)
+    assert cfg.scenario.description != "mine"
+
+
+def test_an_empty_file_through_sim_run_names_the_file(tmp_path):
+    (tmp_path / "scenario").mkdir()
+    (tmp_path / "scenario" / "empty.yaml").write_text("")
+    with pytest.raises(ConfigCompositionException, match=r"empty\.yaml: the file is empty"):
+        sim.run("empty", config_dir=tmp_path)
+
+
+def test_a_missing_value_after_composition_is_a_scenario_error():
+    cfg = helpers.minimal_cfg(["scenario.coercer=???"])
+    with pytest.raises(ScenarioError, match=r"^scenario\.coercer: missing; allowed: a country code"):
+        validate_config(cfg)
+
+
+def test_an_interpolation_that_does_not_resolve_is_a_scenario_error():
+    cfg = helpers.minimal_cfg(["scenario.goods.0.price_cap=${parameters.nope}"])
+    with pytest.raises(ScenarioError, match=r"^scenario\.goods\[0\]\.price_cap: does not resolve"):
+        validate_config(cfg)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("scenario.goods.0.reference_price=1e300", "scenario.goods[0].reference_price: 1e+300 is invalid"),
+        ("scenario.goods.0.demand_elasticity=200000", "scenario.goods[0].demand_elasticity: 200000.0 is invalid"),
+        ("scenario.goods.0.armington_elasticity=51", "scenario.goods[0].armington_elasticity: 51.0 is invalid"),
+        ("scenario.producers.0.supply_elasticity=60", "scenario.producers[0].supply_elasticity: 60.0 is invalid"),
+    ],
+)
+def test_numbers_too_large_for_the_model_are_refused(override, message):
+    with pytest.raises(ScenarioError) as info:
+        validate_config(helpers.minimal_cfg([override]))
+    assert str(info.value).startswith(message), info.value
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"user_sectors": "???"}, "scenario.user_sectors: missing"),
+        (
+            {"user_sectors": ["${parameters.nope}"]},
+            "scenario.user_sectors[0]: '${parameters.nope}' is invalid; allowed",
+        ),
+        ({"strategy": "${parameters.x}"}, "scenario.strategy: '${parameters.x}' is invalid; allowed: a mapping"),
+    ],
+    ids=["missing_list", "interpolation_for_an_entry", "interpolation_for_a_mapping"],
+)
+def test_fuzz_findings_are_named_at_the_lint(tmp_path, data, message):
+    """Found by tests/test_fuzz_input.py: ``???`` for a list with a default composed to the default
+    (an empty list: a world without firms), an interpolation where fields are expected gave
+    OmegaConf's message without the path."""
+    base = helpers.minimal_scenario_dict()
+    base.update(data)
+    path, problem = _lint(tmp_path, "case", data=base)
+    assert problem.startswith(f"{path}: {message}"), problem
+
+
+def test_a_world_without_user_sectors_is_refused():
+    cfg = helpers.minimal_cfg()
+    cfg.scenario.user_sectors = []
+    cfg.scenario.sourcing = []
+    with pytest.raises(ScenarioError, match=r"^scenario\.user_sectors: \[\] is invalid; allowed: at least one"):
+        validate_config(cfg)

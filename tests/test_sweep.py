@@ -82,7 +82,7 @@ def test_composition_error_in_one_combination_stops_the_sweep_before_any_job_run
     naming the bad value and no job directory (no partial result) is written."""
     helpers.warm_numba_cache()
     for name, args, needle in [
-        ("scenario", ["scenario=minimal,nope"], "scenario/nope"),
+        ("scenario", ["scenario=minimal,nope"], "nope"),
         ("type", ["model.precaution=1,abc"], "abc"),
     ]:
         sweep_dir = tmp_path / name / "sweep"
@@ -93,6 +93,34 @@ def test_composition_error_in_one_combination_stops_the_sweep_before_any_job_run
             [p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")] if sweep_dir.exists() else []
         )
         assert jobs == [], (name, jobs)
+
+
+def test_a_sweep_stopped_by_a_misspelt_key_leaves_no_plan(tmp_path):
+    """A misspelt key stops the sweep while Hydra composes its jobs, after the plan (sweep.json) was
+    written: the plan and the sweep folder it was alone in are removed, so ``coercion-sim-collect``
+    cannot report jobs pending that will never run."""
+    sweep_dir = tmp_path / "runs" / "sweep"
+    proc = multirun(["model.precaution=1,3", "model.risk_avresion=2"], sweep_dir)
+    assert proc.returncode != 0 and "risk_avresion" in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert not sweep_dir.exists(), sorted(str(p) for p in sweep_dir.rglob("*"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"] and list((tmp_path / "runs").iterdir()) == []
+
+
+def test_discard_unstarted_plans_keeps_a_plan_whose_jobs_started(tmp_path, monkeypatch):
+    from sim import sweep as sweep_mod
+
+    monkeypatch.chdir(tmp_path)
+    started, unstarted = tmp_path / "a" / "sweep", tmp_path / "b" / "sweep"
+    for d in (started, unstarted):
+        d.mkdir(parents=True)
+        (d / "sweep.json").write_text("{}")
+    (started / "0").mkdir()
+    monkeypatch.setattr(sweep_mod, "_PLANS_WRITTEN", [started / "sweep.json", unstarted / "sweep.json"])
+    assert sweep_mod.discard_unstarted_plans() == [unstarted / "sweep.json"]
+    assert (started / "sweep.json").is_file()
+    assert not (tmp_path / "b").exists()  # the emptied folders up to the working directory
+    assert sweep_mod._PLANS_WRITTEN == []
 
 
 def test_sweep_jobs_draw_no_figures_unless_asked(tmp_path):
