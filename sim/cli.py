@@ -377,18 +377,77 @@ def _lint_named_scenarios(argv: list[str]) -> None:
             print(f"warning: {shadowed}", file=sys.stderr)
 
 
+def override_problem(exc: BaseException) -> str:
+    """One line for an override Hydra could not compose, naming the key, the bad value and what is
+    allowed: ``model.risk_avresion: unknown key; allowed: adjustment_rate, ...``, ``seed: Value 'abc'
+    of type 'str' could not be converted to Integer``, ``model=foo: no such config; allowed:
+    default``, or the parser's message for a malformed override. Hydra's own message spans several
+    lines and, for an unknown key, does not say which keys there are.
+    """
+    import dataclasses
+
+    from hydra.errors import MissingConfigException, OverrideParseException
+
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    full_key = getattr(cause, "full_key", None)
+    object_type = getattr(cause, "object_type", None)
+    message = str(getattr(cause, "msg", None) or cause).splitlines()[0].strip()
+    if isinstance(exc, MissingConfigException):
+        found = re.search(r"Could not find '([^']+)/([^']+)'", str(exc))
+        options = re.search(r"Available options in '[^']+':\s*((?:\n\t[^\n]+)+)", str(exc))
+        allowed = ", ".join(o.strip() for o in options.group(1).splitlines() if o.strip()) if options else "?"
+        if found:
+            return f"{found.group(1)}={found.group(2)}: no such config; allowed: {allowed}"
+        return _one_line(exc)
+    if isinstance(exc, OverrideParseException):
+        return f"malformed override: {str(exc).splitlines()[0]} (syntax: key=value, see coercion-sim --help)"
+    if full_key and " not in " in message and dataclasses.is_dataclass(object_type):
+        names = ", ".join(f.name for f in dataclasses.fields(object_type))
+        return f"{full_key}: unknown key; allowed: {names}"
+    if full_key:
+        return f"{full_key}: {message}"
+    return _one_line(exc)
+
+
 def main() -> None:
-    """Console entry point (``coercion-sim``)."""
+    """Console entry point (``coercion-sim``).
+
+    A command-line override Hydra cannot compose (a misspelt key, a wrong type, an unknown config
+    group option, a malformed override) is one line naming the key and what is allowed, exit code 2,
+    before any output folder exists. ``HYDRA_FULL_ERROR=1`` keeps Hydra's own report.
+    """
+    from hydra.errors import ConfigCompositionException, OverrideParseException
+    from omegaconf.errors import OmegaConfBaseException
+
     register_configs()
     _lint_named_scenarios(sys.argv[1:])
+    full_error = os.environ.get("HYDRA_FULL_ERROR")
+    # Hydra reports an exception itself (several lines, exit code 1) unless HYDRA_FULL_ERROR is set;
+    # then it raises it, and composition errors are reported here in one line.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         _app()
     except SystemExit as exc:
         if exc.code not in (None, 0):  # e.g. a sweep whose jobs Hydra could not compose
-            from sim.sweep import discard_unstarted_plans
-
-            discard_unstarted_plans()
+            _discard_unstarted_plans()
         raise
+    except (ConfigCompositionException, OverrideParseException, OmegaConfBaseException) as exc:
+        _discard_unstarted_plans()
+        if full_error:
+            raise
+        print(f"error: {override_problem(exc)}", file=sys.stderr)
+        sys.exit(2)
+    finally:
+        if full_error is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = full_error
+
+
+def _discard_unstarted_plans() -> None:
+    from sim.sweep import discard_unstarted_plans
+
+    discard_unstarted_plans()
 
 
 if __name__ == "__main__":
