@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import helpers
 import numpy as np
 import pytest
 
@@ -87,3 +88,81 @@ def test_outside_ruling_ends_the_measure_after_its_delay():
 def test_schedule_strategy_keeps_measures_as_dated():
     res = sim.run("minimal", ["output.figures=false"], seed=1, keep_model=True)
     assert all(m.ended_at is None for m in res.model.measures)
+
+
+#: CHN bans its ore exports to JPN from 2021 with no end date: it loses about 61% of its export revenue
+#: each month, so its trailing 12-month cost (a share of baseline revenue) climbs ~5 points a month.
+BAN_ON_JAPAN = [
+    "scenario.measures.0.type=export_ban",
+    "scenario.measures.0.targets=[JPN]",
+    "scenario.measures.0.end=null",
+    "output.figures=false",
+]
+
+
+def _trailing_cost_at_decision(model) -> np.ndarray:
+    """The coercer's trailing 12-month cost share as the strategy sees it at the start of each month
+    (months before the current one: the current month is not cleared yet)."""
+    cost, base = model.recorder.coercer_cost, model.baseline_coercer_revenue
+    return np.array([cost[max(0, t - 11) : t].sum() / (12 * base) for t in range(model.n_steps)])
+
+
+def test_a_coercer_ends_a_costly_ban_once_its_cost_passes_a_realistic_tolerance():
+    """At a tolerance of 20% of baseline revenue (MODEL.md's rule (b)), the coercer lifts the ban in the
+    first month its trailing cost is over it, and its exports to the target resume; a coercer that
+    tolerates more keeps the ban longer (or for good)."""
+    scheduled = sim.run("minimal", BAN_ON_JAPAN, seed=1, keep_model=True)
+    cost = _trailing_cost_at_decision(scheduled.model)
+    tolerance = 0.2
+    over = np.flatnonzero(cost > tolerance)
+    assert over.size and 12 < over[0] < 24, "the ban's cost crosses 20% within its first year"
+    expected_end = int(over[0])
+
+    common = ["scenario.strategy.type=rules", "scenario.strategy.target_pain_threshold=10.0", *BAN_ON_JAPAN]
+    strict = sim.run(
+        "minimal", [*common, f"scenario.strategy.coercer_cost_tolerance={tolerance}"], seed=1, keep_model=True
+    )
+    ban = strict.model.measures[0]
+    assert ban.ended_at == expected_end
+    assert strict.model.strategy.ended_reason == {0: "coercer cost over tolerance"}
+    assert strict.metrics["conceded"] is False
+
+    def exports_to_japan(result):
+        f = result.flows
+        f = f[(f.origin == "CHN") & (f.destination == "JPN")]
+        return f.groupby("step").quantity.sum().reindex(range(result.model.n_steps), fill_value=0.0).to_numpy()
+
+    lifted, kept = exports_to_japan(strict), exports_to_japan(scheduled)
+    assert kept[expected_end:].max() < 1e-6 * kept[0]  # the scheduled ban holds
+    assert lifted[expected_end] > 0.5 * lifted[0]  # trade resumes the month the ban is lifted
+    assert lifted[12:expected_end].max() < 1e-6 * lifted[0]  # and not before
+
+    lenient = sim.run("minimal", [*common, "scenario.strategy.coercer_cost_tolerance=0.4"], seed=1, keep_model=True)
+    assert lenient.model.measures[0].ended_at == int(np.flatnonzero(cost > 0.4)[0]) > expected_end
+    # The tolerance compares the cost against it strictly: a coercer whose cost never exceeds it keeps going.
+    tolerant = sim.run(
+        "minimal", [*common, f"scenario.strategy.coercer_cost_tolerance={cost.max() + 0.05}"], seed=1, keep_model=True
+    )
+    assert tolerant.model.measures[0].ended_at is None and tolerant.model.strategy.ended_reason == {}
+
+
+def test_rule_based_coercer_ignores_measures_of_other_countries():
+    """Rule (b) ends the coercer's own measures; another country's measure stays as dated."""
+    from omegaconf import OmegaConf
+
+    from sim.config import MeasureConfig
+
+    cfg = helpers.minimal_cfg(
+        [
+            "scenario.strategy.type=rules",
+            "scenario.strategy.target_pain_threshold=10.0",
+            "scenario.strategy.coercer_cost_tolerance=0.2",
+            *BAN_ON_JAPAN,
+        ]
+    )
+    duty = {"type": "export_duty", "imposer": "AUS", "goods": ["ore"], "start": "2021-01-01", "rate": 0.1}
+    cfg.scenario.measures.append(OmegaConf.structured(MeasureConfig(**duty)))
+    res = sim.run(cfg, seed=1, keep_model=True)
+    ban, duty = res.model.measures
+    assert (ban.imposer, duty.imposer) == (0, 2)
+    assert ban.ended_at is not None and duty.ended_at is None

@@ -49,9 +49,10 @@ def same_run(a, b) -> None:
     keep = lambda ts: ts[~ts.variable.isin(POLICY_VARIABLES)].reset_index(drop=True)  # noqa: E731
     pd.testing.assert_frame_equal(keep(a.timeseries), keep(b.timeseries))
     pd.testing.assert_frame_equal(a.flows, b.flows)
-    strip = lambda m: {
-        k: v for k, v in m.items() if not k.startswith(("policy_", "stockpile_released", "clearing_seconds"))
-    }  # noqa: E731
+
+    def strip(m):
+        return {k: v for k, v in m.items() if not k.startswith(("policy_", "stockpile_released", "clearing_seconds"))}
+
     assert strip(a.metrics) == strip(b.metrics)
 
 
@@ -161,6 +162,59 @@ def test_by_default_a_stockpile_also_releases_on_a_price_spike_without_rationing
     assert pile.metrics["output_loss.JPN"] < base.metrics["output_loss.JPN"]
 
 
+#: On ``minimal``, CHN holds back half its ore shipments to JPN at the border for the first half of 2021
+#: (an informal halt): Japanese firms are rationed, but the price they pay for what arrives barely moves.
+HALT = [
+    "scenario.measures.0.type=informal_restriction",
+    "scenario.measures.0.targets=[JPN]",
+    "scenario.measures.0.intensity=0.5",
+    "scenario.measures.0.end=2021-06-30",
+]
+JAPANS_RESERVE = ["policy=stockpile", "policy.stockpile.countries=[JPN]"]
+
+
+def _released(result) -> float:
+    """Reserve stock delivered to Japan's firms over the run (the metric is absent when nothing was)."""
+    return result.metrics.get("stockpile_released.ore.JPN", 0.0)
+
+
+def _reserve_run(measures, release_on=None):
+    pol = ["policy=none"] if release_on is None else [*JAPANS_RESERVE, f"policy.stockpile.release_on={release_on}"]
+    return sim.run("minimal", [*measures, *pol, "output.figures=false"], seed=1)
+
+
+def test_a_price_rule_reserve_releases_on_a_price_spike_without_shortage_and_not_on_rationing_at_stable_prices():
+    """``release_on: price`` answers the quota's price spike (nobody rationed) and ignores a border halt
+    that rations firms at stable prices; ``shortage`` is the converse; ``either`` does both."""
+    # The quota: a price spike without rationing.
+    spike = _reserve_run([])
+    assert spike.metrics["peak_price_paid_ratio.ore.JPN"] > 2.0 and japan_shortage(spike) < 1e-6
+    on_price = _reserve_run([], "price")
+    assert _released(on_price) > 0
+    assert on_price.metrics["peak_price_paid_ratio.ore.JPN"] < spike.metrics["peak_price_paid_ratio.ore.JPN"]
+    assert on_price.metrics["output_loss.JPN"] < spike.metrics["output_loss.JPN"]
+    on_shortage = _reserve_run([], "shortage")
+    assert _released(on_shortage) == 0.0
+    assert on_shortage.metrics["output_loss.JPN"] == pytest.approx(spike.metrics["output_loss.JPN"], rel=1e-9)
+    on_either = _reserve_run([], "either")
+    assert _released(on_either) == pytest.approx(_released(on_price), rel=1e-9)
+
+    # The halt: rationing at stable prices.
+    halt = _reserve_run(HALT)
+    assert halt.metrics["peak_price_paid_ratio.ore.JPN"] < 1.5 and japan_shortage(halt) > 1000.0
+    on_price = _reserve_run(HALT, "price")
+    assert _released(on_price) == 0.0
+    assert on_price.metrics["output_loss.JPN"] == pytest.approx(halt.metrics["output_loss.JPN"], rel=1e-9)
+    on_shortage = _reserve_run(HALT, "shortage")
+    released = _released(on_shortage)
+    assert released > 0
+    # Released stock stands in for what the border holds back, never more than the gap it answers.
+    assert released <= japan_shortage(halt) * (1 + 1e-9)
+    assert on_shortage.metrics["output_loss.JPN"] < halt.metrics["output_loss.JPN"]
+    on_either = _reserve_run(HALT, "either")
+    assert _released(on_either) == pytest.approx(released, rel=1e-9)
+
+
 @settings(max_examples=2, deadline=None)
 @given(st.floats(0.05, 0.5), st.floats(0.05, 0.5))
 def test_a_coalition_that_buys_the_targets_exports_never_lowers_its_export_revenue(rate, share):
@@ -191,9 +245,15 @@ def test_counter_tariffs_cut_the_coercers_exports_to_members_while_the_coercion_
         ]
     )
     f0, f1 = base.flows, hit.flows
-    window = lambda f: f[
-        (f.origin == "CHN") & f.destination.isin(["USA", "EU27"]) & (f.date >= "2010-10-01") & (f.date < "2010-12-01")
-    ]  # noqa: E731
+
+    def window(f):
+        return f[
+            (f.origin == "CHN")
+            & f.destination.isin(["USA", "EU27"])
+            & (f.date >= "2010-10-01")
+            & (f.date < "2010-12-01")
+        ]
+
     assert window(f1).quantity.sum() < window(f0).quantity.sum()
     cost = hit.metrics["policy_cost.collective_response.USA"]
     assert cost > 0
