@@ -52,6 +52,8 @@ def test_parse_date_rejects_non_dates_naming_the_field(bad):
         parse_date(bad, field="scenario.measures[0].start")
     message = str(exc.value)
     assert message.startswith("scenario.measures[0].start: ") and repr(bad) in message and "YYYY-MM" in message
+    with pytest.raises(ValueError, match=r"^scenario\.start: "):
+        parse_month(bad, field="scenario.start")
 
 
 # ------------------------------------------------------------------------------------------------ months

@@ -2,7 +2,7 @@
 
 Small three-country worlds are built in the test (a coercer, a target exporter or importer, and the rest of
 the world) and each is run with and without a measure, same seed. Properties checked over parameter ranges
-(hypothesis, few examples: each example costs a few model runs):
+(hypothesis; each example costs a few model runs, so the count is ``helpers.model_runs``):
 
 * when a large buyer bans imports of a good from an exporter, the exporter's price falls and its sales to
   other buyers rise; the share of its lost sales re-sold elsewhere is larger when origins are more
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import helpers
 import numpy as np
-from hypothesis import Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
@@ -25,8 +25,8 @@ from sim.api import run
 from sim.config import ScenarioConfig
 
 START, END, MEASURE_START = "2020-01", "2021-06", "2020-04-01"
-# Few examples and no shrinking: each example is several model runs.
-FEW = settings(max_examples=4, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate])
+# Each example is several model runs: the profile's budget for model-run properties.
+MODEL_RUNS = helpers.model_runs()
 
 
 def _world(
@@ -116,7 +116,7 @@ def _exports_to(result, origin: str, destination: str) -> np.ndarray:
 IMPORT_BAN = {"type": "import_ban", "imposer": "CHN", "goods": ["ore"], "targets": ["AUS"], "start": MEASURE_START}
 
 
-@FEW
+@MODEL_RUNS
 @given(
     sigma=st.floats(1.5, 6.0),
     buyer_share=st.floats(0.3, 0.8),
@@ -145,7 +145,7 @@ def _redirected(**kw) -> float:
     return _run(_world(**kw, measure=IMPORT_BAN)).metrics["redirected_share_12m.ore.AUS"]
 
 
-@FEW
+@MODEL_RUNS
 @given(sigma=st.floats(1.5, 4.0), factor=st.floats(1.5, 3.0), buyer_share=st.floats(0.3, 0.8))
 def test_redirection_rises_with_substitutability_between_origins(sigma, factor, buyer_share):
     kw = dict(buyer_use=1000.0, other_use=3000.0, exporter_share_buyer=buyer_share, exporter_share_other=0.1)
@@ -153,7 +153,7 @@ def test_redirection_rises_with_substitutability_between_origins(sigma, factor, 
     assert 0 < low < high
 
 
-@FEW
+@MODEL_RUNS
 @given(sigma=st.floats(1.5, 4.0), factor=st.floats(1.5, 3.0), buyer_share=st.floats(0.3, 0.8))
 def test_redirection_rises_with_size_of_other_buyers(sigma, factor, buyer_share):
     # Other buyers `factor` times larger, the exporter holding the same share of their purchases, and the
@@ -208,7 +208,7 @@ def _exporter_world(sigma: float, measure: dict | None) -> dict:
     }
 
 
-@FEW
+@MODEL_RUNS
 @given(
     sigma=st.floats(1.5, 6.0),
     kind=st.sampled_from(["export_ban", "informal_restriction", "export_duty"]),

@@ -1,7 +1,8 @@
 """Policy levers (sim/policy.py): composition, neutral settings, directions of effect, costs, validation.
 
-Direction tests are hypothesis properties over parameter ranges with few examples (each example is two
-model runs of about half a second). The coalition tests use a toy world in
+Direction tests are hypothesis properties over parameter ranges; each example is two model runs of about
+half a second, so their example count is the profile's budget for model-run properties
+(``helpers.model_runs``). The coalition tests use a toy world in
 ``tests/configs/scenario/coalition_toy.yaml``.
 """
 
@@ -11,10 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import helpers
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import sim
@@ -117,7 +119,7 @@ def japan_shortage(result) -> float:
     return sum(v for k, v in result.metrics.items() if k.startswith(("shortage.", "rationed.")) and k.endswith(".JPN"))
 
 
-@settings(max_examples=3, deadline=None)
+@helpers.model_runs()
 @given(st.floats(0.0, 4.0), st.floats(0.25, 4.0))
 def test_a_larger_stockpile_never_increases_japans_shortage(months, extra):
     small = run(["policy=stockpile", "policy.stockpile.countries=[JPN]", f"policy.stockpile.months={months}"])
@@ -125,7 +127,7 @@ def test_a_larger_stockpile_never_increases_japans_shortage(months, extra):
     assert japan_shortage(large) <= japan_shortage(small) * (1 + 1e-9) + 1e-6
 
 
-@settings(max_examples=2, deadline=None)
+@helpers.model_runs()
 @given(st.floats(0.0, 4.0), st.floats(0.25, 4.0))
 def test_a_larger_stockpile_that_is_not_refilled_never_increases_japans_output_loss(months, extra):
     # With refilling, a larger reserve buys more once prices are back near normal, which raises prices
@@ -215,7 +217,7 @@ def test_a_price_rule_reserve_releases_on_a_price_spike_without_shortage_and_not
     assert _released(on_either) == pytest.approx(released, rel=1e-9)
 
 
-@settings(max_examples=2, deadline=None)
+@helpers.model_runs()
 @given(st.floats(0.05, 0.5), st.floats(0.05, 0.5))
 def test_a_coalition_that_buys_the_targets_exports_never_lowers_its_export_revenue(rate, share):
     def revenue(result):
@@ -262,7 +264,7 @@ def test_counter_tariffs_cut_the_coercers_exports_to_members_while_the_coercion_
     np.testing.assert_allclose(before.quantity.to_numpy(), before0.quantity.to_numpy())
 
 
-@settings(max_examples=2, deadline=None)
+@helpers.model_runs()
 @given(st.floats(1.0, 10.0))
 def test_diversification_never_raises_japans_dependence_on_the_coercer(speed):
     none = run(["policy=none"])
