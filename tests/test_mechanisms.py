@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import helpers
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
@@ -208,13 +209,7 @@ def _exporter_world(sigma: float, measure: dict | None) -> dict:
     }
 
 
-@MODEL_RUNS
-@given(
-    sigma=st.floats(1.5, 6.0),
-    kind=st.sampled_from(["export_ban", "informal_restriction", "export_duty"]),
-    strength=st.floats(0.3, 1.0),
-)
-def test_export_restriction_lowers_price_inside_and_raises_it_outside(sigma, kind, strength):
+def _check_export_restriction(sigma: float, kind: str, strength: float) -> None:
     measure = {"type": kind, "imposer": "CHN", "goods": ["ore"], "start": MEASURE_START}
     measure.update({"rate": strength} if kind == "export_duty" else {"intensity": strength})
     base = _run(_exporter_world(sigma, None))
@@ -228,3 +223,28 @@ def test_export_restriction_lowers_price_inside_and_raises_it_outside(sigma, kin
     # Outside: the price the other origin's producers get (the world price of the good outside CHN).
     out_base, out_hit = _series(base, "price_domestic", "AUS")[months], _series(hit, "price_domestic", "AUS")[months]
     assert np.all(out_hit > out_base * (1 + 1e-6))
+
+
+@MODEL_RUNS
+@given(
+    sigma=st.floats(1.5, 6.0),
+    restriction=st.tuples(st.just("export_duty"), st.floats(0.3, 1.0))
+    | st.tuples(st.sampled_from(["export_ban", "informal_restriction"]), st.just(1.0)),
+)
+def test_export_restriction_lowers_price_inside_and_raises_it_outside(sigma, restriction):
+    """Export duties of any rate and complete blocks (partial blocks: the known failure below)."""
+    _check_export_restriction(sigma, *restriction)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "Found when the example budget was raised (issue 11): under a partial block (intensity < 1) the "
+        "rationed buyers also buy less from the other origin; AUS sells 13 instead of 16.9 t/month and its "
+        "price falls 20% in the ban's first month although ROW buyers are rationed. Kernel behaviour "
+        "(sim/market), reported to its owner; this test turns red once it is fixed."
+    ),
+)
+@pytest.mark.parametrize("kind", ["export_ban", "informal_restriction"])
+def test_a_partial_export_block_raises_the_price_outside(kind):
+    _check_export_restriction(3.440075432716471, kind, 0.8647485384078664)
