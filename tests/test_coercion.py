@@ -45,6 +45,14 @@ def test_duties_and_tariffs_add_and_bans_take_the_largest():
     tariff = _measure(ImportTariff, dt.date(2010, 1, 1), None, rate=0.8)
     tariff.apply(3, arrays)
     assert arrays.import_tariff[0, 1, 0] == pytest.approx(0.8)  # imposer 0 taxes imports from 1
+    _measure(ImportTariff, dt.date(2010, 1, 1), None, rate=0.1).apply(3, arrays)
+    assert arrays.import_tariff[0, 1, 0] == pytest.approx(0.9)  # anti-dumping on top of a tariff: they add
+    # From the 16th of a 31-day month: the duty and the tariff apply to 16/31 of the month's trade.
+    arrays.reset()
+    _measure(ExportDuty, dt.date(2010, 1, 16), None, rate=0.25).apply(0, arrays)
+    _measure(ImportTariff, dt.date(2010, 1, 16), None, rate=0.5).apply(0, arrays)
+    assert arrays.export_duty[0, 0] == pytest.approx(0.25 * 16 / 31)
+    assert arrays.import_tariff[0, 1, 0] == pytest.approx(0.5 * 16 / 31)
     _measure(ExportBan, dt.date(2010, 1, 1), None, intensity=1.0).apply(3, arrays)
     _measure(InformalExportRestriction, dt.date(2010, 1, 1), None, intensity=0.5).apply(3, arrays)
     assert arrays.ban_intensity[0, 0, 1] == 1.0
@@ -66,12 +74,18 @@ def _rules_run(**strategy):
 
 
 def test_rule_based_coercer_stops_when_the_target_concedes():
-    res = _rules_run(target_pain_threshold=0.01, coercer_cost_tolerance=1e9)
+    res = _rules_run(target_pain_threshold=0.07, coercer_cost_tolerance=1e9)
     assert res.metrics["conceded"] is True
     model = res.model
     quota = model.measures[0]
     assert quota.ended_at is not None
     assert model.strategy.conceded_at == quota.ended_at
+    # Japan concedes in the first month its output loss over the trailing 3 months (the months already
+    # cleared, averaged over 3) passes the threshold: recomputed from the recorded losses.
+    loss = model.recorder.country_level["output_loss"][:, model.world.countries.index("JPN")]
+    base = model.recorder.baseline_value_added[model.world.countries.index("JPN")]
+    pain = [np.nansum(loss[max(0, t - 2) : t]) / (base * (t + 1 - max(0, t - 2))) for t in range(model.n_steps)]
+    assert quota.ended_at == int(np.flatnonzero(np.array(pain) > 0.07)[0])
     assert model.strategy.conceding_country == model.world.countries.index("JPN")
     assert model.strategy.ended_reason[0] == "target conceded"
     # Once ended, the quota no longer caps exports: the rent closes (it was open the month before).
@@ -166,10 +180,11 @@ def test_rule_based_coercer_ignores_measures_of_other_countries():
         ]
     )
     duty = {"type": "export_duty", "imposer": "AUS", "goods": ["ore"], "start": "2021-01-01", "rate": 0.1}
-    cfg.scenario.measures.append(OmegaConf.structured(MeasureConfig(**duty)))
+    cfg.scenario.measures.insert(0, OmegaConf.structured(MeasureConfig(**duty)))  # listed before the ban
     res = sim.run(cfg, seed=1, keep_model=True)
-    ban, duty = res.model.measures
+    duty, ban = res.model.measures
     assert (ban.imposer, duty.imposer) == (0, 2)
+    assert res.model.strategy.ended_reason == {1: "coercer cost over tolerance"}
     assert ban.ended_at is not None and duty.ended_at is None
 
 
@@ -270,6 +285,8 @@ def test_quota_licences_carry_over_within_the_year_and_the_tightest_cap_wins():
     assert half.months().tolist() == [0, 1, 2]  # 16 of 31, 28 of 28, 16 of 31 days
     short = _measure(ExportQuota, dt.date(2010, 1, 17), dt.date(2010, 3, 15), quantity=60.0)  # 15 of 31
     assert short.months().tolist() == [1]
+    exactly_half = _measure(ExportQuota, dt.date(2010, 4, 16), dt.date(2010, 5, 31), quantity=60.0)  # 15 of 30
+    assert exactly_half.months().tolist() == [3, 4]
     arrays = MeasureArrays.empty(1, 2)
     arrays.export_quota[0, 0] = 10.0
     h2.apply(6, arrays)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from pathlib import Path
 
 import helpers
 import pandas as pd
@@ -75,6 +76,11 @@ def test_a_crash_between_write_and_rename_leaves_the_old_file_or_none(kind, exis
     with pytest.raises(_Crash):
         write(path)
     assert len(renamed) == 1 and os.fspath(renamed[0][1]) == os.fspath(path)
+    # The temporary file sits beside the target (a rename across file systems is not atomic) and is named
+    # .NAME.*.tmp, so a reader listing the run's files and the clean-up of stopped jobs can tell it apart.
+    tmp = Path(renamed[0][0])
+    assert tmp.parent == path.parent
+    assert tmp.name.startswith(f".{path.name}.") and tmp.name.endswith(".tmp")
     if existing:
         assert path.read_bytes() == old
     else:
@@ -113,6 +119,16 @@ def test_a_crash_while_writing_never_leaves_a_truncated_file(kind, tmp_path, mon
         write(path)
     assert path.read_bytes() == b"previous complete file"
     assert helpers.temp_files_in(tmp_path) == []
+
+
+def test_parquet_tables_are_written_without_their_index(tmp_path):
+    """A filtered table keeps its row labels in memory; the file holds only its columns."""
+    subset = TABLE[TABLE.country == "JPN"].iloc[::-1]  # row labels 1, 0
+    path = outputs.write_parquet(subset, tmp_path / "t.parquet")
+    back = pd.read_parquet(path)
+    assert list(back.columns) == list(TABLE.columns)
+    assert back.index.equals(pd.RangeIndex(2))
+    pd.testing.assert_frame_equal(back, subset.reset_index(drop=True))
 
 
 def test_write_json_refuses_nan_rather_than_writing_invalid_json(tmp_path):
