@@ -425,3 +425,62 @@ def test_bad_lever_setting_on_the_command_line_exits_2_with_one_message(tmp_path
     assert proc.returncode == 2
     assert "policy.stockpile.months: -2.0 is invalid" in proc.stderr
     assert not (tmp_path / "out" / "timeseries.parquet").exists()
+
+
+# ---------------------------------------------------------------------------------------------- coercion signal
+def test_coercion_in_force_flags_the_coercers_discriminatory_measures_by_side():
+    """What the collective response reacts to: a measure of the coercer that names some countries (not
+    all), in force this month; export-side measures flag the target's imports, import-side ones its exports.
+    Other countries' measures, coalition counter-measures and measures on everyone are not coercion."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from sim.calendar import MonthlyCalendar
+    from sim.coercion import ExportBan, ExportDuty, ImportTariff, InformalImportRestriction
+    from sim.policy import CounterTariff, coercion_in_force
+
+    cal = MonthlyCalendar((2020, 1), (2020, 12))
+    always = cal.coverage(dt.date(2020, 1, 1), None)
+
+    def measure(cls, imposer, goods, targets, coverage=always, **kw):
+        return cls(
+            imposer=imposer,
+            goods=np.array(goods),
+            targets=np.array(targets),
+            coverage=coverage,
+            start=cal.first_day(0),
+            **kw,
+        )
+
+    coercer = 0  # countries 0..3, goods 0..2
+    model = SimpleNamespace(
+        world=SimpleNamespace(goods=["a", "b", "c"], countries=["CHN", "JPN", "AUS", "USA"]), coercer_index=coercer
+    )
+    model.measures = [
+        measure(ImportTariff, 2, [2], [0], rate=0.5),  # another country's tariff on the coercer: not coercion
+        measure(ExportBan, coercer, [0], [1, 3]),  # names two of three partners: discriminatory
+        measure(InformalImportRestriction, coercer, [1], [2], intensity=0.5),
+        measure(ExportDuty, coercer, [2], [1, 2, 3], rate=0.2),  # on every partner: not discriminatory
+        measure(ExportBan, coercer, [2], [2], coverage=cal.coverage(dt.date(2020, 6, 1), None)),  # from June
+    ]
+    model.measures.append(
+        measure(CounterTariff, 3, [0], [coercer], rate=0.3, lever=SimpleNamespace(any_member_coerced=lambda m, t: True))
+    )
+    exp, imp = coercion_in_force(model, 2)
+    expected_exp = np.zeros((3, 4), dtype=bool)
+    expected_exp[0, [1, 3]] = True
+    expected_imp = np.zeros((3, 4), dtype=bool)
+    expected_imp[1, 2] = True
+    np.testing.assert_array_equal(exp, expected_exp)
+    np.testing.assert_array_equal(imp, expected_imp)
+    exp, imp = coercion_in_force(model, 6)  # the June ban on good c to AUS is now in force
+    expected_exp[2, 2] = True
+    np.testing.assert_array_equal(exp, expected_exp)
+    np.testing.assert_array_equal(imp, expected_imp)
+    # A measure whose classifier names no side counts as export-side.
+    plain = SimpleNamespace(
+        imposer=coercer, targets=np.array([1]), goods=np.array([1]), classifier={}, in_force=lambda t: 1.0
+    )
+    model.measures = [plain]
+    exp, imp = coercion_in_force(model, 0)
+    assert exp[1, 1] and exp.sum() == 1 and not imp.any()
