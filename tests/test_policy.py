@@ -164,6 +164,16 @@ def test_by_default_a_stockpile_also_releases_on_a_price_spike_without_rationing
     assert pile.metrics["output_loss.JPN"] < base.metrics["output_loss.JPN"]
 
 
+def test_a_reserve_holds_only_the_goods_and_countries_it_covers():
+    """Japan's reserve of light rare earths only: no heavy stock in Japan, no stock anywhere else."""
+    r = run(["policy=stockpile", "policy.stockpile.countries=[JPN]", "policy.stockpile.goods=[ree_light]"])
+    ts = r.timeseries
+    assert series(ts, "stockpile", "JPN", "ree_light")[0] > 0
+    assert (series(ts, "stockpile", "JPN", "ree_heavy") == 0).all()
+    others = ts[(ts.variable == "stockpile") & (ts.country != "JPN")]
+    assert len(others) and (others.value == 0).all()
+
+
 #: On ``minimal``, CHN holds back half its ore shipments to JPN at the border for the first half of 2021
 #: (an informal halt): Japanese firms are rationed, but the price they pay for what arrives barely moves.
 HALT = [
