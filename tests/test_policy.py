@@ -164,6 +164,24 @@ def test_by_default_a_stockpile_also_releases_on_a_price_spike_without_rationing
     assert pile.metrics["output_loss.JPN"] < base.metrics["output_loss.JPN"]
 
 
+def test_a_reserve_releases_the_month_after_its_signal():
+    """The state sees last month's outcomes: a reserve on the shortage rule first releases the month
+    after Japan's firms are first rationed at the border; on the price rule, the month after the price
+    they pay first reaches 2x its first-month level."""
+
+    def first(x) -> int:
+        return int(np.flatnonzero(np.asarray(x) > 1e-9)[0])
+
+    halt = _reserve_run(HALT)
+    gap = series(halt.timeseries, "rationed", "JPN", "ore") + series(halt.timeseries, "shortage", "JPN", "ore")
+    on_shortage = _reserve_run(HALT, "shortage")
+    assert first(series(on_shortage.timeseries, "stockpile_release", "JPN", "ore")) == first(gap) + 1
+    spike = _reserve_run([])
+    paid = series(spike.timeseries, "price_paid", "JPN", "ore")
+    on_price = _reserve_run([], "price")
+    assert first(series(on_price.timeseries, "stockpile_release", "JPN", "ore")) == first(paid >= 2 * paid[0]) + 1
+
+
 def test_a_reserve_holds_only_the_goods_and_countries_it_covers():
     """Japan's reserve of light rare earths only: no heavy stock in Japan, no stock anywhere else."""
     r = run(["policy=stockpile", "policy.stockpile.countries=[JPN]", "policy.stockpile.goods=[ree_light]"])
