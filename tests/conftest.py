@@ -2,10 +2,15 @@
 
 Profiles (pick one with the ``HYPOTHESIS_PROFILE`` environment variable):
 
-* ``ci`` (default): few examples, no deadline (the first call compiles the numba kernel),
-  derandomized so CI runs are reproducible, no example database.
-* ``dev``: many more random examples, for hunting bugs locally
-  (``HYPOTHESIS_PROFILE=dev .venv/bin/python -m pytest tests/test_market_kernel.py``).
+* ``default`` (``make test``, CI): 40 examples per property, no deadline (the first call compiles the
+  numba kernel), derandomized (the examples are a fixed function of each test, so a CI run is
+  reproducible and a red build means a code change, not a newly drawn example), no example database.
+* ``thorough`` (``HYPOTHESIS_PROFILE=thorough make test-slow``, nightly): 500 random examples per
+  property, a fresh draw each run, failures remembered in ``.hypothesis/`` and replayed first.
+
+Properties whose every example runs the model (seconds per example) take their example count from
+the same profile through ``helpers.model_runs()`` (``helpers.MODEL_RUN_EXAMPLES``), never a fixed
+small count in the test. ``ci`` and ``dev`` are kept as aliases of ``default`` and ``thorough``.
 """
 
 from __future__ import annotations
@@ -29,20 +34,11 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO_ROOT / ".venv" / "numba-cache"
 # Market strategies draw many values; generation time is not what the health check is about here.
 _SUPPRESS = [HealthCheck.too_slow, HealthCheck.data_too_large]
 
-settings.register_profile(
-    "ci",
-    max_examples=40,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    print_blob=True,
-    suppress_health_check=_SUPPRESS,
-)
-settings.register_profile(
-    "dev",
-    max_examples=500,
-    deadline=None,
-    print_blob=True,
-    suppress_health_check=_SUPPRESS,
-)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+_COMMON = dict(deadline=None, print_blob=True, suppress_health_check=_SUPPRESS)
+
+settings.register_profile("default", max_examples=40, derandomize=True, database=None, **_COMMON)
+settings.register_profile("thorough", max_examples=500, **_COMMON)
+settings.register_profile("ci", settings.get_profile("default"))
+settings.register_profile("dev", settings.get_profile("thorough"))
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "default")
+settings.load_profile(PROFILE)

@@ -51,8 +51,25 @@ REQUIRED_VARIABLES = (
 )
 #: Metrics that measure wall time (differ between otherwise identical runs).
 WALL_TIME_METRICS = frozenset({"clearing_seconds"})
+#: Examples per Hypothesis property whose every example runs the model (a few runs of ~0.2-1 s each), by
+#: profile (``HYPOTHESIS_PROFILE``, see ``conftest.py``); cheap properties use the profile's own count.
+MODEL_RUN_EXAMPLES = {"default": 8, "ci": 8, "thorough": 60, "dev": 60}
 #: Timeout for one run of the console script (a cold numba cache compiles the kernel: ~40 s).
 CLI_TIMEOUT_S = 300
+
+
+def model_runs(*, shrink: bool | None = None):
+    """Hypothesis settings for a property whose examples run the model: the active profile's budget for
+    such properties (:data:`MODEL_RUN_EXAMPLES`). Shrinking (more model runs after a failure) is off in
+    the default profile and on in ``thorough`` unless ``shrink`` says otherwise."""
+    from hypothesis import Phase, settings
+
+    profile = os.environ.get("HYPOTHESIS_PROFILE", "default")
+    examples = MODEL_RUN_EXAMPLES[profile]
+    if shrink is None:
+        shrink = examples > MODEL_RUN_EXAMPLES["default"]
+    phases = [Phase.explicit, Phase.reuse, Phase.generate] + ([Phase.shrink] if shrink else [])
+    return settings(max_examples=examples, phases=phases)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -31,66 +31,112 @@ def _japan_china_share(flows: pd.DataFrame, year: int) -> float:
     return float(f[f.origin == "CHN"].quantity.sum() / total)
 
 
-@pytest.mark.parametrize("good", GOODS)
-def test_export_price_peaks_at_5_to_30_times_2009(run, good):
+def _known_miss(good: str, reason: str):
+    """A good the model misses the target for, as docs/ODD.md's calibration table says (strict: the test
+    turns red if the model starts meeting it, so the table and this file are updated together)."""
+    return pytest.param(good, marks=pytest.mark.xfail(strict=True, reason=f"docs/ODD.md calibration status: {reason}"))
+
+
+@pytest.mark.parametrize(
+    "good",
+    [_known_miss("ree_light", "light peak 5.3x, below the 13-26x element range (too low)"), "ree_heavy"],
+)
+def test_export_price_peaks_in_the_13_to_26x_element_range_within_a_year_of_the_cut(run, good):
+    """Patterns 1 and the element range: the export price reaches 13-26x its 2009 level (element series;
+    ODD: heavy 14.6x in range, light 5.3x too low) within about a year of the July 2010 cut."""
     pe = _series(run.timeseries, "price_export", "CHN", good)
-    ratio = pe.max() / pe.loc["2009"].mean()
-    assert 5.0 <= ratio <= 30.0, f"{good}: peak export price {ratio:.1f}x its 2009 level"
+    ratio = pe.loc["2010-07":"2011-07"].max() / pe.loc["2009"].mean()
+    assert 13.0 <= ratio <= 26.0, f"{good}: peak export price {ratio:.1f}x its 2009 level"
 
 
 @pytest.mark.parametrize("good", GOODS)
-def test_export_price_peak_follows_the_2010_cut(run, good):
-    """The spike is caused by the measures: no rise before July 2010, peak before 2013."""
+def test_export_price_peak_follows_the_2010_cut_within_a_year(run, good):
+    """The spike is caused by the measures: no rise before July 2010; the peak comes within about a year
+    of the cut (ODD: both goods in Dec 2010)."""
     pe = _series(run.timeseries, "price_export", "CHN", good)
     assert np.allclose(pe.loc[:"2010-06"], pe.iloc[0], rtol=1e-8)
     peak = pe.idxmax()
-    assert pd.Timestamp("2010-07-01") <= peak < pd.Timestamp("2013-01-01")
+    assert pd.Timestamp("2010-07-01") <= peak <= pd.Timestamp("2011-07-01")
 
 
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "Known gap: the model's peak falls in Dec 2010, not 2011-1H2012. With the quotas as issued, "
+        "Known gap: the model's peak falls in Dec 2010, not mid-to-late 2011. With the quotas as issued, "
         "the second-half-2010 batch (plus unused first-half licences) is the tightest monthly rate of "
         "any period; the historical 2011 surge also raised prices inside China, a domestic supply "
         "tightening the reference data give no numbers for. See docs/ODD.md, calibration status."
     ),
 )
 @pytest.mark.parametrize("good", GOODS)
-def test_export_price_peaks_in_2011_or_first_half_2012(run, good):
+def test_export_price_peaks_in_mid_to_late_2011(run, good):
     peak = _series(run.timeseries, "price_export", "CHN", good).idxmax()
-    assert pd.Timestamp("2011-01-01") <= peak <= pd.Timestamp("2012-06-01")
+    assert pd.Timestamp("2011-05-01") <= peak <= pd.Timestamp("2011-12-01")
+
+
+def _wedge(run, good: str) -> pd.Series:
+    pe = _series(run.timeseries, "price_export", "CHN", good)
+    return pe / _series(run.timeseries, "price_domestic", "CHN", good)
+
+
+@pytest.mark.parametrize(
+    "good",
+    ["ree_light", _known_miss("ree_heavy", "heavy wedge 20.1x, far above the ~1.6x observed for Dy (too high)")],
+)
+def test_export_domestic_wedge_at_the_peak_is_several_times(run, good):
+    """Pattern 3: at the peak the export price is several times (here 3-10x; La ~6x observed in Q3 2011)
+    the Chinese domestic price."""
+    wedge = _wedge(run, good)
+    peak = _series(run.timeseries, "price_export", "CHN", good).idxmax()
+    assert 3.0 <= wedge.loc[peak] <= 10.0, f"{good}: wedge {wedge.loc[peak]:.1f}x at the peak"
+
+
+#: Month from which the wedge is back to the duty alone (docs/ODD.md: light Dec 2011; heavy within 1 % from
+#: Oct 2012), and the duty-only wedge (1 + duty: 15 % light, 25 % heavy).
+DUTY_ONLY_FROM = {"ree_light": ("2011-12", 1.15), "ree_heavy": ("2012-10", 1.25)}
 
 
 @pytest.mark.parametrize("good", GOODS)
-def test_export_domestic_wedge_is_large_at_peak_and_narrows(run, good):
-    pe = _series(run.timeseries, "price_export", "CHN", good)
-    pdm = _series(run.timeseries, "price_domestic", "CHN", good)
-    wedge = pe / pdm
-    peak = pe.idxmax()
-    assert wedge.loc[peak] >= 2.0
-    assert wedge.loc["2013":].max() < 0.5 * wedge.loc[peak]
-    assert wedge.iloc[-1] == pytest.approx(1.0)  # quotas and duties abolished in 2015
+def test_export_domestic_wedge_narrows_to_the_duty_and_closes_when_the_duty_goes(run, good):
+    wedge = _wedge(run, good)
+    since, duty_only = DUTY_ONLY_FROM[good]
+    assert wedge.iloc[0] == pytest.approx(duty_only, rel=1e-9)  # baseline: duty, no rent
+    np.testing.assert_allclose(wedge.loc[since:"2015-04"], duty_only, rtol=1e-2)  # the quota rent is gone
+    np.testing.assert_allclose(wedge.loc["2015-05":], 1.0, rtol=1e-9)  # duties abolished 1 May 2015
 
 
-def test_japan_china_share_near_90_percent_in_2009_and_at_most_70_by_2019(run):
+def test_japan_china_share_near_90_percent_in_2009_and_falls_within_a_decade(run):
+    """Pattern 4, the part the model meets: about 90 % in 2009 (89.7 %), a large fall by 2019."""
     assert 0.85 <= _japan_china_share(run.flows, 2009) <= 0.95
     assert _japan_china_share(run.flows, 2019) <= 0.70
 
 
-def test_japan_loses_output_during_the_crisis(run):
+@pytest.mark.xfail(
+    strict=True,
+    reason="docs/ODD.md calibration status: Japan's China share falls to 51.2 % by 2019, about 9 points "
+    "below the ~60 % observed (Mountain Pass at nameplate; see the caveats there)",
+)
+def test_japan_china_share_about_60_percent_in_2019(run):
+    assert 0.55 <= _japan_china_share(run.flows, 2019) <= 0.65
+
+
+def test_japan_loses_output_from_the_july_2010_cut(run):
+    """Pattern 6: no loss before the cut, a loss from July 2010 (ODD: from Jul 2010, 2.0 % of value added
+    over 2009-2020)."""
     loss = _series(run.timeseries, "output_loss", "JPN", "all")
     assert loss.loc[:"2010-06"].abs().max() == pytest.approx(0.0, abs=1e-6)
-    assert loss.loc["2010-07":"2012-12"].max() > 0.0
-    assert run.metrics["output_loss_share.JPN"] > 0.0
+    assert loss.loc["2010-07"].iloc[0] > 0.0
+    assert 0.015 <= run.metrics["output_loss_share.JPN"] <= 0.025
 
 
 def test_lynas_capacity_arrives_years_after_its_financing(run):
+    """Pattern 5: financed Nov 2010, first capacity two years later (Nov 2012), nameplate by mid-2015."""
     cap = _series(run.timeseries, "capacity", "AUS", "ree_light")
-    assert cap.loc[:"2012-06"].max() == 0.0
     first = cap[cap > 0].index[0]
-    assert first >= pd.Timestamp("2012-07-01")
-    assert cap.iloc[-1] > 0.8 * cap.max()
+    assert first == pd.Timestamp("2012-11-01")
+    full = cap[cap >= cap.max() * (1 - 1e-9)].index[0]
+    assert pd.Timestamp("2015-01-01") <= full <= pd.Timestamp("2015-12-01")
+    assert cap.iloc[-1] == pytest.approx(cap.max())
 
 
 def test_the_run_converges_everywhere(run):

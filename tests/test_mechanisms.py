@@ -2,7 +2,7 @@
 
 Small three-country worlds are built in the test (a coercer, a target exporter or importer, and the rest of
 the world) and each is run with and without a measure, same seed. Properties checked over parameter ranges
-(hypothesis, few examples: each example costs a few model runs):
+(hypothesis; each example costs a few model runs, so the count is ``helpers.model_runs``):
 
 * when a large buyer bans imports of a good from an exporter, the exporter's price falls and its sales to
   other buyers rise; the share of its lost sales re-sold elsewhere is larger when origins are more
@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import helpers
 import numpy as np
-from hypothesis import Phase, given, settings
+import pytest
+from hypothesis import given
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
@@ -25,8 +26,8 @@ from sim.api import run
 from sim.config import ScenarioConfig
 
 START, END, MEASURE_START = "2020-01", "2021-06", "2020-04-01"
-# Few examples and no shrinking: each example is several model runs.
-FEW = settings(max_examples=4, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate])
+# Each example is several model runs: the profile's budget for model-run properties.
+MODEL_RUNS = helpers.model_runs()
 
 
 def _world(
@@ -116,7 +117,7 @@ def _exports_to(result, origin: str, destination: str) -> np.ndarray:
 IMPORT_BAN = {"type": "import_ban", "imposer": "CHN", "goods": ["ore"], "targets": ["AUS"], "start": MEASURE_START}
 
 
-@FEW
+@MODEL_RUNS
 @given(
     sigma=st.floats(1.5, 6.0),
     buyer_share=st.floats(0.3, 0.8),
@@ -145,7 +146,7 @@ def _redirected(**kw) -> float:
     return _run(_world(**kw, measure=IMPORT_BAN)).metrics["redirected_share_12m.ore.AUS"]
 
 
-@FEW
+@MODEL_RUNS
 @given(sigma=st.floats(1.5, 4.0), factor=st.floats(1.5, 3.0), buyer_share=st.floats(0.3, 0.8))
 def test_redirection_rises_with_substitutability_between_origins(sigma, factor, buyer_share):
     kw = dict(buyer_use=1000.0, other_use=3000.0, exporter_share_buyer=buyer_share, exporter_share_other=0.1)
@@ -153,7 +154,7 @@ def test_redirection_rises_with_substitutability_between_origins(sigma, factor, 
     assert 0 < low < high
 
 
-@FEW
+@MODEL_RUNS
 @given(sigma=st.floats(1.5, 4.0), factor=st.floats(1.5, 3.0), buyer_share=st.floats(0.3, 0.8))
 def test_redirection_rises_with_size_of_other_buyers(sigma, factor, buyer_share):
     # Other buyers `factor` times larger, the exporter holding the same share of their purchases, and the
@@ -208,13 +209,7 @@ def _exporter_world(sigma: float, measure: dict | None) -> dict:
     }
 
 
-@FEW
-@given(
-    sigma=st.floats(1.5, 6.0),
-    kind=st.sampled_from(["export_ban", "informal_restriction", "export_duty"]),
-    strength=st.floats(0.3, 1.0),
-)
-def test_export_restriction_lowers_price_inside_and_raises_it_outside(sigma, kind, strength):
+def _check_export_restriction(sigma: float, kind: str, strength: float) -> None:
     measure = {"type": kind, "imposer": "CHN", "goods": ["ore"], "start": MEASURE_START}
     measure.update({"rate": strength} if kind == "export_duty" else {"intensity": strength})
     base = _run(_exporter_world(sigma, None))
@@ -228,3 +223,28 @@ def test_export_restriction_lowers_price_inside_and_raises_it_outside(sigma, kin
     # Outside: the price the other origin's producers get (the world price of the good outside CHN).
     out_base, out_hit = _series(base, "price_domestic", "AUS")[months], _series(hit, "price_domestic", "AUS")[months]
     assert np.all(out_hit > out_base * (1 + 1e-6))
+
+
+@MODEL_RUNS
+@given(
+    sigma=st.floats(1.5, 6.0),
+    restriction=st.tuples(st.just("export_duty"), st.floats(0.3, 1.0))
+    | st.tuples(st.sampled_from(["export_ban", "informal_restriction"]), st.just(1.0)),
+)
+def test_export_restriction_lowers_price_inside_and_raises_it_outside(sigma, restriction):
+    """Export duties of any rate and complete blocks (partial blocks: the known failure below)."""
+    _check_export_restriction(sigma, *restriction)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "Found when the example budget was raised (issue 11): under a partial block (intensity < 1) the "
+        "rationed buyers also buy less from the other origin; AUS sells 13 instead of 16.9 t/month and its "
+        "price falls 20% in the ban's first month although ROW buyers are rationed. Kernel behaviour "
+        "(sim/market), reported to its owner; this test turns red once it is fixed."
+    ),
+)
+@pytest.mark.parametrize("kind", ["export_ban", "informal_restriction"])
+def test_a_partial_export_block_raises_the_price_outside(kind):
+    _check_export_restriction(3.440075432716471, kind, 0.8647485384078664)

@@ -15,6 +15,8 @@ import helpers
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import sim.api
 from sim.agents import ProducerFirm, StateAgent, UserFirm
@@ -376,6 +378,144 @@ def test_mass_balance_every_month(quota_run):
     _assert_close(
         helpers.pivot(ts, "demand", "ore"), delivered + helpers.pivot(ts, "rationed", "ore"), atol=1e-6, what="demand"
     )
+
+
+def _run_watching_use(cfg):
+    """Run a fresh model to the end; return it, firms' inventory before the first month ``[G, C]`` and
+    what firms used in production each month ``[T, G, C]`` (not a recorded variable)."""
+    m = CoercionModel(cfg)
+    w = m.world
+    G, C = len(w.goods), len(w.countries)
+    gc = w.row_good * C + m._row_destination
+
+    def by_gc(rows):
+        return np.bincount(gc, weights=rows, minlength=G * C).reshape(G, C)
+
+    inventory_before = by_gc(m.inventory)
+    used = []
+    produce = m._produce
+
+    def watched(req, result, delivered):
+        out = produce(req, result, delivered)
+        used.append(by_gc(out["use"]))
+        return out
+
+    m._produce = watched
+    m.run()
+    return m, inventory_before, np.array(used)
+
+
+def assert_stock_flow_identities(m, inventory_before, used):
+    """Firms' inventory and the state reserves are stocks fed only by their flows, every month:
+
+    - inventory_end = inventory_start + delivered to firms + reserve stock released to them - used,
+      per country and good (``delivered`` includes the reserve's own purchases, which go to the reserve);
+    - stockpile_end = stockpile_start + initial fill + purchases - releases, per good over the world
+      (a coalition partner's shared stock leaves the donor's reserve and reaches the member's firms), and
+      per country when no reserve is shared.
+    """
+    gl = m.recorder.good_level
+    T = m.n_steps
+    inv, delivered = gl["inventory"][:T], gl["delivered"][:T]
+    purchase, release = gl["stockpile_purchase"][:T], gl["stockpile_release"][:T]
+    assert used.shape == inv.shape
+    scale = max(float(np.max(inventory_before)), float(np.max(delivered)), 1.0)
+    start = np.concatenate([inventory_before[None], inv[:-1]])
+    firms_got = delivered - purchase
+    assert (firms_got >= -1e-9 * scale).all() and (used >= 0).all() and (inv >= -1e-9 * scale).all()
+    np.testing.assert_allclose(inv, start + firms_got + release - used, rtol=1e-9, atol=1e-9 * scale)
+
+    pile = gl["stockpile"][:T]
+    fill = np.zeros_like(pile)
+    shared = False
+    for lever in m.levers:
+        if lever.name == "stockpile":
+            fill[lever.start] += float(lever.cfg.initial_fill) * lever.target
+        if lever.name == "collective_response" and lever.cfg.share_stockpiles:
+            shared = True
+    pile_start = np.concatenate([np.zeros_like(pile[:1]), pile[:-1]])
+    np.testing.assert_allclose(
+        pile.sum(axis=2),
+        (pile_start + fill + purchase - release).sum(axis=2),
+        rtol=1e-9,
+        atol=1e-9 * scale,
+        err_msg="world reserve stock-flow",
+    )
+    if not shared:
+        np.testing.assert_allclose(pile, pile_start + fill + purchase - release, rtol=1e-9, atol=1e-9 * scale)
+    assert (pile >= -1e-9 * scale).all()
+
+
+#: On ``minimal``: the shipped quota (a price spike), or a border halt to Japan (rationing).
+MEASURES = {
+    "quota": [],
+    "halt": [
+        "scenario.measures.0.type=informal_restriction",
+        "scenario.measures.0.targets=[JPN]",
+        "scenario.measures.0.intensity=0.6",
+        "scenario.measures.0.end=2021-06-30",
+    ],
+}
+
+
+@helpers.model_runs()
+@given(
+    measures=st.sampled_from(sorted(MEASURES)),
+    months=st.floats(0.0, 4.0),
+    initial_fill=st.floats(0.0, 1.0),
+    release_on=st.sampled_from(["shortage", "price", "either"]),
+    max_release_rate=st.floats(0.05, 1.0),
+    refill_rate=st.floats(0.0, 0.3),
+    start=st.sampled_from(["2020-01", "2020-07", "2021-03"]),
+    seed=st.integers(0, 2**16),
+)
+def test_inventory_and_reserve_stock_flow_identities_hold_every_month(
+    measures, months, initial_fill, release_on, max_release_rate, refill_rate, start, seed
+):
+    cfg = helpers.minimal_cfg(
+        [
+            *MEASURES[measures],
+            "policy=stockpile",
+            f"policy.stockpile.months={months}",
+            f"policy.stockpile.initial_fill={initial_fill}",
+            f"policy.stockpile.release_on={release_on}",
+            f"policy.stockpile.max_release_rate={max_release_rate}",
+            f"policy.stockpile.refill_rate={refill_rate}",
+            f"policy.stockpile.start={start}",
+            "policy.stockpile.countries=[JPN,CHN]",
+            f"seed={seed}",
+            "output.figures=false",
+        ]
+    )
+    m, inventory_before, used = _run_watching_use(cfg)
+    assert_stock_flow_identities(m, inventory_before, used)
+
+
+def test_stock_flow_identities_hold_with_shared_reserves():
+    """``rare_earth_2010`` with G7 reserves in the USA and EU27 shared with a coerced member (Japan in
+    the 2010 halt): stock moves between countries' reserves and firms, the world's stocks still add up."""
+    from sim.api import compose_config
+
+    cfg = compose_config(
+        "rare_earth_2010",
+        [
+            "policy=[stockpile,collective_response]",
+            "policy.stockpile.countries=[USA,EU27]",
+            "policy.collective_response.share_stockpiles=true",
+            "output.figures=false",
+        ],
+    )
+    m, inventory_before, used = _run_watching_use(cfg)
+    assert_stock_flow_identities(m, inventory_before, used)
+    # Some reserve stock went to another country's firms: the per-country reserve balance does not hold.
+    gl, T = m.recorder.good_level, m.n_steps
+    pile = gl["stockpile"][:T]
+    before = np.concatenate([np.zeros_like(pile[:1]), pile[:-1]])
+    fill = np.zeros_like(pile)
+    (stockpile,) = [lv for lv in m.levers if lv.name == "stockpile"]
+    fill[stockpile.start] = float(stockpile.cfg.initial_fill) * stockpile.target
+    moved = before + fill + gl["stockpile_purchase"][:T] - gl["stockpile_release"][:T] - pile
+    assert np.abs(moved).max() > 1.0, "a partner's reserve was shared"
 
 
 def test_flow_values_are_quantities_at_positive_prices(quota_run):

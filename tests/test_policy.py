@@ -1,7 +1,8 @@
 """Policy levers (sim/policy.py): composition, neutral settings, directions of effect, costs, validation.
 
-Direction tests are hypothesis properties over parameter ranges with few examples (each example is two
-model runs of about half a second). The coalition tests use a toy world in
+Direction tests are hypothesis properties over parameter ranges; each example is two model runs of about
+half a second, so their example count is the profile's budget for model-run properties
+(``helpers.model_runs``). The coalition tests use a toy world in
 ``tests/configs/scenario/coalition_toy.yaml``.
 """
 
@@ -11,10 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import helpers
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import sim
@@ -120,7 +122,7 @@ def japan_shortage(result) -> float:
     return sum(v for k, v in result.metrics.items() if k.startswith(("shortage.", "rationed.")) and k.endswith(".JPN"))
 
 
-@settings(max_examples=3, deadline=None)
+@helpers.model_runs()
 @given(st.floats(0.0, 4.0), st.floats(0.25, 4.0))
 def test_a_larger_stockpile_never_increases_japans_shortage(months, extra):
     small = run(["policy=stockpile", "policy.stockpile.countries=[JPN]", f"policy.stockpile.months={months}"])
@@ -128,7 +130,7 @@ def test_a_larger_stockpile_never_increases_japans_shortage(months, extra):
     assert japan_shortage(large) <= japan_shortage(small) * (1 + 1e-9) + 1e-6
 
 
-@settings(max_examples=2, deadline=None)
+@helpers.model_runs()
 @given(st.floats(0.0, 4.0), st.floats(0.25, 4.0))
 def test_a_larger_stockpile_that_is_not_refilled_never_increases_japans_output_loss(months, extra):
     # With refilling, a larger reserve buys more once prices are back near normal, which raises prices
@@ -165,7 +167,88 @@ def test_by_default_a_stockpile_also_releases_on_a_price_spike_without_rationing
     assert pile.metrics["output_loss.JPN"] < base.metrics["output_loss.JPN"]
 
 
-@settings(max_examples=2, deadline=None)
+def test_a_reserve_releases_the_month_after_its_signal():
+    """The state sees last month's outcomes: a reserve on the shortage rule first releases the month
+    after Japan's firms are first rationed at the border; on the price rule, the month after the price
+    they pay first reaches 2x its first-month level."""
+
+    def first(x) -> int:
+        return int(np.flatnonzero(np.asarray(x) > 1e-9)[0])
+
+    halt = _reserve_run(HALT)
+    gap = series(halt.timeseries, "rationed", "JPN", "ore") + series(halt.timeseries, "shortage", "JPN", "ore")
+    on_shortage = _reserve_run(HALT, "shortage")
+    assert first(series(on_shortage.timeseries, "stockpile_release", "JPN", "ore")) == first(gap) + 1
+    spike = _reserve_run([])
+    paid = series(spike.timeseries, "price_paid", "JPN", "ore")
+    on_price = _reserve_run([], "price")
+    assert first(series(on_price.timeseries, "stockpile_release", "JPN", "ore")) == first(paid >= 2 * paid[0]) + 1
+
+
+def test_a_reserve_holds_only_the_goods_and_countries_it_covers():
+    """Japan's reserve of light rare earths only: no heavy stock in Japan, no stock anywhere else."""
+    r = run(["policy=stockpile", "policy.stockpile.countries=[JPN]", "policy.stockpile.goods=[ree_light]"])
+    ts = r.timeseries
+    assert series(ts, "stockpile", "JPN", "ree_light")[0] > 0
+    assert (series(ts, "stockpile", "JPN", "ree_heavy") == 0).all()
+    others = ts[(ts.variable == "stockpile") & (ts.country != "JPN")]
+    assert len(others) and (others.value == 0).all()
+
+
+#: On ``minimal``, CHN holds back half its ore shipments to JPN at the border for the first half of 2021
+#: (an informal halt): Japanese firms are rationed, but the price they pay for what arrives barely moves.
+HALT = [
+    "scenario.measures.0.type=informal_restriction",
+    "scenario.measures.0.targets=[JPN]",
+    "scenario.measures.0.intensity=0.5",
+    "scenario.measures.0.end=2021-06-30",
+]
+JAPANS_RESERVE = ["policy=stockpile", "policy.stockpile.countries=[JPN]"]
+
+
+def _released(result) -> float:
+    """Reserve stock delivered to Japan's firms over the run (the metric is absent when nothing was)."""
+    return result.metrics.get("stockpile_released.ore.JPN", 0.0)
+
+
+def _reserve_run(measures, release_on=None):
+    pol = ["policy=none"] if release_on is None else [*JAPANS_RESERVE, f"policy.stockpile.release_on={release_on}"]
+    return sim.run("minimal", [*measures, *pol, "output.figures=false"], seed=1)
+
+
+def test_a_price_rule_reserve_releases_on_a_price_spike_without_shortage_and_not_on_rationing_at_stable_prices():
+    """``release_on: price`` answers the quota's price spike (nobody rationed) and ignores a border halt
+    that rations firms at stable prices; ``shortage`` is the converse; ``either`` does both."""
+    # The quota: a price spike without rationing.
+    spike = _reserve_run([])
+    assert spike.metrics["peak_price_paid_ratio.ore.JPN"] > 2.0 and japan_shortage(spike) < 1e-6
+    on_price = _reserve_run([], "price")
+    assert _released(on_price) > 0
+    assert on_price.metrics["peak_price_paid_ratio.ore.JPN"] < spike.metrics["peak_price_paid_ratio.ore.JPN"]
+    assert on_price.metrics["output_loss.JPN"] < spike.metrics["output_loss.JPN"]
+    on_shortage = _reserve_run([], "shortage")
+    assert _released(on_shortage) == 0.0
+    assert on_shortage.metrics["output_loss.JPN"] == pytest.approx(spike.metrics["output_loss.JPN"], rel=1e-9)
+    on_either = _reserve_run([], "either")
+    assert _released(on_either) == pytest.approx(_released(on_price), rel=1e-9)
+
+    # The halt: rationing at stable prices.
+    halt = _reserve_run(HALT)
+    assert halt.metrics["peak_price_paid_ratio.ore.JPN"] < 1.5 and japan_shortage(halt) > 1000.0
+    on_price = _reserve_run(HALT, "price")
+    assert _released(on_price) == 0.0
+    assert on_price.metrics["output_loss.JPN"] == pytest.approx(halt.metrics["output_loss.JPN"], rel=1e-9)
+    on_shortage = _reserve_run(HALT, "shortage")
+    released = _released(on_shortage)
+    assert released > 0
+    # Released stock stands in for what the border holds back, never more than the gap it answers.
+    assert released <= japan_shortage(halt) * (1 + 1e-9)
+    assert on_shortage.metrics["output_loss.JPN"] < halt.metrics["output_loss.JPN"]
+    on_either = _reserve_run(HALT, "either")
+    assert _released(on_either) == pytest.approx(released, rel=1e-9)
+
+
+@helpers.model_runs()
 @given(st.floats(0.05, 0.5), st.floats(0.05, 0.5))
 def test_a_coalition_that_buys_the_targets_exports_never_lowers_its_export_revenue(rate, share):
     def revenue(result):
@@ -212,7 +295,7 @@ def test_counter_tariffs_cut_the_coercers_exports_to_members_while_the_coercion_
     np.testing.assert_allclose(before.quantity.to_numpy(), before0.quantity.to_numpy())
 
 
-@settings(max_examples=2, deadline=None)
+@helpers.model_runs()
 @given(st.floats(1.0, 10.0))
 def test_diversification_never_raises_japans_dependence_on_the_coercer(speed):
     none = run(["policy=none"])
@@ -373,3 +456,62 @@ def test_bad_lever_setting_on_the_command_line_exits_2_with_one_message(tmp_path
     assert proc.returncode == 2
     assert "policy.stockpile.months: -2.0 is invalid" in proc.stderr
     assert not (tmp_path / "out" / "timeseries.parquet").exists()
+
+
+# ---------------------------------------------------------------------------------------------- coercion signal
+def test_coercion_in_force_flags_the_coercers_discriminatory_measures_by_side():
+    """What the collective response reacts to: a measure of the coercer that names some countries (not
+    all), in force this month; export-side measures flag the target's imports, import-side ones its exports.
+    Other countries' measures, coalition counter-measures and measures on everyone are not coercion."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from sim.calendar import MonthlyCalendar
+    from sim.coercion import ExportBan, ExportDuty, ImportTariff, InformalImportRestriction
+    from sim.policy import CounterTariff, coercion_in_force
+
+    cal = MonthlyCalendar((2020, 1), (2020, 12))
+    always = cal.coverage(dt.date(2020, 1, 1), None)
+
+    def measure(cls, imposer, goods, targets, coverage=always, **kw):
+        return cls(
+            imposer=imposer,
+            goods=np.array(goods),
+            targets=np.array(targets),
+            coverage=coverage,
+            start=cal.first_day(0),
+            **kw,
+        )
+
+    coercer = 0  # countries 0..3, goods 0..2
+    model = SimpleNamespace(
+        world=SimpleNamespace(goods=["a", "b", "c"], countries=["CHN", "JPN", "AUS", "USA"]), coercer_index=coercer
+    )
+    model.measures = [
+        measure(ImportTariff, 2, [2], [0], rate=0.5),  # another country's tariff on the coercer: not coercion
+        measure(ExportBan, coercer, [0], [1, 3]),  # names two of three partners: discriminatory
+        measure(InformalImportRestriction, coercer, [1], [2], intensity=0.5),
+        measure(ExportDuty, coercer, [2], [1, 2, 3], rate=0.2),  # on every partner: not discriminatory
+        measure(ExportBan, coercer, [2], [2], coverage=cal.coverage(dt.date(2020, 6, 1), None)),  # from June
+    ]
+    model.measures.append(
+        measure(CounterTariff, 3, [0], [coercer], rate=0.3, lever=SimpleNamespace(any_member_coerced=lambda m, t: True))
+    )
+    exp, imp = coercion_in_force(model, 2)
+    expected_exp = np.zeros((3, 4), dtype=bool)
+    expected_exp[0, [1, 3]] = True
+    expected_imp = np.zeros((3, 4), dtype=bool)
+    expected_imp[1, 2] = True
+    np.testing.assert_array_equal(exp, expected_exp)
+    np.testing.assert_array_equal(imp, expected_imp)
+    exp, imp = coercion_in_force(model, 6)  # the June ban on good c to AUS is now in force
+    expected_exp[2, 2] = True
+    np.testing.assert_array_equal(exp, expected_exp)
+    np.testing.assert_array_equal(imp, expected_imp)
+    # A measure whose classifier names no side counts as export-side.
+    plain = SimpleNamespace(
+        imposer=coercer, targets=np.array([1]), goods=np.array([1]), classifier={}, in_force=lambda t: 1.0
+    )
+    model.measures = [plain]
+    exp, imp = coercion_in_force(model, 0)
+    assert exp[1, 1] and exp.sum() == 1 and not imp.any()
