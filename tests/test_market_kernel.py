@@ -46,6 +46,9 @@ REPO_ROOT = TESTS_DIR.parent
 
 #: Relative slack for "never" in comparative statics (the kernel clears to 1e-10 relative).
 STATICS_RTOL = 1e-9
+#: Relative agreement of the compiled and pure-Python (``NUMBA_DISABLE_JIT``) kernels: both clear
+#: to 1e-10 relative excess demand, so their prices and flows agree far closer than this.
+NOJIT_RTOL = 1e-9
 
 
 # ==================================================================================================
@@ -721,6 +724,7 @@ def test_prebuilt_structure_and_warm_start(market):
     res = clear_or_known_bug(market)
     structure = MarketStructure.build(market)
     again = clear_markets(market, structure=structure)
+    # same compiled code on the same inputs in one process: bit for bit
     for name, arr in result_arrays(res).items():
         assert bitwise_equal(arr, getattr(again, name)), name
     warm = clear_markets(replace(market, initial_price=res.price_domestic, initial_rent=res.quota_rent))
@@ -743,6 +747,7 @@ def test_identical_inputs_bitwise_identical_outputs(market):
     first = clear_markets(market, allow_nonconvergence=True)
     second = clear_markets(copy, allow_nonconvergence=True)
     third = clear_markets(market, allow_nonconvergence=True)
+    # one code path on one machine: bit for bit (across code paths see test_same_results_without_jit)
     for name, arr in result_arrays(first).items():
         assert bitwise_equal(arr, getattr(second, name)), name
         assert bitwise_equal(arr, getattr(third, name)), name
@@ -783,11 +788,32 @@ def test_same_results_without_jit(tmp_path):
     with np.load(path) as data:
         nojit = {k: data[k] for k in data.files}
     assert bool(nojit.pop("jit_disabled")), "the subprocess did not run the pure-Python kernel"
+    # Not bit for bit (docs: STYLE.md, numba): LLVM may fuse multiply-adds depending on the CPU, and
+    # the pure-Python run takes exp/log from NumPy (possibly SIMD code) where the compiled kernel
+    # calls libm, so the two iterate through points that differ in the last bits. Both clear every
+    # good to the solver tolerance (1e-10 relative excess demand), so their equilibria agree to
+    # NOJIT_RTOL; quantities get an absolute floor of 1e-12 of the market's size.
     for i, m in enumerate(example_markets()):
         res = clear_markets(m)
+        atol = 1e-12 * quantity_scale(m)
+        pref = m.reference_price[:, None]
         for name, arr in result_arrays(res).items():
             other = nojit[f"{i}:{name}"]
-            assert bitwise_equal(arr, other), f"market {i}, {name}: compiled and pure-Python kernels differ"
+            msg = f"market {i}, {name}: compiled and pure-Python kernels differ"
+            assert np.shape(arr) == np.shape(other), msg
+            if name == "iterations":
+                # a last-bit difference may cost or save the final Newton step, never more
+                assert np.all(np.abs(arr - other) <= 1), msg
+            elif name == "tolerance" or np.asarray(arr).dtype.kind in "iub":
+                assert np.array_equal(arr, other), msg  # edge indices, flags, settings: exactly equal
+            elif name == "residual":
+                assert np.all(other <= res.tolerance) and np.all(arr <= res.tolerance), msg
+            elif name == "quota_rent":
+                assert_allclose(arr / pref, other / pref, rtol=NOJIT_RTOL, atol=NOJIT_RTOL, err_msg=msg)
+            elif name.startswith("price") or name in ("edge_price", "price_index"):
+                assert_allclose(arr, other, rtol=NOJIT_RTOL, atol=0, equal_nan=True, err_msg=msg)
+            else:
+                assert_allclose(arr, other, rtol=NOJIT_RTOL, atol=atol, equal_nan=True, err_msg=msg)
 
 
 # ==================================================================================================
