@@ -83,80 +83,6 @@ def band(m: MarketInputs) -> tuple[np.ndarray, np.ndarray]:
     return m.price_floor[:, None] * pref, m.price_cap[:, None] * pref
 
 
-def known_nonconvergence(m: MarketInputs, res: MarketResult) -> str | None:
-    """Why a good failed to clear, if it is one of the known kernel bugs (else ``None``).
-
-    1. locally flat excess demand, demand and supply both price-inelastic, so the line search rejects
-       the one-log-unit step and the tatonnement fallback crawls
-       (``test_flat_small_excess_demand_reaches_cap``);
-    2. a finite-quota origin whose exports, at the final iterate, still exceed the quota: export
-       demand that does not respond to the rent (inelastic buyers, directly or once the other origins
-       clear), so the rent must crawl to its ceiling (``test_inelastic_export_demand_rent_reaches_ceiling``,
-       ``test_export_price_cap_inelastic_demand_converges``, ``test_rent_reaches_ceiling_when_rival_at_capacity``);
-    3. a finite-quota origin whose supply is flat at the final iterate (producers at capacity):
-       the rent, raised early, crawls back to zero (``test_quota_just_above_capacity_converges``);
-    4. a good whose demand is perfectly inelastic (all rows ``e = 0``): an origin with inelastic
-       supply (a release, or capacity) has an excess demand that depends on relative prices only and
-       must reach the floor or the cap (``test_inelastic_market_reaches_floor``,
-       ``test_release_origin_reaches_floor_beside_costly_rival``);
-    5. an origin whose whole market is below 1e-12 of the good's planned purchases (e.g. an informal
-       measure letting 2^-53 of orders through): ``test_market_below_quantity_scale_converges``.
-
-    Remove each case once its xfail test passes.
-    """
-    price = res.price_domestic
-    quota = np.isfinite(m.export_quota)
-    buyer = has_buyer(m)
-    for g in np.flatnonzero(~res.converged):
-        for c in np.flatnonzero(buyer[g]):
-            # own-price response of the origin's demand and supply at the final iterate
-            up, down = price.copy(), price.copy()
-            up[g, c] *= 1 + 1e-4
-            down[g, c] *= 1 - 1e-4
-            d_up = evaluate(m, up, res.quota_rent)["demand_origin"][g, c]
-            d_down = evaluate(m, down, res.quota_rent)["demand_origin"][g, c]
-            s_up, s_down = origin_supply(m, up)[g, c], origin_supply(m, down)[g, c]
-            if abs(d_up - d_down) <= 1e-9 * (d_up + d_down) and abs(s_up - s_down) <= 1e-9 * (s_up + s_down):
-                return "flat excess demand"
-        # perfectly inelastic demand: excess demands of origins with inelastic supply depend on
-        # relative prices only, the Jacobian is singular along the price level
-        rows = (m.row_good == g) & (m.planned_purchase > 0)
-        if np.all(m.demand_elasticity[rows] == 0):
-            return "perfectly inelastic demand"
-        # an origin whose whole market is far below the good's quantity scale
-        scale = max(m.planned_purchase[rows].sum(), 1e-300)
-        if np.any(buyer[g] & (res.supply_offered[g] < 1e-12 * scale)):
-            return "origin market below the quantity scale"
-        # an exporter under a quota whose supply is flat (all producers at capacity, or a release):
-        # the price and rent rows of the Jacobian only see exports and become dependent
-        for c in np.flatnonzero(quota[g] & buyer[g]):
-            up, down = price.copy(), price.copy()
-            up[g, c] *= 1 + 1e-4
-            down[g, c] *= 1 - 1e-4
-            s_up, s_down = origin_supply(m, up)[g, c], origin_supply(m, down)[g, c]
-            if abs(s_up - s_down) <= 1e-9 * (s_up + s_down):
-                return "quota origin with flat supply"
-        # unrationed export demand at the final iterate still above the quota: the rent is stuck
-        # below the level (or the ceiling) that would cut exports to the quota
-        exports = evaluate(m, price, res.quota_rent)["exports"][g]
-        if np.any(quota[g] & buyer[g] & (exports > m.export_quota[g] * (1 + 1e-6))):
-            return "rent stuck with exports above the quota"
-    return None
-
-
-def clear_or_known_bug(m: MarketInputs) -> MarketResult:
-    """``clear_markets``; an example that fails to clear in a known-bug corner is rejected, any other
-    failure to clear fails the test."""
-    res = clear_markets(m, allow_nonconvergence=True)
-    if not res.converged.all():
-        why = known_nonconvergence(m, res)
-        note(f"known kernel bug: {why}")
-        if why is not None:
-            reject()
-    assert res.converged.all(), f"did not converge: residual {res.residual}, iterations {res.iterations}"
-    return res
-
-
 def quantity_scale(m: MarketInputs) -> float:
     """A market-size scale for absolute tolerances on quantities."""
     return float(max(m.planned_purchase.sum(), m.stockpile_release.sum(), 1.0))
@@ -333,8 +259,7 @@ def test_bans_quotas_and_rents(market):
     assert np.all(res.quota_rent[~np.isfinite(quota)] == 0), "rent without a quota"
     pref = market.reference_price[:, None]
     positive = res.quota_rent > 1e-12 * pref
-    if not res.converged.all():
-        clear_or_known_bug(market)  # the rest needs an equilibrium; rejects known-bug corners
+    assert res.converged.all(), f"did not clear: residual {res.residual}"
     assert np.all(res.exports[positive] >= quota[positive] * (1 - 1e-8)), "rent on a quota that does not bind"
     sup = has_supply(market)
     expected_export = res.price_domestic * (1 + market.export_duty) + res.quota_rent
@@ -348,7 +273,7 @@ def test_bans_quotas_and_rents(market):
 def test_equilibrium_conditions_at_kernel_prices(market):
     """Recompute demand from the kernel's own prices with the reference equations and check the
     row-level outputs and the complementarity conditions of every priced origin."""
-    res = clear_or_known_bug(market)
+    res = clear_markets(market)
     tol = 1e-12 * quantity_scale(market)
     ev = evaluate(market, res.price_domestic, res.quota_rent)
     assert_allclose(res.demand, ev["demand"], rtol=1e-9, atol=tol)
@@ -402,8 +327,6 @@ def test_equilibrium_conditions_at_kernel_prices(market):
 @given(markets())
 def test_converged_and_diagnostics(market):
     res = clear_markets(market, allow_nonconvergence=True)
-    if not res.converged.all():
-        clear_or_known_bug(market)  # rejects the known-bug corners, fails otherwise
     assert np.all(res.residual <= res.tolerance)
     assert np.all(res.iterations <= kernel_module.DEFAULT_MAX_ITERATIONS)
     assert res.tolerance == kernel_module.DEFAULT_TOLERANCE
@@ -440,17 +363,17 @@ def assert_matches_reference(market: MarketInputs, res: MarketResult, rtol: floa
 
 @given(markets(interior=True))
 def test_kernel_matches_reference_solver(market):
-    assert_matches_reference(market, clear_or_known_bug(market))
+    assert_matches_reference(market, clear_markets(market))
 
 
 @given(markets(interior=True, min_countries=2, min_quotas=2))
 def test_kernel_matches_reference_solver_with_quotas(market):
-    assert_matches_reference(market, clear_or_known_bug(market))
+    assert_matches_reference(market, clear_markets(market))
 
 
 @given(markets(interior=True, measures=False))
 def test_kernel_matches_reference_solver_without_measures(market):
-    assert_matches_reference(market, clear_or_known_bug(market))
+    assert_matches_reference(market, clear_markets(market))
 
 
 def assert_power_segment(price: float, fcp: float) -> None:
@@ -620,8 +543,8 @@ def test_full_ban_never_lowers_restricted_price_index(case):
     assume(market.ban_intensity[g, o, d] < 1)
     ban = market.ban_intensity.copy()
     ban[g, o, d] = 1.0
-    before = clear_or_known_bug(market)
-    after = clear_or_known_bug(replace(market, ban_intensity=ban))
+    before = clear_markets(market)
+    after = clear_markets(replace(market, ban_intensity=ban))
     rows = restricted_rows(market, g, o, d)
     never_lower(before.price_index[rows], after.price_index[rows])
 
@@ -636,8 +559,8 @@ def test_ban_or_informal_measure_never_raises_flow_on_edge(case, fraction):
     assume(b0 < 1)
     ban = market.ban_intensity.copy()
     ban[g, o, d] = b0 + (1 - b0) * fraction
-    before = clear_or_known_bug(market)
-    after = clear_or_known_bug(replace(market, ban_intensity=ban))
+    before = clear_markets(market)
+    after = clear_markets(replace(market, ban_intensity=ban))
     G, C = market.n_goods, int(market.n_countries)
     fb, fa = before.flow_matrix(G, C)[g, o, d], after.flow_matrix(G, C)[g, o, d]
     assert fa <= fb * (1 + STATICS_RTOL) + 1e-14 * quantity_scale(market), (fb, fa)
@@ -648,11 +571,11 @@ def test_ban_or_informal_measure_never_raises_flow_on_edge(case, fraction):
 @given(market_and_edge(interior=True), st.floats(0.05, 0.95))
 def test_tighter_quota_never_lowers_importers_price_index(case, fraction):
     market, (g, o, _) = case
-    before = clear_or_known_bug(market)
+    before = clear_markets(market)
     assume(before.exports[g, o] > 0)
     quota = market.export_quota.copy()
     quota[g, o] = min(quota[g, o], before.exports[g, o]) * fraction
-    after = clear_or_known_bug(replace(market, export_quota=quota))
+    after = clear_markets(replace(market, export_quota=quota))
     assert after.exports[g, o] <= quota[g, o] * (1 + 1e-9)
     rows = restricted_rows(market, g, o, None)
     never_lower(before.price_index[rows], after.price_index[rows])
@@ -666,8 +589,8 @@ def test_more_capacity_never_raises_producer_prices(market, data):
     factor = data.draw(st.floats(1.001, 5.0))
     capacity = market.capacity.copy()
     capacity[p] *= factor
-    before = clear_or_known_bug(market)
-    after = clear_or_known_bug(replace(market, capacity=capacity))
+    before = clear_markets(market)
+    after = clear_markets(replace(market, capacity=capacity))
     g = market.producer_good[p]
     pb, pa = before.price_domestic[g], after.price_domestic[g]
     assert np.array_equal(np.isnan(pb), np.isnan(pa))
@@ -680,8 +603,8 @@ def test_higher_tariff_never_raises_flow_on_edge(case, delta):
     market, (g, o, d) = case
     tariff = market.import_tariff.copy()
     tariff[g, o, d] += delta
-    before = clear_or_known_bug(market)
-    after = clear_or_known_bug(replace(market, import_tariff=tariff))
+    before = clear_markets(market)
+    after = clear_markets(replace(market, import_tariff=tariff))
     G, C = market.n_goods, int(market.n_countries)
     fb, fa = before.flow_matrix(G, C)[g, o, d], after.flow_matrix(G, C)[g, o, d]
     assert fa <= fb * (1 + STATICS_RTOL) + 1e-14 * quantity_scale(market), (fb, fa)
@@ -721,7 +644,7 @@ def test_row_order_and_slot_order_do_not_matter(market, rnd):
 
 @given(markets())
 def test_prebuilt_structure_and_warm_start(market):
-    res = clear_or_known_bug(market)
+    res = clear_markets(market)
     structure = MarketStructure.build(market)
     again = clear_markets(market, structure=structure)
     # same compiled code on the same inputs in one process: bit for bit
@@ -938,9 +861,8 @@ def test_tight_tolerance_unreachable_in_one_iteration_reports():
 
 
 # ==================================================================================================
-# Kernel bugs found by these tests: regressions for the fixed ones, strict xfails for the open ones
-# (a strict xfail fails the suite once the kernel is fixed: then drop its marker and, in
-# known_nonconvergence, the corner it excuses)
+# Kernel bugs found by these tests: regressions (the last six were strict xfails until the solver got
+# its fallback sweeps; two of their hand calculations were wrong and are corrected below)
 
 
 def _export_cap_market(**overrides) -> MarketInputs:  # used by a regression test below
@@ -979,16 +901,6 @@ def test_export_price_cap_rationing_clears_home_market():
     assert_allclose(res.sold[0, 0], res.supply_offered[0, 0], rtol=1e-8)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=MarketClearingError,
-    reason=(
-        "kernel bug: inelastic demand everywhere, export demand 1 above a quota of 0.3, so the rent "
-        "must rise to its ceiling with a flat rent row; the solver stops after 200 iterations with "
-        "residual 0.085 (p = [1.6e-4, 1.3e-4]) instead of both prices at the floor (before 9c67a87 "
-        "the residual was 9.4e-3; with quota 0 the same market needs 158 iterations)"
-    ),
-)
 def test_export_price_cap_inelastic_demand_converges():
     m = one_good_market(
         2,
@@ -1128,16 +1040,6 @@ def test_inelastic_export_demand_rent_reaches_ceiling():
     assert_allclose(res.exports[0, 0], 0.3, rtol=1e-12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=MarketClearingError,
-    reason=(
-        "kernel bug: inelastic buyer sourcing half-and-half from a quota-bound exporter and a home "
-        "producer that hits capacity; once the home origin clears at capacity, exports (0.4) no longer "
-        "respond to the rent and it must reach its ceiling; the solver stops after 200 iterations with "
-        "residual 0.978 (rent 47.8, p_home 38.7) instead of rent 49.85, p_home 40.82"
-    ),
-)
 def test_rent_reaches_ceiling_when_rival_at_capacity():
     producer = dict(capacity=0.6, unit_cost=0.0, fcp=0.6, eps=1.0)
     m = one_good_market(
@@ -1150,25 +1052,19 @@ def test_rent_reaches_ceiling_when_rival_at_capacity():
         quota={0: 0.15},
     )
     res = clear_markets(m)
-    # export price at the cap (50); home origin at capacity 0.6 = its CES share of the order 1:
-    # 0.6 = 1 / (1 + (p1 / 50)^2)  ->  p1 = 50 sqrt(2/3); exporter sells the quota: S0(p0) = p0 = 0.15
-    assert_allclose(res.price_domestic[0], [0.15, 50 * np.sqrt(2 / 3)], rtol=1e-8)
+    # export price at the cap (50); the home origin sells its capacity 0.6 to the CES order
+    # (e = 0, sigma = 2: A = 0.5/50 + 0.5/p1, P = 1/A, x1 = 0.5 p1^-2 P^2 = 2 / (1 + p1/50)^2):
+    # 0.6 = 2 / (1 + p1/50)^2  ->  p1 = 50 (sqrt(10/3) - 1); the exporter sells the quota, S0(p0) = p0 = 0.15.
+    # (The hand calculation this test had while it was an xfail, p1 = 50 sqrt(2/3), took the CES
+    # quantities to sum to the order; the reference equations, evaluate(), give 0.606 at that price.)
+    p1 = 50 * (np.sqrt(10 / 3) - 1)
+    assert_allclose(evaluate(m, np.array([[0.15, p1]]), np.array([[49.85, 0.0]]))["demand_origin"][0, 1], 0.6)
+    assert_allclose(res.price_domestic[0], [0.15, p1], rtol=1e-8)
     assert_allclose(res.price_export[0, 0], 50.0, rtol=1e-12)
     assert_allclose(res.exports[0, 0], 0.15, rtol=1e-9)
     assert_allclose(res.delivered, [0.75], rtol=1e-9)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=MarketClearingError,
-    reason=(
-        "kernel bug: exporter without home demand whose capacity (0.4981) is just below its quota "
-        "(0.5), so the quota cannot bind; at capacity the price and rent rows of the Jacobian both "
-        "see only exports, Newton fails, and the rent raised on the way (0.59) crawls back by "
-        "tatonnement on the tiny slack log(Q/E): residual 2.7e-3 after 200 iterations, p = 2.61 "
-        "instead of p = 3.20696, rent 0 (quota 0.499 or 0.4982 fail too; 0.51 and above converge)"
-    ),
-)
 def test_quota_just_above_capacity_converges():
     m = one_good_market(
         2,
@@ -1187,17 +1083,6 @@ def test_quota_just_above_capacity_converges():
     assert res.quota_rent[0, 0] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=MarketClearingError,
-    reason=(
-        "kernel bug: inelastic demand (e = 0) split over two origins that only have stockpile "
-        "releases (1.0 and 0.25): excess demands depend only on relative prices, the Jacobian is "
-        "singular along the price level, and the equilibrium (origin 0 unsold at the floor) is not "
-        "reached: residual 0.0588 after 200 iterations at p = [1.07e-3, 2.14e-3] instead of "
-        "[5e-5, 5e-5 sqrt(3)]"
-    ),
-)
 def test_inelastic_market_reaches_floor():
     m = one_good_market(
         2,
@@ -1210,21 +1095,20 @@ def test_inelastic_market_reaches_floor():
         release={0: 1.0, 1: 0.25},
     )
     res = clear_markets(m)
-    # origin 1 sells its 0.25, origin 0 the remaining 0.75 < 1 at the floor; CES: 0.25/0.75 = (p0/p1)^2
-    assert_allclose(res.price_domestic[0], [5e-5, 5e-5 * np.sqrt(3)], rtol=1e-8)
-    assert_allclose(res.sold[0], [0.75, 0.25], rtol=1e-8)
+    # origin 1 sells its 0.25; origin 0 sits at the floor p0 with supply unsold. CES with e = 0,
+    # sigma = 2: x_k = 0.5 p_k^-2 P^2, P = 1/A, A = 0.5/p0 + 0.5/p1, so x1 = 2 / (1 + p1/p0)^2 = 0.25
+    # -> p1 = p0 (2 sqrt(2) - 1), and x0 = 2 / (1 + p0/p1)^2 < 1. (The hand calculation this test had
+    # while it was an xfail took the CES quantities to sum to the order: p1 = p0 sqrt(3).)
+    p0 = 5e-5
+    p1 = p0 * (2 * np.sqrt(2) - 1)
+    x0 = 2 / (1 + p0 / p1) ** 2
+    ev = evaluate(m, np.array([[p0, p1]]), np.zeros((1, 2)))
+    assert_allclose(ev["demand_origin"][0], [x0, 0.25])  # the closed form solves the reference equations
+    assert_allclose(res.price_domestic[0], [p0, p1], rtol=1e-8)
+    assert_allclose(res.sold[0], [x0, 0.25], rtol=1e-8)
+    assert res.sold[0, 0] < res.supply_offered[0, 0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=MarketClearingError,
-    reason=(
-        "kernel bug: inelastic demand (e = 0) over a release-only origin (1.6, weight 0.8) and a "
-        "producer with unit cost 0.15 (weight 0.2); the release origin should sit at the floor with "
-        "supply unsold, but the solver stops after 200 iterations with residual 0.163 at "
-        "p = [2.0e-3, 0.15007]"
-    ),
-)
 def test_release_origin_reaches_floor_beside_costly_rival():
     m = one_good_market(
         2,
@@ -1250,16 +1134,6 @@ def test_release_origin_reaches_floor_beside_costly_rival():
     assert res.sold[0, 0] < res.supply_offered[0, 0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=MarketClearingError,
-    reason=(
-        "kernel bug: an informal measure of intensity 1 - 2^-53 lets 1.1e-16 of the order through, "
-        "so the origin's whole market (4e-17) sits far below quantity_scale (1e-14 of the good's "
-        "size); the solver stops after 200 iterations with residual 2.9e-9 > 1e-10 (at 1 - 1e-15 it "
-        "needs 46 iterations, at 1 - 1e-12 seven)"
-    ),
-)
 def test_market_below_quantity_scale_converges():
     m = one_good_market(
         1,

@@ -356,6 +356,7 @@ def clear_markets(
     validate: bool = True,
     allow_nonconvergence: bool = False,
     structure: MarketStructure | None = None,
+    method: str = "newton",
 ) -> MarketResult:
     """Clear every good's world market for one step.
 
@@ -372,6 +373,10 @@ def clear_markets(
         allow_nonconvergence: Return a result whose ``converged`` flags are false instead of raising.
         structure: The market's :class:`MarketStructure`, if the caller keeps one across steps (it
             must have been built from the same sourcing slots); built here when omitted.
+        method: ``"newton"`` (the default): semismooth Newton with a line search, switching a good
+            to fallback sweeps (nonlinear Gauss-Seidel: each price and rent settled in turn by
+            bracketing its own condition) where Newton stalls. ``"fallback"``: the sweeps alone,
+            slower; for testing the fallback on its own (each sweep counts as an iteration).
 
     Raises:
         ValueError: an input has the wrong shape or an invalid value.
@@ -381,6 +386,9 @@ def clear_markets(
         market.validate()
     if not (tolerance > 0):
         raise ValueError(f"tolerance: must be > 0, got {tolerance}")
+    methods = {"newton": kernel.METHOD_NEWTON, "fallback": kernel.METHOD_FALLBACK}
+    if method not in methods:
+        raise ValueError(f"method: {method!r} is not a solver method; allowed: {sorted(methods)}")
     G, C = market.n_goods, int(market.n_countries)
     if structure is None:
         structure = MarketStructure.build(market)
@@ -426,13 +434,15 @@ def clear_markets(
         structure.edge_ptr,
         structure.producer_order,
         structure.producer_ptr,
+        methods[method],
     )
     result = MarketResult(*out, tolerance=float(tolerance))
     if not allow_nonconvergence and not result.converged.all():
         bad = np.flatnonzero(~result.converged)
         g = int(bad[0])
         raise MarketClearingError(
-            f"market for good {g} did not clear: residual {result.residual[g]:.3g} > tolerance {tolerance:.1g} "
-            f"after {int(result.iterations[g])} iterations ({bad.size} good(s) failed)"
+            f"market for good {g} did not clear: residual {result.residual[g]:.3g} (largest relative excess "
+            f"demand or quota overshoot) > tolerance {tolerance:.3g} after {int(result.iterations[g])} "
+            f"iterations ({bad.size} good(s) failed: {bad.tolist()[:10]})"
         )
     return result
