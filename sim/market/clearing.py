@@ -165,6 +165,13 @@ class MarketInputs:
             arr = getattr(self, name)
             if arr is None or arr.dtype.kind != "f" or name in ("initial_price", "initial_rent"):
                 continue
+            if arr.size == 0:
+                continue
+            # Fast path (one pass each, no temporaries; NaN propagates through min and max): the
+            # [G, C, C] arrays are large and the model validates every step's inputs.
+            lo, hi = arr.min(), arr.max()
+            if (not np.isnan(lo) and not np.isnan(hi)) if name == "export_quota" else np.isfinite(lo + hi):
+                continue
             bad = np.isnan(arr) if name == "export_quota" else ~np.isfinite(arr)
             if bad.any():
                 idx = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -219,11 +226,19 @@ class MarketInputs:
                 raise ValueError(
                     f"sourcing_origin: row {r} lists the same origin twice ({self.sourcing_origin[r].tolist()})"
                 )
-        check("ban_intensity", (self.ban_intensity >= 0) & (self.ban_intensity <= 1), "in [0, 1] (1 = ban)")
+
+        def smallest(a: np.ndarray) -> float:
+            return float(a.min()) if a.size else 0.0
+
+        largest = float(self.ban_intensity.max()) if self.ban_intensity.size else 0.0
+        if not (smallest(self.ban_intensity) >= 0 and largest <= 1):
+            check("ban_intensity", (self.ban_intensity >= 0) & (self.ban_intensity <= 1), "in [0, 1] (1 = ban)")
         check("export_quota", self.export_quota >= 0, ">= 0 (inf for no quota)")
         check("export_duty", self.export_duty >= 0, ">= 0 (ad valorem)")
-        check("import_tariff", self.import_tariff >= 0, ">= 0 (ad valorem)")
-        check("transport_cost", self.transport_cost >= 0, ">= 0")
+        if not smallest(self.import_tariff) >= 0:
+            check("import_tariff", self.import_tariff >= 0, ">= 0 (ad valorem)")
+        if not smallest(self.transport_cost) >= 0:
+            check("transport_cost", self.transport_cost >= 0, ">= 0")
         check("stockpile_release", self.stockpile_release >= 0, ">= 0")
 
 
@@ -305,7 +320,10 @@ class MarketResult:
         producer_output: ``[P]`` quantity each producer sold.
         stockpile_release_used: ``[G, C]`` part of the stockpile release that was sold.
         iterations, residual, converged: ``[G]`` solver diagnostics per good; the residual is the
-            largest relative excess demand (or quota overshoot) left.
+            largest relative excess demand (or quota overshoot, ``log(E/Q)``) left at the returned
+            prices, less what the floating-point price can resolve (a few units in the last place
+            of the log price: it matters only for extremely steep supply). ``converged`` is
+            ``residual <= tolerance``.
         tolerance: the tolerance the solver was asked for.
     """
 

@@ -37,6 +37,11 @@ FLAT_ONSET = 1e-3
 #: is 0, not 0/0, where nothing is demanded or offered. It is far below any quantity that matters
 #: (markets from 1e-9 to 1e9 units clear alike): conditions are relative per origin, not per good.
 QUANTITY_FLOOR = 1e-300
+#: Machine epsilon of float64.
+EPSILON = 2.220446049250313e-16
+#: Units in the last place of a log price within which an origin counts as cleared whatever its
+#: residual: the residual reported beyond the tolerance is the part the price can resolve.
+PRICE_RESOLUTION_ULPS = 8.0
 #: Halvings of the Newton step tried by the line search before it counts as failed.
 LINE_SEARCH_STEPS = 30
 #: Consecutive Newton steps that fail to halve the residual before a fallback sweep is inserted.
@@ -217,7 +222,8 @@ def _evaluate_good(g, x, want_jacobian, n_price, n_vars, structure, data, work, 
     buffers). Fills the work buffers with prices, demands, exports and supplies at ``x``, and per
     unknown its gap (``gap``: relative excess demand of the origin for a price, export overshoot
     ``log(E/Q)`` for a rent; each non-increasing in its own unknown) and its upper bound (``upper``).
-    Returns the max-norm of the residual.
+    Returns the max-norm of the residual, each price's entry less what ``PRICE_RESOLUTION_ULPS``
+    units in the last place of its log price move it by (nothing, but for extremely steep supply).
     """
     (
         var_country,
@@ -469,6 +475,11 @@ def _evaluate_good(g, x, want_jacobian, n_price, n_vars, structure, data, work, 
                     else:
                         flat_target[i] = max(x[i] - FLAT_STEP, lo)
         a_res = abs(residual[i])
+        if a_res > 0.0 and lo < x[i] < hi:
+            # Supply can be so steep (a huge capacity on a short linear onset) that one unit in the
+            # last place of the log price moves the excess demand by more than the tolerance; what
+            # the floating-point price cannot resolve does not count against convergence.
+            a_res -= PRICE_RESOLUTION_ULPS * EPSILON * max(abs(x[i]), 1.0) * dsupply_o[c] / den
         if a_res > norm:
             norm = a_res
     for i in range(n_price, n_vars):
