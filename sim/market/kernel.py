@@ -44,8 +44,10 @@ EPSILON = 2.220446049250313e-16
 PRICE_RESOLUTION_ULPS = 8.0
 #: Halvings of the Newton step tried by the line search before it counts as failed.
 LINE_SEARCH_STEPS = 30
-#: Consecutive Newton steps that fail to halve the residual before a fallback sweep is inserted.
-SLOW_STEPS = 3
+#: Consecutive Newton steps that each fail to cut the residual to ``SLOW_RATIO`` of what it was
+#: before a fallback sweep is inserted (a crawl: damped steps that barely make progress).
+SLOW_STEPS = 5
+SLOW_RATIO = 0.9
 #: ``method`` of :func:`clear_all_goods`: semismooth Newton, with fallback sweeps where it stalls.
 METHOD_NEWTON = 0
 #: ``method`` of :func:`clear_all_goods`: the fallback (nonlinear Gauss-Seidel) alone, for testing.
@@ -805,6 +807,7 @@ def clear_all_goods(
     for g in range(n_goods):
         sigma = armington_elasticity[g]
         pref = reference_price[g]
+        log_pref = np.log(pref)
         lo = np.log(price_floor[g] * pref)
         hi = np.log(price_cap[g] * pref)
         # Which origins offer the good this step: producers with capacity, or a stockpile release.
@@ -905,7 +908,7 @@ def clear_all_goods(
         norm = _evaluate_good(g, x, False, n_price, n_vars, structure, data, work, residual, jac)
         it = 0
         have_jacobian = False
-        slow = 0  # consecutive Newton steps that did not halve the residual
+        slow = 0  # consecutive Newton steps that barely cut the residual
         skip_newton = 0  # Newton steps still to skip after a failed line search
         newton_failures = 0
         while norm > tolerance and it < max_iterations:
@@ -956,7 +959,7 @@ def clear_all_goods(
                         residual[i] = residual_trial[i]
                         for j in range(n_vars):
                             jac[i, j] = jac_trial[i, j]
-                    slow = 0 if trial_norm <= 0.5 * norm else slow + 1
+                    slow = 0 if trial_norm <= SLOW_RATIO * norm else slow + 1
                     norm = trial_norm
                     newton_failures = 0
                 else:
@@ -999,8 +1002,9 @@ def clear_all_goods(
                     a += s_weights[idx, k] * edge_avail[e] * edge_pw[e]
             if a <= 0.0:
                 continue
-            big_p = np.exp(np.log(a) / (1.0 - sigma))
-            quantity = q * np.exp(-s_elasticity[idx] * np.log(big_p / pref))
+            log_big_p = np.log(a) / (1.0 - sigma)
+            big_p = np.exp(log_big_p)
+            quantity = q * np.exp(-s_elasticity[idx] * (log_big_p - log_pref))
             row_price_index[r] = big_p
             d = row_firm_country[idx]
             total_demand = 0.0
