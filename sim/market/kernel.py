@@ -48,6 +48,9 @@ LINE_SEARCH_STEPS = 30
 #: before a fallback sweep is inserted (a crawl: damped steps that barely make progress).
 SLOW_STEPS = 5
 SLOW_RATIO = 0.9
+#: A safeguard sweep inside Newton settles the unknowns whose residual is at least this share of
+#: the largest.
+SWEEP_SHARE = 0.1
 #: ``method`` of :func:`clear_all_goods`: semismooth Newton, with fallback sweeps where it stalls.
 METHOD_NEWTON = 0
 #: ``method`` of :func:`clear_all_goods`: the fallback (nonlinear Gauss-Seidel) alone, for testing.
@@ -616,16 +619,20 @@ def _settle_unknown(g, i, x, lower, n_price, n_vars, structure, data, work, resi
 
 
 @njit(cache=True)
-def _fallback_sweep(g, x, lo, n_price, n_vars, structure, data, work, residual, jac, tol):
+def _fallback_sweep(g, x, lo, n_price, n_vars, structure, data, work, residual, jac, tol, selected):
     """One sweep of nonlinear Gauss-Seidel: settle each unknown in turn, the others held fixed.
 
     This is the solver's globally convergent fallback (each unknown's gap is monotone in its own
     value, see :func:`_settle_unknown`; for gross substitutes the excess supply is an M-function,
     for which nonlinear Gauss-Seidel converges from any start, Moré 1972). Prices are settled
-    first, then rents. Leaves the work buffers, ``residual`` and (for Newton's next step) ``jac``
-    evaluated at the new point; returns the max-norm of the residual there.
+    first, then rents; only those with ``selected[i]`` true (all of them for a full sweep; Newton's
+    safeguard settles the unknowns with the largest residuals, so that one stuck origin does not cost a
+    sweep over every origin of a large good). Leaves the work buffers, ``residual`` and (for Newton's
+    next step) ``jac`` evaluated at the new point; returns the max-norm of the residual there.
     """
     for i in range(n_vars):
+        if not selected[i]:
+            continue
         lower = lo if i < n_price else 0.0
         _settle_unknown(g, i, x, lower, n_price, n_vars, structure, data, work, residual, jac, tol)
     return _evaluate_good(g, x, True, n_price, n_vars, structure, data, work, residual, jac)
@@ -749,6 +756,7 @@ def clear_all_goods(
     d_exports = np.zeros((n_var_max, n_var_max))
     gap = np.zeros(n_var_max)
     upper = np.zeros(n_var_max)
+    selected = np.zeros(n_var_max, dtype=np.bool_)
     price = np.zeros(n_countries)
     rent = np.zeros(n_countries)
     demand_o = np.zeros(n_countries)
@@ -871,11 +879,13 @@ def clear_all_goods(
             for e in range(edge_ptr[g], edge_ptr[g + 1]):
                 edge_delivered_price[e] = np.nan  # no origin of this good is priced this step
             continue
+        warm_start = True
         for i in range(n_price):
             c = var_country[i]
             p0 = initial_price[g, c]
             if not (p0 > 0.0 and np.isfinite(p0)):
                 p0 = pref
+                warm_start = False
             v = np.log(p0)
             x[i] = min(max(v, lo), hi)
         for i in range(n_price, n_vars):
@@ -904,10 +914,11 @@ def clear_all_goods(
             stockpile_release,
             QUANTITY_FLOOR,
         )
-        # A warm start is often already cleared: check the residual before paying for the Jacobian.
-        norm = _evaluate_good(g, x, False, n_price, n_vars, structure, data, work, residual, jac)
+        # A warm start (last step's prices) is often already cleared: check its residual before paying
+        # for the Jacobian. A cold start (reference prices) practically never is.
+        have_jacobian = not warm_start
+        norm = _evaluate_good(g, x, have_jacobian, n_price, n_vars, structure, data, work, residual, jac)
         it = 0
-        have_jacobian = False
         slow = 0  # consecutive Newton steps that barely cut the residual
         skip_newton = 0  # Newton steps still to skip after a failed line search
         newton_failures = 0
@@ -971,7 +982,26 @@ def clear_all_goods(
             if sweep:
                 slow = 0
                 tol_1d = max(0.1 * tolerance, 1e-3 * norm)
-                norm = _fallback_sweep(g, x, lo, n_price, n_vars, structure, data, work, residual, jac, tol_1d)
+                # Newton's safeguard settles the unknowns whose residual is within a factor 10 of the
+                # largest (at the last point evaluated at x); the fallback alone settles all of them.
+                worst = 0.0
+                for i in range(n_vars):
+                    worst = max(worst, abs(residual[i]))
+                n_selected = 0
+                for i in range(n_vars):
+                    selected[i] = method == METHOD_FALLBACK or abs(residual[i]) >= SWEEP_SHARE * worst
+                    n_selected += 1 if selected[i] else 0
+                before = norm
+                norm = _fallback_sweep(
+                    g, x, lo, n_price, n_vars, structure, data, work, residual, jac, tol_1d, selected
+                )
+                if n_selected < n_vars and norm > SLOW_RATIO * before:
+                    # settling the worst unknowns alone did not help: sweep over all of them
+                    for i in range(n_vars):
+                        selected[i] = True
+                    norm = _fallback_sweep(
+                        g, x, lo, n_price, n_vars, structure, data, work, residual, jac, tol_1d, selected
+                    )
                 have_jacobian = True
         # Certificate: the residual reported is the one evaluated at the returned point.
         iterations[g] = it
