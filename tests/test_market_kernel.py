@@ -988,6 +988,13 @@ def test_bad_tolerance(tolerance, no_kernel):
         clear_markets(_base_market(), tolerance=tolerance)
 
 
+def test_bad_method_names_the_field_the_value_and_the_choices(no_kernel):
+    with pytest.raises(ValueError) as err:
+        clear_markets(_base_market(), method="bisection")
+    for fragment in ("method", "'bisection'", "fallback", "newton"):
+        assert fragment in str(err.value)
+
+
 # ==================================================================================================
 # Non-convergence
 
