@@ -435,6 +435,32 @@ def touches_band(m: MarketInputs, res: MarketResult, margin: float = 1e-6) -> bo
     )
 
 
+def interior_gaps(m: MarketInputs, price: np.ndarray, rent: np.ndarray) -> np.ndarray:
+    """Relative excess demand ``(D - S) / (D + S)`` of the priced origins strictly inside the band
+    (0 elsewhere), from the reference equations; ``D`` net of exports above the quota."""
+    ev = evaluate(m, price, rent)
+    demand = ev["demand_origin"] - np.maximum(ev["exports"] - m.export_quota, 0.0)
+    supply = origin_supply(m, price)
+    floor, cap = band(m)
+    inside = has_buyer(m) & (price > floor * (1 + 1e-9)) & (price < cap * (1 - 1e-9))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.where(demand + supply > 0, (demand - supply) / (demand + supply), 0.0)
+    return np.where(inside, z, 0.0)
+
+
+def origin_price_indeterminate(m: MarketInputs, res: MarketResult) -> bool:
+    """Whether moving one origin's price by 0.1% leaves every condition of its good met: the
+    equilibrium is then not unique (e.g. buyers with e = 0 that source only from an origin whose
+    supply is at capacity), and the kernel and the reference may pick different points of it."""
+    for g, o in np.argwhere(has_buyer(m)):
+        for factor in (1.001, 0.999):
+            q = res.price_domestic.copy()
+            q[g, o] *= factor
+            if np.all(np.abs(interior_gaps(m, q, res.quota_rent)[g]) <= CERTIFICATE_TOL):
+                return True
+    return False
+
+
 def level_indeterminate(m: MarketInputs, res: MarketResult) -> bool:
     """Whether some good's price level is not unique: all its buyers perfectly inelastic (e = 0) and
     every priced origin's supply flat at the kernel's prices (at capacity, or a release only), so
@@ -463,8 +489,8 @@ def level_indeterminate(m: MarketInputs, res: MarketResult) -> bool:
 
 
 def assert_matches_reference(market: MarketInputs, res: MarketResult, rtol: float = 1e-6) -> None:
-    if level_indeterminate(market, res):
-        event("price level not unique: not compared")
+    if level_indeterminate(market, res) or origin_price_indeterminate(market, res):
+        event("equilibrium not unique: not compared")
         reject()
     try:
         ref = solve_reference(market)
@@ -472,10 +498,11 @@ def assert_matches_reference(market: MarketInputs, res: MarketResult, rtol: floa
         reject()
     except ReferenceFailure:
         # The reference solves the square system without the floor and cap, which has no solution
-        # when the equilibrium sits on them (e.g. inelastic demand above a release); an interior
-        # kernel equilibrium is a root of that system, so there the reference must find one.
-        if not touches_band(market, res):
-            raise
+        # when the equilibrium sits on them (e.g. inelastic demand above a release). Its root finder
+        # can also fail on an interior equilibrium (a handful of the wide-search markets, in the
+        # slow test); then the kernel's point must still pass the independent certificate.
+        assert_certificate(market, res)
+        event("reference solver failed" + (" (band)" if touches_band(market, res) else " (interior)"))
         reject()
     G, C = market.n_goods, int(market.n_countries)
     event(f"binding quotas: {int(ref.binding.sum())}")
