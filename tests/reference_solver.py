@@ -212,6 +212,8 @@ def _solve_active_set(good: _Good, priced: np.ndarray, binding: list[int], reser
 
     best = None
     starts = [pack(start, 0.1), pack(start, 1.0), pack(np.full(C, pref), 0.01), pack(np.full(C, 3 * pref), 3.0)]
+    # far starts too: an inelastic buyer of an origin with a long supply curve clears it far above Pref
+    starts += [pack(np.full(C, 10 * pref), 1.0), pack(np.full(C, 30 * pref), 10.0)]
     for v0 in starts:
         for method in ("hybr", "lm"):
             with np.errstate(all="ignore"):
@@ -245,7 +247,8 @@ def _solve_good(good: _Good, has_supply: np.ndarray, margin: float):
 
     def attempt(binding, start):
         price, rent, res = _solve_active_set(good, priced, binding, reservation, start)
-        _, _, _, _, e_o = good.flows(price, rent)
+        with np.errstate(all="ignore"):  # a failed attempt may leave prices that overflow a power
+            _, _, _, _, e_o = good.flows(price, rent)
         over = [c for c in candidates if c not in binding and e_o[c] > m.export_quota[g, c] * (1 + QUOTA_TOLERANCE)]
         negative = [c for c in binding if rent[c] <= 1e-13 * pref]
         return price, rent, res, over, negative

@@ -2,13 +2,19 @@
 
 Two families of markets come out of :func:`markets`:
 
-* ``interior=True``: markets built so that every supplying origin's price ends up strictly between
-  the floor and the cap (a wide band; unit costs keep prices off the floor) and demand is
-  price-elastic; the equilibrium is then a square (piecewise smooth) system that
-  :mod:`reference_solver` can solve independently.
+* ``interior=True``: markets built so that most supplying origins' prices end up strictly between
+  the floor and the cap (a wide band; unit costs keep prices off the floor); the equilibrium is then
+  a square (piecewise smooth) system that :mod:`reference_solver` can solve independently (it
+  raises ``NotInterior`` for the others, which the tests then discard after checking that the
+  kernel clears them). Still wide: demand elasticities from 0 to 10, Armington elasticities up to
+  10, supply elasticities up to 10, quotas from 0 to 2x exports, capacity at 0.9-1.1x demand,
+  release-only origins, an origin whose only producer has no capacity.
 * ``interior=False`` (the default): anything valid, including corner cases the reference solver does
   not cover: prices at the cap or the floor, capacity that binds, inelastic demand, zero quotas,
   zero planned purchases, release-only origins, producers with no capacity.
+
+In both, every quantity (purchases, and supply and quotas sized from them) is multiplied by a drawn
+scale from 1e-9 to 1e9: whether a market clears must not depend on its units.
 
 Both include bans and partial bans, export quotas, duties, tariffs, transport costs, stockpile
 releases, firms with several origins (in scattered slots, some empty) and countries without supply.
@@ -121,7 +127,11 @@ def markets(
     reference_price = np.array(
         [draw(st.sampled_from([0.5, 1.0, 4.0, 30.0, 250.0])) * draw(_floats(0.8, 1.25)) for _ in range(G)]
     )
-    armington = np.array([draw(_floats(1.5, 5.0) if interior else _floats(1.1, 8.0)) for _ in range(G)])
+    armington = np.array(
+        [draw(_floats(1.5, 5.0) | _floats(1.1, 10.0) if interior else _floats(1.05, 10.0)) for _ in range(G)]
+    )
+    # Units of the quantities: the same market in milligrams or in kilotonnes must clear alike.
+    scale = 10.0 ** draw(st.integers(-9, 9) | st.just(0), label="quantity scale exponent")
     if interior:
         price_cap = np.full(G, 100.0)
         price_floor = np.full(G, 1e-4)
@@ -139,19 +149,19 @@ def markets(
             for j in range(draw(st.integers(1, 2))):
                 prod_country.append(c)
                 prod_good.append(g)
-                # a zero-capacity producer never is the only one of its country and good
-                prod_zero.append(j > 0 and not interior and draw(st.booleans()))
+                # a zero-capacity producer, sometimes the only one of its country and good
+                prod_zero.append(draw(st.booleans()) if j > 0 else draw(st.integers(0, 7)) == 0)
     P = len(prod_country)
     producer_country = np.array(prod_country, dtype=np.int64)
     producer_good = np.array(prod_good, dtype=np.int64)
     zero_capacity = np.array(prod_zero, dtype=bool)
 
-    # Stockpile releases: in the interior family only where the good is also produced.
+    # Stockpile releases, also on origins that produce nothing (release-only origins).
     release_mask = np.zeros((G, C), dtype=bool)
     for g in range(G):
         for c in range(C):
             produced = bool(np.any((producer_good == g) & (producer_country == c)))
-            if (produced or not interior) and draw(st.integers(0, 4)) == 0:
+            if (produced or draw(st.booleans())) and draw(st.integers(0, 4)) == 0:
                 release_mask[g, c] = True
     has_supply = release_mask.copy()
     for p in range(P):
@@ -171,11 +181,11 @@ def markets(
             if not interior and draw(st.integers(0, 9)) == 0:
                 planned_l.append(0.0)
             else:
-                planned_l.append(draw(_floats(0.2, 5.0)))
+                planned_l.append(draw(_floats(0.2, 5.0)) * scale)
             if interior:
-                elast_l.append(draw(_floats(0.3, 1.5)))
+                elast_l.append(draw(_floats(0.3, 1.5) | st.just(0.0) | _floats(0.0, 10.0)))
             else:
-                elast_l.append(draw(st.sampled_from([0.0, 0.3, 1.0]) | _floats(0.0, 2.0)))
+                elast_l.append(draw(st.sampled_from([0.0, 0.3, 1.0]) | _floats(0.0, 2.0) | _floats(0.0, 10.0)))
             n = draw(st.integers(1, K))
             # Mostly origins that have supply of the good, sometimes any country at all.
             supplying = [c for c in range(C) if has_supply[g, c]]
@@ -242,11 +252,11 @@ def markets(
             else:
                 g, o = draw(st.integers(0, G - 1)), draw(countries)
             factor = draw(
-                st.sampled_from([0.5, 0.7, 1.5]) | _floats(0.4, 2.0)
+                st.sampled_from([0.5, 0.7, 1.5]) | _floats(0.4, 2.0) | _floats(0.0, 2.0)
                 if interior
-                else st.sampled_from([0.3, 0.7, 1.5]) | _floats(0.05, 2.0)
+                else st.sampled_from([0.3, 0.7, 1.5]) | _floats(0.05, 2.0) | _floats(0.0, 2.0)
             )
-            if not interior and draw(st.integers(0, 5)) == 0:
+            if draw(st.integers(0, 5)) == 0:
                 factor = 0.0
             quota_spec.append((g, o, factor))
     # In the interior family keep ban + duty + tariff + transport from pushing one origin's share
@@ -274,16 +284,20 @@ def markets(
             unit_cost[p] = pref * draw(_floats(0.05, 0.6))
             # the supply curve's linear onset, power segment and (rarely reached) capacity all occur
             fcp[p] = pref * draw(st.sampled_from([3.0, 10.0, 30.0])) * draw(_floats(1.0, 2.0))
-            eps[p] = draw(_floats(0.4, 2.5))
+            eps[p] = draw(_floats(0.4, 2.5) | _floats(0.2, 10.0))
         else:
             unit_cost[p] = pref * draw(st.sampled_from([0.0, 0.3]) | _floats(0.0, 0.9))
             fcp[p] = pref * draw(st.sampled_from([1.2, 150.0]) | _floats(1.0, 4.0))
             fcp[p] = max(fcp[p], unit_cost[p] + 0.05 * pref)
-            eps[p] = draw(st.sampled_from([1.0]) | _floats(0.2, 3.0))
+            eps[p] = draw(st.sampled_from([1.0]) | _floats(0.2, 3.0) | _floats(0.05, 10.0))
         if zero_capacity[p]:
             capacity[p] = 0.0
             continue
-        base = ref_demand[g, c] if ref_demand[g, c] > 0 else max(total_by_good[g], 1.0) / max(1, n_in_origin[g].sum())
+        base = ref_demand[g, c] if ref_demand[g, c] > 0 else max(total_by_good[g], scale) / max(1, n_in_origin[g].sum())
+        if draw(st.integers(0, 3)) == 0:
+            # capacity itself at 0.9-1.1x the origin's demand: it binds near the equilibrium
+            capacity[p] = base * draw(_floats(0.9, 1.1)) / n_in_origin[g, c]
+            continue
         target = base * draw(_floats(0.3, 3.0)) / n_in_origin[g, c]  # supply at the reference price
         if release_mask[g, c]:
             target *= 0.7
@@ -294,11 +308,11 @@ def markets(
     for g in range(G):
         for c in range(C):
             if release_mask[g, c]:
-                base = ref_demand[g, c] if ref_demand[g, c] > 0 else max(total_by_good[g], 1.0)
+                base = ref_demand[g, c] if ref_demand[g, c] > 0 else max(total_by_good[g], scale)
                 release[g, c] = base * draw(_floats(0.05, 0.3) if interior else _floats(0.05, 2.0))
     quota = np.full((G, C), np.inf)
     for g, o, factor in quota_spec:
-        base = ref_exports[g, o] if ref_exports[g, o] > 0 else 1.0
+        base = ref_exports[g, o] if ref_exports[g, o] > 0 else scale
         quota[g, o] = base * factor
 
     return MarketInputs(

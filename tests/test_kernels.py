@@ -4,7 +4,8 @@ replaced: outputs of a run must not depend on whether a step's loop is compiled.
 The kernels follow NumPy's order of operations, so on the machines we have seen they agree bit for
 bit; the tests nevertheless compare to a few units in the last place (``close``), because bitwise
 equality between LLVM-compiled loops and NumPy's own (possibly SIMD) loops is not something the code
-can promise on every CPU. Bitwise determinism is tested where it is real: the same code path with the
+can promise on every CPU (where a product feeds a sum, the compiler may fuse the two into one
+multiply-add that rounds once instead of twice, depending on the CPU it finds). Bitwise determinism is tested where it is real: the same code path with the
 same seed (``tests/test_model.py``, ``tests/test_cli.py``).
 """
 

@@ -165,6 +165,13 @@ class MarketInputs:
             arr = getattr(self, name)
             if arr is None or arr.dtype.kind != "f" or name in ("initial_price", "initial_rent"):
                 continue
+            if arr.size == 0:
+                continue
+            # Fast path (one pass each, no temporaries; NaN propagates through min and max): the
+            # [G, C, C] arrays are large and the model validates every step's inputs.
+            lo, hi = arr.min(), arr.max()
+            if (not np.isnan(lo) and not np.isnan(hi)) if name == "export_quota" else np.isfinite(lo + hi):
+                continue
             bad = np.isnan(arr) if name == "export_quota" else ~np.isfinite(arr)
             if bad.any():
                 idx = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -219,11 +226,19 @@ class MarketInputs:
                 raise ValueError(
                     f"sourcing_origin: row {r} lists the same origin twice ({self.sourcing_origin[r].tolist()})"
                 )
-        check("ban_intensity", (self.ban_intensity >= 0) & (self.ban_intensity <= 1), "in [0, 1] (1 = ban)")
+
+        def smallest(a: np.ndarray) -> float:
+            return float(a.min()) if a.size else 0.0
+
+        largest = float(self.ban_intensity.max()) if self.ban_intensity.size else 0.0
+        if not (smallest(self.ban_intensity) >= 0 and largest <= 1):
+            check("ban_intensity", (self.ban_intensity >= 0) & (self.ban_intensity <= 1), "in [0, 1] (1 = ban)")
         check("export_quota", self.export_quota >= 0, ">= 0 (inf for no quota)")
         check("export_duty", self.export_duty >= 0, ">= 0 (ad valorem)")
-        check("import_tariff", self.import_tariff >= 0, ">= 0 (ad valorem)")
-        check("transport_cost", self.transport_cost >= 0, ">= 0")
+        if not smallest(self.import_tariff) >= 0:
+            check("import_tariff", self.import_tariff >= 0, ">= 0 (ad valorem)")
+        if not smallest(self.transport_cost) >= 0:
+            check("transport_cost", self.transport_cost >= 0, ">= 0")
         check("stockpile_release", self.stockpile_release >= 0, ">= 0")
 
 
@@ -305,7 +320,10 @@ class MarketResult:
         producer_output: ``[P]`` quantity each producer sold.
         stockpile_release_used: ``[G, C]`` part of the stockpile release that was sold.
         iterations, residual, converged: ``[G]`` solver diagnostics per good; the residual is the
-            largest relative excess demand (or quota overshoot) left.
+            largest relative excess demand (or quota overshoot, ``log(E/Q)``) left at the returned
+            prices, less what the floating-point price can resolve (a few units in the last place
+            of the log price: it matters only for extremely steep supply). ``converged`` is
+            ``residual <= tolerance``.
         tolerance: the tolerance the solver was asked for.
     """
 
@@ -356,6 +374,7 @@ def clear_markets(
     validate: bool = True,
     allow_nonconvergence: bool = False,
     structure: MarketStructure | None = None,
+    method: str = "newton",
 ) -> MarketResult:
     """Clear every good's world market for one step.
 
@@ -372,6 +391,10 @@ def clear_markets(
         allow_nonconvergence: Return a result whose ``converged`` flags are false instead of raising.
         structure: The market's :class:`MarketStructure`, if the caller keeps one across steps (it
             must have been built from the same sourcing slots); built here when omitted.
+        method: ``"newton"`` (the default): semismooth Newton with a line search, switching a good
+            to fallback sweeps (nonlinear Gauss-Seidel: each price and rent settled in turn by
+            bracketing its own condition) where Newton stalls. ``"fallback"``: the sweeps alone,
+            slower; for testing the fallback on its own (each sweep counts as an iteration).
 
     Raises:
         ValueError: an input has the wrong shape or an invalid value.
@@ -381,6 +404,9 @@ def clear_markets(
         market.validate()
     if not (tolerance > 0):
         raise ValueError(f"tolerance: must be > 0, got {tolerance}")
+    methods = {"newton": kernel.METHOD_NEWTON, "fallback": kernel.METHOD_FALLBACK}
+    if method not in methods:
+        raise ValueError(f"method: {method!r} is not a solver method; allowed: {sorted(methods)}")
     G, C = market.n_goods, int(market.n_countries)
     if structure is None:
         structure = MarketStructure.build(market)
@@ -426,13 +452,15 @@ def clear_markets(
         structure.edge_ptr,
         structure.producer_order,
         structure.producer_ptr,
+        methods[method],
     )
     result = MarketResult(*out, tolerance=float(tolerance))
     if not allow_nonconvergence and not result.converged.all():
         bad = np.flatnonzero(~result.converged)
         g = int(bad[0])
         raise MarketClearingError(
-            f"market for good {g} did not clear: residual {result.residual[g]:.3g} > tolerance {tolerance:.1g} "
-            f"after {int(result.iterations[g])} iterations ({bad.size} good(s) failed)"
+            f"market for good {g} did not clear: residual {result.residual[g]:.3g} (largest relative excess "
+            f"demand or quota overshoot) > tolerance {tolerance:.3g} after {int(result.iterations[g])} "
+            f"iterations ({bad.size} good(s) failed: {bad.tolist()[:10]})"
         )
     return result

@@ -11,8 +11,11 @@ and ``docs/ODD.md`` ("Submodels: market clearing") for the economics. Convention
   ``rho_o = rent_o / reference_price`` for every supplying origin under a finite export quota.
 * The equilibrium is a box-constrained mixed complementarity problem; each condition is written
   with the ``mid`` function (``y - mid(lower, upper, y + z) = 0``) and solved by semismooth Newton
-  with an Armijo line search on the squared residual, falling back to a projected tatonnement step
-  whenever the Newton direction does not decrease it.
+  with an Armijo line search on the squared residual. Where Newton's direction does not decrease
+  it, or Newton crawls, the good gets a fallback sweep: nonlinear Gauss-Seidel, which settles each
+  unknown's own condition in turn by bracketing (each condition is monotone in its own unknown).
+  Newton resumes from the swept point. The residual reported is the one evaluated at the returned
+  point (the certificate); a good whose residual exceeds the tolerance is reported unconverged.
 """
 
 from __future__ import annotations
@@ -30,6 +33,28 @@ FLAT_ROW = 1e-13
 FLAT_STEP = 1.0
 #: Relative distance above the lowest unit cost at which a market below cost restarts its search.
 FLAT_ONSET = 1e-3
+#: Quantity added to the denominator of a relative excess demand ``(D - S) / (D + S)`` so that it
+#: is 0, not 0/0, where nothing is demanded or offered. It is far below any quantity that matters
+#: (markets from 1e-9 to 1e9 units clear alike): conditions are relative per origin, not per good.
+QUANTITY_FLOOR = 1e-300
+#: Machine epsilon of float64.
+EPSILON = 2.220446049250313e-16
+#: Units in the last place of a log price within which an origin counts as cleared whatever its
+#: residual: the residual reported beyond the tolerance is the part the price can resolve.
+PRICE_RESOLUTION_ULPS = 8.0
+#: Halvings of the Newton step tried by the line search before it counts as failed.
+LINE_SEARCH_STEPS = 30
+#: Consecutive Newton steps that each fail to cut the residual to ``SLOW_RATIO`` of what it was
+#: before a fallback sweep is inserted (a crawl: damped steps that barely make progress).
+SLOW_STEPS = 5
+SLOW_RATIO = 0.9
+#: A safeguard sweep inside Newton settles the unknowns whose residual is at least this share of
+#: the largest.
+SWEEP_SHARE = 0.1
+#: ``method`` of :func:`clear_all_goods`: semismooth Newton, with fallback sweeps where it stalls.
+METHOD_NEWTON = 0
+#: ``method`` of :func:`clear_all_goods`: the fallback (nonlinear Gauss-Seidel) alone, for testing.
+METHOD_FALLBACK = 1
 
 
 @njit(cache=True)
@@ -194,72 +219,74 @@ def _lu_solve(a, b, n):
 
 
 @njit(cache=True)
-def _evaluate_good(
-    g,
-    x,
-    want_jacobian,
-    # structure
-    n_price,
-    n_vars,
-    var_country,
-    price_var,
-    quota_var,
-    row_order,
-    row_ptr,
-    row_firm_country,
-    row_edge,
-    row_origin,
-    edge_ptr,
-    edge_origin,
-    edge_destination,
-    producer_order,
-    producer_ptr,
-    # data
-    reference_price,
-    sigma,
-    cap_multiple,
-    floor_multiple,
-    producer_country,
-    capacity,
-    unit_cost,
-    full_capacity_price,
-    supply_elasticity,
-    planned_purchase,
-    demand_elasticity,
-    sourcing_weights,
-    ban_intensity,
-    export_quota,
-    export_duty,
-    import_tariff,
-    transport_cost,
-    stockpile_release,
-    quantity_scale,
-    # work buffers (outputs)
-    price,
-    rent,
-    edge_price,
-    edge_avail,
-    edge_pass,
-    edge_pw,
-    edge_theta,
-    edge_phi,
-    demand_o,
-    exports_o,
-    supply_o,
-    dsupply_o,
-    d_demand,
-    d_exports,
-    residual,
-    jac,
-    flat,
-    flat_target,
-    reservation,
-):
+def _evaluate_good(g, x, want_jacobian, n_price, n_vars, structure, data, work, residual, jac):
     """Residual (and optionally the generalised Jacobian) of good ``g``'s equilibrium conditions.
 
-    ``x`` holds ``[y_o for supplying origins] + [rho_o for quota origins]``. Fills the work buffers
-    with prices, demands, exports and supplies at ``x`` and returns the max-norm of the residual.
+    ``x`` holds ``[y_o for supplying origins] + [rho_o for quota origins]``. ``structure``, ``data``
+    and ``work`` are the tuples built by :func:`clear_all_goods` (index arrays, market inputs, work
+    buffers). Fills the work buffers with prices, demands, exports and supplies at ``x``, and per
+    unknown its gap (``gap``: relative excess demand of the origin for a price, export overshoot
+    ``log(E/Q)`` for a rent; each non-increasing in its own unknown) and its upper bound (``upper``).
+    Returns the max-norm of the residual, each price's entry less what ``PRICE_RESOLUTION_ULPS``
+    units in the last place of its log price move it by (nothing, but for extremely steep supply).
     """
+    (
+        var_country,
+        price_var,
+        quota_var,
+        row_order,
+        row_ptr,
+        row_firm_country,
+        row_edge,
+        row_origin,
+        edge_ptr,
+        edge_origin,
+        edge_destination,
+        producer_order,
+        producer_ptr,
+    ) = structure
+    (
+        reference_price,
+        sigma,
+        cap_multiple,
+        floor_multiple,
+        producer_country,
+        capacity,
+        unit_cost,
+        full_capacity_price,
+        supply_elasticity,
+        planned_purchase,
+        demand_elasticity,
+        sourcing_weights,
+        ban_intensity,
+        export_quota,
+        export_duty,
+        import_tariff,
+        transport_cost,
+        stockpile_release,
+        quantity_scale,
+    ) = data
+    (
+        price,
+        rent,
+        edge_price,
+        edge_avail,
+        edge_pass,
+        edge_pw,
+        edge_theta,
+        edge_phi,
+        demand_o,
+        exports_o,
+        supply_o,
+        dsupply_o,
+        d_demand,
+        d_exports,
+        flat,
+        flat_target,
+        reservation,
+        gap,
+        upper,
+    ) = work
     pref = reference_price[g]
     log_pref = np.log(pref)
     lo = np.log(floor_multiple[g] * pref)
@@ -412,6 +439,8 @@ def _evaluate_good(
             dd -= exports_o[c] - export_quota[g, c]
         den = dd + ss + quantity_scale
         z = (dd - ss) / den  # relative excess demand in [-1, 1]
+        gap[i] = z
+        upper[i] = hi
         t = x[i] + z
         if t <= lo:
             residual[i] = x[i] - lo
@@ -424,13 +453,15 @@ def _evaluate_good(
         else:
             residual[i] = -z
             if want_jacobian:
-                # dz = (dD - dS)/den - (D - S)(dD + dS)/den^2 = (2 S dD - 2 D dS) / den^2
-                inv = 1.0 / (den * den)
+                # dz = (dD - dS)/den - (D - S)(dD + dS)/den^2 = (2 S dD - 2 D dS) / den^2, written
+                # with shares of den so that it neither under- nor overflows for tiny or huge markets
+                s_share = 2.0 * ss / den
+                d_share = 2.0 * dd / den
                 row_max = 0.0
                 for j in range(n_vars):
                     dds = dsupply_o[c] if j == i else 0.0
                     ddd = d_demand[i, j] - d_exports[iq - n_price, j] if over_quota else d_demand[i, j]
-                    jac[i, j] = -(2.0 * ss * ddd - 2.0 * dd * dds) * inv
+                    jac[i, j] = -(s_share * (ddd / den) - d_share * (dds / den))
                     if abs(jac[i, j]) > row_max:
                         row_max = abs(jac[i, j])
                 if row_max <= FLAT_ROW:
@@ -449,6 +480,11 @@ def _evaluate_good(
                     else:
                         flat_target[i] = max(x[i] - FLAT_STEP, lo)
         a_res = abs(residual[i])
+        if a_res > 0.0 and lo < x[i] < hi:
+            # Supply can be so steep (a huge capacity on a short linear onset) that one unit in the
+            # last place of the log price moves the excess demand by more than the tolerance; what
+            # the floating-point price cannot resolve does not count against convergence.
+            a_res -= PRICE_RESOLUTION_ULPS * EPSILON * max(abs(x[i]), 1.0) * dsupply_o[c] / den
         if a_res > norm:
             norm = a_res
     for i in range(n_price, n_vars):
@@ -462,6 +498,8 @@ def _evaluate_good(
         rho_max = cap_multiple[g] - fob_ratio
         if rho_max < 0.0:
             rho_max = 0.0
+        gap[i] = -slack
+        upper[i] = rho_max
         t = x[i] - slack
         if t <= 0.0:
             residual[i] = x[i]
@@ -492,6 +530,112 @@ def _evaluate_good(
         if a_res > norm:
             norm = a_res
     return norm
+
+
+@njit(cache=True)
+def _settle_unknown(g, i, x, lower, n_price, n_vars, structure, data, work, residual, jac, tol):
+    """Solve the equilibrium condition of unknown ``i`` alone, the others held fixed.
+
+    The unknown's gap (an origin's relative excess demand for a log price, its export overshoot
+    ``log(E/Q)`` for a rent) never rises with the unknown itself: a higher price lowers what buyers
+    take and raises what producers offer, a higher rent lowers exports. So the condition has one
+    solution in the box ``[lower, upper]``: the box's bound where the gap keeps its sign across the
+    whole box (a price at the floor over unsold supply, at the cap over rationed demand; a rent of
+    zero on a quota that does not bind, at its ceiling on one that binds at any rent), else the
+    root, found by bracketing (doubling steps from the current value) and the Illinois variant of
+    regula falsi, to ``|gap| <= tol``. Leaves ``x[i]`` at the solution and the work buffers evaluated
+    there; returns the number of evaluations.
+    """
+    gap = work[17]
+    upper = work[18]
+    n_eval = 1
+    _evaluate_good(g, x, False, n_price, n_vars, structure, data, work, residual, jac)
+    hi = upper[i]
+    a = min(max(x[i], lower), hi)
+    if a != x[i]:
+        x[i] = a
+        n_eval += 1
+        _evaluate_good(g, x, False, n_price, n_vars, structure, data, work, residual, jac)
+    fa = gap[i]
+    if abs(fa) <= tol:
+        return n_eval
+    # Bracket: step away from ``a`` the way the gap points, doubling the step, until the sign flips
+    # or the bound is reached (then the bound is the solution).
+    step = 1.0 if i < n_price else 0.5
+    b = a
+    fb = fa
+    while True:
+        b = min(a + step, hi) if fa > 0.0 else max(a - step, lower)
+        x[i] = b
+        n_eval += 1
+        _evaluate_good(g, x, False, n_price, n_vars, structure, data, work, residual, jac)
+        fb = gap[i]
+        if abs(fb) <= tol:
+            return n_eval
+        if (fb > 0.0) != (fa > 0.0):
+            break
+        if b == hi or b == lower:
+            return n_eval  # the gap keeps its sign up to the bound: the bound solves the condition
+        a = b
+        fa = fb
+        step *= 2.0
+    # Illinois iteration on the bracket [a, b] (gaps of opposite signs).
+    best_x = a if abs(fa) < abs(fb) else b
+    best_f = min(abs(fa), abs(fb))
+    side = 0
+    for _ in range(200):
+        c = (a * fb - b * fa) / (fb - fa)
+        lo_ab = min(a, b)
+        hi_ab = max(a, b)
+        if not (c > lo_ab and c < hi_ab):
+            c = 0.5 * (a + b)
+            if not (c > lo_ab and c < hi_ab):
+                break  # the bracket is two adjacent floating-point numbers
+        x[i] = c
+        n_eval += 1
+        _evaluate_good(g, x, False, n_price, n_vars, structure, data, work, residual, jac)
+        fc = gap[i]
+        if abs(fc) < best_f:
+            best_f = abs(fc)
+            best_x = c
+        if abs(fc) <= tol:
+            return n_eval
+        if (fc > 0.0) == (fb > 0.0):
+            b = c
+            fb = fc
+            if side == -1:
+                fa *= 0.5
+            side = -1
+        else:
+            a = c
+            fa = fc
+            if side == 1:
+                fb *= 0.5
+            side = 1
+    x[i] = best_x
+    n_eval += 1
+    _evaluate_good(g, x, False, n_price, n_vars, structure, data, work, residual, jac)
+    return n_eval
+
+
+@njit(cache=True)
+def _fallback_sweep(g, x, lo, n_price, n_vars, structure, data, work, residual, jac, tol, selected):
+    """One sweep of nonlinear Gauss-Seidel: settle each unknown in turn, the others held fixed.
+
+    This is the solver's globally convergent fallback (each unknown's gap is monotone in its own
+    value, see :func:`_settle_unknown`; for gross substitutes the excess supply is an M-function,
+    for which nonlinear Gauss-Seidel converges from any start, Moré 1972). Prices are settled
+    first, then rents; only those with ``selected[i]`` true (all of them for a full sweep; Newton's
+    safeguard settles the unknowns with the largest residuals, so that one stuck origin does not cost a
+    sweep over every origin of a large good). Leaves the work buffers, ``residual`` and (for Newton's
+    next step) ``jac`` evaluated at the new point; returns the max-norm of the residual there.
+    """
+    for i in range(n_vars):
+        if not selected[i]:
+            continue
+        lower = lo if i < n_price else 0.0
+        _settle_unknown(g, i, x, lower, n_price, n_vars, structure, data, work, residual, jac, tol)
+    return _evaluate_good(g, x, True, n_price, n_vars, structure, data, work, residual, jac)
 
 
 @njit(cache=True)
@@ -533,10 +677,13 @@ def clear_all_goods(
     edge_ptr,
     producer_order,
     producer_ptr,
+    method,
 ):
     """Clear every good's market for one step. See :func:`sim.market.clear_markets`.
 
-    The last nine arguments are the index structure from :func:`build_structure`.
+    Arguments ``row_order`` to ``producer_ptr`` are the index structure from
+    :func:`build_structure`; ``method`` is :data:`METHOD_NEWTON` (semismooth Newton, with fallback
+    sweeps where it stalls) or :data:`METHOD_FALLBACK` (fallback sweeps alone, for testing).
     """
     n_goods = reference_price.shape[0]
     n_rows, k_max = row_origin.shape
@@ -581,8 +728,21 @@ def clear_all_goods(
     residual_norm = np.zeros(n_goods)
     converged = np.zeros(n_goods, dtype=np.bool_)
 
-    # Work buffers sized for the largest good.
-    n_var_max = 2 * n_countries
+    # Work buffers sized for the largest good: its supplying origins and their finite quotas.
+    n_var_max = 1
+    origin_mark = np.zeros(n_countries, dtype=np.int64)
+    for g in range(n_goods):
+        for c in range(n_countries):
+            origin_mark[c] = 1 if stockpile_release[g, c] > 0.0 else 0
+        for idx in range(producer_ptr[g], producer_ptr[g + 1]):
+            p = producer_order[idx]
+            if capacity[p] > 0.0:
+                origin_mark[producer_country[p]] = 1
+        n_g = 0
+        for c in range(n_countries):
+            if origin_mark[c] > 0:
+                n_g += 2 if np.isfinite(export_quota[g, c]) else 1
+        n_var_max = max(n_var_max, n_g)
     x = np.zeros(n_var_max)
     x_trial = np.zeros(n_var_max)
     step = np.zeros(n_var_max)
@@ -592,8 +752,11 @@ def clear_all_goods(
     jac_trial = np.zeros((n_var_max, n_var_max))
     flat = np.zeros(n_var_max, dtype=np.bool_)
     flat_target = np.zeros(n_var_max)
-    d_demand = np.zeros((n_countries, n_var_max))
-    d_exports = np.zeros((n_countries, n_var_max))
+    d_demand = np.zeros((n_var_max, n_var_max))
+    d_exports = np.zeros((n_var_max, n_var_max))
+    gap = np.zeros(n_var_max)
+    upper = np.zeros(n_var_max)
+    selected = np.zeros(n_var_max, dtype=np.bool_)
     price = np.zeros(n_countries)
     rent = np.zeros(n_countries)
     demand_o = np.zeros(n_countries)
@@ -612,10 +775,47 @@ def clear_all_goods(
     has_supply = np.zeros(n_countries, dtype=np.bool_)
     has_buyer = np.zeros(n_countries, dtype=np.bool_)
     reservation = np.zeros(n_countries)
+    structure = (
+        var_country,
+        price_var,
+        quota_var,
+        sorted_rows,
+        row_ptr,
+        row_firm_country,
+        s_edge,
+        s_origin,
+        edge_ptr,
+        edge_origin,
+        edge_destination,
+        producer_order,
+        producer_ptr,
+    )
+    work = (
+        price,
+        rent,
+        edge_price,
+        edge_avail,
+        edge_pass,
+        edge_pw,
+        edge_theta,
+        edge_phi,
+        demand_o,
+        exports_o,
+        supply_o,
+        dsupply_o,
+        d_demand,
+        d_exports,
+        flat,
+        flat_target,
+        reservation,
+        gap,
+        upper,
+    )
 
     for g in range(n_goods):
         sigma = armington_elasticity[g]
         pref = reference_price[g]
+        log_pref = np.log(pref)
         lo = np.log(price_floor[g] * pref)
         hi = np.log(price_cap[g] * pref)
         # Which origins offer the good this step: producers with capacity, or a stockpile release.
@@ -679,21 +879,13 @@ def clear_all_goods(
             for e in range(edge_ptr[g], edge_ptr[g + 1]):
                 edge_delivered_price[e] = np.nan  # no origin of this good is priced this step
             continue
-        # Quantities below ~1e-14 of the good's market size count as zero in the residuals.
-        total = 0.0
-        for idx in range(producer_ptr[g], producer_ptr[g + 1]):
-            total += capacity[producer_order[idx]]
-        for c in range(n_countries):
-            total += stockpile_release[g, c]
-        demand_total = 0.0
-        for idx in range(row_ptr[g], row_ptr[g + 1]):
-            demand_total += s_planned[idx]
-        quantity_scale = 1e-14 * max(total, demand_total) + 1e-100
+        warm_start = True
         for i in range(n_price):
             c = var_country[i]
             p0 = initial_price[g, c]
             if not (p0 > 0.0 and np.isfinite(p0)):
                 p0 = pref
+                warm_start = False
             v = np.log(p0)
             x[i] = min(max(v, lo), hi)
         for i in range(n_price, n_vars):
@@ -701,25 +893,7 @@ def clear_all_goods(
             r0 = initial_rent[g, c]
             x[i] = r0 / pref if (r0 > 0.0 and np.isfinite(r0)) else 0.0
 
-        norm = _evaluate_good(
-            g,
-            x,
-            True,
-            n_price,
-            n_vars,
-            var_country,
-            price_var,
-            quota_var,
-            sorted_rows,
-            row_ptr,
-            row_firm_country,
-            s_edge,
-            s_origin,
-            edge_ptr,
-            edge_origin,
-            edge_destination,
-            producer_order,
-            producer_ptr,
+        data = (
             reference_price,
             sigma,
             price_cap,
@@ -738,196 +912,98 @@ def clear_all_goods(
             import_tariff,
             transport_cost,
             stockpile_release,
-            quantity_scale,
-            price,
-            rent,
-            edge_price,
-            edge_avail,
-            edge_pass,
-            edge_pw,
-            edge_theta,
-            edge_phi,
-            demand_o,
-            exports_o,
-            supply_o,
-            dsupply_o,
-            d_demand,
-            d_exports,
-            residual,
-            jac,
-            flat,
-            flat_target,
-            reservation,
+            QUANTITY_FLOOR,
         )
+        # A warm start (last step's prices) is often already cleared: check its residual before paying
+        # for the Jacobian. A cold start (reference prices) practically never is.
+        have_jacobian = not warm_start
+        norm = _evaluate_good(g, x, have_jacobian, n_price, n_vars, structure, data, work, residual, jac)
         it = 0
+        slow = 0  # consecutive Newton steps that barely cut the residual
+        skip_newton = 0  # Newton steps still to skip after a failed line search
+        newton_failures = 0
         while norm > tolerance and it < max_iterations:
             it += 1
-            merit = 0.0
-            any_flat = False
-            for i in range(n_vars):
-                step[i] = flat_target[i] - x[i] if flat[i] else -residual[i]
-                merit += residual[i] * residual[i]
-                if flat[i] and step[i] != 0.0:
-                    any_flat = True
-            ok = _lu_solve(jac, step, n_vars)
-            accepted = False
-            if ok:
-                alpha = 1.0
-                for _ in range(40):
+            sweep = method == METHOD_FALLBACK or skip_newton > 0 or slow >= SLOW_STEPS
+            if skip_newton > 0:
+                skip_newton -= 1
+            if not sweep:
+                if not have_jacobian:
+                    norm = _evaluate_good(g, x, True, n_price, n_vars, structure, data, work, residual, jac)
+                    have_jacobian = True
+                merit = 0.0
+                any_flat = False
+                for i in range(n_vars):
+                    step[i] = flat_target[i] - x[i] if flat[i] else -residual[i]
+                    merit += residual[i] * residual[i]
+                    if flat[i] and step[i] != 0.0:
+                        any_flat = True
+                accepted = _lu_solve(jac, step, n_vars)
+                if accepted:
+                    accepted = False
+                    alpha = 1.0
+                    for _ in range(LINE_SEARCH_STEPS):
+                        for i in range(n_vars):
+                            x_trial[i] = x[i] + alpha * step[i]
+                        for i in range(n_price):
+                            x_trial[i] = min(max(x_trial[i], lo), hi)
+                        for i in range(n_price, n_vars):
+                            if x_trial[i] < 0.0:
+                                x_trial[i] = 0.0
+                        trial_norm = _evaluate_good(
+                            g, x_trial, True, n_price, n_vars, structure, data, work, residual_trial, jac_trial
+                        )
+                        trial_merit = 0.0
+                        for i in range(n_vars):
+                            trial_merit += residual_trial[i] * residual_trial[i]
+                        # Armijo decrease; a step that moves flat variables (no slope to promise a
+                        # decrease) only has to not increase the merit: they move monotonically
+                        # toward where their residual points.
+                        if trial_merit <= (1.0 - 1e-4 * alpha) * merit or (any_flat and trial_merit <= merit):
+                            accepted = True
+                            break
+                        alpha *= 0.5
+                if accepted:
+                    # The trial point was evaluated with its Jacobian: adopt it without re-evaluating.
                     for i in range(n_vars):
-                        x_trial[i] = x[i] + alpha * step[i]
-                    for i in range(n_price):
-                        x_trial[i] = min(max(x_trial[i], lo), hi)
-                    for i in range(n_price, n_vars):
-                        if x_trial[i] < 0.0:
-                            x_trial[i] = 0.0
-                    trial_norm = _evaluate_good(
-                        g,
-                        x_trial,
-                        True,
-                        n_price,
-                        n_vars,
-                        var_country,
-                        price_var,
-                        quota_var,
-                        sorted_rows,
-                        row_ptr,
-                        row_firm_country,
-                        s_edge,
-                        s_origin,
-                        edge_ptr,
-                        edge_origin,
-                        edge_destination,
-                        producer_order,
-                        producer_ptr,
-                        reference_price,
-                        sigma,
-                        price_cap,
-                        price_floor,
-                        producer_country,
-                        capacity,
-                        unit_cost,
-                        full_capacity_price,
-                        supply_elasticity,
-                        s_planned,
-                        s_elasticity,
-                        s_weights,
-                        ban_intensity,
-                        export_quota,
-                        export_duty,
-                        import_tariff,
-                        transport_cost,
-                        stockpile_release,
-                        quantity_scale,
-                        price,
-                        rent,
-                        edge_price,
-                        edge_avail,
-                        edge_pass,
-                        edge_pw,
-                        edge_theta,
-                        edge_phi,
-                        demand_o,
-                        exports_o,
-                        supply_o,
-                        dsupply_o,
-                        d_demand,
-                        d_exports,
-                        residual_trial,
-                        jac_trial,
-                        flat,
-                        flat_target,
-                        reservation,
-                    )
-                    trial_merit = 0.0
-                    for i in range(n_vars):
-                        trial_merit += residual_trial[i] * residual_trial[i]
-                    # Armijo decrease; a step that moves flat variables (no slope to promise a
-                    # decrease) only has to not increase the merit: they move monotonically toward
-                    # where their residual points, so this cannot cycle.
-                    if trial_merit <= (1.0 - 1e-4 * alpha) * merit or (any_flat and trial_merit <= merit):
-                        accepted = True
-                        break
-                    alpha *= 0.5
-            if not accepted:
-                # Projected tatonnement: move each price with its excess demand and each rent with
-                # the quota overshoot; its fixed points are exactly the equilibria.
+                        x[i] = x_trial[i]
+                        residual[i] = residual_trial[i]
+                        for j in range(n_vars):
+                            jac[i, j] = jac_trial[i, j]
+                    slow = 0 if trial_norm <= SLOW_RATIO * norm else slow + 1
+                    norm = trial_norm
+                    newton_failures = 0
+                else:
+                    # No descent along Newton's direction (a kink, a flat or singular Jacobian): do a
+                    # fallback sweep now, and skip Newton for a while if it keeps failing.
+                    sweep = True
+                    newton_failures += 1
+                    skip_newton = (1 << min(newton_failures, 6)) - 1
+            if sweep:
+                slow = 0
+                tol_1d = max(0.1 * tolerance, 1e-3 * norm)
+                # Newton's safeguard settles the unknowns whose residual is within a factor 10 of the
+                # largest (at the last point evaluated at x); the fallback alone settles all of them.
+                worst = 0.0
                 for i in range(n_vars):
-                    x_trial[i] = x[i] - 0.5 * residual[i]
-                for i in range(n_price):
-                    x_trial[i] = min(max(x_trial[i], lo), hi)
-                for i in range(n_price, n_vars):
-                    if x_trial[i] < 0.0:
-                        x_trial[i] = 0.0
-            if accepted:
-                # The trial point was evaluated with its Jacobian: adopt it without re-evaluating.
+                    worst = max(worst, abs(residual[i]))
+                n_selected = 0
                 for i in range(n_vars):
-                    x[i] = x_trial[i]
-                    residual[i] = residual_trial[i]
-                    for j in range(n_vars):
-                        jac[i, j] = jac_trial[i, j]
-                norm = trial_norm
-            else:
-                for i in range(n_vars):
-                    x[i] = x_trial[i]
-                norm = _evaluate_good(
-                    g,
-                    x,
-                    True,
-                    n_price,
-                    n_vars,
-                    var_country,
-                    price_var,
-                    quota_var,
-                    sorted_rows,
-                    row_ptr,
-                    row_firm_country,
-                    s_edge,
-                    s_origin,
-                    edge_ptr,
-                    edge_origin,
-                    edge_destination,
-                    producer_order,
-                    producer_ptr,
-                    reference_price,
-                    sigma,
-                    price_cap,
-                    price_floor,
-                    producer_country,
-                    capacity,
-                    unit_cost,
-                    full_capacity_price,
-                    supply_elasticity,
-                    s_planned,
-                    s_elasticity,
-                    s_weights,
-                    ban_intensity,
-                    export_quota,
-                    export_duty,
-                    import_tariff,
-                    transport_cost,
-                    stockpile_release,
-                    quantity_scale,
-                    price,
-                    rent,
-                    edge_price,
-                    edge_avail,
-                    edge_pass,
-                    edge_pw,
-                    edge_theta,
-                    edge_phi,
-                    demand_o,
-                    exports_o,
-                    supply_o,
-                    dsupply_o,
-                    d_demand,
-                    d_exports,
-                    residual,
-                    jac,
-                    flat,
-                    flat_target,
-                    reservation,
+                    selected[i] = method == METHOD_FALLBACK or abs(residual[i]) >= SWEEP_SHARE * worst
+                    n_selected += 1 if selected[i] else 0
+                before = norm
+                norm = _fallback_sweep(
+                    g, x, lo, n_price, n_vars, structure, data, work, residual, jac, tol_1d, selected
                 )
+                if n_selected < n_vars and norm > SLOW_RATIO * before:
+                    # settling the worst unknowns alone did not help: sweep over all of them
+                    for i in range(n_vars):
+                        selected[i] = True
+                    norm = _fallback_sweep(
+                        g, x, lo, n_price, n_vars, structure, data, work, residual, jac, tol_1d, selected
+                    )
+                have_jacobian = True
+        # Certificate: the residual reported is the one evaluated at the returned point.
         iterations[g] = it
         residual_norm[g] = norm
         converged[g] = norm <= tolerance
@@ -956,8 +1032,9 @@ def clear_all_goods(
                     a += s_weights[idx, k] * edge_avail[e] * edge_pw[e]
             if a <= 0.0:
                 continue
-            big_p = np.exp(np.log(a) / (1.0 - sigma))
-            quantity = q * np.exp(-s_elasticity[idx] * np.log(big_p / pref))
+            log_big_p = np.log(a) / (1.0 - sigma)
+            big_p = np.exp(log_big_p)
+            quantity = q * np.exp(-s_elasticity[idx] * (log_big_p - log_pref))
             row_price_index[r] = big_p
             d = row_firm_country[idx]
             total_demand = 0.0
