@@ -33,7 +33,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from sim.config import GeneratedScenarioConfig, ScenarioConfig, is_generated
-from sim.scenario import MAX_BASELINE_UTILISATION
+from sim.scenario import MAX_BASELINE_UTILISATION, MAX_MAGNITUDE
 
 __all__ = [
     "generated_scenario",
@@ -396,6 +396,8 @@ def check_generator(gen) -> None:
         check(months <= last, "months", f"a run ending by 9999-12: at most {last} months from {gen.start}")
     for key in _FLOAT_PARAMETERS:
         check(math.isfinite(gen[key]), key, "a finite number")
+        # the rule for every number of a configuration (the parameters are kept in generated_from)
+        check(abs(gen[key]) <= MAX_MAGNITUDE, key, f"a number of magnitude at most {MAX_MAGNITUDE:.0e}")
     if gen.seed is not None:
         check(gen.seed >= 0, "seed", "null (derived from the run's seed) or an integer >= 0")
     check(gen.production_concentration >= 0, "production_concentration", ">= 0 (0: any country as likely)")

@@ -43,7 +43,7 @@ CASES = {
     ),
     "us_tariffs_2025": (
         "2025-11",
-        ["export_revenue_lost.CHN", "buyer_cost.ndfeb_magnets.USA", "coercer_import_share_end.ndfeb_magnets.USA"],
+        ["export_revenue_lost.CHN", "buyer_cost.ndfeb_magnets.USA", "import_hhi_end.ndfeb_magnets.USA"],
     ),
 }
 
