@@ -751,6 +751,13 @@ def test_tighter_quota_never_lowers_importers_price_index(case, fraction):
     market, (g, o, _) = case
     before = clear_markets(market)
     assume(before.exports[g, o] > 0)
+    # With a binding quota the rent may lift the export price p (1 + duty) + rent only up to the cap
+    # (ODD 7.4.4: the rent's ceiling); without a quota an origin priced at the cap exports at
+    # cap x (1 + duty). Where that duty-inclusive price was above the cap, the rent ceiling lowers it
+    # (found by the random search: a release-only origin at the cap, duty 0.25, importers' index
+    # 62.5 -> 50 at cap 50). A property of the cap's definition, not a solver failure.
+    cap = market.price_cap[g] * market.reference_price[g]
+    assume(before.price_export[g, o] <= cap * (1 + 1e-12))
     quota = market.export_quota.copy()
     quota[g, o] = min(quota[g, o], before.exports[g, o]) * fraction
     after = clear_markets(replace(market, export_quota=quota))
@@ -1338,3 +1345,48 @@ def test_market_below_quantity_scale_converges(method):
     # at capacity: 2^-53 * (p / 0.5)^-0.3 = capacity
     p = 0.5 * (4.007211229506424e-17 / 2**-53) ** (-1 / 0.3)
     assert_allclose(res.price_domestic[0, 0], p, rtol=1e-6)
+
+
+def test_demand_below_price_resolution_settles_just_above_cost(method):
+    # Found by the random search (residual 1 after 200 iterations): the release-only origin 1 sits at
+    # the floor, so with sigma = 10 the demand left for origin 0 (cost 0.15) is ~1e-35, far below what
+    # its supply curve offers one unit in the last place above its cost. The only floating-point
+    # equilibrium is the price just above the cost (supply there outruns demand; one ulp lower there is
+    # none); the fallback's bracket used to stop on either side of that jump by chance.
+    m = one_good_market(
+        3,
+        pref=0.5,
+        sigma=10.0,
+        cap=1.5,
+        floor=1e-4,
+        producers=[
+            dict(country=0, capacity=1 / 3, unit_cost=0.15, fcp=0.6, eps=1.0),
+            dict(country=1, capacity=0.0, unit_cost=0.0, fcp=0.6, eps=1.0),
+        ],
+        firms=[dict(country=0, q=1.0, e=0.0, origins=[0, 1], weights=[1 / 3, 2 / 3])],
+        release={1: 4 / 3},
+    )
+    res = clear(m, method)
+    assert res.converged.all()
+    assert 0.15 < res.price_domestic[0, 0] <= 0.15 * (1 + 1e-14)
+    assert_allclose(res.price_domestic[0, 1], 5e-5, rtol=1e-12)
+    assert_certificate(m, res)
+
+
+def test_complements_with_tiny_demand_settle_just_above_cost(method):
+    # Found by the random search (residual 1): eps = 5 > sigma = 1.125 and the row's one open origin has
+    # weight 1/17, so its CES price index is 17^8 times the origin's price and it buys ~1e-37; the
+    # equilibrium price is the unit cost 0.15 to the last bits, as above.
+    m = one_good_market(
+        2,
+        pref=0.5,
+        sigma=1.125,
+        cap=1.5,
+        floor=1e-4,
+        producers=[dict(country=1, capacity=1.0, unit_cost=0.15, fcp=0.6, eps=1.0)],
+        firms=[dict(country=0, q=1.0, e=5.0, origins=[1, 0], weights=[1 / 17, 16 / 17])],
+    )
+    res = clear(m, method)
+    assert res.converged.all()
+    assert 0.15 < res.price_domestic[0, 1] <= 0.15 * (1 + 1e-14)
+    assert_certificate(m, res)

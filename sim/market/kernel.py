@@ -286,6 +286,7 @@ def _evaluate_good(g, x, want_jacobian, n_price, n_vars, structure, data, work, 
         reservation,
         gap,
         upper,
+        allowance,
     ) = work
     pref = reference_price[g]
     log_pref = np.log(pref)
@@ -480,15 +481,18 @@ def _evaluate_good(g, x, want_jacobian, n_price, n_vars, structure, data, work, 
                     else:
                         flat_target[i] = max(x[i] - FLAT_STEP, lo)
         a_res = abs(residual[i])
-        if a_res > 0.0 and lo < x[i] < hi:
+        allowance[i] = 0.0
+        if lo < x[i] < hi:
             # Supply can be so steep (a huge capacity on a short linear onset) that one unit in the
             # last place of the log price moves the excess demand by more than the tolerance; what
             # the floating-point price cannot resolve does not count against convergence.
-            a_res -= PRICE_RESOLUTION_ULPS * EPSILON * max(abs(x[i]), 1.0) * dsupply_o[c] / den
+            allowance[i] = PRICE_RESOLUTION_ULPS * EPSILON * max(abs(x[i]), 1.0) * dsupply_o[c] / den
+            a_res -= allowance[i]
         if a_res > norm:
             norm = a_res
     for i in range(n_price, n_vars):
         c = var_country[i]
+        allowance[i] = 0.0
         quota = export_quota[g, c]
         ee = exports_o[c]
         # Log slack: keeps its slope however far exports overshoot the quota (a relative slack
@@ -548,6 +552,7 @@ def _settle_unknown(g, i, x, lower, n_price, n_vars, structure, data, work, resi
     """
     gap = work[17]
     upper = work[18]
+    allowance = work[19]
     n_eval = 1
     _evaluate_good(g, x, False, n_price, n_vars, structure, data, work, residual, jac)
     hi = upper[i]
@@ -557,7 +562,10 @@ def _settle_unknown(g, i, x, lower, n_price, n_vars, structure, data, work, resi
         n_eval += 1
         _evaluate_good(g, x, False, n_price, n_vars, structure, data, work, residual, jac)
     fa = gap[i]
-    if abs(fa) <= tol:
+    # What the unknown's own condition misses by, less what its floating-point value cannot
+    # resolve (a price just above a producer's cost can face supply orders of magnitude above
+    # demand one unit in the last place higher and none at all one lower).
+    if abs(fa) - allowance[i] <= tol:
         return n_eval
     # Bracket: step away from ``a`` the way the gap points, doubling the step, until the sign flips
     # or the bound is reached (then the bound is the solution).
@@ -570,7 +578,7 @@ def _settle_unknown(g, i, x, lower, n_price, n_vars, structure, data, work, resi
         n_eval += 1
         _evaluate_good(g, x, False, n_price, n_vars, structure, data, work, residual, jac)
         fb = gap[i]
-        if abs(fb) <= tol:
+        if abs(fb) - allowance[i] <= tol:
             return n_eval
         if (fb > 0.0) != (fa > 0.0):
             break
@@ -579,14 +587,23 @@ def _settle_unknown(g, i, x, lower, n_price, n_vars, structure, data, work, resi
         a = b
         fa = fb
         step *= 2.0
-    # Illinois iteration on the bracket [a, b] (gaps of opposite signs).
+    # Illinois iteration on the bracket [a, b] (gaps of opposite signs), with a bisection whenever
+    # two steps did not halve the bracket (a gap that jumps, e.g. at a producer's unit cost, makes
+    # regula falsi crawl).
     best_x = a if abs(fa) < abs(fb) else b
     best_f = min(abs(fa), abs(fb))
     side = 0
-    for _ in range(200):
-        c = (a * fb - b * fa) / (fb - fa)
+    width_before = abs(b - a)
+    for n_illinois in range(400):
         lo_ab = min(a, b)
         hi_ab = max(a, b)
+        if n_illinois % 2 == 1:
+            width = hi_ab - lo_ab
+            bisect = width > 0.5 * width_before
+            width_before = width
+        else:
+            bisect = False
+        c = 0.5 * (a + b) if bisect else (a * fb - b * fa) / (fb - fa)
         if not (c > lo_ab and c < hi_ab):
             c = 0.5 * (a + b)
             if not (c > lo_ab and c < hi_ab):
@@ -595,10 +612,11 @@ def _settle_unknown(g, i, x, lower, n_price, n_vars, structure, data, work, resi
         n_eval += 1
         _evaluate_good(g, x, False, n_price, n_vars, structure, data, work, residual, jac)
         fc = gap[i]
-        if abs(fc) < best_f:
-            best_f = abs(fc)
+        miss = abs(fc) - allowance[i]
+        if miss < best_f:
+            best_f = miss
             best_x = c
-        if abs(fc) <= tol:
+        if miss <= tol:
             return n_eval
         if (fc > 0.0) == (fb > 0.0):
             b = c
@@ -756,6 +774,7 @@ def clear_all_goods(
     d_exports = np.zeros((n_var_max, n_var_max))
     gap = np.zeros(n_var_max)
     upper = np.zeros(n_var_max)
+    allowance = np.zeros(n_var_max)
     selected = np.zeros(n_var_max, dtype=np.bool_)
     price = np.zeros(n_countries)
     rent = np.zeros(n_countries)
@@ -810,6 +829,7 @@ def clear_all_goods(
         reservation,
         gap,
         upper,
+        allowance,
     )
 
     for g in range(n_goods):
