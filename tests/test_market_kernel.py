@@ -717,14 +717,53 @@ def never_lower(before: np.ndarray, after: np.ndarray) -> None:
 
 @given(market_and_edge(interior=True))
 def test_full_ban_never_lowers_restricted_price_index(case):
+    """Under gross substitutes (every buyer's demand elasticity at most the Armington elasticity).
+    With more elastic buyers a ban can lower some restricted buyers' price index: buyers of the good
+    compete for the remaining origins, and when a very elastic buyer's demand collapses under the ban
+    the others find those origins cheaper (test_full_ban_can_lower_an_index_when_buyers_are_elastic)."""
     market, (g, o, d) = case
     assume(market.ban_intensity[g, o, d] < 1)
+    assume(np.all(market.demand_elasticity <= market.armington_elasticity[market.row_good]))
     ban = market.ban_intensity.copy()
     ban[g, o, d] = 1.0
     before = clear_markets(market)
     after = clear_markets(replace(market, ban_intensity=ban))
     rows = restricted_rows(market, g, o, d)
     never_lower(before.price_index[rows], after.price_index[rows])
+
+
+def test_full_ban_can_lower_an_index_when_buyers_are_elastic():
+    """The counterexample the full-ban property excludes (found by hypothesis): one destination whose
+    three buyers share a release-only origin (1) with origin 4 (a producer); buyer 2 (e = 3 > sigma =
+    1.5) splits half-and-half, buyer 1 (e = 2) buys mostly from origin 1. Banning origin 4 leaves both
+    on origin 1's fixed release: buyer 2's index jumps (x 3.5) and its demand collapses, so origin 1's
+    price falls and buyer 1, also restricted, pays less. A market equilibrium, not a solver failure:
+    both clearings pass the independent certificate."""
+    m = one_good_market(
+        5,
+        pref=0.5,
+        sigma=1.5,
+        cap=100.0,
+        floor=1e-4,
+        producers=[
+            dict(country=0, capacity=1.0, unit_cost=0.25, fcp=1.5, eps=1.0),
+            dict(country=4, capacity=1.0 / 0.9, unit_cost=0.25, fcp=1.5, eps=1.0),
+        ],
+        firms=[
+            dict(country=0, q=1.0, e=0.0, origins=[0], weights=[1.0]),
+            dict(country=0, q=1.0, e=2.0, origins=[4, 1], weights=[1 / 9, 8 / 9]),
+            dict(country=0, q=2.0, e=3.0, origins=[1, 4], weights=[0.5, 0.5]),
+        ],
+        release={0: 0.25, 1: 17 / 36},
+    )
+    ban = m.ban_intensity.copy()
+    ban[0, 4, 0] = 1.0
+    before, after = clear_markets(m), clear_markets(replace(m, ban_intensity=ban))
+    for market, res in ((m, before), (replace(m, ban_intensity=ban), after)):
+        assert_certificate(market, res)
+    assert after.price_domestic[0, 1] < 0.8 * before.price_domestic[0, 1]  # origin 1 cheaper after the ban
+    assert after.price_index[2] > 3 * before.price_index[2]  # the elastic buyer's index jumps
+    assert after.price_index[1] < before.price_index[1] * (1 - 1e-3)  # and the other's falls
 
 
 @given(market_and_edge(interior=True), st.sampled_from([1.0, 0.5]) | st.floats(0.01, 1.0))
