@@ -1429,3 +1429,31 @@ def test_complements_with_tiny_demand_settle_just_above_cost(method):
     assert res.converged.all()
     assert 0.15 < res.price_domestic[0, 1] <= 0.15 * (1 + 1e-14)
     assert_certificate(m, res)
+
+
+def test_newton_crawling_beside_a_supply_jump_hands_over_to_the_fallback():
+    # Found by the slow wide search (residual 0.466 after 200 Newton iterations): origin 1's second
+    # producer has a huge capacity from its unit cost 0.4375, so its supply jumps from 0 to ~1e14 within
+    # the last bits of the price, and origin 0 (a release of 0.5 against half of an inelastic order of 1)
+    # follows origin 1's price. Newton crawled below the cost without tripping the stall rules; after
+    # half the iteration budget the fallback alone settles both prices just at the cost.
+    m = one_good_market(
+        2,
+        pref=0.5,
+        sigma=2.0,
+        cap=1.5,
+        floor=0.5,
+        producers=[
+            dict(country=1, capacity=1.45997173e30, unit_cost=0.4375, fcp=75.0, eps=10.0),
+            dict(country=1, capacity=0.25, unit_cost=0.0, fcp=0.6, eps=1.0),
+        ],
+        firms=[dict(country=0, q=1.0, e=0.0, origins=[0, 1], weights=[0.5, 0.5])],
+        release={0: 0.5},
+    )
+    res = clear_markets(m)
+    assert res.converged.all() and res.iterations[0] <= 200
+    assert_allclose(res.price_domestic[0], [0.4375, 0.4375], rtol=1e-9)
+    # Newton's own rules never hand over here: with twice the budget it crawls for 200 iterations
+    assert clear_markets(m, max_iterations=400).iterations[0] > 200
+    assert_allclose(res.sold[0], [0.5, 0.5], rtol=1e-9)
+    assert_certificate(m, res)

@@ -944,7 +944,10 @@ def clear_all_goods(
         newton_failures = 0
         while norm > tolerance and it < max_iterations:
             it += 1
-            sweep = method == METHOD_FALLBACK or skip_newton > 0 or slow >= SLOW_STEPS
+            # Newton has had half the budget (it can crawl without tripping the rules below, e.g.
+            # beside a supply curve that jumps at unit cost): the fallback alone for the rest.
+            rescue = it > max_iterations // 2
+            sweep = method == METHOD_FALLBACK or rescue or skip_newton > 0 or slow >= SLOW_STEPS
             if skip_newton > 0:
                 skip_newton -= 1
             if not sweep:
@@ -1009,7 +1012,7 @@ def clear_all_goods(
                     worst = max(worst, abs(residual[i]))
                 n_selected = 0
                 for i in range(n_vars):
-                    selected[i] = method == METHOD_FALLBACK or abs(residual[i]) >= SWEEP_SHARE * worst
+                    selected[i] = method == METHOD_FALLBACK or rescue or abs(residual[i]) >= SWEEP_SHARE * worst
                     n_selected += 1 if selected[i] else 0
                 before = norm
                 norm = _fallback_sweep(
