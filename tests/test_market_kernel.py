@@ -1431,29 +1431,46 @@ def test_complements_with_tiny_demand_settle_just_above_cost(method):
     assert_certificate(m, res)
 
 
-def test_newton_crawling_beside_a_supply_jump_hands_over_to_the_fallback():
-    # Found by the slow wide search (residual 0.466 after 200 Newton iterations): origin 1's second
-    # producer has a huge capacity from its unit cost 0.4375, so its supply jumps from 0 to ~1e14 within
-    # the last bits of the price, and origin 0 (a release of 0.5 against half of an inelastic order of 1)
-    # follows origin 1's price. Newton crawled below the cost without tripping the stall rules; after
-    # half the iteration budget the fallback alone settles both prices just at the cost.
-    m = one_good_market(
+def _supply_jump_market(release: float, jump_capacity: float, jump_cost: float, jump_eps: float) -> MarketInputs:
+    """Origin 0: a stockpile release; origin 1: a small producer from cost 0 and a huge one from
+    ``jump_cost`` (its supply jumps within the last bits of the price); one inelastic order of 1,
+    half-and-half. Found by the slow wide search inside the full slow suite."""
+    return one_good_market(
         2,
         pref=0.5,
         sigma=2.0,
         cap=1.5,
         floor=0.5,
         producers=[
-            dict(country=1, capacity=1.45997173e30, unit_cost=0.4375, fcp=75.0, eps=10.0),
+            dict(country=1, capacity=jump_capacity, unit_cost=jump_cost, fcp=75.0, eps=jump_eps),
             dict(country=1, capacity=0.25, unit_cost=0.0, fcp=0.6, eps=1.0),
         ],
         firms=[dict(country=0, q=1.0, e=0.0, origins=[0, 1], weights=[0.5, 0.5])],
-        release={0: 0.5},
+        release={0: release},
     )
-    res = clear_markets(m)
-    assert res.converged.all() and res.iterations[0] <= 200
+
+
+def test_a_supply_jump_at_unit_cost_clears_at_the_cost(method):
+    # Newton used to crawl 200 steps below the cost 0.4375 (residual 0.466) without handing over to
+    # the fallback: the point just above the cost, where the last bits of the price cannot resolve the
+    # jump, did not count as cleared through the mid condition. Both origins sell 0.5 at the cost.
+    m = _supply_jump_market(0.5, 1.45997173e30, 0.4375, 10.0)
+    res = clear(m, method)
+    assert res.converged.all()
     assert_allclose(res.price_domestic[0], [0.4375, 0.4375], rtol=1e-9)
-    # Newton's own rules never hand over here: with twice the budget it crawls for 200 iterations
-    assert clear_markets(m, max_iterations=400).iterations[0] > 200
     assert_allclose(res.sold[0], [0.5, 0.5], rtol=1e-9)
+    assert_certificate(m, res)
+
+
+def test_unsold_release_at_the_floor_beside_a_supply_jump(method):
+    # The kernel used to accept origin 1 at 3.4e-8 above the floor over unsold supply (z = -0.5): the
+    # last-bits allowance was subtracted from the distance to the bound, a different unit. The release
+    # (1.0, half of it bought) sits at the floor; origin 1 just above it, where its huge producer
+    # (cost = the floor) offers what the small one lacks.
+    m = _supply_jump_market(1.0, 1.59701691e19, 0.25, 8.0)
+    res = clear(m, method)
+    assert res.converged.all()
+    assert res.price_domestic[0, 0] == pytest.approx(0.25, rel=1e-12)
+    assert 0.25 <= res.price_domestic[0, 1] <= 0.25 * (1 + 1e-8)
+    assert_allclose(res.sold[0], [0.5, 0.5], rtol=1e-6)
     assert_certificate(m, res)

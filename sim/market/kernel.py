@@ -442,6 +442,19 @@ def _evaluate_good(g, x, want_jacobian, n_price, n_vars, structure, data, work, 
         z = (dd - ss) / den  # relative excess demand in [-1, 1]
         gap[i] = z
         upper[i] = hi
+        # Supply can be so steep (a huge capacity on a short linear onset) that one unit in the last
+        # place of the log price moves the excess demand by more than the tolerance; what the
+        # floating-point price cannot resolve does not count against convergence: the excess demand
+        # the conditions see is shrunk toward 0 by that much (``allowance``).
+        allowance[i] = 0.0
+        if lo < x[i] < hi:
+            allowance[i] = PRICE_RESOLUTION_ULPS * EPSILON * max(abs(x[i]), 1.0) * dsupply_o[c] / den
+        if z > allowance[i]:
+            z -= allowance[i]
+        elif z < -allowance[i]:
+            z += allowance[i]
+        else:
+            z = 0.0
         t = x[i] + z
         if t <= lo:
             residual[i] = x[i] - lo
@@ -481,13 +494,6 @@ def _evaluate_good(g, x, want_jacobian, n_price, n_vars, structure, data, work, 
                     else:
                         flat_target[i] = max(x[i] - FLAT_STEP, lo)
         a_res = abs(residual[i])
-        allowance[i] = 0.0
-        if lo < x[i] < hi:
-            # Supply can be so steep (a huge capacity on a short linear onset) that one unit in the
-            # last place of the log price moves the excess demand by more than the tolerance; what
-            # the floating-point price cannot resolve does not count against convergence.
-            allowance[i] = PRICE_RESOLUTION_ULPS * EPSILON * max(abs(x[i]), 1.0) * dsupply_o[c] / den
-            a_res -= allowance[i]
         if a_res > norm:
             norm = a_res
     for i in range(n_price, n_vars):
