@@ -187,7 +187,7 @@ def _clean_failed_run_dir(outdir: Path) -> None:
         cwd = Path(HydraConfig.get().runtime.cwd).resolve()
     except Exception:  # not inside a Hydra app
         cwd = Path(os.getcwd()).resolve()
-    from sim.outputs import LOCK_FILE
+    from sim.outputs import LOCK_FILE, remove_empty_folders
 
     outdir = outdir.resolve()
     if not outdir.is_dir() or outdir == cwd or outdir in cwd.parents:
@@ -195,13 +195,7 @@ def _clean_failed_run_dir(outdir: Path) -> None:
     ours = [p for p in outdir.iterdir() if p.name not in (".hydra", LOCK_FILE) and p.suffix != ".log"]
     if not ours:
         shutil.rmtree(outdir, ignore_errors=True)
-        parent = outdir.parent
-        while parent != cwd and cwd in parent.parents:
-            try:
-                parent.rmdir()
-            except OSError:
-                break
-            parent = parent.parent
+        remove_empty_folders(outdir.parent, cwd)
 
 
 def _run(cfg: DictConfig):

@@ -31,6 +31,7 @@ __all__ = [
     "write_json",
     "provenance",
     "remove_temp_files",
+    "remove_empty_folders",
     "FolderInUseError",
     "OutputLock",
     "held_lock",
@@ -136,6 +137,19 @@ class FolderInUseError(RuntimeError):
         self.holder = holder or {}
         who = _describe_holder(self.holder)
         super().__init__(f"{str(self.directory)!r} is in use by another run ({who})")
+
+
+def remove_empty_folders(folder: Path, stop: Path) -> None:
+    """Remove ``folder`` and then each parent while it is empty, never ``stop`` or anything above or
+    beside it (``stop`` is the working directory: a failed or abandoned run takes back the
+    ``outputs/<name>/<time>/`` levels it made, and nothing of the user's).
+    """
+    while folder != stop and stop in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
 
 
 def _describe_holder(holder: dict) -> str:

@@ -259,18 +259,12 @@ def discard_unstarted_plans() -> list[Path]:
             continue  # a job has started: the plan tells what is still to run
         plan.unlink()
         removed.append(plan)
-        from sim.outputs import held_lock
+        from sim.outputs import held_lock, remove_empty_folders
 
         lock = held_lock(sweep_dir)  # this sweep's claim on its folder (sim.outputs.OutputLock)
         if lock is not None:
             lock.release()
-        folder = sweep_dir.resolve()
-        while folder != cwd and cwd in folder.parents:
-            try:
-                folder.rmdir()
-            except OSError:
-                break
-            folder = folder.parent
+        remove_empty_folders(sweep_dir.resolve(), cwd)
     return removed
 
 
