@@ -19,8 +19,8 @@ Feasibility is the generator's job: every parameter set :func:`check_generator` 
 every seed and size, a scenario that passes :func:`sim.scenario.validate_config` and whose baseline
 calibrates in :func:`sim.scenario.build_world`. Each producing country's capacity is its share of
 ``capacity_headroom`` times the good's world use, raised where needed to cover the baseline demand
-it will meet with the firms' random sourcing shares (:func:`_capacity_needed`: with certainty, or
-with a chance of failure below ``CALIBRATION_FAILURE_BOUND`` per world).
+it will meet (:func:`_capacity_needed`). That demand is certain: the firms' random sourcing shares
+redistribute their country's shares and add up to them exactly (:func:`sim.scenario.match_margins`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ __all__ = [
     "expand_config",
     "generator_seed",
     "MAX_COUNTRIES",
-    "CALIBRATION_FAILURE_BOUND",
     "MIN_SOURCING_SHARE",
 ]
 
@@ -61,8 +60,6 @@ _FLOAT_PARAMETERS = (
 MIN_CAPACITY_SHARE = 1e-6
 #: Smallest share of a country's purchases of a good an origin is listed with in its sourcing.
 MIN_SOURCING_SHARE = 0.01
-#: Largest chance, over the firms' random draws, that a generated world's baseline does not calibrate.
-CALIBRATION_FAILURE_BOUND = 1e-9
 #: Relative slack on the capacity an origin needs, for rounding in the calibration's sums.
 _SLACK = 1e-6
 #: Entropy mixed into the run's seed to derive the structure's seed (a stream of its own).
@@ -96,7 +93,6 @@ def generated_scenario(
     n_targets: int = 3,
     name: str = "generated",
     description: str = "",
-    sourcing_concentration: float = 200.0,
 ) -> DictConfig:
     """A random but realistic scenario (parameters as in :class:`sim.config.GeneratedScenarioConfig`).
 
@@ -121,8 +117,6 @@ def generated_scenario(
         n_targets: Target countries named (first importers of the coerced goods by code).
         name: The scenario's name.
         description: Its description (default: a generated one).
-        sourcing_concentration: The model's ``model.sourcing_concentration`` (how far firms' sourcing
-            shares spread around their country's), which sets the capacity margin each origin needs.
     """
     rng = np.random.default_rng(seed)
     C, G = int(n_countries), int(n_goods)
@@ -183,7 +177,7 @@ def generated_scenario(
             )
     # Capacity: each producing country gets its share of headroom x world use, and at least what
     # the calibration needs (see _capacity_needed).
-    expected, needed = _capacity_needed(rows, use, G, C, sourcing_concentration)
+    expected, needed = _capacity_needed(rows, use, G, C)
     capacity_by = np.maximum(capacity_share * (np.maximum(total_use, 1.0) * capacity_headroom)[:, None], needed)
     producers = [
         {
@@ -301,43 +295,21 @@ def generated_scenario(
     return OmegaConf.merge(OmegaConf.structured(ScenarioConfig), data)
 
 
-def _capacity_needed(rows, use, G: int, C: int, sourcing_concentration: float):
-    """The baseline demand expected on each (good, producing country) and the capacity it needs.
+def _capacity_needed(rows, use, G: int, C: int):
+    """The baseline demand on each (good, producing country) and the capacity it needs.
 
-    The model draws each firm's sourcing shares from a Dirichlet distribution around its country's
-    shares (concentration ``a`` = ``model.sourcing_concentration``, :func:`sim.scenario.build_world`),
-    so the demand an origin meets at baseline is random, and the calibration refuses an origin whose
-    demand exceeds ``MAX_BASELINE_UTILISATION`` of its capacity. Each firm's share of an origin is
-    Beta distributed, and a Beta(a1, a2) variable is sub-Gaussian with variance proxy
-    ``1 / (4 (a1 + a2 + 1))`` (Marchal and Arbel 2017), whatever its mean. A country's purchases
-    ``q`` of a good are split over its firms by weights of unknown size, so its demand on an origin
-    is ``q`` times a weighted mean of such variables: sub-Gaussian with proxy at most
-    ``q^2 h / (4 (a + 1))``, ``h`` the sum of the squared firm weights, at most 1 (the firms' sizes
-    are drawn in the run, so the bound takes h = 1). Summed over the buyers, the demand on an origin
-    exceeds its expectation by more than ``sqrt(2 v log(N / CALIBRATION_FAILURE_BOUND))`` (``v`` the
-    summed proxies, ``N`` the origins with random demand) with chance below
-    ``CALIBRATION_FAILURE_BOUND / N``: over the whole world, below ``CALIBRATION_FAILURE_BOUND``.
-    An origin never meets more than the whole use of the countries that list it, so where that is
-    smaller it is the capacity needed, with certainty; a country that buys a good from a single
-    origin has no noise at all.
+    The calibration refuses an origin whose baseline demand exceeds ``MAX_BASELINE_UTILISATION`` of
+    its capacity. That demand is the countries' use times their sourcing shares, whatever the
+    model's seed: firms' shares are drawn around their country's shares but fitted to add up to
+    them exactly (:func:`sim.scenario.match_margins`), so the capacity needed is certain.
 
     Returns:
         ``(expected, needed)``, per year, each ``[G, C]``.
     """
-    expected, reach, proxy = np.zeros((G, C)), np.zeros((G, C)), np.zeros((G, C))
-    spread = float(sourcing_concentration)
+    expected = np.zeros((G, C))
     for g, d, origins, w in rows:
-        q = use[g, d]
-        expected[g, origins] += q * w
-        reach[g, origins] += q
-        if len(origins) > 1:
-            proxy[g, origins] += q * q  # firm sizes are drawn in the run: the bound holds for any
-    if spread > 0 and np.isfinite(spread):
-        log_term = np.log(max(1, np.count_nonzero(proxy)) / CALIBRATION_FAILURE_BOUND)
-        margin = np.sqrt(2.0 * proxy / (4.0 * (spread + 1.0)) * log_term)
-    else:
-        margin = np.where(proxy > 0, np.inf, 0.0)  # an invalid setting (refused by validation): no noise bound
-    needed = np.minimum(expected + margin, reach) * (1.0 + _SLACK) / MAX_BASELINE_UTILISATION
+        expected[g, origins] += use[g, d] * w
+    needed = expected * (1.0 + _SLACK) / MAX_BASELINE_UTILISATION
     return expected, needed
 
 
@@ -467,7 +439,6 @@ def expand_config(cfg):
         n_targets=int(gen.n_targets),
         name=str(gen.name),
         description=str(gen.description),
-        sourcing_concentration=float(cfg.model.sourcing_concentration),
     )
     params = OmegaConf.to_container(gen)
     params.update({"seed": seed, "months": months})

@@ -526,6 +526,40 @@ def _measure_step_zero(measures: list, G: int, C: int) -> MeasureArrays:
     return arrays
 
 
+def match_margins(shares: np.ndarray, use: np.ndarray, target: np.ndarray, tol: float = 1e-13) -> np.ndarray:
+    """Firms' sourcing shares adjusted so that their use-weighted mean is exactly ``target``.
+
+    ``shares`` ``[n_firms, K]`` are draws around the sector's calibrated shares ``target`` ``[K]`` (rows
+    summing to one), ``use`` the firms' baseline use. Iterative proportional fitting (Sinkhorn) of the
+    matrix ``use x shares`` to row sums ``use`` and column sums ``total use x target`` keeps every firm's
+    shares non-negative and summing to one, keeps zero where the draw or the target is zero, and makes the
+    sector's purchases from each origin equal the calibrated total: heterogeneity redistributes the
+    total, it never changes it. Draws are first mixed with ``target`` by a millionth so that every
+    origin with a positive target has positive entries (a draw may underflow to zero).
+    """
+    n, K = shares.shape
+    pos = target > 0
+    target = np.where(pos, target, 0.0) / max(float(np.sum(np.where(pos, target, 0.0))), 1e-300)
+    if n == 0 or pos.sum() <= 1:
+        out = np.zeros_like(shares)
+        out[:, pos] = 1.0
+        return out
+    weight = np.where(use > 0, use, 0.0)
+    if weight.sum() <= 0:
+        weight = np.ones(n)
+    m = np.where(pos, (1.0 - 1e-6) * shares + 1e-6 * target, 0.0) * weight[:, None]
+    col = weight.sum() * target
+    for _ in range(10_000):
+        cs = m.sum(axis=0)
+        m[:, pos] *= (col[pos] / cs[pos])[None, :]
+        rs = m.sum(axis=1)
+        m *= np.where(rs > 0, weight / np.where(rs > 0, rs, 1.0), 0.0)[:, None]
+        if np.max(np.abs(m.sum(axis=0)[pos] / col[pos] - 1.0)) <= tol:
+            break
+    out = m / weight[:, None]
+    return out / out.sum(axis=1, keepdims=True)
+
+
 def build_world(cfg, rng: np.random.Generator) -> World:
     """Build the arrays of a validated scenario; firm heterogeneity is drawn from ``rng``.
 
@@ -586,6 +620,9 @@ def build_world(cfg, rng: np.random.Generator) -> World:
             covers = u.inventory_months * rng.lognormal(
                 -0.5 * u.inventory_dispersion**2, u.inventory_dispersion, size=u.n_firms
             )
+            # The draws redistribute the sector's calibrated stock, never change it: rescale so that
+            # the use-weighted mean cover is exactly ``inventory_months`` for every seed.
+            covers = covers * (u.inventory_months / float(np.dot(sizes, covers)))
         else:
             covers = np.full(u.n_firms, float(u.inventory_months))
         for size, cover in zip(sizes, covers, strict=True):
@@ -655,11 +692,24 @@ def build_world(cfg, rng: np.random.Generator) -> World:
                 fob = ref[g] * (1 + baseline_measures.export_duty[g, o])
                 p = (fob + transport[g, o, d]) * (1 + baseline_measures.import_tariff[g, o, d])
             base_price[r, k] = p
-        # w ∝ s p^σ, with prices relative to the highest so the power cannot overflow (same weights).
-        prices = base_price[r, : len(cands)]
-        w = firm_s * (prices / prices.max()) ** sigma[g]
-        base_w[r, : len(cands)] = w / w.sum()
         base_s[r, : len(cands)] = firm_s
+    # The firms' draws redistribute each sector's calibrated sourcing, never change it: the use-weighted
+    # shares of a (sector, good) are exactly the scenario's shares for every seed (sim.scenario.match_margins).
+    row_sector = np.asarray(firm_sector, dtype=np.int64)[row_firm] if R else np.zeros(0, dtype=np.int64)
+    row_use = np.array([r[2] for r in rows], dtype=float)
+    for key in np.unique(row_sector * G + row_good):
+        idx = np.flatnonzero(row_sector * G + row_good == key)
+        g, d = int(row_good[idx[0]]), firm_country[row_firm[idx[0]]]
+        sector_shares = shares_of.get((countries[d], goods[g]), {countries[d]: 1.0})
+        target = np.array([sector_shares.get(countries[o], 0.0) if o >= 0 else 0.0 for o in slot_origin[idx[0]]])
+        base_s[idx] = match_margins(base_s[idx], row_use[idx], target)
+    for r in range(R):
+        g = row_good[r]
+        n = int(np.sum(slot_origin[r] >= 0))
+        # w ∝ s p^σ, with prices relative to the highest so the power cannot overflow (same weights).
+        prices = base_price[r, :n]
+        w = base_s[r, :n] * (prices / prices.max()) ** sigma[g]
+        base_w[r, :n] = w / w.sum()
 
     # ---- producers: existing, calibrated to baseline demand; then projects ----
     demand_on = np.zeros((G, C))

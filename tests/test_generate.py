@@ -213,7 +213,8 @@ def _extremes_or(values, ranged):
 @st.composite
 def generator_parameters(draw, max_countries: int, max_goods: int, max_extra_firms: int) -> dict:
     """Generator parameters over the whole range the checks accept (extremes included), a run
-    seed and the model's firm sourcing noise (``model.sourcing_concentration``).
+    seed and the model's firm sourcing noise (``model.sourcing_concentration``, which must not matter:
+    the firms' draws add up to their country's shares).
     """
     countries = draw(st.integers(2, max_countries))
     goods = draw(st.integers(1, max_goods))
