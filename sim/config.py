@@ -246,6 +246,22 @@ class StrategyConfig:
 
 
 @dataclass
+class AssumptionConfig:
+    """A number of the scenario that no source gives, with the range it could plausibly take.
+
+    ``path`` names the number inside ``scenario`` (see :mod:`sim.assumptions`, e.g.
+    ``goods[id=ree_light].demand_elasticity``); ``low`` and ``high`` bound it (the scenario's value
+    inside); ``reason`` says why it is assumed and why this range.
+    ``experiments/assumption_sensitivity.py`` sweeps each over its range.
+    """
+
+    path: str = MISSING
+    low: float = MISSING
+    high: float = MISSING
+    reason: str = ""
+
+
+@dataclass
 class ScenarioConfig:
     """A case: its world, its measures, and the sources of every calibrated number."""
 
@@ -269,6 +285,8 @@ class ScenarioConfig:
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
     #: Where every calibrated number comes from: key -> citation (title, URL).
     sources: dict[str, str] = field(default_factory=dict)
+    #: Numbers no source gives, each with a plausible range (swept by experiments/assumption_sensitivity.py).
+    assumptions: list[AssumptionConfig] = field(default_factory=list)
     #: Historical observations for comparison figures: file name in ``sim/data`` (optional).
     history: str | None = None
     #: Most origins one purchase row can source from: its baseline origins, then the other

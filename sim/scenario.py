@@ -451,6 +451,11 @@ def validate_config(cfg) -> None:
         "auto (a single run draws figures, a sweep job does not), true or false",
     )
 
+    # Named assumptions (sim.assumptions): each a path to one number of the scenario, with its range.
+    from sim.assumptions import check_assumptions
+
+    check_assumptions(node, _fail)
+
     # Policy levers (sim.policy): their settings against this scenario.
     if cfg.get("policy") is not None:
         from sim.policy import validate_policy
