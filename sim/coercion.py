@@ -5,7 +5,7 @@ Each instrument is a small class that writes its effect for one month into the s
 its ``classifier`` dict carries metadata (instrument family, the side of trade it acts on, the
 historical example). Measures are built from scenario entries (:class:`sim.config.MeasureConfig`) by
 :func:`build_measure`. A strategy decides each month which of the coercer's measures stay in force:
-:class:`ScheduleStrategy` follows the dates, :class:`RuleBasedStrategy` follows MODEL.md's rules
+:class:`ScheduleStrategy` follows the dates, :class:`RuleBasedStrategy` follows the design's rules
 (coercer cost tolerance, target concession, outside ruling).
 
 Conventions: indices are ``[good, origin, destination]``; a month's ``coverage`` is the share of its
@@ -307,7 +307,7 @@ class ScheduleStrategy:
 
 @dataclass
 class RuleBasedStrategy:
-    """MODEL.md's rule-based coercer.
+    """The design's rule-based coercer (``docs/sources/model_design.md``, section 5).
 
     Each of the coercer's measures stays in force from its start date while (a) no target has
     conceded, (b) the coercer's own cost over the trailing 12 months (lost export revenue on the

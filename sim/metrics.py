@@ -1,4 +1,6 @@
-"""Scalar outcomes of a run (``metrics.json``): MODEL.md's "Outcomes every run reports".
+"""Scalar outcomes of a run (``metrics.json``): the design's "Outcomes every run reports".
+
+The design is summarised in ``docs/sources/model_design.md`` (section 7).
 
 Keys are dotted paths (``output_loss_share.JPN``) so a sweep's collector can flatten them into
 columns. Every key is listed with its unit and meaning in :data:`METRIC_DOCS` (and the README).

@@ -1,6 +1,6 @@
 """The coercion model: states, firms and a coercer on Mesa, advancing one month per step.
 
-One step, in MODEL.md's order (details and equations in ``docs/ODD.md``):
+One step, in the design's order (``docs/sources/model_design.md``; details and equations in ``docs/ODD.md``):
 
 1. **Measures**: the coercer's strategy decides which of its measures stay in force; every measure in
    force writes this month's bans, quotas, duties and tariffs.

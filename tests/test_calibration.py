@@ -1,4 +1,7 @@
-"""The rare_earth_2010 calibration case: MODEL.md's properties, asserted from a default run's outputs.
+"""The rare_earth_2010 calibration case: the design's properties, asserted from a default run's outputs.
+
+The properties are those of docs/sources/model_design.md (section 8); their facts are sourced in
+docs/sources/rare_earth_2010.md.
 
 Default settings, seed 1, through the same API the command line uses. Each property is checked
 from the tables a researcher would read (timeseries, flows, metrics).

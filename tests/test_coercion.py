@@ -127,7 +127,7 @@ def _trailing_cost_at_decision(model) -> np.ndarray:
 
 
 def test_a_coercer_ends_a_costly_ban_once_its_cost_passes_a_realistic_tolerance():
-    """At a tolerance of 20% of baseline revenue (MODEL.md's rule (b)), the coercer lifts the ban in the
+    """At a tolerance of 20% of baseline revenue (the design's rule (b), docs/sources/model_design.md), the coercer lifts the ban in the
     first month its trailing cost is over it, and its exports to the target resume; a coercer that
     tolerates more keeps the ban longer (or for good)."""
     scheduled = sim.run("minimal", BAN_ON_JAPAN, seed=1, keep_model=True)

@@ -939,7 +939,8 @@ def test_same_results_without_jit(tmp_path):
     with np.load(path) as data:
         nojit = {k: data[k] for k in data.files}
     assert bool(nojit.pop("jit_disabled")), "the subprocess did not run the pure-Python kernel"
-    # Not bit for bit (docs: STYLE.md, numba): LLVM may fuse multiply-adds depending on the CPU, and
+    # Not bit for bit (the house rule for numba kernels: equal to NUMBA_DISABLE_JIT=1 to a tolerance):
+    # LLVM may fuse multiply-adds depending on the CPU, and
     # the pure-Python run takes exp/log from NumPy (possibly SIMD code) where the compiled kernel
     # calls libm, so the two iterate through points that differ in the last bits. Both clear every
     # good to the solver tolerance (1e-10 relative excess demand), so their equilibria agree to
