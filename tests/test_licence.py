@@ -1,0 +1,199 @@
+"""Export licence regimes (issue 12, item 2) and targeted blocks (item 6), in a small world.
+
+CHN produces most of a good and sells it to JPN (two end uses: ``magnets`` and ``other``) and to USA;
+ROW is a small rival producer. Each test runs the model month by month and reads each purchase row's
+orders and deliveries from the market result, so the share of orders a regime lets through is
+measured where it is applied.
+"""
+
+from __future__ import annotations
+
+import helpers
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from sim.config import ScenarioConfig
+from sim.model import CoercionModel
+from sim.scenario import ScenarioError, validate_config
+
+START, END = "2020-01", "2021-06"
+#: Month index of 2020-04 (the regimes start on 1 Apr 2020).
+APRIL = 3
+
+
+def world(measures: list[dict], *, inventory_months: float = 2.0) -> dict:
+    """CHN 90% of JPN's and USA's supply, ROW the rest; quantities in t/yr, price US$100/t."""
+    users = []
+    for country, sector, use in (("CHN", "other", 2000.0), ("JPN", "magnets", 600.0), ("JPN", "other", 600.0)):
+        users.append(
+            {"country": country, "sector": sector, "n_firms": 3, "value_added": 400 * use, "use": {"ore": use}}
+        )
+    users.append({"country": "USA", "sector": "other", "n_firms": 3, "value_added": 400 * 800.0, "use": {"ore": 800.0}})
+    for u in users:
+        u["inventory_months"] = inventory_months
+    return {
+        "name": "licence_test",
+        "start": START,
+        "end": END,
+        "coercer": "CHN",
+        "targets": ["JPN"],
+        "countries": [{"code": "CHN"}, {"code": "JPN"}, {"code": "USA"}, {"code": "ROW"}],
+        "goods": [
+            {
+                "id": "ore",
+                "reference_price": 100.0,
+                "demand_elasticity": 0.2,
+                "armington_elasticity": 3.0,
+                "supply_elasticity": 0.5,
+            }
+        ],
+        "producers": [
+            {"name": "CHN", "country": "CHN", "good": "ore", "capacity": 3800 / 0.8, "unit_cost": 50.0},
+            {"name": "ROW", "country": "ROW", "good": "ore", "capacity": 200 / 0.8, "unit_cost": 50.0},
+        ],
+        "user_sectors": users,
+        "sourcing": [
+            {"destination": "CHN", "good": "ore", "shares": {"CHN": 1.0}},
+            {"destination": "JPN", "good": "ore", "shares": {"CHN": 0.9, "ROW": 0.1}},
+            {"destination": "USA", "good": "ore", "shares": {"CHN": 0.9, "ROW": 0.1}},
+        ],
+        "measures": measures,
+    }
+
+
+def licence(**kw) -> dict:
+    out = {"type": "export_licence", "imposer": "CHN", "goods": ["ore"], "start": "2020-04-01"}
+    out.update(kw)
+    return out
+
+
+def cfg_of(scenario: dict):
+    cfg = helpers.minimal_cfg(["output.figures=false"])
+    cfg.scenario = OmegaConf.merge(OmegaConf.structured(ScenarioConfig), scenario)
+    return cfg
+
+
+def monthly_orders(scenario: dict) -> tuple[CoercionModel, np.ndarray, np.ndarray]:
+    """Run the world; per month and purchase row, what was ordered from CHN and what came from it."""
+    model = CoercionModel(cfg_of(scenario))
+    w = model.world
+    on_chn = w.slot_origin == w.countries.index("CHN")
+    ordered, came = [], []
+    while model.running:
+        model.step()
+        if not model.running and model.last_result is None:
+            break
+        res = model.last_result
+        flow = np.where(on_chn, res.row_flow, 0.0).sum(axis=1)
+        # Nothing else rations here (no quota, prices far below the cap): what was not delivered was refused.
+        ordered.append(flow + res.rationed)
+        came.append(flow)
+    return model, np.array(ordered), np.array(came)
+
+
+def rows_of(model: CoercionModel, country: str, sector: str | None = None) -> np.ndarray:
+    w = model.world
+    dest = w.firm_country[w.row_firm] == w.countries.index(country)
+    if sector is not None:
+        names = np.array([s for _, s in w.sector_names])
+        dest &= names[w.firm_sector[w.row_firm]] == sector
+    return dest
+
+
+def delivered_share(ordered: np.ndarray, came: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Per month, the share of the rows' orders on CHN that was delivered."""
+    return came[:, rows].sum(axis=1) / ordered[:, rows].sum(axis=1)
+
+
+@pytest.mark.parametrize("share", [0.0, 0.35, 0.8])
+def test_a_licence_regime_delivers_its_approval_share_after_the_lag(share):
+    """Nothing before the lag ends (Apr-May 2020), then ``share`` of each month's orders. The refusal is
+    applied to each order as placed and nothing else rations in this world, so the delivered share equals
+    the approval share to rounding (1e-9); the orders themselves respond to prices and stocks.
+    """
+    model, ordered, came = monthly_orders(world([licence(review_lag_months=2.0, approval_share=share)]))
+    jpn = delivered_share(ordered, came, rows_of(model, "JPN"))
+    np.testing.assert_allclose(jpn[:APRIL], 1.0, atol=1e-9)
+    np.testing.assert_allclose(jpn[APRIL : APRIL + 2], 0.0, atol=1e-9)
+    np.testing.assert_allclose(jpn[APRIL + 2 :], share, atol=1e-9)
+    assert ordered[APRIL:, rows_of(model, "JPN")].sum() > 0
+
+
+def test_a_lag_that_ends_mid_month_approves_the_rest_of_that_month():
+    """A lag of 45 working days (63 calendar days, 2.07 months) from 1 Apr ends on 3 Jun: June's orders are
+    refused for its first 2 of 30 days and then approved at the share."""
+    model, ordered, came = monthly_orders(world([licence(review_lag_months=63 * 12 / 365.25, approval_share=0.5)]))
+    jpn = delivered_share(ordered, came, rows_of(model, "JPN"))
+    before = 2 / 30
+    assert jpn[APRIL + 2] == pytest.approx((1 - before) * 0.5, abs=1e-9)
+
+
+def test_exempt_destinations_and_end_uses_get_everything_others_get_their_own_share():
+    regime = licence(
+        review_lag_months=1.0,
+        approval_share=0.5,
+        approval_by_destination={"USA": 0.9},
+        approval_by_sector={"magnets": 0.2},
+        exempt_sectors=["other"],
+    )
+    model, ordered, came = monthly_orders(world([regime]))
+    after = slice(APRIL + 1, None)
+    # JPN's "other" end use holds a general licence: delivered in full from the first day.
+    np.testing.assert_allclose(delivered_share(ordered, came, rows_of(model, "JPN", "other")), 1.0, atol=1e-9)
+    # JPN magnets: the end use's share (0.2, stricter than JPN's default 0.5).
+    magnets = delivered_share(ordered, came, rows_of(model, "JPN", "magnets"))
+    np.testing.assert_allclose(magnets[APRIL], 0.0, atol=1e-9)
+    np.testing.assert_allclose(magnets[after], 0.2, atol=1e-9)
+    # USA's own users are in the exempt end use "other" as well.
+    np.testing.assert_allclose(delivered_share(ordered, came, rows_of(model, "USA")), 1.0, atol=1e-9)
+
+
+def test_exempt_destination_and_destination_share():
+    regime = licence(review_lag_months=1.0, approval_share=0.5, approval_by_destination={"JPN": 0.7})
+    regime["exempt_destinations"] = ["USA"]
+    model, ordered, came = monthly_orders(world([regime]))
+    np.testing.assert_allclose(delivered_share(ordered, came, rows_of(model, "USA")), 1.0, atol=1e-9)
+    np.testing.assert_allclose(delivered_share(ordered, came, rows_of(model, "JPN"))[APRIL + 1 :], 0.7, atol=1e-9)
+
+
+def test_refused_orders_are_rationed_and_buyers_learn_from_them():
+    """The refused part is the market's rationed demand, and the target's firms move their sourcing
+    away from the licensing origin (perceived risk), which the exempt bystander does not."""
+    model, ordered, came = monthly_orders(
+        world([licence(review_lag_months=1.0, approval_share=0.5, exempt_destinations=["USA"])])
+    )
+    w = model.world
+    chn = w.slot_origin == w.countries.index("CHN")
+    jpn, usa = rows_of(model, "JPN"), rows_of(model, "USA")
+    base = np.where(chn, w.base_weights, 0.0).sum(axis=1)
+    now = np.where(chn, model.weights, 0.0).sum(axis=1)
+    assert now[jpn].mean() < base[jpn].mean() - 0.05
+    assert now[usa].mean() == pytest.approx(base[usa].mean(), abs=1e-9)
+    assert model.risk[jpn][chn[jpn]].min() > 0.4
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"approval_share": 1.5},
+            r"scenario\.measures\[0\]\.approval_share: 1\.5 is invalid; allowed: a share in \[0, 1\]",
+        ),
+        ({"review_lag_months": -1.0}, r"scenario\.measures\[0\]\.review_lag_months: -1\.0 is invalid"),
+        ({"approval_by_destination": {"FRA": 0.5}}, r"approval_by_destination: unknown country 'FRA'"),
+        ({"approval_by_destination": {"JPN": -0.1}}, r"approval_by_destination\.JPN: -0\.1 is invalid"),
+        ({"approval_by_sector": {"wind": 0.5}}, r"approval_by_sector: unknown user sector 'wind'"),
+        ({"exempt_destinations": ["XXX"]}, r"exempt_destinations: unknown country 'XXX'"),
+        ({"exempt_sectors": ["wind"]}, r"exempt_sectors: unknown user sector 'wind'"),
+        (
+            {"type": "export_ban", "review_lag_months": 0.0},
+            r"approval_share: 0\.5 is invalid; allowed: only for type export_licence",
+        ),
+    ],
+)
+def test_licence_fields_are_validated_with_one_clear_error(change, message):
+    regime = licence(review_lag_months=1.0, approval_share=0.5)
+    regime.update(change)
+    with pytest.raises(ScenarioError, match=message):
+        validate_config(cfg_of(world([regime])))
