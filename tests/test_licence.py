@@ -232,3 +232,39 @@ def test_the_price_cap_months_count_the_months_a_buyer_paid_a_capped_price():
     assert metrics["price_cap_months.ore.JPN"] > 0
     assert metrics["price_cap_months.total"] >= metrics["price_cap_months.ore.JPN"]
     assert not model.recorder.at_price_cap[:APRIL].any()
+
+
+def test_a_halt_aimed_at_one_buyer_rations_it_and_costs_it_more_than_bystanders():
+    """Issue 12, item 6: a halt of half of CHN's shipments to JPN (Apr-Jun 2020), buyers with a fortnight of
+    stock. JPN's held orders are rationed while USA buys as before; with little stock to draw on, JPN
+    loses more output than USA (per unit of value added) over the halt."""
+    halt = {
+        "type": "informal_restriction",
+        "imposer": "CHN",
+        "goods": ["ore"],
+        "targets": ["JPN"],
+        "start": "2020-04-01",
+        "end": "2020-06-30",
+        "intensity": 0.5,
+    }
+    model = CoercionModel(cfg_of(world([halt], inventory_months=0.5)))
+    model.run()
+    rec, w = model.recorder, model.world
+    jpn, usa = w.countries.index("JPN"), w.countries.index("USA")
+    halt_months = slice(APRIL, APRIL + 3)
+    rationed = rec.good_level["rationed"][halt_months, 0]
+    assert rationed[:, jpn].min() > 10 and rationed[:, usa].max() < 1e-6  # USA: rounding of the solver only
+    lost = rec.country_level["output_loss"][halt_months].sum(axis=0)
+    share = {c: lost[c] / (3 * rec.baseline_value_added[c]) for c in (jpn, usa)}
+    assert share[jpn] > 2 * share[usa] + 0.01, share
+
+
+@pytest.mark.slow
+def test_in_rare_earth_2010_the_halt_rations_japan_and_not_the_usa():
+    """The Sep-Nov 2010 halt aimed at Japan: Japan's held orders are rationed (a large share of its
+    orders in Oct 2010), the USA, buying under the general quota, is not rationed."""
+    ts = helpers.cached_run("rare_earth_2010").timeseries
+    oct_2010 = ts[(ts["date"] == "2010-10-01") & ts["good"].isin(["ree_light", "ree_heavy"])]
+    by = oct_2010.pivot_table(index="country", columns="variable", values="value", aggfunc="sum", observed=True)
+    assert by.loc["JPN", "rationed"] / by.loc["JPN", "demand"] > 0.25
+    assert by.loc["USA", "rationed"] < 1e-6 * by.loc["USA", "demand"]
