@@ -362,6 +362,13 @@ def validate_config(cfg) -> None:
             _check(d1 >= first, f"{p}.end", m.end, f"a date not before the scenario start ({first})")
         _check(m.rate >= 0, f"{p}.rate", m.rate, ">= 0 (ad valorem, 0.25 = 25%)")
         _check(0 < m.intensity <= 1, f"{p}.intensity", m.intensity, "in (0, 1] (1 = full ban)")
+        _check(
+            m.type != "informal_restriction" or m.intensity < 1,
+            f"{p}.intensity",
+            m.intensity,
+            "in (0, 1) for an informal restriction (its held orders are rationed; a complete stop buyers "
+            "cannot plan around is an export_licence with approval_share 0, a declared one an export_ban)",
+        )
         if m.type == "export_quota":
             _check(m.quantity >= 0, f"{p}.quantity", m.quantity, ">= 0 (quantity over the period)")
             if m.end is None:

@@ -187,6 +187,10 @@ def test_refused_orders_are_rationed_and_buyers_learn_from_them():
         ({"exempt_destinations": ["XXX"]}, r"exempt_destinations: unknown country 'XXX'"),
         ({"exempt_sectors": ["wind"]}, r"exempt_sectors: unknown user sector 'wind'"),
         (
+            {"type": "informal_restriction", "approval_share": 1.0, "review_lag_months": 0.0, "intensity": 1.0},
+            r"intensity: 1\.0 is invalid; allowed: in \(0, 1\) for an informal restriction",
+        ),
+        (
             {"type": "export_ban", "review_lag_months": 0.0},
             r"approval_share: 0\.5 is invalid; allowed: only for type export_licence",
         ),
