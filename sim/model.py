@@ -105,6 +105,8 @@ class CoercionModel(mesa.Model):
         # Export licences act on each purchase row's orders: the share of the order on each sourcing
         # slot that is refused this month ([R, K]; zero without licences).
         self.order_blocked = np.zeros_like(w.base_weights)
+        self._order_pass = np.ones_like(w.base_weights)  # 1 - order_blocked, the kernel's input
+        self._licences_set = False
         self._row_sector = w.firm_sector[w.row_firm]
         self._measure_shares: tuple | None = None
         self.capacity = w.capacity0.copy()
@@ -253,12 +255,16 @@ class CoercionModel(mesa.Model):
         force (the largest where regimes overlap).
         """
         w = self.world
+        licences = [m for m in self.measures if isinstance(m, ExportLicence)]
+        if not licences and not self._licences_set:
+            return  # nothing to rewrite: no regime in force now or last month ([R, K] arrays, large worlds)
         self.order_blocked.fill(0.0)
-        for m in self.measures:
-            if isinstance(m, ExportLicence):
-                blocked = m.blocked_share(t, w.row_good, self._row_destination, self._row_sector, w.slot_origin)
-                if blocked is not None:
-                    np.maximum(self.order_blocked, blocked, out=self.order_blocked)
+        for m in licences:
+            blocked = m.blocked_share(t, w.row_good, self._row_destination, self._row_sector, w.slot_origin)
+            if blocked is not None:
+                np.maximum(self.order_blocked, blocked, out=self.order_blocked)
+        self._licences_set = bool(self.order_blocked.any())
+        np.subtract(1.0, self.order_blocked, out=self._order_pass)
 
     def _plan(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         w, prm = self.world, self.params
@@ -353,7 +359,7 @@ class CoercionModel(mesa.Model):
             stockpile_release=self._no_release,  # reserves reach firms directly (see _plan)
             initial_price=self._last_prices,
             initial_rent=self._last_rent,
-            order_pass=1.0 - self.order_blocked,
+            order_pass=self._order_pass,
         )
         if not self._validated:
             market.validate()
