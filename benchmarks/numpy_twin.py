@@ -271,6 +271,8 @@ class _Good:
         self.slot_edge = edge[ri, ki]
         self.slot_wa = wa[ri, ki]
         self.slot_pass = 1.0 - ban_slot[ri, ki]
+        if m.order_pass is not None:  # export licences: the row's own approved share (kernel: slot_pass)
+            self.slot_pass = self.slot_pass * m.order_pass[self.row_global[ri], ki]
         self.slot_pv = pv_slot[ri, ki]
         so = origin[ri, ki]
         self.slot_foreign = so != dest[ri]

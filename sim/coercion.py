@@ -30,6 +30,7 @@ __all__ = [
     "InformalImportRestriction",
     "ImportBan",
     "ExportQuota",
+    "ExportLicence",
     "ExportDuty",
     "ImportTariff",
     "MEASURE_TYPES",
@@ -273,12 +274,88 @@ class ExportQuota(Measure):
             self.shipped = self.shipped + exports_by_good[self.goods]
 
 
+@dataclass
+class ExportLicence(Measure):
+    """Export licence regime: the imposer's exporters of the goods need a licence per shipment to the
+    targets, and the licensing authority approves only part of the applications.
+
+    Applications are reviewed for ``review lag`` before any approval: until then nothing covered gets
+    through. After it, a share of each month's orders is approved: ``approval_share`` by default, a
+    destination's own share where the regime names one, an end use's (user sector's) own share where
+    it names one; where both a destination and an end use are named, the stricter (lower) share
+    decides. General licences exempt some destinations or end uses: their orders pass in full from
+    the first day. Unapproved orders are not re-placed elsewhere in the month (buyers do not know
+    which applications will be refused); they are rationed (the market's ``rationed``), and buyers
+    learn from them through perceived risk and sourcing adaptation (:func:`sim.kernels.adapt_sourcing`),
+    as for shipments held by an informal restriction. Day-weighted like every measure: in a month
+    partly before the lag ends the blocked share is the pre-lag share of its days plus the post-lag
+    share times the refused share.
+    Example: China's dual-use export licences on gallium and germanium (from 1 Aug 2023) and on seven
+    heavy rare earths and magnets (from 4 Apr 2025; statutory review up to 45 working days).
+    """
+
+    #: ``[n_steps]`` share of each month in force before the review lag has passed (nothing approved).
+    before_approval: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: Default monthly approval share after the lag.
+    approval_share: float = 1.0
+    #: ``[C]`` approval share by destination (NaN: the default).
+    destination_share: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: ``[S]`` approval share by user sector (NaN: not named).
+    sector_share: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: ``[C]`` destinations under a general licence (exempt).
+    exempt_destination: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    #: ``[S]`` user sectors (end uses) under a general licence (exempt).
+    exempt_sector: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    classifier: ClassVar[dict] = {
+        "instrument": "export_licence",
+        "side": "export",
+        "example": "CHN Ga/Ge from Aug 2023; CHN heavy rare earths and magnets from Apr 2025",
+    }
+
+    def apply(self, step: int, arrays: MeasureArrays) -> None:
+        """Nothing on the trade edges: licences act on each buyer's orders (see :meth:`blocked_share`)."""
+
+    def blocked_share(
+        self,
+        step: int,
+        row_good: np.ndarray,
+        row_destination: np.ndarray,
+        row_sector: np.ndarray,
+        slot_origin: np.ndarray,
+    ) -> np.ndarray | None:
+        """``[R, K]`` share of each purchase row's order on each sourcing slot refused this month, or
+        ``None`` when the regime blocks nothing this month.
+        """
+        in_force = self.in_force(step)
+        if in_force <= 0.0:
+            return None
+        before = min(float(self.before_approval[step]), in_force)
+        after = in_force - before
+        C = self.destination_share.shape[0]
+        covered_dest = np.zeros(C, dtype=bool)
+        covered_dest[self.targets] = True
+        covered_dest[self.imposer] = False
+        covered_good = np.zeros(int(max(row_good.max(initial=0), self.goods.max(initial=0))) + 1, dtype=bool)
+        covered_good[self.goods] = True
+        row_on = covered_good[row_good] & covered_dest[row_destination]
+        row_on &= ~self.exempt_destination[row_destination] & ~self.exempt_sector[row_sector]
+        if not row_on.any():
+            return None
+        share = np.where(np.isnan(self.destination_share), self.approval_share, self.destination_share)[row_destination]
+        by_sector = self.sector_share[row_sector]
+        share = np.where(np.isnan(by_sector), share, np.minimum(share, by_sector))
+        refused = before + after * (1.0 - share)
+        slot_on = row_on[:, None] & (slot_origin == self.imposer)
+        return np.where(slot_on, refused[:, None], 0.0)
+
+
 MEASURE_TYPES: dict[str, type[Measure]] = {
     "export_ban": ExportBan,
     "informal_restriction": InformalExportRestriction,
     "informal_import_restriction": InformalImportRestriction,
     "import_ban": ImportBan,
     "export_quota": ExportQuota,
+    "export_licence": ExportLicence,
     "export_duty": ExportDuty,
     "import_tariff": ImportTariff,
 }

@@ -185,8 +185,8 @@ class SourcingConfig:
 class MeasureConfig:
     """A trade measure in a schedule.
 
-    ``type`` is one of ``export_quota``, ``export_ban``, ``export_duty``, ``import_ban``,
-    ``import_tariff``, ``informal_restriction``, ``informal_import_restriction`` (see
+    ``type`` is one of ``export_quota``, ``export_ban``, ``export_duty``, ``export_licence``,
+    ``import_ban``, ``import_tariff``, ``informal_restriction``, ``informal_import_restriction`` (see
     :mod:`sim.coercion`). ``imposer`` is the
     country that imposes it; ``targets`` are destinations (export measures) or origins (import
     measures), all countries when empty. ``end`` is the last day in force (null: to the end).
@@ -206,6 +206,19 @@ class MeasureConfig:
     quantity: float = 0.0
     #: Split of a multi-good quota over goods (shares summing to one); empty: by baseline exports.
     allocation: dict[str, float] = field(default_factory=dict)
+    #: Export licence: months of review before any licence is approved (45 working days ~ 2.07).
+    review_lag_months: float = 0.0
+    #: Export licence: share of orders approved each month after the lag (default for destinations).
+    approval_share: float = 1.0
+    #: Export licence: approval share by destination country (overrides the default).
+    approval_by_destination: dict[str, float] = field(default_factory=dict)
+    #: Export licence: approval share by end use (user sector name); with a destination's share the
+    #: lower one applies.
+    approval_by_sector: dict[str, float] = field(default_factory=dict)
+    #: Export licence: destinations under a general licence (their orders pass in full).
+    exempt_destinations: list[str] = field(default_factory=list)
+    #: Export licence: end uses (user sector names) under a general licence.
+    exempt_sectors: list[str] = field(default_factory=list)
     label: str = ""
     source: str = ""
 

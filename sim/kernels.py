@@ -81,6 +81,7 @@ def adapt_sourcing(
     row_good,
     row_destination,
     ban_intensity,
+    order_blocked,
     rent_share,
     capacity,
     risk_decay,
@@ -89,8 +90,10 @@ def adapt_sourcing(
 ):
     """One month of sourcing adaptation, in place.
 
-    This month's hit on a slot is the share of its edge that is blocked (``ban_intensity``) or, for
-    a foreign origin, the quota rent's share of the origin's export price (``rent_share [G, C]``);
+    This month's hit on a slot is the share of its edge that is blocked (``ban_intensity``), the
+    share of the row's own order on the slot that was refused (``order_blocked [R, K]``: export
+    licences) or, for a foreign origin, the quota rent's share of the origin's export price
+    (``rent_share [G, C]``), whichever is largest;
     perceived risk becomes ``max(hit, risk * risk_decay)``. The target weight of a slot is
     ``affinity x capacity of the origin x exp(-risk_aversion x risk)``, normalised, scaled to leave
     room for the weights reserved by offtake contracts (``contracted``), which are added on top.
@@ -111,6 +114,8 @@ def adapt_sourcing(
                 target[k] = 0.0
                 continue
             hit = ban_intensity[g, o, d]
+            if order_blocked[r, k] > hit:
+                hit = order_blocked[r, k]
             if o != d and rent_share[g, o] > hit:
                 hit = rent_share[g, o]
             v = risk[r, k] * risk_decay

@@ -58,6 +58,8 @@ METRIC_DOCS: dict[str, str] = {
     "policy_cost.<lever>.<country>": "the same for one lever (stockpile, diversification, inventory_incentive, friendshoring, collective_response, substitution, recycling)",
     "policy_revenue.<country>": "what its reserves earned selling stock to firms over the run (US$; not netted from the cost)",
     "stockpile_released.<good>.<country>": "reserve stock delivered to the country's firms over the run (quantity; own or shared)",
+    "price_cap_months.<good>.<country>": "months in which the country's firms bought the good from an origin whose price sat at the price cap (domestic price at the cap, or export price with the quota rent at its ceiling); 0 when the cap never binds",
+    "price_cap_months.total": "months in which any country bought any good at a capped price (a result resting on the cap: the run lacks a mechanism)",
     "strategy": "coercer's strategy (schedule or rules)",
     "conceded": "whether a target conceded (rule-based strategy)",
     "concession_date": "month a target conceded (YYYY-MM; null: none)",
@@ -90,6 +92,11 @@ def compute_metrics(model) -> dict:
     if T == 0:
         return out
     cubes = _FlowCubes(rec, T)
+    capped = rec.at_price_cap[:T]
+    out["price_cap_months.total"] = int(capped.any(axis=(1, 2)).sum())
+    for g, good in enumerate(w.goods):
+        for c, code in enumerate(w.countries):
+            out[f"price_cap_months.{good}.{code}"] = int(capped[:, g, c].sum())
     for g, good in enumerate(w.goods):
         pe = gl["price_export"][:T, g, c0]
         pdm = gl["price_domestic"][:T, g, c0]

@@ -29,7 +29,7 @@ import numpy as np
 
 from sim import kernels
 from sim.agents import ProducerFirm, StateAgent, UserFirm
-from sim.coercion import ExportQuota, MeasureArrays, RuleBasedStrategy, ScheduleStrategy
+from sim.coercion import ExportLicence, ExportQuota, MeasureArrays, RuleBasedStrategy, ScheduleStrategy
 from sim.market import MarketInputs, MarketStructure, clear_markets
 from sim.policy import LEVER_NAMES, build_levers, expand_scenario
 from sim.recording import Recorder
@@ -102,6 +102,12 @@ class CoercionModel(mesa.Model):
         self.coercer_index = w.coercer
         self.target_indices = w.targets
         self.measure_arrays = MeasureArrays.empty(G, C)
+        # Export licences act on each purchase row's orders: the share of the order on each sourcing
+        # slot that is refused this month ([R, K]; zero without licences).
+        self.order_blocked = np.zeros_like(w.base_weights)
+        self._order_pass = np.ones_like(w.base_weights)  # 1 - order_blocked, the kernel's input
+        self._licences_set = False
+        self._row_sector = w.firm_sector[w.row_firm]
         self._measure_shares: tuple | None = None
         self.capacity = w.capacity0.copy()
         self._producer_gc = w.producer_good * C + w.producer_country
@@ -242,6 +248,23 @@ class CoercionModel(mesa.Model):
         for m in self.measures:
             if isinstance(m, ExportQuota):
                 m.apply(t, arrays)
+        self._set_licences(t)
+
+    def _set_licences(self, t: int) -> None:
+        """This month's refused share of each row's orders on each slot under the export licences in
+        force (the largest where regimes overlap).
+        """
+        w = self.world
+        licences = [m for m in self.measures if isinstance(m, ExportLicence)]
+        if not licences and not self._licences_set:
+            return  # nothing to rewrite: no regime in force now or last month ([R, K] arrays, large worlds)
+        self.order_blocked.fill(0.0)
+        for m in licences:
+            blocked = m.blocked_share(t, w.row_good, self._row_destination, self._row_sector, w.slot_origin)
+            if blocked is not None:
+                np.maximum(self.order_blocked, blocked, out=self.order_blocked)
+        self._licences_set = bool(self.order_blocked.any())
+        np.subtract(1.0, self.order_blocked, out=self._order_pass)
 
     def _plan(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         w, prm = self.world, self.params
@@ -336,6 +359,7 @@ class CoercionModel(mesa.Model):
             stockpile_release=self._no_release,  # reserves reach firms directly (see _plan)
             initial_price=self._last_prices,
             initial_rent=self._last_rent,
+            order_pass=self._order_pass,
         )
         if not self._validated:
             market.validate()
@@ -406,6 +430,7 @@ class CoercionModel(mesa.Model):
             w.row_good,
             self._row_destination,
             self.measure_arrays.ban_intensity,
+            self.order_blocked,
             rent_share,
             cap,
             math.exp(-1.0 / prm.risk_memory_months),

@@ -117,6 +117,10 @@ class Recorder:
         self.baseline_value_added = np.bincount(w.firm_country, weights=w.firm_value_added, minlength=C)
         # Baseline unit value paid by the coercer's firms, per good (for its domestic cost).
         self._base_paid: np.ndarray | None = None
+        # Months in which a country's firms bought a good from an origin whose price sat at the price
+        # cap (domestic price at the cap, or export price with the quota rent at its ceiling) [T, G, C].
+        self.at_price_cap = np.zeros((T, G, C), dtype=bool)
+        self._cap_level = w.price_cap * w.reference_price
 
     def record(self, t: int, result, production: dict, purchase: np.ndarray) -> None:
         """Store month ``t``."""
@@ -183,6 +187,7 @@ class Recorder:
         self.coercer_cost[t] = lost + extra
 
         keep = result.edge_flow > 0
+        self._record_price_cap(t, result, keep)
         dt = self._index_dtype
         self.flows.append(
             (
@@ -195,6 +200,17 @@ class Recorder:
             )
         )
         self.steps_recorded = t + 1
+
+    def _record_price_cap(self, t: int, result, flowing: np.ndarray) -> None:
+        """Mark the (good, destination) pairs that bought from an origin priced at the cap this month."""
+        level = self._cap_level[:, None] * (1.0 - 1e-9)
+        with np.errstate(invalid="ignore"):
+            origin_capped = (np.nan_to_num(result.price_domestic) >= level) | (
+                np.nan_to_num(result.price_export) >= level
+            )
+        g, o, d = result.edge_good[flowing], result.edge_origin[flowing], result.edge_destination[flowing]
+        hit = origin_capped[g, o]
+        self.at_price_cap[t, g[hit], d[hit]] = True
 
     # ---- trailing outcomes for strategies ----
     def trailing_output_loss_share(self, country: int, months: int, t: int) -> float:

@@ -18,6 +18,7 @@ Baseline calibration (the model starts in equilibrium at reference prices):
 from __future__ import annotations
 
 import csv
+import datetime as _dt
 import math
 import re
 from collections.abc import Iterable
@@ -361,10 +362,18 @@ def validate_config(cfg) -> None:
             _check(d1 >= first, f"{p}.end", m.end, f"a date not before the scenario start ({first})")
         _check(m.rate >= 0, f"{p}.rate", m.rate, ">= 0 (ad valorem, 0.25 = 25%)")
         _check(0 < m.intensity <= 1, f"{p}.intensity", m.intensity, "in (0, 1] (1 = full ban)")
+        _check(
+            m.type != "informal_restriction" or m.intensity < 1,
+            f"{p}.intensity",
+            m.intensity,
+            "in (0, 1) for an informal restriction (its held orders are rationed; a complete stop buyers "
+            "cannot plan around is an export_licence with approval_share 0, a declared one an export_ban)",
+        )
         if m.type == "export_quota":
             _check(m.quantity >= 0, f"{p}.quantity", m.quantity, ">= 0 (quantity over the period)")
             if m.end is None:
                 raise ScenarioError(f"{p}.end: None is invalid; an export quota needs the end of its period")
+        _check_licence(m, p, codes, sectors)
         if m.allocation:
             for g, share in m.allocation.items():
                 _check(g in m.goods, f"{p}.allocation", g, f"one of the measure's goods {list(m.goods)}")
@@ -523,6 +532,42 @@ class World:
     history: str | None = None
 
 
+_LICENCE_KEYS = (
+    "review_lag_months",
+    "approval_share",
+    "approval_by_destination",
+    "approval_by_sector",
+    "exempt_destinations",
+    "exempt_sectors",
+)
+
+
+def _check_licence(m, p: str, codes: list[str], sectors: list[tuple[str, str]]) -> None:
+    """An export licence's review lag, approval shares and exemptions (other measure types leave them
+    at their defaults).
+    """
+    if m.type != "export_licence":
+        defaults = {"review_lag_months": 0.0, "approval_share": 1.0}
+        for key in _LICENCE_KEYS:
+            value = m[key]
+            unset = value == defaults[key] if key in defaults else len(value) == 0
+            _check(unset, f"{p}.{key}", value, f"only for type export_licence (this measure is {m.type})")
+        return
+    sector_names = sorted({name for _, name in sectors})
+    _check(0 <= m.review_lag_months <= 120, f"{p}.review_lag_months", m.review_lag_months, "months in [0, 120]")
+    _check(0 <= m.approval_share <= 1, f"{p}.approval_share", m.approval_share, "a share in [0, 1]")
+    for code, share in m.approval_by_destination.items():
+        _known(code, codes, f"{p}.approval_by_destination", "country")
+        _check(0 <= share <= 1, f"{p}.approval_by_destination.{code}", share, "a share in [0, 1]")
+    for name, share in m.approval_by_sector.items():
+        _known(name, sector_names, f"{p}.approval_by_sector", "user sector")
+        _check(0 <= share <= 1, f"{p}.approval_by_sector.{name}", share, "a share in [0, 1]")
+    for code in m.exempt_destinations:
+        _known(code, codes, f"{p}.exempt_destinations", "country")
+    for name in m.exempt_sectors:
+        _known(name, sector_names, f"{p}.exempt_sectors", "user sector")
+
+
 def _measure_step_zero(measures: list, G: int, C: int) -> MeasureArrays:
     arrays = MeasureArrays.empty(G, C)
     for m in measures:
@@ -563,6 +608,35 @@ def match_margins(shares: np.ndarray, use: np.ndarray, target: np.ndarray, tol: 
             break
     out = m / weight[:, None]
     return out / out.sum(axis=1, keepdims=True)
+
+
+def _licence_kwargs(mc, cal, start, end, ci: dict[str, int], user_sectors) -> dict[str, Any]:
+    """An export licence's arrays: the days before approvals start, shares and exemptions by
+    destination and by user sector (sectors in ``user_sectors`` order, matched by name).
+    """
+    C = len(ci)
+    lag_days = int(round(float(mc.review_lag_months) * 365.25 / 12))
+    first_approval = start + _dt.timedelta(days=lag_days)
+    before_end = first_approval - _dt.timedelta(days=1)
+    if end is not None and end < before_end:
+        before_end = end
+    before = cal.coverage(start, before_end) if lag_days > 0 else np.zeros(cal.n_steps)
+    dest = np.full(C, np.nan)
+    for code, share in mc.approval_by_destination.items():
+        dest[ci[code]] = float(share)
+    names = [u.sector for u in user_sectors]
+    sector = np.array([float(mc.approval_by_sector.get(n, np.nan)) for n in names], dtype=float)
+    exempt_dest = np.zeros(C, dtype=bool)
+    exempt_dest[[ci[c] for c in mc.exempt_destinations]] = True
+    exempt_sector = np.array([n in set(mc.exempt_sectors) for n in names], dtype=bool)
+    return dict(
+        before_approval=before,
+        approval_share=float(mc.approval_share),
+        destination_share=dest,
+        sector_share=sector,
+        exempt_destination=exempt_dest,
+        exempt_sector=exempt_sector,
+    )
 
 
 def build_world(cfg, rng: np.random.Generator) -> World:
@@ -606,6 +680,8 @@ def build_world(cfg, rng: np.random.Generator) -> World:
             kwargs["intensity"] = float(mc.intensity)
         elif mc.type in ("export_duty", "import_tariff"):
             kwargs["rate"] = float(mc.rate)
+        elif mc.type == "export_licence":
+            kwargs.update(_licence_kwargs(mc, cal, start, end, ci, s.user_sectors))
         elif mc.type == "export_quota":
             kwargs["quantity"] = float(mc.quantity)
             kwargs["allocation"] = np.array([mc.allocation.get(g, np.nan) for g in mc.goods], dtype=float)

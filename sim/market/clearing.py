@@ -73,6 +73,10 @@ class MarketInputs:
         stockpile_release: ``[G, C]`` quantity a country's stockpile puts on its market this step.
         initial_price: optional ``[G, C]`` starting producer prices (e.g. last step's), for speed.
         initial_rent: optional ``[G, C]`` starting quota rents.
+        order_pass: optional ``[R, K]`` share of each purchase row's order on each sourcing slot that
+            is let through (export licences approved for the row's destination and end use); the
+            rest is held and counts as rationed, like the blocked share of an informal restriction
+            (buyers order as usual). ``None``: all of it.
     """
 
     n_countries: int
@@ -101,6 +105,7 @@ class MarketInputs:
     stockpile_release: np.ndarray
     initial_price: np.ndarray | None = None
     initial_rent: np.ndarray | None = None
+    order_pass: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         ints = {"producer_country", "producer_good", "firm_country", "row_firm", "row_good", "sourcing_origin"}
@@ -150,6 +155,7 @@ class MarketInputs:
             "stockpile_release": (G, C),
             "initial_price": (G, C),
             "initial_rent": (G, C),
+            "order_pass": (R, K),
         }
         for name, shape in expected.items():
             arr = getattr(self, name)
@@ -240,6 +246,8 @@ class MarketInputs:
         if not smallest(self.transport_cost) >= 0:
             check("transport_cost", self.transport_cost >= 0, ">= 0")
         check("stockpile_release", self.stockpile_release >= 0, ">= 0")
+        if self.order_pass is not None and self.order_pass.size:
+            check("order_pass", (self.order_pass >= 0) & (self.order_pass <= 1), "in [0, 1] (1 = all let through)")
 
 
 @dataclass(frozen=True)
@@ -312,8 +320,8 @@ class MarketResult:
         edge_price: ``[E]`` delivered price on each edge (duty, rent, transport and tariff included).
         demand: ``[R]`` quantity each purchase row ordered at the clearing prices.
         delivered: ``[R]`` quantity it received.
-        rationed: ``[R]`` demanded but not delivered (price cap or export quota rationing, or held at
-            the border by an informal measure).
+        rationed: ``[R]`` demanded but not delivered (price cap or export quota rationing, held at
+            the border by an informal measure, or not licensed: see ``order_pass``).
         price_index: ``[R]`` the firm's CES delivered-price index (NaN if it had no open origin).
         expenditure: ``[R]`` what it paid, delivered prices times quantities.
         row_flow: ``[R, K]`` quantity received from each sourcing slot.
@@ -433,6 +441,7 @@ def clear_markets(
         market.demand_elasticity,
         market.sourcing_origin,
         market.sourcing_weights,
+        market.order_pass if market.order_pass is not None else np.ones(market.sourcing_weights.shape),
         market.ban_intensity,
         market.export_quota,
         market.export_duty,

@@ -258,6 +258,7 @@ def _evaluate_good(g, x, want_jacobian, n_price, n_vars, structure, data, work, 
         planned_purchase,
         demand_elasticity,
         sourcing_weights,
+        slot_pass,
         ban_intensity,
         export_quota,
         export_duty,
@@ -343,6 +344,7 @@ def _evaluate_good(g, x, want_jacobian, n_price, n_vars, structure, data, work, 
     # Jacobian the (sigma - eps) * share term, the price and quota variables of the origin and the
     # derivatives of the delivered log price.
     slot_edge = np.empty(k_max, dtype=np.int64)
+    slot_through = np.empty(k_max)
     slot_v = np.empty(k_max)
     slot_x = np.empty(k_max)
     slot_s = np.empty(k_max)
@@ -364,6 +366,9 @@ def _evaluate_good(g, x, want_jacobian, n_price, n_vars, structure, data, work, 
                 continue
             v *= edge_pw[e]
             slot_edge[n_open] = e
+            # Share of the order that gets through: the edge's (informal block) times the row's own
+            # (licences approved for its destination and end use).
+            slot_through[n_open] = edge_pass[e] * slot_pass[r, k]
             slot_v[n_open] = v
             n_open += 1
             a += v
@@ -377,7 +382,7 @@ def _evaluate_good(g, x, want_jacobian, n_price, n_vars, structure, data, work, 
         for t in range(n_open):
             e = slot_edge[t]
             o = edge_origin[e]
-            xk = slot_v[t] * scale / edge_price[e] * edge_pass[e]  # what gets through to the buyer
+            xk = slot_v[t] * scale / edge_price[e] * slot_through[t]  # what gets through to the buyer
             slot_x[t] = xk
             demand_o[o] += xk
             if o != d:
@@ -682,6 +687,7 @@ def clear_all_goods(
     demand_elasticity,
     row_origin,
     sourcing_weights,
+    order_pass,
     ban_intensity,
     export_quota,
     export_duty,
@@ -721,6 +727,7 @@ def clear_all_goods(
     s_origin = np.empty((n_rows, k_max), dtype=np.int64)
     s_edge = np.empty((n_rows, k_max), dtype=np.int64)
     s_weights = np.empty((n_rows, k_max))
+    s_pass = np.empty((n_rows, k_max))
     for idx in range(n_rows):
         r = row_order[idx]
         row_firm_country[idx] = firm_country[row_firm[r]]
@@ -730,6 +737,7 @@ def clear_all_goods(
             s_origin[idx, k] = row_origin[r, k]
             s_edge[idx, k] = row_edge[r, k]
             s_weights[idx, k] = sourcing_weights[r, k]
+            s_pass[idx, k] = order_pass[r, k]
 
     # Outputs.
     price_domestic = np.full((n_goods, n_countries), np.nan)
@@ -932,6 +940,7 @@ def clear_all_goods(
             s_planned,
             s_elasticity,
             s_weights,
+            s_pass,
             ban_intensity,
             export_quota,
             export_duty,
@@ -1078,7 +1087,7 @@ def clear_all_goods(
                     continue
                 o = s_origin[idx, k]
                 xk = wk * edge_pw[e] / a * big_p * quantity / edge_price[e]
-                ratio = supply_ratio[o] * edge_pass[e]
+                ratio = supply_ratio[o] * edge_pass[e] * s_pass[idx, k]
                 if o != d:
                     ratio *= export_ratio[o]
                 delivered = xk * ratio
