@@ -509,11 +509,15 @@ class StatePurchase(DomesticMeasure):
     """State stockpile purchases: the state buys ``quantity`` of one good (or spends ``budget`` US$ on
     it) over the measure's period on its own market, through its firms' sourcing mix, as they buy.
 
-    Paced: each month it orders what is left divided by the months left (for a budget, what is left
-    of it at last month's domestic price). What it buys goes into the state's stock (the
-    ``stockpile`` output) and stays there. Cost to the state: the purchase spending at the prices
-    paid. Example: China's State Reserve Bureau bought about 10,000 t (mainly medium/heavy) in Oct
-    2013 and 10,090 t in Aug 2014.
+    Paced: each month it orders an equal share of the quantity (months count when the period covers
+    at least half of them). A budget is turned into a quantity once, at the domestic price of the
+    month before the period starts (the state plans the round in tonnes at the price it sees; the
+    spending then follows the prices paid). The orders join the purchases of the country's firms and
+    meet the same short-run price response, so in a tight market the state buys less than it
+    ordered; the shortfall is not made up later (the state does not chase a tight market). What it
+    buys goes into the state's stock (the ``stockpile`` output) and stays there. Cost to the state:
+    the purchase spending at the prices paid. Example: China's State Reserve Bureau bought about
+    10,000 t (mainly medium/heavy) in Oct 2013 and 10,090 t in Aug 2014.
     """
 
     quantity: float = 0.0
@@ -540,12 +544,9 @@ class StatePurchase(DomesticMeasure):
         months = self.months()
         if step not in months:
             return 0.0
-        left = max(int(np.sum(months >= step)), 1)
-        if self.budget > 0:
-            if not np.isfinite(self.last_price) or self.last_price <= 0:
-                return 0.0
-            return max(self.budget - self.spent, 0.0) / left / self.last_price
-        return max(self.quantity - self.bought, 0.0) / left
+        if self.budget > 0 and self.quantity <= 0 and np.isfinite(self.last_price) and self.last_price > 0:
+            self.quantity = self.budget / self.last_price
+        return self.quantity / max(len(months), 1)
 
     def apply_domestic(self, step: int, terms: SupplyTerms, capacity: np.ndarray) -> None:
         """Add this month's order to the state's orders of the good."""
