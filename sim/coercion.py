@@ -363,25 +363,29 @@ class DomesticMeasure(Measure):
 class _CapacityCut(DomesticMeasure):
     intensity: float = 1.0
     ramp_months: int = 0
-    #: Capacity withheld this month (quantity per month, per covered producer).
-    withheld: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: Capacity withheld this month (quantity per month, per covered producer); None when not in force.
+    withheld: np.ndarray | None = None
 
     def share(self, step: int) -> float:
         """Share of the covered producers' capacity removed in month ``step``."""
         cover = self.in_force(step)
         if cover <= 0.0:
             return 0.0
-        first = int(np.flatnonzero(self.coverage > 0)[0])
-        ramp = 1.0 if self.ramp_months <= 0 else min(1.0, (step - first + 1) / self.ramp_months)
+        if self.ramp_months <= 0:
+            return self.intensity * cover
+        first = int(np.argmax(self.coverage > 0))
+        ramp = min(1.0, (step - first + 1) / self.ramp_months)
         return self.intensity * ramp * cover
 
     def apply_domestic(self, step: int, terms: SupplyTerms, capacity: np.ndarray) -> None:
         """Remove this month's share of the covered producers' capacity (multiplying other cuts)."""
         s = self.share(step)
         p = self.producers
+        if s <= 0.0:
+            self.withheld = None
+            return
         self.withheld = capacity[p] * terms.capacity_share[p] * s
-        if s > 0.0:
-            terms.capacity_share[p] *= 1.0 - s
+        terms.capacity_share[p] *= 1.0 - s
 
 
 @dataclass
@@ -434,7 +438,8 @@ class ProductionQuota(DomesticMeasure):
 
     quantity: float = 0.0
     produced: float = 0.0
-    withheld: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: Capacity withheld this month (quantity per month, per covered producer); None when not in force.
+    withheld: np.ndarray | None = None
     stage: ClassVar[int] = 1
     classifier: ClassVar[dict] = {
         "instrument": "production_quota",
@@ -450,16 +455,15 @@ class ProductionQuota(DomesticMeasure):
         """The covered producers' output cap in month ``step``, or ``None`` if the period does not count it."""
         if self.ended_at is not None and step >= self.ended_at:
             return None
-        months = self.months()
-        if step not in months:
+        if self.coverage[step] < 0.5:
             return None
-        left = int(np.sum(months >= step))
+        left = int(np.count_nonzero(self.coverage[step:] >= 0.5))
         return max(self.quantity - self.produced, 0.0) / max(left, 1)
 
     def apply_domestic(self, step: int, terms: SupplyTerms, capacity: np.ndarray) -> None:
         """Cap each covered producer at its share of this month's paced quota (tightest cap wins)."""
         p = self.producers
-        self.withheld = np.zeros(len(p))
+        self.withheld = None
         cap = self.monthly_cap(step)
         if cap is None:
             return
@@ -541,12 +545,11 @@ class StatePurchase(DomesticMeasure):
         """Quantity ordered in month ``step``."""
         if self.ended_at is not None and step >= self.ended_at:
             return 0.0
-        months = self.months()
-        if step not in months:
+        if self.coverage[step] < 0.5:
             return 0.0
         if self.budget > 0 and self.quantity <= 0 and np.isfinite(self.last_price) and self.last_price > 0:
             self.quantity = self.budget / self.last_price
-        return self.quantity / max(len(months), 1)
+        return self.quantity / max(int(np.count_nonzero(self.coverage >= 0.5)), 1)
 
     def apply_domestic(self, step: int, terms: SupplyTerms, capacity: np.ndarray) -> None:
         """Add this month's order to the state's orders of the good."""

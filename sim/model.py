@@ -312,38 +312,39 @@ class CoercionModel(mesa.Model):
             return
         price = result.price_domestic[w.producer_good, w.producer_country]
         price = np.where(np.isfinite(price), price, 0.0)
-        # Sales the capacity measures prevented at this month's domestic price, and the margin lost.
-        nominal = supply_curve(price, self.capacity, w.unit_cost, w.full_capacity_price, w.supply_elasticity)
-        cap, full = self._uncut_supply
-        after = supply_curve(price, cap, w.unit_cost, full, w.supply_elasticity)
-        lost_margin = np.maximum(nominal - after, 0.0) * np.maximum(price - w.unit_cost, 0.0)
-        withheld = {id(m): m.withheld for m in self.domestic if hasattr(m, "withheld")}
-        total_withheld = np.zeros(len(w.unit_cost))
-        for m in self.domestic:
-            if id(m) in withheld:
-                np.add.at(total_withheld, m.producers, withheld[id(m)])
         out = result.producer_output
+        cuts = [m for m in self.domestic if getattr(m, "withheld", None) is not None]
+        if cuts:
+            # Sales the capacity measures prevented at this month's domestic price, and the margin lost,
+            # split over the measures acting on a producer by the capacity each withheld.
+            nominal = supply_curve(price, self.capacity, w.unit_cost, w.full_capacity_price, w.supply_elasticity)
+            cap, full = self._uncut_supply
+            after = supply_curve(price, cap, w.unit_cost, full, w.supply_elasticity)
+            lost_margin = np.maximum(nominal - after, 0.0) * np.maximum(price - w.unit_cost, 0.0)
+            total_withheld = np.zeros(len(w.unit_cost))
+            for m in cuts:
+                np.add.at(total_withheld, m.producers, m.withheld)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                per_unit = np.where(
+                    total_withheld > 0, lost_margin / np.where(total_withheld > 0, total_withheld, 1.0), 0.0
+                )
+            for m in cuts:
+                m.cost[t] = float(np.sum(per_unit[m.producers] * m.withheld))
         for m in self.domestic:
-            if id(m) in withheld:
-                p = m.producers
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    part = np.where(
-                        total_withheld[p] > 0,
-                        withheld[id(m)] / np.where(total_withheld[p] > 0, total_withheld[p], 1.0),
-                        0.0,
-                    )
-                m.cost[t] = float(np.sum(lost_margin[p] * part))
-                if isinstance(m, ProductionQuota):
-                    m.record_output(t, out)
+            if isinstance(m, ProductionQuota):
+                m.record_output(t, out)
             elif isinstance(m, ProductionTax):
                 share = m.in_force(t)
-                p = m.producers
-                m.cost[t] = -float(np.sum((m.per_unit + m.rate * price[p]) * share * out[p]))
+                if share > 0.0:
+                    p = m.producers
+                    m.cost[t] = -float(np.sum((m.per_unit + m.rate * price[p]) * share * out[p]))
             elif isinstance(m, StatePurchase):
                 g, c = m.goods[0], m.imposer
                 mine = m.order(t)
                 whole = self.supply_terms.state_order[g, c]
-                part = mine / whole if whole > 0 else 0.0
+                if mine <= 0 or whole <= 0:
+                    continue
+                part = mine / whole
                 q = self.state_purchase_bought[g, c] * part
                 v = self.state_purchase_value[g, c] * part
                 m.bought += q
