@@ -439,7 +439,10 @@ def validate_config(cfg) -> None:
             _check(d1 >= d0, f"{p}.end", m.end, f"a date not before the measure's start ({m.start})")
             _check(d1 >= first, f"{p}.end", m.end, f"a date not before the scenario start ({first})")
         _check(m.rate >= 0, f"{p}.rate", m.rate, ">= 0 (ad valorem, 0.25 = 25%)")
-        _check(0 < m.intensity <= 1, f"{p}.intensity", m.intensity, "in (0, 1] (1 = full ban)")
+        if m.type in ("crackdown", "production_halt"):
+            _check(0 <= m.intensity <= 1, f"{p}.intensity", m.intensity, "in [0, 1] (share of the capacity removed)")
+        else:
+            _check(0 < m.intensity <= 1, f"{p}.intensity", m.intensity, "in (0, 1] (1 = full ban)")
         if m.type in DOMESTIC_TYPES:
             _validate_domestic(m, p, s)
         else:

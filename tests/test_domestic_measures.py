@@ -254,9 +254,7 @@ def test_every_instrument_books_its_cost_with_its_sign(everything):
     tax=st.floats(0.0, 3000.0),
 )
 def test_property_quota_output_never_above_the_quota_and_cost_signs_hold(quantity, intensity, tax):
-    measures = [{**QUOTA, "quantity": quantity}, {**TAX, "per_unit": tax}]
-    if intensity > 0:
-        measures.append({**CRACKDOWN, "intensity": intensity})
+    measures = [{**QUOTA, "quantity": quantity}, {**TAX, "per_unit": tax}, {**CRACKDOWN, "intensity": intensity}]
     res = _run(measures)
     quota = next(m for m in res.model.measures if m.classifier["instrument"] == "production_quota")
     assert quota.produced <= quantity * (1 + 1e-9)
@@ -320,6 +318,13 @@ def test_bad_domestic_fields_fail_with_the_field_and_the_value(index, change, fi
     msg = str(err.value)
     assert msg.startswith(field), msg
     assert repr(value) in msg or str(value) in msg, msg
+
+
+def test_a_crackdown_of_intensity_zero_is_allowed_and_changes_nothing(base):
+    """Intensity 0 is the neutral setting a sweep of the assumption needs."""
+    res = _run([{**CRACKDOWN, "intensity": 0.0}])
+    np.testing.assert_allclose(_series(res, "price_domestic"), _series(base, "price_domestic"), rtol=1e-12)
+    assert res.metrics["domestic_cost.crackdown.CHN"] == 0.0
 
 
 def test_domestic_fields_on_a_trade_measure_are_refused():
