@@ -5,7 +5,10 @@ One step, in MODEL.md's order (details and equations in ``docs/ODD.md``):
 1. **Measures**: the coercer's strategy decides which of its measures stay in force; every measure in
    force writes this month's bans, quotas, duties and tariffs.
 2. **Policy actions**: every state runs its policy levers (:mod:`sim.policy`: stockpile releases and
-   refill orders, shared stock, inventory credits, substitution R&D) and books their costs.
+   refill orders, shared stock, inventory credits, substitution R&D) and books their costs; then the
+   domestic instruments (:class:`sim.coercion.DomesticMeasure`: production quotas, crackdowns, halts,
+   production taxes, state purchases) set the supply curves and state orders the market sees; after
+   clearing they book what they bought and what they cost.
 3. **Plans**: user firms plan output (baseline) and purchases: requirement for planned output plus a
    share of the gap to their inventory target; the target cover rises with the scarcity they have
    seen (precautionary buying).
