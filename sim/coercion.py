@@ -3,7 +3,9 @@
 Each instrument is a small class that writes its effect for one month into the step's measure arrays
 (:class:`MeasureArrays`); its docstring says what it does and which historical case it follows, and
 its ``classifier`` dict carries metadata (instrument family, the side of trade it acts on, the
-historical example). Measures are built from scenario entries (:class:`sim.config.MeasureConfig`) by
+historical example). Domestic instruments (:class:`DomesticMeasure`: production quotas, crackdowns,
+production halts, production taxes, state stockpile purchases) act on the imposer's own producers and
+market through the kernel's supply inputs (:class:`SupplyTerms`) instead of trade. Measures are built from scenario entries (:class:`sim.config.MeasureConfig`) by
 :func:`build_measure`. A strategy decides each month which of the coercer's measures stay in force:
 :class:`ScheduleStrategy` follows the dates, :class:`RuleBasedStrategy` follows the design's rules
 (coercer cost tolerance, target concession, outside ruling).
@@ -22,6 +24,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from sim.market.kernel import LINEAR_ONSET
+
 __all__ = [
     "MeasureArrays",
     "Measure",
@@ -33,6 +37,15 @@ __all__ = [
     "ExportLicence",
     "ExportDuty",
     "ImportTariff",
+    "SupplyTerms",
+    "DomesticMeasure",
+    "ProductionQuota",
+    "Crackdown",
+    "ProductionHalt",
+    "StatePurchase",
+    "ProductionTax",
+    "DOMESTIC_TYPES",
+    "supply_curve",
     "MEASURE_TYPES",
     "ScheduleStrategy",
     "RuleBasedStrategy",
@@ -349,6 +362,287 @@ class ExportLicence(Measure):
         return np.where(slot_on, refused[:, None], 0.0)
 
 
+def supply_curve(price, capacity, unit_cost, full_capacity_price, supply_elasticity) -> np.ndarray:
+    """Quantity each producer offers at ``price`` (arrays): the kernel's supply curve
+    (:func:`sim.market.kernel.producer_supply`) in numpy, for cost accounting outside the kernel.
+    """
+    span = full_capacity_price - unit_cost
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = np.where(span > 0, (price - unit_cost) / np.where(span > 0, span, 1.0), 0.0)
+        curve = capacity * np.where(
+            u < LINEAR_ONSET,
+            LINEAR_ONSET ** (supply_elasticity - 1.0) * u,
+            np.minimum(np.maximum(u, 0.0), 1.0) ** supply_elasticity,
+        )
+    return np.where((capacity > 0) & (price > unit_cost), curve, 0.0)
+
+
+@dataclass
+class SupplyTerms:
+    """What the domestic measures in force do to each producer in one month (the kernel's inputs).
+
+    ``capacity_share`` is the share of its capacity a producer may run (halts, crackdowns multiply it);
+    ``output_cap`` the most it may produce (quantity per month; production quotas), ``inf`` where none;
+    ``tax_per_unit`` and ``tax_rate`` a production tax per unit (price units) and ad valorem (share of
+    the price); ``state_order`` ``[G, C]`` the quantity each state orders on its own market this month.
+    """
+
+    capacity_share: np.ndarray
+    output_cap: np.ndarray
+    tax_per_unit: np.ndarray
+    tax_rate: np.ndarray
+    state_order: np.ndarray
+
+    @classmethod
+    def empty(cls, n_producers: int, n_goods: int, n_countries: int) -> SupplyTerms:
+        """No domestic measure in force."""
+        P = n_producers
+        return cls(np.ones(P), np.full(P, np.inf), np.zeros(P), np.zeros(P), np.zeros((n_goods, n_countries)))
+
+    def reset(self) -> None:
+        """Clear all terms (in place)."""
+        self.capacity_share.fill(1.0)
+        self.output_cap.fill(np.inf)
+        self.tax_per_unit.fill(0.0)
+        self.tax_rate.fill(0.0)
+        self.state_order.fill(0.0)
+
+
+@dataclass
+class DomesticMeasure(Measure):
+    """A measure a state applies to its own producers or market (not to trade).
+
+    Attributes:
+        producers: Indices of the producers it acts on: the imposer's producers of the listed goods,
+            narrowed to the named ones (``producers:``) or one class (``producer_class:``).
+        cost: ``[n_steps]`` the measure's cost to the imposing state by month, US$ (see each class).
+
+    Domestic measures act through the kernel's inputs (capacity seen by the market, unit cost, full
+    capacity price, state orders), in the order of :attr:`stage`: capacity cuts first, then output caps,
+    then taxes, then purchases. They write nothing into the trade arrays.
+    """
+
+    producers: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    cost: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: 0 capacity cuts, 1 output caps, 2 taxes, 3 state purchases.
+    stage: ClassVar[int] = 0
+
+    def apply(self, step: int, arrays: MeasureArrays) -> None:
+        """Domestic measures do not touch trade."""
+
+    @abstractmethod
+    def apply_domestic(self, step: int, terms: SupplyTerms, capacity: np.ndarray) -> None:
+        """Write this month's effect into ``terms`` (``capacity``: producers' capacity, per month)."""
+
+
+@dataclass
+class _CapacityCut(DomesticMeasure):
+    intensity: float = 1.0
+    ramp_months: int = 0
+    #: Capacity withheld this month (quantity per month, per covered producer); None when not in force.
+    withheld: np.ndarray | None = None
+
+    def share(self, step: int) -> float:
+        """Share of the covered producers' capacity removed in month ``step``."""
+        cover = self.in_force(step)
+        if cover <= 0.0:
+            return 0.0
+        if self.ramp_months <= 0:
+            return self.intensity * cover
+        first = int(np.argmax(self.coverage > 0))
+        ramp = min(1.0, (step - first + 1) / self.ramp_months)
+        return self.intensity * ramp * cover
+
+    def apply_domestic(self, step: int, terms: SupplyTerms, capacity: np.ndarray) -> None:
+        """Remove this month's share of the covered producers' capacity (multiplying other cuts)."""
+        s = self.share(step)
+        p = self.producers
+        if s <= 0.0:
+            self.withheld = None
+            return
+        self.withheld = capacity[p] * terms.capacity_share[p] * s
+        terms.capacity_share[p] *= 1.0 - s
+
+
+@dataclass
+class Crackdown(_CapacityCut):
+    """Enforcement crackdown: the state closes a share ``intensity`` of an (informal) producer class's
+    capacity, reached linearly over ``ramp_months`` from the start and held to the end date.
+
+    The market sees that much less capacity of the class (mines closed, smuggling channels cut).
+    Cost to the state: the producers' lost margin, (domestic price - unit cost) x the sales the
+    closed capacity would have made at this month's domestic price (gains of the remaining producers
+    are not netted). Example: China's campaign against illegal rare-earth mining from May 2011
+    (State Council Guofa [2011] No. 12; illegal output ~30-40% of China's production).
+    """
+
+    classifier: ClassVar[dict] = {
+        "instrument": "crackdown",
+        "side": "domestic supply",
+        "example": "CHN illegal rare-earth mining, from May 2011",
+    }
+
+
+@dataclass
+class ProductionHalt(_CapacityCut):
+    """Temporary production halt: the named producers stop a share ``intensity`` of their capacity
+    between the dates (a part month counts by its days). Cost as for :class:`Crackdown`.
+    Example: Baotou Steel Rare Earth halted smelting and separation for a month from 19 Oct 2011
+    (People's Daily) and part of it from 23 Oct 2012 to Jan 2013 (Reuters).
+    """
+
+    classifier: ClassVar[dict] = {
+        "instrument": "production_halt",
+        "side": "domestic supply",
+        "example": "Baotou, Oct-Nov 2011 and Oct 2012-Jan 2013",
+    }
+
+
+@dataclass
+class ProductionQuota(DomesticMeasure):
+    """Production (mining) quota: the covered producers together may produce at most ``quantity``
+    over the measure's period.
+
+    Paced like the export quota: each month they may produce what is left divided by the months left
+    in the period (a month counts when the period covers at least half of it); the month's cap is
+    split over the producers in proportion to the capacity they may run that month (after halts and
+    crackdowns). The kernel sees each producer's supply curve cut at its cap (capacity and
+    full-capacity price lowered together, so the curve below the cap is unchanged). Cost to the
+    state: the lost margin on the sales the cap prevented at this month's domestic price. Example:
+    China's rare-earth mining quotas (MLR), 82,320 t in 2009 to 105,000 t in 2014-2016.
+    """
+
+    quantity: float = 0.0
+    produced: float = 0.0
+    #: Capacity withheld this month (quantity per month, per covered producer); None when not in force.
+    withheld: np.ndarray | None = None
+    stage: ClassVar[int] = 1
+    classifier: ClassVar[dict] = {
+        "instrument": "production_quota",
+        "side": "domestic supply",
+        "example": "CHN rare-earth mining quotas, 2006-2016",
+    }
+
+    def months(self) -> np.ndarray:
+        """Steps that count for this period (covered at least half)."""
+        return np.flatnonzero(self.coverage >= 0.5)
+
+    def monthly_cap(self, step: int) -> float | None:
+        """The covered producers' output cap in month ``step``, or ``None`` if the period does not count it."""
+        if self.ended_at is not None and step >= self.ended_at:
+            return None
+        if self.coverage[step] < 0.5:
+            return None
+        left = int(np.count_nonzero(self.coverage[step:] >= 0.5))
+        return max(self.quantity - self.produced, 0.0) / max(left, 1)
+
+    def apply_domestic(self, step: int, terms: SupplyTerms, capacity: np.ndarray) -> None:
+        """Cap each covered producer at its share of this month's paced quota (tightest cap wins)."""
+        p = self.producers
+        self.withheld = None
+        cap = self.monthly_cap(step)
+        if cap is None:
+            return
+        run = capacity[p] * terms.capacity_share[p]
+        total = float(run.sum())
+        share = run / total if total > 0 else np.full(len(p), 1.0 / max(len(p), 1))
+        mine = cap * share
+        self.withheld = np.maximum(np.minimum(run, terms.output_cap[p]) - mine, 0.0)
+        terms.output_cap[p] = np.minimum(terms.output_cap[p], mine)
+
+    def record_output(self, step: int, producer_output: np.ndarray) -> None:
+        """Book the covered producers' output in month ``step``."""
+        if self.monthly_cap(step) is not None:
+            self.produced += float(producer_output[self.producers].sum())
+
+
+@dataclass
+class ProductionTax(DomesticMeasure):
+    """Tax on production: ``per_unit`` (price units per quantity unit) and/or ``rate`` (ad valorem,
+    share of the producer price) on the covered producers' output.
+
+    A per-unit tax t raises the price at which a producer starts and reaches full capacity by t; an
+    ad-valorem rate r divides both by (1 - r): the supply curve shifts up, as if unit cost rose. Cost
+    to the state: minus the tax revenue (a negative cost), at this month's domestic price. Example:
+    China's rare-earth resource tax from 1 Apr 2011 (light 60, medium/heavy 30 yuan per tonne of ore).
+    """
+
+    per_unit: float = 0.0
+    rate: float = 0.0
+    stage: ClassVar[int] = 2
+    classifier: ClassVar[dict] = {
+        "instrument": "production_tax",
+        "side": "domestic supply",
+        "example": "CHN rare-earth resource tax, Apr 2011",
+    }
+
+    def apply_domestic(self, step: int, terms: SupplyTerms, capacity: np.ndarray) -> None:
+        """Add the day-weighted tax to the covered producers."""
+        share = self.in_force(step)
+        if share > 0.0:
+            terms.tax_per_unit[self.producers] += self.per_unit * share
+            terms.tax_rate[self.producers] += self.rate * share
+
+
+@dataclass
+class StatePurchase(DomesticMeasure):
+    """State stockpile purchases: the state buys ``quantity`` of one good (or spends ``budget`` US$ on
+    it) over the measure's period on its own market, through its firms' sourcing mix, as they buy.
+
+    Paced: each month it orders an equal share of the quantity (months count when the period covers
+    at least half of them). A budget is turned into a quantity once, at the domestic price of the
+    month before the period starts (the state plans the round in tonnes at the price it sees; the
+    spending then follows the prices paid). The orders join the purchases of the country's firms and
+    meet the same short-run price response, so in a tight market the state buys less than it
+    ordered; the shortfall is not made up later (the state does not chase a tight market). What it
+    buys goes into the state's stock (the ``stockpile`` output) and stays there. Cost to the state:
+    the purchase spending at the prices paid. Example: China's State Reserve Bureau bought about
+    10,000 t (mainly medium/heavy) in Oct 2013 and 10,090 t in Aug 2014.
+    """
+
+    quantity: float = 0.0
+    budget: float = 0.0
+    bought: float = 0.0
+    spent: float = 0.0
+    #: Last month's domestic price of the good in the imposer (set by the model before each month).
+    last_price: float = float("nan")
+    stage: ClassVar[int] = 3
+    classifier: ClassVar[dict] = {
+        "instrument": "state_purchase",
+        "side": "domestic demand",
+        "example": "CHN State Reserve Bureau rare earths, 2011-2014",
+    }
+
+    def months(self) -> np.ndarray:
+        """Steps that count for this period (covered at least half)."""
+        return np.flatnonzero(self.coverage >= 0.5)
+
+    def order(self, step: int) -> float:
+        """Quantity ordered in month ``step``."""
+        if self.ended_at is not None and step >= self.ended_at:
+            return 0.0
+        if self.coverage[step] < 0.5:
+            return 0.0
+        if self.budget > 0 and self.quantity <= 0 and np.isfinite(self.last_price) and self.last_price > 0:
+            self.quantity = self.budget / self.last_price
+        return self.quantity / max(int(np.count_nonzero(self.coverage >= 0.5)), 1)
+
+    def apply_domestic(self, step: int, terms: SupplyTerms, capacity: np.ndarray) -> None:
+        """Add this month's order to the state's orders of the good."""
+        q = self.order(step)
+        if q > 0:
+            terms.state_order[self.goods[0], self.imposer] += q
+
+
+#: Domestic instruments by scenario ``type``.
+DOMESTIC_TYPES: dict[str, type[DomesticMeasure]] = {
+    "production_quota": ProductionQuota,
+    "crackdown": Crackdown,
+    "production_halt": ProductionHalt,
+    "production_tax": ProductionTax,
+    "state_purchase": StatePurchase,
+}
+
 MEASURE_TYPES: dict[str, type[Measure]] = {
     "export_ban": ExportBan,
     "informal_restriction": InformalExportRestriction,
@@ -358,6 +652,7 @@ MEASURE_TYPES: dict[str, type[Measure]] = {
     "export_licence": ExportLicence,
     "export_duty": ExportDuty,
     "import_tariff": ImportTariff,
+    **DOMESTIC_TYPES,
 }
 
 

@@ -119,6 +119,8 @@ class ProducerConfig:
     unit_cost: float = MISSING
     #: Supply curvature; defaults to the good's ``supply_elasticity``.
     supply_elasticity: float | None = None
+    #: Class label for domestic measures (e.g. ``formal``, ``informal``); a crackdown acts on one class.
+    producer_class: str = ""
 
 
 @dataclass
@@ -186,10 +188,13 @@ class MeasureConfig:
     """A trade measure in a schedule.
 
     ``type`` is one of ``export_quota``, ``export_ban``, ``export_duty``, ``export_licence``,
-    ``import_ban``, ``import_tariff``, ``informal_restriction``, ``informal_import_restriction`` (see
-    :mod:`sim.coercion`). ``imposer`` is the
+    ``import_ban``, ``import_tariff``, ``informal_restriction``, ``informal_import_restriction``, or a
+    domestic instrument: ``production_quota``, ``crackdown``, ``production_halt``, ``production_tax``,
+    ``state_purchase`` (see :mod:`sim.coercion`). ``imposer`` is the
     country that imposes it; ``targets`` are destinations (export measures) or origins (import
-    measures), all countries when empty. ``end`` is the last day in force (null: to the end).
+    measures), all countries when empty (domestic instruments take none). ``end`` is the last day in
+    force (null: to the end). Domestic instruments act on the imposer's producers of ``goods``,
+    narrowed to ``producers`` (names) or ``producer_class``.
     """
 
     type: str = MISSING
@@ -200,9 +205,11 @@ class MeasureConfig:
     end: str | None = None
     #: Ad-valorem rate for duties and tariffs (0.25 = 25%).
     rate: float = 0.0
-    #: Share of the trade blocked for bans (1 = full ban; informal restrictions < 1).
+    #: Share of the trade blocked for bans (1 = full ban; informal restrictions < 1); for crackdowns
+    #: and production halts, the share of the covered producers' capacity removed.
     intensity: float = 1.0
-    #: Export quota over the measure's period, quantity units (all listed goods together).
+    #: Export quota (or production quota, or state purchase) over the measure's period, quantity
+    #: units (all listed goods together).
     quantity: float = 0.0
     #: Split of a multi-good quota over goods (shares summing to one); empty: by baseline exports.
     allocation: dict[str, float] = field(default_factory=dict)
@@ -219,6 +226,16 @@ class MeasureConfig:
     exempt_destinations: list[str] = field(default_factory=list)
     #: Export licence: end uses (user sector names) under a general licence.
     exempt_sectors: list[str] = field(default_factory=list)
+    #: Domestic instruments: names of the imposer's producers acted on (empty: all of the goods').
+    producers: list[str] = field(default_factory=list)
+    #: Domestic instruments: the producer class acted on (``crackdown`` needs one); empty: any.
+    producer_class: str = ""
+    #: Crackdowns: months over which the removed share rises linearly to ``intensity`` (0: at once).
+    ramp_months: int = 0
+    #: Production taxes: tax per quantity unit, in the good's price unit.
+    per_unit: float = 0.0
+    #: State purchases: US$ to spend over the period (instead of a ``quantity``).
+    budget: float = 0.0
     label: str = ""
     source: str = ""
 

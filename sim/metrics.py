@@ -57,6 +57,14 @@ METRIC_DOCS: dict[str, str] = {
     "policy_cost.total.<country>": "what the country's policy levers cost over the run, all levers (US$; 0 without levers)",
     "policy_cost.<lever>.<country>": "the same for one lever (stockpile, diversification, inventory_incentive, friendshoring, collective_response, substitution, recycling)",
     "policy_revenue.<country>": "what its reserves earned selling stock to firms over the run (US$; not netted from the cost)",
+    "domestic_cost.total.<country>": "what the country's domestic instruments cost it over the run (US$): producers' lost margin under production quotas, crackdowns and halts, plus state purchase spending, minus production tax revenue (only in runs with domestic instruments)",
+    "domestic_cost.production_quota.<country>": "the same for its production quotas: producers' margin lost on the sales the quotas prevented (US$, >= 0)",
+    "domestic_cost.crackdown.<country>": "the same for its crackdowns: margin lost on the sales of the closed capacity (US$, >= 0)",
+    "domestic_cost.production_halt.<country>": "the same for its production halts: margin lost on the sales of the halted capacity (US$, >= 0)",
+    "domestic_cost.production_tax.<country>": "the same for its production taxes: minus the tax revenue (US$, <= 0)",
+    "domestic_cost.state_purchase.<country>": "the same for its state purchases: spending at the prices paid (US$, >= 0)",
+    "state_purchased.<good>.<country>": "quantity the country's state purchases bought over the run (held in its stock, the stockpile variable)",
+    "state_stock_end.<good>.<country>": "the country's state stock at the end of the run (quantity; reserves of stockpile levers included)",
     "stockpile_released.<good>.<country>": "reserve stock delivered to the country's firms over the run (quantity; own or shared)",
     "price_cap_months.<good>.<country>": "months in which the country's firms bought the good from an origin whose price sat at the price cap (domestic price at the cap, or export price with the quota rent at its ceiling); 0 when the cap never binds",
     "price_cap_months.total": "months in which any country bought any good at a capped price (a result resting on the cap: the run lacks a mechanism)",
@@ -211,6 +219,22 @@ def compute_metrics(model) -> dict:
                 released = float(np.nansum(gl["stockpile_release"][:T, g, c]))
                 if released > 0:
                     out[f"stockpile_released.{good}.{code}"] = released
+    # Domestic instruments: cost to the imposing state by kind, and what state purchases bought.
+    if model.domestic:
+        for c, code in enumerate(w.countries):
+            own = [m for m in model.domestic if m.imposer == c]
+            if not own:
+                continue
+            out[f"domestic_cost.total.{code}"] = float(sum(m.cost[:T].sum() for m in own))
+            for kind in dict.fromkeys(m.classifier["instrument"] for m in own):
+                out[f"domestic_cost.{kind}.{code}"] = float(
+                    sum(m.cost[:T].sum() for m in own if m.classifier["instrument"] == kind)
+                )
+            for g, good in enumerate(w.goods):
+                bought = sum(m.bought for m in own if getattr(m, "bought", None) is not None and m.goods[0] == g)
+                if bought:
+                    out[f"state_purchased.{good}.{code}"] = float(bought)
+                    out[f"state_stock_end.{good}.{code}"] = float(gl["stockpile"][T - 1, g, c])
     lost_rev = float(np.sum(model.baseline_coercer_revenue - rec.coercer_export_revenue[:T]))
     total_cost = float(rec.coercer_cost[:T].sum())
     own_loss = float(np.nansum(cl["output_loss"][:T, c0]))

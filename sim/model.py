@@ -5,7 +5,10 @@ One step, in the design's order (``docs/sources/model_design.md``; details and e
 1. **Measures**: the coercer's strategy decides which of its measures stay in force; every measure in
    force writes this month's bans, quotas, duties and tariffs.
 2. **Policy actions**: every state runs its policy levers (:mod:`sim.policy`: stockpile releases and
-   refill orders, shared stock, inventory credits, substitution R&D) and books their costs.
+   refill orders, shared stock, inventory credits, substitution R&D) and books their costs; then the
+   domestic instruments (:class:`sim.coercion.DomesticMeasure`: production quotas, crackdowns, halts,
+   production taxes, state purchases) set the supply curves and state orders the market sees; after
+   clearing they book what they bought and what they cost.
 3. **Plans**: user firms plan output (baseline) and purchases: requirement for planned output plus a
    share of the gap to their inventory target; the target cover rises with the scarcity they have
    seen (precautionary buying).
@@ -29,7 +32,19 @@ import numpy as np
 
 from sim import kernels
 from sim.agents import ProducerFirm, StateAgent, UserFirm
-from sim.coercion import ExportLicence, ExportQuota, MeasureArrays, RuleBasedStrategy, ScheduleStrategy
+from sim.coercion import (
+    DomesticMeasure,
+    ExportLicence,
+    ExportQuota,
+    MeasureArrays,
+    ProductionQuota,
+    ProductionTax,
+    RuleBasedStrategy,
+    ScheduleStrategy,
+    StatePurchase,
+    SupplyTerms,
+    supply_curve,
+)
 from sim.market import MarketInputs, MarketStructure, clear_markets
 from sim.policy import LEVER_NAMES, build_levers, expand_scenario
 from sim.recording import Recorder
@@ -156,6 +171,14 @@ class CoercionModel(mesa.Model):
         self._validated = False
         self._closed_quota: set[int] = set()
         self.last_result = None
+        # Domestic instruments (production quotas, crackdowns, halts, taxes, state purchases): what
+        # they do to the producers' supply curves this month, and what state purchases bought.
+        self.domestic = sorted((m for m in self.measures if isinstance(m, DomesticMeasure)), key=lambda m: m.stage)
+        self.supply_terms = SupplyTerms.empty(P, G, C)
+        self.state_purchase_bought = np.zeros((G, C))
+        self.state_purchase_value = np.zeros((G, C))
+        self.capacity_offered = self.capacity.copy()
+        self._market_supply = (self.capacity, w.unit_cost, w.full_capacity_price)
 
         # Baseline export revenue of the coercer on the goods it coerces (for its cost accounting).
         duty0 = w.baseline_measures.export_duty[:, w.coercer]
@@ -266,6 +289,95 @@ class CoercionModel(mesa.Model):
         self._licences_set = bool(self.order_blocked.any())
         np.subtract(1.0, self.order_blocked, out=self._order_pass)
 
+    def _set_supply_terms(self, t: int) -> None:
+        """Run the domestic instruments in their stage order (capacity cuts, output caps, taxes,
+        purchases) and derive the supply curves the market sees this month.
+
+        A capacity share s scales a producer's curve (part of its plants stop); an output cap Q cuts
+        the curve at Q (capacity and full-capacity price lowered together, the curve below Q
+        unchanged); a tax per unit t and ad-valorem rate r raise unit cost and full-capacity price to
+        (x + t) / (1 - r). Without domestic instruments the world's arrays are used as they are.
+        """
+        w = self.world
+        if not self.domestic:
+            self._market_supply = (self.capacity, w.unit_cost, w.full_capacity_price)
+            self.capacity_offered = self.capacity
+            return
+        terms = self.supply_terms
+        terms.reset()
+        for m in self.domestic:
+            if isinstance(m, StatePurchase):
+                last = self._last_prices[m.goods[0], m.imposer]
+                m.last_price = float(last) if np.isfinite(last) else float(w.reference_price[m.goods[0]])
+            m.apply_domestic(t, terms, self.capacity)
+        cap = self.capacity * terms.capacity_share
+        full = w.full_capacity_price.copy()
+        cut = np.isfinite(terms.output_cap) & (terms.output_cap < cap)
+        if cut.any():
+            ratio = np.where(cap[cut] > 0, terms.output_cap[cut] / np.where(cap[cut] > 0, cap[cut], 1.0), 0.0)
+            c0 = w.unit_cost[cut]
+            with np.errstate(divide="ignore"):
+                full[cut] = c0 + (full[cut] - c0) * ratio ** (1.0 / w.supply_elasticity[cut])
+            cap[cut] = np.where(ratio > 0, terms.output_cap[cut], 0.0)
+            full[cut] = np.where(ratio > 0, full[cut], w.full_capacity_price[cut])
+        self.capacity_offered = cap
+        self._uncut_supply = (cap, full)
+        if terms.tax_per_unit.any() or terms.tax_rate.any():
+            keep = 1.0 - terms.tax_rate
+            cost = (w.unit_cost + terms.tax_per_unit) / keep
+            full = (full + terms.tax_per_unit) / keep
+        else:
+            cost = w.unit_cost
+        self._market_supply = (cap, cost, full)
+
+    def _book_domestic(self, t: int, result) -> None:
+        """After clearing: quotas book output, state purchases book what they bought (into the state's
+        stock), and every domestic instrument books its cost to the state this month (US$).
+        """
+        w = self.world
+        if not self.domestic:
+            return
+        price = result.price_domestic[w.producer_good, w.producer_country]
+        price = np.where(np.isfinite(price), price, 0.0)
+        out = result.producer_output
+        cuts = [m for m in self.domestic if getattr(m, "withheld", None) is not None]
+        if cuts:
+            # Sales the capacity measures prevented at this month's domestic price, and the margin lost,
+            # split over the measures acting on a producer by the capacity each withheld.
+            nominal = supply_curve(price, self.capacity, w.unit_cost, w.full_capacity_price, w.supply_elasticity)
+            cap, full = self._uncut_supply
+            after = supply_curve(price, cap, w.unit_cost, full, w.supply_elasticity)
+            lost_margin = np.maximum(nominal - after, 0.0) * np.maximum(price - w.unit_cost, 0.0)
+            total_withheld = np.zeros(len(w.unit_cost))
+            for m in cuts:
+                np.add.at(total_withheld, m.producers, m.withheld)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                per_unit = np.where(
+                    total_withheld > 0, lost_margin / np.where(total_withheld > 0, total_withheld, 1.0), 0.0
+                )
+            for m in cuts:
+                m.cost[t] = float(np.sum(per_unit[m.producers] * m.withheld))
+        for m in self.domestic:
+            if isinstance(m, ProductionQuota):
+                m.record_output(t, out)
+            elif isinstance(m, ProductionTax):
+                share = m.in_force(t)
+                if share > 0.0:
+                    p = m.producers
+                    m.cost[t] = -float(np.sum((m.per_unit + m.rate * price[p]) * share * out[p]))
+            elif isinstance(m, StatePurchase):
+                g, c = m.goods[0], m.imposer
+                mine = m.order(t)
+                whole = self.supply_terms.state_order[g, c]
+                if mine <= 0 or whole <= 0:
+                    continue
+                part = mine / whole
+                q = self.state_purchase_bought[g, c] * part
+                v = self.state_purchase_value[g, c] * part
+                m.bought += q
+                m.spent += v
+                m.cost[t] = v
+
     def _plan(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         w, prm = self.world, self.params
         req = w.row_requirement * self.requirement_multiplier * self._scheduled_requirement(t) * self.policy_requirement
@@ -340,9 +452,9 @@ class CoercionModel(mesa.Model):
             price_floor=w.price_floor,
             producer_country=w.producer_country,
             producer_good=w.producer_good,
-            capacity=self.capacity,
-            unit_cost=w.unit_cost,
-            full_capacity_price=w.full_capacity_price,
+            capacity=self._market_supply[0],
+            unit_cost=self._market_supply[1],
+            full_capacity_price=self._market_supply[2],
             supply_elasticity=w.supply_elasticity,
             firm_country=w.firm_country,
             row_firm=w.row_firm,
@@ -519,9 +631,30 @@ class CoercionModel(mesa.Model):
             a.fill(0.0)
         self.policy_requirement.fill(1.0)
         self.states.do("act")
+        self._set_supply_terms(t)
+        own_orders = self.supply_terms.state_order if self.domestic else None
+        if own_orders is not None and own_orders.any():
+            self.stockpile_order += own_orders
         req, need, purchase = self._plan(t)
         result = self._clear(purchase, need)
         delivered = self._split_state_purchases(purchase, result)
+        # What the state purchases (domestic instruments) bought goes to the state's stock; the rest
+        # of the reserve purchases belongs to the stockpile levers.
+        self.state_purchase_bought.fill(0.0)
+        self.state_purchase_value.fill(0.0)
+        if own_orders is not None and own_orders.any():
+            with np.errstate(invalid="ignore", divide="ignore"):
+                own = np.where(
+                    self.stockpile_order > 0,
+                    own_orders / np.where(self.stockpile_order > 0, self.stockpile_order, 1.0),
+                    0.0,
+                )
+            self.state_purchase_bought[...] = self.stockpile_bought * own
+            self.state_purchase_value[...] = self.stockpile_bought_value * own
+            self.stockpile_bought -= self.state_purchase_bought
+            self.stockpile_bought_value -= self.state_purchase_value
+            self.stockpile += self.state_purchase_bought
+        self._book_domestic(t, result)
         for lever in self.levers:
             lever.after_clear(self, t, result)
         production = self._produce(req, result, delivered)

@@ -46,6 +46,11 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "reserve stock released to the country's firms (its own reserve or a coalition partner's)",
     ),
     "capacity": ("good", "quantity/month", "producers' capacity"),
+    "capacity_offered": (
+        "good",
+        "quantity/month",
+        "capacity the market saw after the country's domestic instruments (halts, crackdowns, production quota caps)",
+    ),
     "production": ("good", "quantity/month", "quantity the country's producers sold"),
     "imports": ("good", "quantity/month", "quantity imported"),
     "exports": ("good", "quantity/month", "quantity exported"),
@@ -71,6 +76,21 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "US$/month",
         "what the state's reserves earned selling stock to firms (not netted from policy_cost)",
     ),
+    "domestic_measure_cost": (
+        "country",
+        "US$/month",
+        "cost of the country's domestic instruments this month: producers' lost margin (quotas, crackdowns, halts) + state purchases - production tax revenue",
+    ),
+    **{
+        f"domestic_cost_{kind}": ("country", "US$/month", f"cost booked by the country's {kind} measures ({meaning})")
+        for kind, meaning in (
+            ("production_quota", "producers' margin lost on the sales the quota prevented"),
+            ("crackdown", "margin lost on the sales of the closed capacity"),
+            ("production_halt", "margin lost on the sales of the halted capacity"),
+            ("production_tax", "minus the tax revenue: negative"),
+            ("state_purchase", "purchase spending at the prices paid"),
+        )
+    },
     **{
         f"policy_cost_{lever}": (
             "country",
@@ -153,9 +173,10 @@ class Recorder:
         gl["rationed"][t] = rationed
         gl["inventory"][t] = inventory
         gl["stockpile"][t] = m.stockpile
-        gl["capacity"][t], gl["production"][t] = kernels.group_sums(
-            m._producer_gc, (m.capacity_cleared, result.producer_output), G * C
-        ).reshape(2, G, C)
+        offered = m.capacity_offered if m.domestic else m.capacity_cleared
+        gl["capacity"][t], gl["production"][t], gl["capacity_offered"][t] = kernels.group_sums(
+            m._producer_gc, (m.capacity_cleared, result.producer_output, offered), G * C
+        ).reshape(3, G, C)
         gl["imports"][t] = kernels.international_totals(
             result.edge_good, result.edge_origin, result.edge_destination, result.edge_flow, result.edge_price, G, C
         )[2]
@@ -169,7 +190,17 @@ class Recorder:
         )
         self.country_level["policy_cost"][t] = m.policy_cost
         self.country_level["policy_revenue"][t] = m.policy_revenue
-        gl["stockpile_purchase"][t] = m.stockpile_bought
+        gl["stockpile_purchase"][t] = m.stockpile_bought + m.state_purchase_bought
+        if m.domestic:
+            total = np.zeros(C)
+            kinds = {}
+            for dm in m.domestic:
+                kind = dm.classifier["instrument"]
+                kinds.setdefault(kind, np.zeros(C))[dm.imposer] += dm.cost[t]
+                total[dm.imposer] += dm.cost[t]
+            self.country_level["domestic_measure_cost"][t] = total
+            for kind, v in kinds.items():
+                self.country_level[f"domestic_cost_{kind}"][t] = v
         gl["stockpile_release"][t] = m.stockpile_delivery
         for lever in m.levers:
             self.country_level[f"policy_cost_{lever.name}"][t] = m.lever_cost[lever.index]

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from sim.calendar import MonthlyCalendar, parse_date, parse_month
-from sim.coercion import MEASURE_TYPES, ExportQuota, MeasureArrays, link_quota_years
+from sim.coercion import DOMESTIC_TYPES, MEASURE_TYPES, ExportQuota, MeasureArrays, link_quota_years
 from sim.recording import VARIABLES
 
 __all__ = ["ScenarioError", "prepare_config", "validate_config", "World", "build_world", "RECORDABLE_VARIABLES"]
@@ -80,6 +80,85 @@ def _date(value: str, path: str, *, end: bool = False):
         return parse_date(value, field=path, end_of_period=end)
     except ValueError as exc:
         raise ScenarioError(str(exc)) from None
+
+
+def _validate_domestic(m, p: str, s) -> None:
+    """Fields of a domestic instrument (production quota, crackdown, halt, tax, state purchase)."""
+    _check(
+        not m.targets, f"{p}.targets", list(m.targets), "none: a domestic instrument acts on the imposer's own market"
+    )
+    own = [pr for pr in s.producers if pr.country == m.imposer and pr.good in m.goods]
+    names = [pr.name for pr in own]
+    for k, name in enumerate(m.producers):
+        _check(
+            name in names,
+            f"{p}.producers[{k}]",
+            name,
+            f"a producer of {m.imposer} making {', '.join(m.goods)}: {', '.join(map(repr, names)) or 'none in scenario.producers'}",
+        )
+    classes = sorted({pr.producer_class for pr in own if pr.producer_class})
+    if m.producer_class:
+        _check(
+            m.producer_class in classes,
+            f"{p}.producer_class",
+            m.producer_class,
+            f"a class of {m.imposer}'s producers of {', '.join(m.goods)}: {', '.join(classes) or 'none set'}",
+        )
+    _check(m.ramp_months >= 0, f"{p}.ramp_months", m.ramp_months, ">= 0 (months)")
+    if m.type == "crackdown":
+        _check(
+            bool(m.producer_class),
+            f"{p}.producer_class",
+            m.producer_class,
+            f"one of {classes or 'the classes'} (the class closed)",
+        )
+    if m.type in ("production_quota", "state_purchase"):
+        _check(m.quantity >= 0, f"{p}.quantity", m.quantity, ">= 0 (quantity over the period)")
+        if m.end is None:
+            raise ScenarioError(f"{p}.end: None is invalid; a {m.type} needs the end of its period")
+    if m.type != "state_purchase":
+        selected = [
+            pr
+            for pr in own
+            if (not m.producers or pr.name in m.producers)
+            and (not m.producer_class or pr.producer_class == m.producer_class)
+        ]
+        _check(bool(selected), f"{p}.goods", list(m.goods), f"goods that {m.imposer} produces (in scenario.producers)")
+    if m.type == "production_tax":
+        _check(m.per_unit >= 0, f"{p}.per_unit", m.per_unit, ">= 0 (price units per quantity unit)")
+        _check(m.rate < 1, f"{p}.rate", m.rate, "in [0, 1) (ad valorem, 0.1 = 10% of the producer price)")
+    else:
+        _check(not m.per_unit, f"{p}.per_unit", m.per_unit, "left out: only production_tax takes it")
+    if m.type == "state_purchase":
+        _check(len(m.goods) == 1, f"{p}.goods", list(m.goods), "one good (one state_purchase entry per good)")
+        _check(m.budget >= 0, f"{p}.budget", m.budget, ">= 0 (US$ over the period)")
+        _check(
+            (m.quantity > 0) != (m.budget > 0),
+            f"{p}.quantity",
+            m.quantity,
+            f"> 0 with no budget, or 0 with a budget > 0 (budget is {m.budget})",
+        )
+        _check(
+            not m.producers and not m.producer_class,
+            f"{p}.producers",
+            list(m.producers) or m.producer_class,
+            "none: the state buys on the market",
+        )
+    else:
+        _check(not m.budget, f"{p}.budget", m.budget, "left out: only state_purchase takes it")
+    if m.type not in ("crackdown", "production_halt"):
+        _check(m.intensity == 1, f"{p}.intensity", m.intensity, "left out: only bans, crackdowns and halts take it")
+        _check(
+            not m.ramp_months or m.type == "crackdown",
+            f"{p}.ramp_months",
+            m.ramp_months,
+            "left out: only crackdown takes it",
+        )
+    if m.type == "production_halt":
+        _check(not m.ramp_months, f"{p}.ramp_months", m.ramp_months, "left out: only crackdown takes it")
+    _check(not m.allocation, f"{p}.allocation", dict(m.allocation), "left out: only export_quota takes it")
+    if m.type != "production_tax":
+        _check(not m.rate, f"{p}.rate", m.rate, "left out: only duties, tariffs and production_tax take it")
 
 
 def prepare_config(cfg):
@@ -361,7 +440,10 @@ def validate_config(cfg) -> None:
             _check(d1 >= d0, f"{p}.end", m.end, f"a date not before the measure's start ({m.start})")
             _check(d1 >= first, f"{p}.end", m.end, f"a date not before the scenario start ({first})")
         _check(m.rate >= 0, f"{p}.rate", m.rate, ">= 0 (ad valorem, 0.25 = 25%)")
-        _check(0 < m.intensity <= 1, f"{p}.intensity", m.intensity, "in (0, 1] (1 = full ban)")
+        if m.type in ("crackdown", "production_halt"):
+            _check(0 <= m.intensity <= 1, f"{p}.intensity", m.intensity, "in [0, 1] (share of the capacity removed)")
+        else:
+            _check(0 < m.intensity <= 1, f"{p}.intensity", m.intensity, "in (0, 1] (1 = full ban)")
         _check(
             m.type != "informal_restriction" or m.intensity < 1,
             f"{p}.intensity",
@@ -369,6 +451,17 @@ def validate_config(cfg) -> None:
             "in (0, 1) for an informal restriction (its held orders are rationed; a complete stop buyers "
             "cannot plan around is an export_licence with approval_share 0, a declared one an export_ban)",
         )
+        if m.type in DOMESTIC_TYPES:
+            _validate_domestic(m, p, s)
+        else:
+            for key in ("producers", "producer_class", "ramp_months", "per_unit", "budget"):
+                value = getattr(m, key)
+                _check(
+                    not value,
+                    f"{p}.{key}",
+                    value if not isinstance(value, ListConfig) else list(value),
+                    f"left out: only domestic instruments ({', '.join(DOMESTIC_TYPES)}) take it",
+                )
         if m.type == "export_quota":
             _check(m.quantity >= 0, f"{p}.quantity", m.quantity, ">= 0 (quantity over the period)")
             if m.end is None:
@@ -676,7 +769,14 @@ def build_world(cfg, rng: np.random.Generator) -> World:
             start=start,
             label=mc.label or mc.type,
         )
-        if mc.type in ("export_ban", "import_ban", "informal_restriction", "informal_import_restriction"):
+        if mc.type in (
+            "export_ban",
+            "import_ban",
+            "informal_restriction",
+            "informal_import_restriction",
+            "crackdown",
+            "production_halt",
+        ):
             kwargs["intensity"] = float(mc.intensity)
         elif mc.type in ("export_duty", "import_tariff"):
             kwargs["rate"] = float(mc.rate)
@@ -685,6 +785,30 @@ def build_world(cfg, rng: np.random.Generator) -> World:
         elif mc.type == "export_quota":
             kwargs["quantity"] = float(mc.quantity)
             kwargs["allocation"] = np.array([mc.allocation.get(g, np.nan) for g in mc.goods], dtype=float)
+        if mc.type in DOMESTIC_TYPES:
+            kwargs["targets"] = np.zeros(0, dtype=np.int64)
+            kwargs["producers"] = np.array(
+                [
+                    k
+                    for k, pr in enumerate(s.producers)
+                    if pr.country == mc.imposer
+                    and pr.good in mc.goods
+                    and (not mc.producers or pr.name in mc.producers)
+                    and (not mc.producer_class or pr.producer_class == mc.producer_class)
+                ],
+                dtype=np.int64,
+            )
+            kwargs["cost"] = np.zeros(cal.n_steps)
+            if mc.type in ("crackdown", "production_halt"):
+                kwargs["ramp_months"] = int(mc.ramp_months)
+            elif mc.type == "production_quota":
+                kwargs["quantity"] = float(mc.quantity)
+            elif mc.type == "production_tax":
+                kwargs["rate"] = float(mc.rate)
+                kwargs["per_unit"] = float(mc.per_unit)
+            elif mc.type == "state_purchase":
+                kwargs["quantity"] = float(mc.quantity)
+                kwargs["budget"] = float(mc.budget)
         measures.append(cls(**kwargs))
     baseline_measures = _measure_step_zero(measures, G, C)
 
