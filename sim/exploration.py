@@ -66,6 +66,7 @@ __all__ = [
     "outcome",
     "as_parameters",
     "as_outcomes",
+    "point",
     "ema_model",
     "check_model",
     "perform_experiments",
@@ -74,6 +75,9 @@ __all__ = [
     "discover",
     "feature_scores",
     "regret",
+    "boxes_figure",
+    "feature_scores_figure",
+    "regret_figure",
     "ExplorationError",
 ]
 
@@ -179,6 +183,13 @@ def _quiet_ema():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", module=r"ema_workbench\.")
         yield
+
+
+def point(name: str, values: Mapping[str, Any]) -> ema.Sample:
+    """A named scenario or policy: dotted key -> value (``point("stockpile 3 months",
+    {"policy.stockpile.months": 3.0})``), as the EMA ``Sample`` that :func:`perform_experiments` takes.
+    """
+    return ema.Sample(str(name), **{ema_name(k): _value(v) for k, v in values.items()})
 
 
 def _key(p: Parameter | Outcome) -> str:
@@ -445,10 +456,9 @@ def perform_experiments(
 
     Args:
         model: From :func:`ema_model`.
-        scenarios: Number of scenarios to sample from the uncertainties, or EMA ``Sample`` objects.
-        policies: Number of policies to sample from the levers, EMA ``Sample`` objects (e.g. named
-            lever settings, ``ema_workbench.Sample("no lever", policy__stockpile__months=0)``), or 0:
-            the policy groups' defaults.
+        scenarios: Number of scenarios to sample from the uncertainties, or named points (:func:`point`).
+        policies: Number of policies to sample from the levers, named lever settings
+            (:func:`point`, EMA ``Sample`` objects), or 0: the policy groups' defaults.
         seed: Seed of the samplers (the runs' seeds are the model's replications).
         n_jobs: Worker processes (EMA's ``MultiprocessingEvaluator``; 1: in this process).
         sampling: ``lhs`` (Latin hypercube), ``mc`` (Monte Carlo), ``sobol`` or ``morris`` (SALib).
@@ -742,3 +752,112 @@ def regret(
     if levers:
         out = out.merge(by_policy[levers].first().rename(columns=key_of), left_on="policy", right_index=True)
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Figures
+# --------------------------------------------------------------------------------------------------
+def boxes_figure(
+    experiments: pd.DataFrame,
+    cases_of_interest: np.ndarray,
+    boxes: pd.DataFrame,
+    *,
+    box: int = 0,
+    labels: Mapping[str, str] | None = None,
+):
+    """The experiments over the two inputs a PRIM box restricts most, cases of interest marked,
+    and the box drawn (coverage and density in the title).
+
+    Args:
+        experiments: The inputs (EMA names or dotted keys).
+        cases_of_interest: One boolean per experiment.
+        boxes: From :func:`discover`.
+        box: Which box to draw.
+        labels: Display names for dotted keys.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    from sim.figures import style
+
+    labels = dict(labels or {})
+    y = np.asarray(cases_of_interest, dtype=bool)
+    x = experiments.reset_index(drop=True).rename(columns=key_of)
+    rows = boxes[(boxes["box"] == box) & boxes["input"].notna() & boxes["low"].notna()]
+    numeric = [c for c in _parameter_columns(x) if pd.api.types.is_numeric_dtype(x[c]) and x[c].dtype != bool]
+    inputs = list(rows["input"])[:2]
+    inputs += [c for c in numeric if c not in inputs][: 2 - len(inputs)]
+    with style():
+        fig = Figure(figsize=(4.2, 3.4))
+        ax = fig.subplots()
+        if len(inputs) < 2:
+            ax.text(0.5, 0.5, "fewer than two numeric inputs", ha="center", transform=ax.transAxes)
+            return fig
+        a, b = inputs
+        ax.scatter(x.loc[~y, a], x.loc[~y, b], s=9, color="0.7", label="policy holds", linewidths=0)
+        ax.scatter(x.loc[y, a], x.loc[y, b], s=11, color="#D55E00", label="policy fails", linewidths=0)
+        lim = rows.set_index("input")
+        lo_a, hi_a = (lim.loc[a, "low"], lim.loc[a, "high"]) if a in lim.index else (x[a].min(), x[a].max())
+        lo_b, hi_b = (lim.loc[b, "low"], lim.loc[b, "high"]) if b in lim.index else (x[b].min(), x[b].max())
+        ax.add_patch(Rectangle((lo_a, lo_b), hi_a - lo_a, hi_b - lo_b, fill=False, lw=1.2, ec="k", label="PRIM box"))
+        ax.set_xlabel(labels.get(a, a))
+        ax.set_ylabel(labels.get(b, b))
+        if len(rows):
+            r = rows.iloc[0]
+            ax.set_title(
+                f"box {box}: coverage {r['coverage']:.0%}, density {r['density']:.0%}, "
+                f"{len(rows)} input{'s' if len(rows) != 1 else ''} restricted",
+                fontsize="medium",
+            )
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return fig
+
+
+def feature_scores_figure(scores: pd.DataFrame, *, labels: Mapping[str, str] | None = None):
+    """Heat map of feature scores (inputs by outcomes, from :func:`feature_scores`), values printed."""
+    from matplotlib.figure import Figure
+
+    from sim.figures import style
+
+    labels = dict(labels or {})
+    values = scores.to_numpy(dtype=float)
+    with style():
+        fig = Figure(figsize=(1.6 + 1.1 * scores.shape[1], 0.9 + 0.32 * scores.shape[0]))
+        ax = fig.subplots()
+        im = ax.imshow(values, cmap="viridis", vmin=0, vmax=max(0.5, float(np.nanmax(values))), aspect="auto")
+        for (i, j), v in np.ndenumerate(values):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", color="w" if v < 0.3 else "k", fontsize="small")
+        ax.set_xticks(range(scores.shape[1]), [labels.get(c, c) for c in scores.columns], rotation=30, ha="right")
+        ax.set_yticks(range(scores.shape[0]), [labels.get(i, i) for i in scores.index])
+        ax.grid(False)
+        fig.colorbar(im, ax=ax, label="feature score (extra trees)", shrink=0.8)
+    return fig
+
+
+def regret_figure(ranking: pd.DataFrame, *, unit: float = 1.0, unit_label: str = ""):
+    """Maximum and mean regret of each policy (from :func:`regret`), one panel per objective,
+    policies in rank order (most robust at the top).
+
+    Args:
+        ranking: From :func:`regret`.
+        unit: Divide regrets by this (e.g. 1e6 for US$ million).
+        unit_label: The unit's name for the axis (``"US$ million"``).
+    """
+    from matplotlib.figure import Figure
+
+    from sim.figures import style
+
+    objectives = [c.removeprefix("max_regret.") for c in ranking.columns if c.startswith("max_regret.")]
+    with style():
+        fig = Figure(figsize=(3.0 + 2.4 * len(objectives), 0.9 + 0.3 * len(ranking)))
+        axes = fig.subplots(1, len(objectives), sharey=True, squeeze=False)[0]
+        y = np.arange(len(ranking))
+        for ax, name in zip(axes, objectives, strict=True):
+            ax.barh(y - 0.2, ranking[f"max_regret.{name}"] / unit, height=0.4, label="maximum over scenarios")
+            ax.barh(y + 0.2, ranking[f"mean_regret.{name}"] / unit, height=0.4, label="mean over scenarios")
+            ax.set_title(f"regret: {name}", fontsize="medium")
+            ax.set_xlabel(unit_label or "regret")
+        axes[0].set_yticks(y, [f"{r}. {p}" for r, p in zip(ranking["rank"], ranking["policy"], strict=True)])
+        axes[0].invert_yaxis()
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=2, frameon=False)
+    return fig
