@@ -149,3 +149,20 @@ def test_regret_ranks_a_dominated_lever_last():
         ex.regret(experiments.iloc[:-1], {k: np.asarray(v)[:-1] for k, v in outcomes.items()}, {"loss": "loss"})
     with pytest.raises(ExplorationError, match="not an outcome"):
         ex.regret(experiments, outcomes, {"x": "no.such"})
+
+
+def test_categorical_levers_are_checked_value_by_value():
+    import ema_workbench as ema
+
+    model = ex.ema_model(
+        "minimal",
+        levers={
+            "policy.stockpile.release_on": ["shortage", "price", "either"],
+            "policy.stockpile.cost_initial_fill": [False, True],
+        },
+        policies=["stockpile"],
+    )
+    release, fill = model.levers
+    assert isinstance(release, ema.CategoricalParameter) and isinstance(fill, ema.BooleanParameter)
+    with pytest.raises(ScenarioError, match="release_on"):
+        ex.ema_model("minimal", levers={"policy.stockpile.release_on": ["shortage", "never"]}, policies=["stockpile"])
