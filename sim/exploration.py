@@ -273,7 +273,8 @@ class CaseRunner:
 
         base = _base_config(self.case, tuple(self.policies), tuple(self.overrides), self.config_dir)
         values = {**(scenario or {}), **(policy or {})}
-        missing = [k for k in values if OmegaConf.select(base, k, throw_on_missing=False) is None]
+        absent = object()  # a key set to null (``policy.stockpile.start``) is a key all the same
+        missing = [k for k in values if OmegaConf.select(base, k, default=absent, throw_on_missing=False) is absent]
         if missing:
             raise ExplorationError(_unknown_keys_message(missing, base, self.case))
         cfg = copy.deepcopy(base)

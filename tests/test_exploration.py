@@ -78,6 +78,9 @@ def test_bad_names_fail_with_one_message_before_running():
     # A lever needs its policy group selected.
     with pytest.raises(ExplorationError, match="policy.stockpile.months.*lever needs its policy group"):
         ex.ema_model("minimal", levers={"policy.stockpile.months": (0.0, 3.0)})
+    # A key whose value is null in the file is a key (the check then applies the value).
+    with pytest.raises(ScenarioError, match="policy.stockpile.start"):
+        ex.ema_model("minimal", levers={"policy.stockpile.start": ["2021-01", "1999-01"]}, policies=["stockpile"])
     with pytest.raises(ExplorationError, match="given more than once"):
         ex.ema_model("minimal", {"model.precaution": (1.0, 2.0)}, [ex.parameter("model.precaution", 1.0, 3.0)])
     with pytest.raises(ScenarioError, match=r"armington_elasticity: 0.5 is invalid"):
