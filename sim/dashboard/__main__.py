@@ -2,8 +2,8 @@
 
 It first runs the ``minimal`` scenario once, so numba compiles the market kernels into its on-disk
 cache (a minute or two the very first time, a second afterwards) before the page is served, then
-hands over to ``solara run`` in production mode with Solara's usage statistics off: the page needs
-no network beyond this machine.
+hands over to ``solara run`` in production mode with Solara's usage statistics and version check
+off: the page and its assets come from this machine, nothing is fetched from the network.
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> None:
     from solara.__main__ import cli
 
     cli.main(
-        ["run", "sim.dashboard.app", "--host", args.host, "--port", str(args.port), "--production", "--no-open"],
+        # --no-check-version: no query to PyPI (offline; the version is pinned on purpose).
+        ["run", "sim.dashboard.app", "--host", args.host, "--port", str(args.port)]
+        + ["--production", "--no-open", "--no-check-version"],
         prog_name="solara",
     )
 

@@ -56,7 +56,8 @@ def RunCard(model: DashboardModel):
         force_update()
 
     with solara.Card("Run", classes=["run-card"]):
-        solara.Markdown(f"`{model.command}`")
+        # Plain text, not Markdown: Solara's Markdown loads KaTeX, which its offline assets lack.
+        solara.Text(model.command, style={"font-family": "monospace", "display": "block"}, classes=["run-command"])
         if model.error:
             solara.Error(f"error: {model.error}", classes=["lever-error"])
         else:

@@ -285,8 +285,9 @@ def damage_figure(model) -> Figure:
 
 
 def figure_png(fig: Figure, dpi: int = 200) -> bytes:
-    """A figure as PNG bytes (for the page's download buttons)."""
+    """A figure as PNG bytes, ``figsize`` x ``dpi`` pixels (for the page and its download buttons)."""
     buffer = io.BytesIO()
-    with _style():
+    # The whole figure (constrained layout keeps its margins), not a tight crop: a known size.
+    with _style(), mpl.rc_context({"savefig.bbox": None}):
         fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
