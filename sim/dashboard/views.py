@@ -61,12 +61,12 @@ def _colors(n: int) -> list:
 
 def _country_colors(n: int) -> list:
     """``n`` colours for countries, the cycle reordered so that neighbours in a scenario's country
-    list (coercer, targets, others) do not get the cycle's two oranges.
+    list (coercer, targets, others) do not get the cycle's two oranges or two blues.
     """
     cycle = mpl.rcParams["axes.prop_cycle"].by_key()["color"]
     if n > len(cycle):
         return _colors(n)
-    order = [0, 1, 2, 3, 5, 6, 4, 7]
+    order = [0, 1, 2, 3, 6, 4, 5, 7]
     return [cycle[i] for i in order if i < len(cycle)][:n]
 
 
@@ -114,7 +114,7 @@ def _frame(ax, model, dates: pd.DatetimeIndex) -> None:
 def _title(model, what: str) -> str:
     done, dates = _months(model)
     when = f"{dates[done - 1]:%Y-%m}, month {done} of {len(dates)}" if done else "before the first month"
-    return f"{model.cfg.scenario.name}: {what} ({when})"
+    return f"{what}: {model.cfg.scenario.name}, {when}"
 
 
 def _waiting(ax) -> None:
@@ -158,7 +158,7 @@ def prices_figure(model) -> Figure:
             handles, labels = axes[1].get_legend_handles_labels()
         if handles:
             fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5))
-        fig.suptitle(_title(model, "prices"))
+        fig.suptitle(_title(model, "Prices"))
     return fig
 
 
@@ -230,19 +230,19 @@ def trade_network_figure(model, good: str | None = None) -> Figure:
         bar = fig.colorbar(mpl.cm.ScalarMappable(norm, cmap), ax=ax, shrink=0.7, pad=0.02)
         bar.set_ticks([-2, -1, 0, 1, 2], labels=["¼×", "½×", "1×", "2×", "4×"])
         bar.set_label("flow / first month")
-        unit = "all goods at reference prices" if g is None else f"{w.goods[g].replace('_', ' ')}, by quantity"
+        unit = "all goods" if g is None else w.goods[g].replace("_", " ")
         if not done:
             _waiting(ax)
         elif largest > 0:
             ax.text(
                 0.0,
                 0.0,
-                f"widest arrow: {largest:,.3g} {'US$ at reference prices' if g is None else 'units'}/month",
+                f"widest arrow: {largest:,.3g} " + ("US$/month at reference prices" if g is None else "units/month"),
                 transform=ax.transAxes,
                 fontsize=6,
                 color="#555555",
             )
-        fig.suptitle(_title(model, f"trade network, {unit}"))
+        fig.suptitle(_title(model, f"Trade, {unit}"))
     return fig
 
 
@@ -280,7 +280,7 @@ def damage_figure(model) -> Figure:
         handles, labels = axes[0].get_legend_handles_labels()
         if handles:
             fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 8))
-        fig.suptitle(_title(model, "damage by country"))
+        fig.suptitle(_title(model, "Damage by country"))
     return fig
 
 
