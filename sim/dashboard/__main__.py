@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 
 def warm_up() -> None:
@@ -27,6 +28,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine)")
     args = parser.parse_args(argv)
     os.environ.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")  # offline: no usage statistics
+    # Served to this machine over plain http, Solara falls back to SameSite=Lax cookies, as it should,
+    # but warns about it on every page load.
+    warnings.filterwarnings("ignore", message="Cookies with samesite=none require https", category=UserWarning)
     print("coercion-sim dashboard: loading the market kernels ...", file=sys.stderr, flush=True)
     warm_up()
     print(f"coercion-sim dashboard: serving on http://{args.host}:{args.port}", file=sys.stderr, flush=True)

@@ -18,7 +18,7 @@ from mesa.visualization.utils import force_update, update_counter
 from sim.dashboard import views
 from sim.dashboard.session import STRATEGIES, DashboardModel, shipped_scenarios
 
-__all__ = ["model_params", "page"]
+__all__ = ["Page", "model_params"]
 
 #: The page's levers: SolaraViz passes them to :class:`DashboardModel` on Reset.
 model_params = {
@@ -115,10 +115,13 @@ def _card(view: str):
     return make
 
 
-page = SolaraViz(
-    DashboardModel(),
-    components=[RunCard, _card("prices"), _card("network"), _card("damage")],
-    model_params=model_params,
-    name="coercion-sim",
-)
-page  # noqa: B018 - the page solara serves
+@solara.component
+def Page():
+    """One browser session's page, with a run of its own (tabs do not step each other's model)."""
+    model = solara.use_memo(DashboardModel, dependencies=[])
+    SolaraViz(
+        model,
+        components=[RunCard, _card("prices"), _card("network"), _card("damage")],
+        model_params=model_params,
+        name="coercion-sim",
+    )
