@@ -23,7 +23,9 @@ def warm_up() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Parse ``--port``/``--host``, warm the kernels and serve the page until interrupted."""
-    parser = argparse.ArgumentParser(prog="python -m sim.dashboard", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m sim.dashboard", description="Serve the coercion-sim dashboard on this machine (make app)."
+    )
     parser.add_argument("--port", type=int, default=8765, help="port to serve on (default 8765; 0: any free port)")
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine)")
     args = parser.parse_args(argv)
