@@ -63,3 +63,9 @@ clean:
 .PHONY: ema
 ema: $(STAMP)
 	$(PY) experiments/ema_robustness.py
+# The interactive dashboard (sim/dashboard, Mesa's SolaraViz): served on this machine only, works offline.
+# `make app PORT=8800` picks another port; stop it with Ctrl-C.
+.PHONY: app
+PORT ?= 8765
+app: $(STAMP)
+	$(PY) -m sim.dashboard --port $(PORT)
