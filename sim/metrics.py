@@ -89,7 +89,7 @@ def _chain_metrics(model, T: int, out: dict) -> None:
             out[f"lost_output.{good}.{code}"] = total
             out[f"lost_output_value.{good}.{code}"] = total * float(w.reference_price[g])
             if base > 0:
-                out[f"lost_output_share.{good}.{code}"] = total / base
+                out[f"lost_output_share.{good}.{code}"] = float(total / base)
     for k, (code, sector) in enumerate(w.sector_names):
         base = rec.sector_baseline_value_added[k] * T
         if base <= 0:

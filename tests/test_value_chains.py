@@ -5,9 +5,9 @@ into oxide only in CHN (2 t of ore per t of oxide), and made into magnets in CHN
 (0.3 t of oxide per t of magnet, two months of oxide in stock at baseline); gallium is recovered
 from CHN's alumina (5e-5 t per t). Runs take about a second each.
 
-Timing under test (docs/ODD.md, "Value chains"): inputs delivered in month t are usable from month
-t + 1; a producer's output in month t is limited by its input stock at the start of month t over the
-coefficient. A ban that stops a producer's input deliveries from month t0 therefore leaves its
+Timing under test (docs/ODD.md, §7.9 "Value chains"): inputs delivered in month t are usable from
+month t + 1; a producer's output in month t is limited by its input stock at the start of month t
+over the coefficient, and its unit cost follows its input prices of month t - 1. A ban that stops a producer's input deliveries from month t0 therefore leaves its
 output in month t0 untouched (it works from stock), cuts it from month t0 + 1, and stops it once the
 stock is gone (about ``input_inventory_months`` months after the ban).
 """
@@ -133,6 +133,23 @@ def test_upstream_shortage_reaches_downstream_output_after_the_stock_runs_down(b
     assert np.all(made <= usable * (1 + 1e-8) + 1e-9)
     # Upstream, the US mine keeps selling ore to CHN: the chokepoint is processing, not mining.
     assert series(ts, "exports", "ore", "USA")[BAN_MONTH + 6] > 0
+
+
+def test_input_costs_pass_through_to_downstream_prices():
+    """A 100% CHN export duty on oxide raises what JPN and US magnet makers pay for it; from the next
+    month their unit cost rises by 0.3 x that rise, so their magnet prices rise more than CHN's, whose
+    makers pay the domestic price, and CHN's magnet makers gain sales."""
+    duty = chain_run(
+        ['+scenario.measures=[{type: export_duty, imposer: CHN, goods: [oxide], rate: 1.0, start: "2021-01-01"}]']
+    )
+    ts = duty.timeseries
+    jpn, chn = series(ts, "price_domestic", "magnet", "JPN"), series(ts, "price_domestic", "magnet", "CHN")
+    assert jpn[BAN_MONTH] == pytest.approx(jpn[0], rel=1e-6)  # costs follow last month's input prices
+    later = BAN_MONTH + 6
+    assert jpn[later] > 1.05 * jpn[0]
+    assert jpn[later] / jpn[0] > chn[later] / chn[0]
+    assert series(ts, "production", "magnet", "CHN")[later] > series(ts, "production", "magnet", "CHN")[0]
+    assert duty.metrics["lost_output.magnet.JPN"] == pytest.approx(0.0, abs=1e-6)
 
 
 # ------------------------------------------------------------------------------------------------
