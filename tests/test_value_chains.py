@@ -89,6 +89,10 @@ def test_input_buyers_are_not_user_firms(baseline):
     with_inputs = [i for i, g in enumerate(w.goods) if g in ("oxide", "magnet")]
     assert len(w.firm_country) - w.n_user_firms == int(np.isin(w.producer_good, with_inputs).sum())
     assert len(model.firms) == w.n_user_firms
+    usa_magnets = next(p for p in model.producers if p.name == "USA magnets")
+    assert usa_magnets.input_inventory == pytest.approx({"oxide": 2.0 * MAGNET_OXIDE * usa_magnets.output}, rel=1e-6)
+    assert usa_magnets.usable_capacity == pytest.approx(usa_magnets.capacity, rel=1e-12)
+    assert next(p for p in model.producers if p.name == "USA mine").input_inventory == {}
     va = helpers.pivot(baseline.timeseries, "value_added")
     user_va = np.bincount(w.firm_country[: w.n_user_firms], w.firm_value_added[: w.n_user_firms], len(w.countries))
     np.testing.assert_allclose(va.iloc[0][list(w.countries)].to_numpy(), user_va, rtol=1e-9)
