@@ -178,6 +178,25 @@ def test_input_stocks_balance_month_by_month():
         assert np.all((use > 0) == (sold > 0))
 
 
+def test_trade_balances_with_producers_buying(oxide_ban):
+    """Producers' input purchases are deliveries like any other: what each country received of a good
+    is its inflow in flows.parquet, what its producers sold is its outflow, and the world balances."""
+    ts, flows = oxide_ban.timeseries, oxide_ban.flows
+    scale = float(ts[ts.variable == "demand"].value.max())
+    for good in ("ore", "oxide", "magnet", "alumina", "gallium"):
+        delivered, made = helpers.pivot(ts, "delivered", good), helpers.pivot(ts, "production", good)
+        inflow = helpers.flow_matrix(flows, "destination", good)
+        outflow = helpers.flow_matrix(flows, "origin", good)
+        d, i = delivered.align(inflow, fill_value=0.0)
+        np.testing.assert_allclose(d.fillna(0).to_numpy(), i.fillna(0).to_numpy(), atol=1e-6 * scale)
+        p, o = made.align(outflow, fill_value=0.0)
+        np.testing.assert_allclose(p.fillna(0).to_numpy(), o.fillna(0).to_numpy(), atol=1e-6 * scale)
+    # Ore is bought only by CHN's separators: their input use is what CHN's ore deliveries feed.
+    assert helpers.pivot(ts, "delivered", "ore")["CHN"].iloc[0] == pytest.approx(
+        helpers.pivot(ts, "input_use", "ore")["CHN"].iloc[0], rel=1e-6
+    )
+
+
 # ------------------------------------------------------------------------------------------------
 # By-products
 # ------------------------------------------------------------------------------------------------
