@@ -753,8 +753,10 @@ def build_world(cfg, rng: np.random.Generator) -> World:
 
     inputs_of = {g.id: dict(g.inputs) for g in s.goods}
     cover_of = {g.id: float(g.input_inventory_months) for g in s.goods}
-    producer_specs = [(pr.good, pr.country, pr.capacity) for pr in s.producers] + [
-        (pj.good, pj.country, 0.0) for pj in s.projects
+    # (good, country, capacity at the start, can ever produce): a listed producer without capacity
+    # never produces (and needs no sourcing entry), a project may.
+    producer_specs = [(pr.good, pr.country, pr.capacity, pr.capacity > 0) for pr in s.producers] + [
+        (pj.good, pj.country, 0.0, True) for pj in s.projects
     ]
     n_user_firms = F
     firm_producer = [-1] * F
@@ -764,8 +766,8 @@ def build_world(cfg, rng: np.random.Generator) -> World:
         if not inputs_of[good_id]:
             continue
         g = gi[good_id]
-        for p_index, (pgood, pcountry, pcap) in enumerate(producer_specs):
-            if pgood != good_id:
+        for p_index, (pgood, pcountry, pcap, active) in enumerate(producer_specs):
+            if pgood != good_id or not active:
                 continue
             c = ci[pcountry]
             output = demand_on[g, c] * (pcap / 12.0) / cap_by[g, c] if cap_by[g, c] > 0 else 0.0

@@ -382,6 +382,22 @@ BAD_CHAINS = {
 }
 
 
+def test_a_listed_producer_without_capacity_needs_no_input_sourcing(tmp_path):
+    """A magnet producer listed with capacity 0 never produces: it gets no input buyer and needs no
+    sourcing entry for oxide in its country."""
+    d = _chain_dict()
+    d["name"] = "idle_maker"
+    d["producers"].append(
+        {"name": "AUS magnets", "country": "AUS", "good": "magnet", "capacity": 0, "unit_cost": 45000}
+    )
+    (tmp_path / "scenario").mkdir()
+    (tmp_path / "scenario" / "idle_maker.yaml").write_text(yaml.safe_dump(d, sort_keys=False))
+    model = CoercionModel(compose_config("idle_maker", ["scenario.end=2020-03"], config_dir=tmp_path))
+    model.run()
+    assert np.isfinite(model.inventory).all()
+    assert len(model.world.firm_country) - model.world.n_user_firms == 4  # CHN oxide; CHN, JPN, USA magnets
+
+
 @pytest.mark.parametrize("name", sorted(BAD_CHAINS))
 def test_bad_value_chains_are_refused_with_the_field(tmp_path, name):
     mutate, pattern = BAD_CHAINS[name]
