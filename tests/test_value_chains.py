@@ -319,6 +319,27 @@ def test_no_chain_no_chain_state():
     assert "lost_output" not in set(helpers.cached_run("minimal").timeseries.variable.astype(str))
 
 
+def test_supply_at_prices_compiled_equals_python():
+    """The compiled helper gives what its pure-Python body gives (NaN prices offer nothing)."""
+    from sim.chains import supply_at_prices
+
+    rng = np.random.default_rng(3)
+    P, G, C = 40, 3, 4
+    price = rng.uniform(50, 300, size=(G, C))
+    price[0, 1] = np.nan
+    args = (
+        price,
+        rng.uniform(0, 10, P),
+        rng.uniform(0, 100, P),
+        rng.uniform(150, 250, P),
+        rng.uniform(0.3, 3, P),
+        np.arange(0, P, 2),
+        rng.integers(0, G, P),
+        rng.integers(0, C, P),
+    )
+    np.testing.assert_allclose(supply_at_prices(*args), supply_at_prices.py_func(*args), rtol=1e-12, atol=0)
+
+
 # ------------------------------------------------------------------------------------------------
 # Validation
 # ------------------------------------------------------------------------------------------------
