@@ -140,6 +140,9 @@ class ProducerConfig:
     unit_cost: float = MISSING
     #: Supply curvature; defaults to the good's ``supply_elasticity``.
     supply_elasticity: float | None = None
+    #: Recycled (secondary) supply, e.g. gallium from scrap: where the good is a by-product
+    #: (``byproduct_of``), this producer's capacity is not tied to the host good's output.
+    recycled: bool = False
 
 
 @dataclass
