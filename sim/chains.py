@@ -138,11 +138,37 @@ class ValueChains:
         self._gc = w.producer_good * C + w.producer_country
         #: Host good's output per (good, country) last month (baseline at the start).
         self.host_output = w.baseline_output.copy()
+        #: ``[P]`` change of each producer's unit cost from its inputs' prices against baseline (US$
+        #: per unit of output), set from last month's input prices.
+        self.cost_shift = np.zeros(P)
+        self._price_change = np.zeros(self.input_rows.size)
 
     @staticmethod
     def present(world) -> bool:
         """Whether a world has any value chain (input buyers or by-products)."""
         return world.firm_producer.size > world.n_user_firms or bool((world.byproduct_host >= 0).any())
+
+    def unit_costs(self, unit_cost: np.ndarray, full_capacity_price: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """This month's unit cost and full-capacity price of every producer: a producer with inputs
+        has its supply curve shifted by the change of its input costs (:meth:`update_input_costs`).
+        """
+        return unit_cost + self.cost_shift, full_capacity_price + self.cost_shift
+
+    def update_input_costs(self, price_index, baseline_price_index, requirement, unit_cost) -> None:
+        """Input cost pass-through for next month: each producer's unit cost moves by
+        ``sum_i a_i (P_i - P_i0)``, its coefficients times the change of its delivered-price index
+        for each input against baseline (the last finite index where an input had no open origin);
+        never below zero cost.
+        """
+        rows = self.input_rows
+        if rows.size == 0:
+            return
+        now = price_index[rows]
+        self._price_change = np.where(np.isfinite(now), now - baseline_price_index[rows], self._price_change)
+        shift = np.bincount(
+            self.input_row_producer, weights=requirement[rows] * self._price_change, minlength=self.cost_shift.size
+        )
+        self.cost_shift = np.maximum(shift, -unit_cost)
 
     def planned_output(self, model) -> np.ndarray:
         """``[B]`` output each input buyer's producer plans for: what it would offer at last month's
@@ -152,11 +178,12 @@ class ValueChains:
         """
         w = model.world
         prices = np.where(np.isfinite(model._last_prices), model._last_prices, model.world_import_price[:, None])
+        cost, full = self.unit_costs(w.unit_cost, w.full_capacity_price)
         return supply_at_prices(
             prices,
             model.capacity,
-            w.unit_cost,
-            w.full_capacity_price,
+            cost,
+            full,
             w.supply_elasticity,
             self.buyer_producer,
             w.producer_good,
@@ -212,7 +239,8 @@ class ValueChains:
         fallback = np.fmax.reduce(price, axis=1)
         fallback = np.where(np.isfinite(fallback), fallback, w.reference_price)
         prices = np.where(np.isfinite(price), price, fallback[:, None])
-        args = (w.unit_cost, w.full_capacity_price, w.supply_elasticity, producers, w.producer_good, w.producer_country)
+        cost, full_price = self.unit_costs(w.unit_cost, w.full_capacity_price)
+        args = (cost, full_price, w.supply_elasticity, producers, w.producer_good, w.producer_country)
         reference = model.capacity_cleared * w.baseline_usable_share[w.producer_good, w.producer_country]
         full = supply_at_prices(prices, reference, *args)
         usable = supply_at_prices(prices, model.usable_capacity, *args)

@@ -320,6 +320,9 @@ class CoercionModel(mesa.Model):
         w = self.world
         m = self.measure_arrays
         elasticity = self._purchase_elasticity(need)
+        unit_cost, full_capacity_price = w.unit_cost, w.full_capacity_price
+        if self.chains is not None:  # input cost pass-through (sim.chains)
+            unit_cost, full_capacity_price = self.chains.unit_costs(unit_cost, full_capacity_price)
         market = MarketInputs(
             n_countries=len(w.countries),
             reference_price=w.reference_price,
@@ -329,8 +332,8 @@ class CoercionModel(mesa.Model):
             producer_country=w.producer_country,
             producer_good=w.producer_good,
             capacity=self.usable_capacity,
-            unit_cost=w.unit_cost,
-            full_capacity_price=w.full_capacity_price,
+            unit_cost=unit_cost,
+            full_capacity_price=full_capacity_price,
             supply_elasticity=w.supply_elasticity,
             firm_country=w.firm_country,
             row_firm=w.row_firm,
@@ -531,6 +534,7 @@ class CoercionModel(mesa.Model):
                 q.record_exports(t, result.exports[:, q.imposer])
         self.producer_output = result.producer_output
         if self.chains is not None:
+            self.chains.update_input_costs(result.price_index, self.baseline_price_index, req, self.world.unit_cost)
             self.chains.record_host_output(
                 result.producer_output, self.world.producer_good, self.world.producer_country
             )
