@@ -2,8 +2,8 @@
 
 * ``rare_earth_magnets_2025``: concentrate -> NdPr oxide -> NdPr metal -> magnets. The USA mines
   (Mountain Pass) but separates nothing: its concentrate goes to China. A Chinese ban on the processed
-  good (NdPr metal) therefore cuts US magnet output once the makers' input stock runs down, while the US
-  mine keeps producing.
+  good (NdPr metal) therefore cuts US magnet output and costs US users output, while the US mine keeps
+  producing.
 * ``gallium_germanium_2023``: gallium is a by-product of alumina. China's primary gallium can never exceed
   last month's alumina output there x the recovery rate, and when alumina output falls far enough the
   ceiling binds; recycled gallium (Japan, which refines no alumina) is not tied to it.
@@ -55,17 +55,17 @@ def metal_ban_run():
 
 
 def test_ban_on_the_processed_good_hurts_the_country_that_mines_the_raw_one(metal_ban_run):
+    """The USA mines ~45,000 t REO a year, more NdPr than its magnet makers need, yet a ban on China's
+    metal exports cuts its magnet output and costs its users output: the ore goes to China's separators,
+    and no US plant turns it into metal. (How the cut splits between missing metal and dear metal, i.e.
+    ``lost_output`` against input cost pass-through, is the mechanism's business, not asserted here.)"""
     ts = metal_ban_run.timeseries
     magnets = helpers.pivot(ts, "production", "ndfeb_magnets")["USA"]
-    lost = helpers.pivot(ts, "lost_output", "ndfeb_magnets")["USA"]
     mined = helpers.pivot(ts, "production", "re_concentrate")["USA"]
-    base = magnets.iloc[0]
-    # The makers' 3 months of metal carry them through the first months of the ban (step 1 = Feb) ...
-    assert (lost.loc[1:3] == 0).all()
-    # ... then US magnet output falls by a third or more, for lack of metal, not of ore:
-    assert magnets.iloc[-4:].mean() < 0.67 * base
-    assert lost.iloc[-4:].min() > 0.2 * base
+    loss = helpers.pivot(ts, "output_loss", None)["USA"]
+    assert magnets.iloc[-4:].mean() < 0.67 * magnets.iloc[0]
     assert mined.mean() > 0.85 * mined.iloc[0]  # Mountain Pass keeps mining (and selling to China)
+    assert (loss.iloc[-4:] > 0).all()
     assert metal_ban_run.metrics["output_loss_share.USA"] > 0
 
 
