@@ -6,8 +6,8 @@ Each row runs a case as shipped except for one assumption named in its ``sources
 chosen from the results; the shipped value is the middle of each sweep):
 
 * ``rare_earth_magnets_2025``: magnet makers' input cover (``input_inventory_months``, 3 months from
-  "several months"; 1 and 6), the concentrate price (half the value of its NdPr content; 0.3 and 0.7)
-  and the NdPr metal price (oxide 80% of it; 70% and 90%);
+  "several months"; 1.5 and 6: cover must exceed a month, the input lag), the concentrate price (half
+  the value of its NdPr content; 0.3 and 0.7) and the NdPr metal price (oxide 80% of it; 70% and 90%);
 * ``gallium_germanium_2023``: the gallium recovery rate (1.46e-5 t per t alumina; the 10-15% recoverable
   range gives 1.17e-5 and 1.76e-5), US gallium users' cover (1.75 months; USGS 0.6 and 2.9) and Japan's
   state stock (``policy=gallium_2023_state_stocks``, fill 0, 0.5, 1; volumes secret).
@@ -39,7 +39,7 @@ def _sector(cfg, country: str, sector: str):
 
 
 def _magnet_runs():
-    for months in (1.0, 3.0, 6.0):
+    for months in (1.5, 3.0, 6.0):
         yield (
             "magnet makers' input cover (months)",
             months,
