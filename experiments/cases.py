@@ -46,6 +46,7 @@ KEYS = {
         "shortage.",
         "first_output_loss_date",
         "output_loss_share",
+        "lost_output_share",
     ),
     "rare_earth_magnets_2025": (
         "peak_domestic_price_ratio",
@@ -53,6 +54,8 @@ KEYS = {
         "first_output_loss_date",
         "output_loss_share",
         "coercer_import_share_end",
+        "output_loss_sector_share",
+        "lost_output_share",
     ),
     "us_tariffs_2025": (
         "coercer_import_share_",
