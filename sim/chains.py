@@ -132,7 +132,9 @@ class ValueChains:
         # Input goods used by producers (their input use and stock are recorded).
         self.input_goods = np.zeros(G, dtype=bool)
         self.input_goods[np.unique(w.row_good[self.input_rows])] = True
-        self._byproduct_producers = np.flatnonzero(np.isin(w.producer_good, self.byproduct_goods))
+        # Recycled producers of a by-product are not tied to the host good's output.
+        recycled = w.producer_recycled if w.producer_recycled.size else np.zeros(len(w.producer_good), dtype=bool)
+        self._byproduct_producers = np.flatnonzero(np.isin(w.producer_good, self.byproduct_goods) & ~recycled)
         self._gc = w.producer_good * C + w.producer_country
         #: Host good's output per (good, country) last month (baseline at the start).
         self.host_output = w.baseline_output.copy()
@@ -197,7 +199,7 @@ class ValueChains:
         """``[P]`` capacity the market sees this month: a producer's capacity limited by its input
         stock at the start of the month over the coefficient (the scarcest input), and a by-product's
         producers together limited in each country by the host good's output last month times the
-        recovery rate (shared by capacity).
+        recovery rate (shared by capacity; recycled producers are not tied to it).
         """
         usable = capacity.copy()
         if self._group_start.size:

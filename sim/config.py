@@ -142,6 +142,9 @@ class ProducerConfig:
     supply_elasticity: float | None = None
     #: Class label for domestic measures (e.g. ``formal``, ``informal``); a crackdown acts on one class.
     producer_class: str = ""
+    #: Recycled (secondary) supply, e.g. gallium from scrap: where the good is a by-product
+    #: (``byproduct_of``), this producer's capacity is not tied to the host good's output.
+    recycled: bool = False
 
 
 @dataclass

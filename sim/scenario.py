@@ -683,6 +683,8 @@ class World:
     baseline_output: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # [G, C] sold per month
     # [G, C] share of capacity the market saw at baseline (below 1 where inputs or host output bound)
     baseline_usable_share: np.ndarray = field(default_factory=lambda: np.ones((0, 0)))
+    # [P] recycled producers (a by-product's recycled supply, not tied to its host)
+    producer_recycled: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 _LICENCE_KEYS = (
@@ -1002,8 +1004,11 @@ def build_world(cfg, rng: np.random.Generator) -> World:
 
     add_demand(row_good, firm_country_a[row_firm], row_quantity, base_s, slot_origin)
     cap_by = np.zeros((G, C))
+    recycled_by = np.zeros((G, C))  # recycled capacity: not tied to a by-product's host
     for pr in s.producers:
         cap_by[gi[pr.good], ci[pr.country]] += pr.capacity / 12.0
+        if pr.recycled:
+            recycled_by[gi[pr.good], ci[pr.country]] += pr.capacity / 12.0
 
     # ---- value chains: every producer of a good with inputs buys them (one input buyer each) ----
     # Downstream goods first, so the demand on a good is complete (user firms and the producers of
@@ -1083,14 +1088,18 @@ def build_world(cfg, rng: np.random.Generator) -> World:
         if gc.byproduct_of is not None:
             byproduct_host[g] = gi[gc.byproduct_of.good]
             byproduct_recovery[g] = float(gc.byproduct_of.recovery)
-            usable_by[g] = np.minimum(usable_by[g], byproduct_recovery[g] * demand_on[byproduct_host[g]])
+            usable_by[g] = np.minimum(
+                usable_by[g], recycled_by[g] + byproduct_recovery[g] * demand_on[byproduct_host[g]]
+            )
     for g in range(G):
         for c in range(C):
             if demand_on[g, c] > MAX_BASELINE_UTILISATION * usable_by[g, c] + 1e-12:
                 if cap_by[g, c] <= 0:
                     continue  # validated: no baseline share on an origin without producers
                 host_limit = (
-                    byproduct_recovery[g] * demand_on[byproduct_host[g], c] if byproduct_host[g] >= 0 else np.inf
+                    recycled_by[g, c] + byproduct_recovery[g] * demand_on[byproduct_host[g], c]
+                    if byproduct_host[g] >= 0
+                    else np.inf
                 )
                 _baseline_overload(g, s.goods[g], countries[c], demand_on[g, c], cap_by[g, c], host_limit)
     names, pc, pg, nameplate, cap0, cost, full, eps = [], [], [], [], [], [], [], []
@@ -1198,6 +1207,7 @@ def build_world(cfg, rng: np.random.Generator) -> World:
         byproduct_host=byproduct_host,
         byproduct_recovery=byproduct_recovery,
         baseline_output=demand_on,
+        producer_recycled=np.array([bool(pr.recycled) for pr in s.producers] + [False] * len(s.projects), dtype=bool),
         baseline_usable_share=np.where(cap_by > 0, usable_by / np.where(cap_by > 0, cap_by, 1.0), 1.0),
         firm_sector=np.array(firm_sector, dtype=np.int64),
         firm_value_added=np.array(firm_va, dtype=float),
@@ -1243,9 +1253,9 @@ def _baseline_overload(index: int, good, country: str, demand: float, capacity: 
     b = good.byproduct_of
     raise ScenarioError(
         f"scenario.goods[{index}].byproduct_of: baseline output of {good.id} in {country} is {per_year}, more than "
-        f"{most:.0%} of what its host allows ({b.good} output there x recovery {b.recovery:g} = "
-        f"{host_limit * 12:.4g} per year); allowed: a recovery rate or host output that covers the by-product's "
-        f"baseline demand (or a lower demand for it)"
+        f"{most:.0%} of what its host allows ({b.good} output there x recovery {b.recovery:g}, plus any recycled "
+        f"capacity = {host_limit * 12:.4g} per year); allowed: a recovery rate, host output or recycled capacity "
+        f"that covers the by-product's baseline demand (or a lower demand for it)"
     )
 
 
