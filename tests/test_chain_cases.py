@@ -103,3 +103,18 @@ def test_gallium_cannot_outgrow_alumina_output_times_recovery():
     np.testing.assert_allclose(chn.loc[late], ceiling["CHN"].loc[late], rtol=1e-6)  # binding
     assert chn.loc[late].max() < 0.7 * chn.iloc[0]
     assert gallium["JPN"].min() > 0.9 * gallium["JPN"].iloc[0]
+
+
+def test_magnet_chain_upstream_markets_do_not_cobweb():
+    """Producers pass on expected (adaptive) input prices, not last month's (sim.chains): with last month's
+    the magnets case's upstream turned into a cobweb (concentrate output alternating between capacity and
+    zero, prices paid up to 10x). Seed 1: every stage keeps producing every month, and no price paid by a
+    country for any stage doubles."""
+    res = helpers.cached_run("rare_earth_magnets_2025", seed=1)
+    ts = res.timeseries
+    production = ts[ts.variable == "production"].pivot_table(
+        index="date", columns="good", values="value", aggfunc="sum"
+    )
+    assert (production / production.iloc[0]).min().min() > 0.2
+    paid = ts[ts.variable == "price_paid"].pivot_table(index="date", columns=["good", "country"], values="value")
+    assert (paid / paid.iloc[0]).max().max() < 2.0

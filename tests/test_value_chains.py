@@ -141,15 +141,16 @@ def test_upstream_shortage_reaches_downstream_output_after_the_stock_runs_down(b
 
 def test_input_costs_pass_through_to_downstream_prices():
     """A 100% CHN export duty on oxide raises what JPN and US magnet makers pay for it; from the next
-    month their unit cost rises by 0.3 x that rise, so their magnet prices rise more than CHN's, whose
-    makers pay the domestic price, and CHN's magnet makers gain sales."""
+    month their unit cost moves toward 0.3 x that rise at the pace of adaptive expectations
+    (``model.expectation_memory_months``), so their magnet prices rise more than CHN's, whose makers pay
+    the domestic price, and CHN's magnet makers gain sales."""
     duty = chain_run(
         ['+scenario.measures=[{type: export_duty, imposer: CHN, goods: [oxide], rate: 1.0, start: "2021-01-01"}]']
     )
     ts = duty.timeseries
     jpn, chn = series(ts, "price_domestic", "magnet", "JPN"), series(ts, "price_domestic", "magnet", "CHN")
     assert jpn[BAN_MONTH] == pytest.approx(jpn[0], rel=1e-6)  # costs follow last month's input prices
-    later = BAN_MONTH + 6
+    later = BAN_MONTH + 18
     assert jpn[later] > 1.05 * jpn[0]
     assert jpn[later] / jpn[0] > chn[later] / chn[0]
     assert series(ts, "production", "magnet", "CHN")[later] > series(ts, "production", "magnet", "CHN")[0]
