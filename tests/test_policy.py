@@ -215,6 +215,16 @@ def _released(result) -> float:
     return result.metrics.get("stockpile_released.ore.JPN", 0.0)
 
 
+HALT_END = "2021-06"
+
+
+def _loss_until(result, month: str) -> float:
+    """Japan's output loss (US$) from the start to ``month`` (inclusive)."""
+    ts = result.timeseries
+    loss = ts[(ts.variable == "output_loss") & (ts.country == "JPN")].set_index("date").value
+    return float(loss.loc[:month].sum())
+
+
 def _reserve_run(measures, release_on=None):
     pol = ["policy=none"] if release_on is None else [*JAPANS_RESERVE, f"policy.stockpile.release_on={release_on}"]
     return sim.run("minimal", [*measures, *pol, "output.figures=false"], seed=1)
@@ -245,9 +255,12 @@ def test_a_price_rule_reserve_releases_on_a_price_spike_without_shortage_and_not
     on_shortage = _reserve_run(HALT, "shortage")
     released = _released(on_shortage)
     assert released > 0
-    # Released stock stands in for what the border holds back, never more than the gap it answers.
+    # Released stock stands in for what the border holds back, never more than the gap it answers,
+    # and spares Japan's firms the loss while the border holds orders back. (Over the whole run the
+    # reserve's refill purchases after the halt can cost more than it spared: the buyers who learned to
+    # avoid the origin bid for thin supply elsewhere; docs/ODD.md, stockpile lever.)
     assert released <= japan_shortage(halt) * (1 + 1e-9)
-    assert on_shortage.metrics["output_loss.JPN"] < halt.metrics["output_loss.JPN"]
+    assert _loss_until(on_shortage, HALT_END) < _loss_until(halt, HALT_END)
     on_either = _reserve_run(HALT, "either")
     assert _released(on_either) == pytest.approx(released, rel=1e-9)
 
