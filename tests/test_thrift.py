@@ -12,6 +12,8 @@ from __future__ import annotations
 import helpers
 import numpy as np
 import pandas as pd
+from hypothesis import given
+from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
 from sim.api import run
@@ -27,7 +29,7 @@ BASELINE_EXPORTS = 1000.0
 QUOTA_SHARE = 0.8
 
 
-def _world() -> dict:
+def _world(quota_share: float = 0.8) -> dict:
     months = 15  # Apr 2020 - Jun 2021
     return {
         "name": "thrift_test",
@@ -64,15 +66,15 @@ def _world() -> dict:
                 "goods": ["ore"],
                 "start": "2020-04-01",
                 "end": "2021-06-30",
-                "quantity": QUOTA_SHARE * BASELINE_EXPORTS * months / 12,
+                "quantity": quota_share * BASELINE_EXPORTS * months / 12,
             }
         ],
     }
 
 
-def _run(theta: float):
+def _run(theta: float, quota_share: float = QUOTA_SHARE):
     cfg = helpers.minimal_cfg(["output.figures=false", f"model.long_run_thrift={theta}"])
-    cfg.scenario = OmegaConf.merge(OmegaConf.structured(ScenarioConfig), _world())
+    cfg.scenario = OmegaConf.merge(OmegaConf.structured(ScenarioConfig), _world(quota_share))
     return run(cfg, seed=1, keep_model=True)
 
 
@@ -121,3 +123,16 @@ def test_at_zero_the_model_is_the_one_without_the_mechanism(monkeypatch):
     key = ["date", "country", "good", "variable"]
     merged = a.merge(b, on=key, suffixes=("_zero", "_without"), how="outer")
     np.testing.assert_allclose(merged.value_zero, merged.value_without, rtol=1e-9, atol=1e-9)
+
+
+@helpers.model_runs()
+@given(theta=st.floats(0.05, 2.0), quota_share=st.floats(0.7, 0.95))
+def test_long_run_thrift_never_raises_a_price_and_keeps_requirements_between_floor_and_baseline(theta, quota_share):
+    """Property over the parameter and the size of the cut: with long-run thrift no month's price paid by
+    ROW is above the run without it, and the requirement index stays in [substitution floor, 1]."""
+    off, on = _run(0.0, quota_share), _run(theta, quota_share)
+    p_off, p_on = _series(off, "price_paid", "ROW"), _series(on, "price_paid", "ROW")
+    assert np.all(p_on.to_numpy() <= p_off.to_numpy() * (1 + 1e-6))
+    req = _series(on, "requirement_index", "ROW").to_numpy()
+    floor = float(on.model.params.substitution_floor)
+    assert np.all((req >= floor - 1e-12) & (req <= 1.0 + 1e-12))
