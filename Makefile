@@ -57,3 +57,15 @@ mutation: $(STAMP)
 
 clean:
 	rm -rf $(VENV) outputs multirun mutants .pytest_cache .hypothesis
+
+# Exploratory modelling with the EMA Workbench: minimax-regret ranking of named levers, PRIM boxes and
+# feature scores on the minimal case (experiments/ema_robustness.py; 448 runs, 2-3 minutes on 2 cores).
+.PHONY: ema
+ema: $(STAMP)
+	$(PY) experiments/ema_robustness.py
+# The interactive dashboard (sim/dashboard, Mesa's SolaraViz): served on this machine only, works offline.
+# `make app PORT=8800` picks another port; stop it with Ctrl-C.
+.PHONY: app
+PORT ?= 8765
+app: $(STAMP)
+	$(PY) -m sim.dashboard --port $(PORT)

@@ -1,8 +1,9 @@
 """Sweep benchmark: throughput and per-job overhead of the three ways to run many rare_earth_2010 runs.
 
-* ``in-process``: :func:`sim.sensitivity.run_experiments` (joblib/loky worker processes that each
-  compose the configuration once and run design points in memory, no files per run), with 1 and
-  with ``--jobs`` workers, on a Sobol' design over three model parameters;
+* ``in-process``: :func:`sim.sensitivity.run_experiments` (the EMA Workbench's evaluators: in this
+  process, or its worker processes, each composing the configuration once and running design points
+  in memory, no files per run), with 1 and with ``--jobs`` workers, on a Sobol' design over three
+  model parameters;
 * ``basic multirun``: ``coercion-sim -m ... seed='range(0,N)'`` (Hydra's basic launcher: one job
   after another in one process, each writing its outputs, figures off);
 * ``joblib multirun``: the same with ``hydra/launcher=local_parallel hydra.launcher.n_jobs=JOBS``.

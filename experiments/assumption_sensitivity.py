@@ -118,7 +118,7 @@ def tornado(table: pd.DataFrame):
             ax.axvline(base, color="0.3", lw=0.8, ls="--")
             ax.set_yticks(range(len(order)), [p if len(p) < 60 else p[:57] + "..." for p in order], fontsize=6)
             ax.set_title(f"{key} (base {base:.3g}; dot: assumption at its low end)", loc="left", fontsize=8)
-        seeds = sorted(table.seed.unique())
+        seeds = sorted(int(s) for s in table.seed.unique())
         fig.suptitle(f"{case}: outcomes when one named assumption spans its range (seeds {seeds})", fontsize=9)
     return fig
 

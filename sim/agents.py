@@ -105,6 +105,23 @@ class ProducerFirm(mesa.Agent):
         return float(self.model.producer_output[self.index])
 
     @property
+    def usable_capacity(self) -> float:
+        """Capacity the market saw last month, quantity per month: the capacity, limited by the input
+        stock for a good with inputs and by the host's output for a by-product (:mod:`sim.chains`).
+        """
+        return float(self.model.usable_capacity[self.index])
+
+    @property
+    def input_inventory(self) -> dict[str, float]:
+        """Input stock per input good at the end of last month (empty for a good without inputs)."""
+        m = self.model
+        if m.chains is None:
+            return {}
+        w = m.world
+        rows = m.chains.input_rows[m.chains.input_row_producer == self.index]
+        return {w.goods[w.row_good[r]]: float(m.inventory[r]) for r in rows}
+
+    @property
     def unit_cost(self) -> float:
         """Unit cost in the good's price unit."""
         return float(self.model.world.unit_cost[self.index])

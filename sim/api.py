@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from sim.config import (
 from sim.metrics import compute_metrics
 from sim.model import CoercionModel
 from sim.outputs import provenance
+from sim.progress import MonthProgress
 
 __all__ = ["RunResult", "CONFIG_DIR", "ScenarioShadowedWarning", "compose_config", "run", "run_config"]
 
@@ -132,43 +132,20 @@ def _check_scenario_file(scenario: str, overrides: Sequence[str], config_dir) ->
         warnings.warn(shadowed, ScenarioShadowedWarning, stacklevel=3)
 
 
-class _Progress:
-    """Progress on stderr: ``auto`` for runs longer than two seconds on a terminal, ``always``
-    (e.g. batch jobs writing to a log) or ``never``.
-    """
-
-    def __init__(self, mode: str, label: str) -> None:
-        self.mode, self.label = mode, label
-        self.t0 = time.perf_counter()
-        self.last = 0.0
-        self.tty = sys.stderr.isatty()
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.perf_counter() - self.t0
-        if self.mode == "never" or (self.mode == "auto" and (now < 2.0 or not self.tty)):
-            return
-        if now - self.last < 1.0 and done < total:
-            return
-        self.last = now
-        end = "\n" if (done == total or not self.tty) else "\r"
-        sys.stderr.write(f"[coercion-sim] {self.label}: month {done}/{total} ({now:.1f} s){end}")
-        sys.stderr.flush()
-
-
 def run_config(cfg: DictConfig, *, keep_model: bool = False, progress: str | Callable | None = None) -> RunResult:
     """Run a composed configuration in memory.
 
     Args:
         cfg: A composed config (see :func:`compose_config`).
         keep_model: Keep the finished model on the result (for inspecting agents).
-        progress: ``"auto"``, ``"always"``, ``"never"``, a callable ``(done, total)``, or ``None`` to
-            use ``cfg.output.progress``.
+        progress: ``"auto"``, ``"always"``, ``"never"`` (a tqdm bar on stderr, see
+            :mod:`sim.progress`), a callable ``(done, total)``, or ``None`` to use ``cfg.output.progress``.
     """
     started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     model = CoercionModel(cfg)
     if progress is None or isinstance(progress, str):
-        progress = _Progress(progress or cfg.output.progress, str(cfg.scenario.name))
+        progress = MonthProgress(progress or cfg.output.progress, str(cfg.scenario.name))
     model.run(progress=progress)
     ts = model.recorder.timeseries()
     flows = model.recorder.flows_table()

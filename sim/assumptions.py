@@ -13,7 +13,9 @@ A path is dotted; a list is addressed by the fields that identify its element, i
     measures[label=Export quota 2010 H2 (July 2010 cut)].quantity
 
 (an element must match exactly one entry; a plain index such as ``goods.0`` is refused, because it
-silently moves to another entry when the list is reordered).
+silently moves to another entry when the list is reordered). A comma inside a selector starts a new
+``key=value`` only when ``key=`` follows it, so labels that hold commas can be named whole:
+``measures[label=Baotou partial halt, Oct 2012 - Jan 2013].intensity``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 __all__ = ["assumption_value", "check_assumptions", "parse_path", "with_assumption"]
 
 _SEGMENT = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:\[(?P<select>[^\]]+)\])?$")
+# A selector's keys are separated by a comma followed by the next key and "="; other commas are in a value.
+_NEXT_KEY = re.compile(r",(?=\s*[A-Za-z_][A-Za-z0-9_]*\s*=)")
 
 
 def parse_path(path: str) -> list[tuple[str, dict[str, str] | None]]:
@@ -57,7 +61,7 @@ def parse_path(path: str) -> list[tuple[str, dict[str, str] | None]]:
         select = None
         if m.group("select") is not None:
             select = {}
-            for item in m.group("select").split(","):
+            for item in _NEXT_KEY.split(m.group("select")):
                 key, eq, value = item.partition("=")
                 if not eq or not key.strip():
                     raise ValueError(f"{part!r}: a selector is key=value[,key=value]")
@@ -103,11 +107,26 @@ def assumption_value(cfg: DictConfig, path: str) -> float:
 
 
 def with_assumption(cfg: DictConfig, path: str, value: float) -> DictConfig:
-    """A copy of ``cfg`` with the scenario number at ``path`` set to ``value`` (the rest unchanged)."""
+    """A copy of ``cfg`` with the scenario number at ``path`` set to ``value`` (the rest unchanged).
+
+    A whole-number field (months of a ramp, say) keeps its type: ``value`` must then be whole.
+
+    Raises:
+        ValueError: a fractional value for a whole-number field.
+    """
     out = copy.deepcopy(cfg)
     node, name = _locate(out.scenario, path)
-    node[name] = float(value)
+    if _is_whole_field(node[name]):
+        if not float(value).is_integer():
+            raise ValueError(f"{path} takes whole numbers, not {value!r}")
+        node[name] = int(value)
+    else:
+        node[name] = float(value)
     return out
+
+
+def _is_whole_field(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_assumptions(cfg: DictConfig, fail) -> None:
@@ -129,6 +148,8 @@ def check_assumptions(cfg: DictConfig, fail) -> None:
             fail(f"{p}.path", a.path, "each number listed once")
         seen.add(a.path)
         low, high = float(a.low), float(a.high)
+        if _is_whole_field(value) and not (low.is_integer() and high.is_integer()):
+            fail(f"{p}.low/high", [low, high], f"whole numbers ({a.path} holds a whole number)")
         if not low <= float(value) <= high:
             fail(f"{p}.low/high", [low, high], f"a range that contains the scenario's value {float(value)!r}")
         if not low < high:

@@ -101,12 +101,12 @@ def _remove_written(written: list[Path], outdir: Path) -> None:
 
 def _announce(what: str, cfg: DictConfig) -> None:
     """One progress line on stderr (``output.progress``: ``always``, or ``auto`` on a terminal), for
-    a step that takes seconds without other output, such as drawing the figures.
+    a step that takes seconds without other output, such as drawing the figures (:func:`sim.progress.announce`).
     """
+    from sim.progress import announce
+
     mode = str(OmegaConf.select(cfg, "output.progress", default="auto"))
-    if mode == "always" or (mode == "auto" and sys.stderr.isatty()):
-        sys.stderr.write(f"[coercion-sim] {OmegaConf.select(cfg, 'scenario.name', default='run')}: {what} ...\n")
-        sys.stderr.flush()
+    announce(what, mode, str(OmegaConf.select(cfg, "scenario.name", default="run")))
 
 
 def figures_wanted(cfg: DictConfig, *, sweep_job: bool) -> bool:

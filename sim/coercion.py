@@ -351,11 +351,19 @@ class ExportLicence(Measure):
         covered_good = np.zeros(int(max(row_good.max(initial=0), self.goods.max(initial=0))) + 1, dtype=bool)
         covered_good[self.goods] = True
         row_on = covered_good[row_good] & covered_dest[row_destination]
-        row_on &= ~self.exempt_destination[row_destination] & ~self.exempt_sector[row_sector]
+        # End-use rules name user sectors; producers' input buyers (value chains) come after them in the
+        # sector index and are never exempt by end use nor given an end-use share.
+        n_sectors = len(self.exempt_sector)
+        user_row = row_sector < n_sectors
+        sector_of = np.where(user_row, row_sector, 0)
+        exempt_by_use = user_row & self.exempt_sector[sector_of] if n_sectors else np.zeros(len(row_sector), bool)
+        row_on &= ~self.exempt_destination[row_destination] & ~exempt_by_use
         if not row_on.any():
             return None
         share = np.where(np.isnan(self.destination_share), self.approval_share, self.destination_share)[row_destination]
-        by_sector = self.sector_share[row_sector]
+        by_sector = (
+            np.where(user_row, self.sector_share[sector_of], np.nan) if n_sectors else np.full(len(row_sector), np.nan)
+        )
         share = np.where(np.isnan(by_sector), share, np.minimum(share, by_sector))
         refused = before + after * (1.0 - share)
         slot_on = row_on[:, None] & (slot_origin == self.imposer)

@@ -36,6 +36,7 @@ from omegaconf import MISSING
 __all__ = [
     "CountryConfig",
     "GoodConfig",
+    "ByproductConfig",
     "ProducerConfig",
     "ProjectConfig",
     "UserSectorConfig",
@@ -80,6 +81,16 @@ class CountryConfig:
 
 
 @dataclass
+class ByproductConfig:
+    """The host good a by-product is recovered from, and how much per unit of host output."""
+
+    #: Id of the host good (e.g. ``alumina`` for gallium).
+    good: str = MISSING
+    #: Units of the by-product recoverable per unit of the host good's output, > 0.
+    recovery: float = MISSING
+
+
+@dataclass
 class GoodConfig:
     """A critical good and its market parameters."""
 
@@ -103,6 +114,16 @@ class GoodConfig:
     price_floor: float = 0.01
     #: Cost of shipping one unit between two countries, as a share of the reference price.
     transport_cost_share: float = 0.03
+    #: Value chain: units of each input good used per unit of this good's output (Leontief). The
+    #: good's producers buy the inputs on the same world markets, through the ``sourcing`` entries of
+    #: their country, and hold input inventories; their output is limited by the input stock.
+    inputs: dict[str, float] = field(default_factory=dict)
+    #: Months of input use the good's producers hold at baseline (like a user sector's
+    #: ``inventory_months``); only with ``inputs``.
+    input_inventory_months: float = 2.0
+    #: By-product: the good's capacity in each country is tied to the host good's output there last
+    #: month times the recovery rate, and never exceeds it.
+    byproduct_of: ByproductConfig | None = None
 
 
 @dataclass
@@ -121,6 +142,9 @@ class ProducerConfig:
     supply_elasticity: float | None = None
     #: Class label for domestic measures (e.g. ``formal``, ``informal``); a crackdown acts on one class.
     producer_class: str = ""
+    #: Recycled (secondary) supply, e.g. gallium from scrap: where the good is a by-product
+    #: (``byproduct_of``), this producer's capacity is not tied to the host good's output.
+    recycled: bool = False
 
 
 @dataclass

@@ -72,8 +72,42 @@ METRIC_DOCS: dict[str, str] = {
     "conceded": "whether a target conceded (rule-based strategy)",
     "concession_date": "month a target conceded (YYYY-MM; null: none)",
     "conceding_country": "the target that conceded (only when one did)",
+    "lost_output.<good>.<country>": (
+        "value chains: output the country's producers of the good could not make for lack of inputs (or host "
+        "output), summed over the run (quantity; goods with inputs or a host only)"
+    ),
+    "lost_output_value.<good>.<country>": "the same valued at the good's reference price (US$)",
+    "lost_output_share.<good>.<country>": "that lost output / the producers' baseline output over the run",
+    "output_loss_sector.<country>.<sector>": (
+        "value chains: value added one user sector lost over the run (US$; runs with value chains only)"
+    ),
+    "output_loss_sector_share.<country>.<sector>": "that loss / the sector's baseline value added over the run",
     "clearing_seconds": "wall time spent in market clearing",
 }
+
+
+def _chain_metrics(model, T: int, out: dict) -> None:
+    """Losses by stage (good), sector and country in a run with value chains."""
+    rec, w = model.recorder, model.world
+    lost = rec.good_level["lost_output"][:T]
+    for g, good in enumerate(w.goods):
+        if not rec._chain_goods[g]:
+            continue
+        for c, code in enumerate(w.countries):
+            base = w.baseline_output[g, c] * T
+            total = float(np.nansum(lost[:, g, c]))
+            if base <= 0 and total <= 0:
+                continue
+            out[f"lost_output.{good}.{code}"] = total
+            out[f"lost_output_value.{good}.{code}"] = total * float(w.reference_price[g])
+            if base > 0:
+                out[f"lost_output_share.{good}.{code}"] = float(total / base)
+    for k, (code, sector) in enumerate(w.sector_names):
+        base = rec.sector_baseline_value_added[k] * T
+        if base <= 0:
+            continue  # producers' input buyers: their losses are lost_output above
+        out[f"output_loss_sector.{code}.{sector}"] = float(rec.sector_output_loss[k])
+        out[f"output_loss_sector_share.{code}.{sector}"] = float(rec.sector_output_loss[k] / base)
 
 
 def _month(date) -> str:
@@ -242,6 +276,8 @@ def compute_metrics(model) -> dict:
     out["coercer_cost.domestic_input_cost"] = total_cost - lost_rev
     out["coercer_cost.output_loss"] = own_loss
     out["coercer_cost.total"] = total_cost + own_loss
+    if model.chains is not None:
+        _chain_metrics(model, T, out)
     strategy = model.strategy
     out["strategy"] = getattr(strategy, "name", "schedule")
     if getattr(strategy, "conceded_at", None) is not None:

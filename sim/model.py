@@ -32,6 +32,7 @@ import numpy as np
 
 from sim import kernels
 from sim.agents import ProducerFirm, StateAgent, UserFirm
+from sim.chains import ValueChains
 from sim.coercion import (
     DomesticMeasure,
     ExportLicence,
@@ -100,7 +101,7 @@ class CoercionModel(mesa.Model):
         ]
         for p in range(P):
             ProducerFirm(self, p)
-        for f in range(F):
+        for f in range(w.n_user_firms):  # the rest are producers' input buyers (sim.chains)
             UserFirm(self, f)
         self.states = self.agents_by_type[StateAgent]
         self.producers = self.agents_by_type[ProducerFirm]
@@ -150,8 +151,14 @@ class CoercionModel(mesa.Model):
         self.inventory = w.row_requirement * w.firm_value_added[w.row_firm] * w.row_inventory_months
         self.requirement_multiplier = np.ones(R)
         self.scarcity = np.zeros(R)
-        self.firm_output = w.firm_value_added.copy()
-        self.firm_output_loss = np.zeros(F)
+        self.firm_output = w.firm_value_added[: w.n_user_firms].copy()
+        self.firm_output_loss = np.zeros(w.n_user_firms)
+        # Value chains (sim.chains): None in a world without inputs or by-products.
+        self.chains = ValueChains(w) if ValueChains.present(w) else None
+        self.usable_capacity = self.capacity  # what the market sees; limited by inputs in a chain
+        self.lost_output = np.zeros(P)
+        self.input_use = np.zeros(R)
+        self.delivered_to_firms = np.zeros(R)
         self._row_sigma = w.armington_elasticity[w.row_good]
         self._row_eps = w.demand_elasticity[w.row_good]
         self._row_pref = w.reference_price[w.row_good]
@@ -382,6 +389,10 @@ class CoercionModel(mesa.Model):
         w, prm = self.world, self.params
         req = w.row_requirement * self._requirement_factor() * self._scheduled_requirement(t) * self.policy_requirement
         planned_output = w.firm_value_added  # baseline output; demand for final goods is not modelled
+        if self.chains is not None:
+            # Producers' input buyers plan for the output the market asks of their producer.
+            planned_output = planned_output.copy()
+            planned_output[w.n_user_firms :] = self.chains.planned_output(self)
         need = req * planned_output[w.row_firm]
         # Stock released by states reaches firms before they plan, in proportion to their need.
         if self.stockpile_delivery.any():
@@ -460,6 +471,13 @@ class CoercionModel(mesa.Model):
         w = self.world
         m = self.measure_arrays
         elasticity = self._purchase_elasticity(need)
+        # Supply the market sees: the domestic instruments' curves (halts, crackdowns, output caps,
+        # taxes: _set_supply_terms), within what input stocks allow and shifted by expected input
+        # costs in a value chain (sim.chains).
+        capacity, unit_cost, full_capacity_price = self._market_supply
+        if self.chains is not None:
+            capacity = np.minimum(capacity, self.usable_capacity)
+            unit_cost, full_capacity_price = self.chains.unit_costs(unit_cost, full_capacity_price)
         market = MarketInputs(
             n_countries=len(w.countries),
             reference_price=w.reference_price,
@@ -468,9 +486,9 @@ class CoercionModel(mesa.Model):
             price_floor=w.price_floor,
             producer_country=w.producer_country,
             producer_good=w.producer_good,
-            capacity=self._market_supply[0],
-            unit_cost=self._market_supply[1],
-            full_capacity_price=self._market_supply[2],
+            capacity=capacity,
+            unit_cost=unit_cost,
+            full_capacity_price=full_capacity_price,
             supply_elasticity=w.supply_elasticity,
             firm_country=w.firm_country,
             row_firm=w.row_firm,
@@ -514,6 +532,7 @@ class CoercionModel(mesa.Model):
         pidx = result.price_index
         price_factor = np.where(np.isfinite(pidx), (pidx / self.baseline_price_index) ** (-self._row_eps), 1.0)
         baseline_output = w.firm_value_added
+        inventory_start = self.inventory
         # Output is then limited by the scarcest input: stock plus deliveries (sim.kernels.produce_rows).
         _, output, use, self.inventory, shortage = kernels.produce_rows(
             price_factor,
@@ -525,8 +544,17 @@ class CoercionModel(mesa.Model):
             self._firm_row_order,
             self._firm_row_start,
         )
-        self.firm_output = output
-        self.firm_output_loss = baseline_output - output
+        n = w.n_user_firms
+        self.firm_output = output[:n]
+        self.firm_output_loss = baseline_output[:n] - output[:n]
+        if self.chains is not None:
+            # Producers' input buyers: their producer's sales used the inputs in stock at the start
+            # of the month (this month's deliveries are stocked for the next), and what they could
+            # not make for lack of inputs counts as their shortage of each input.
+            use, self.inventory, shortage, self.lost_output = self.chains.produce(
+                self, result, req, inventory_start, delivered, use, self.inventory, shortage
+            )
+        self.input_use = use
         return {"shortage": shortage, "use": use, "price_index": pidx, "requirement": req}
 
     def _adapt(self, t: int, result, production: dict[str, np.ndarray]) -> None:
@@ -652,6 +680,10 @@ class CoercionModel(mesa.Model):
         if own_orders is not None and own_orders.any():
             self.stockpile_order += own_orders
         req, need, purchase = self._plan(t)
+        if self.chains is not None:
+            self.usable_capacity = self.chains.usable_capacity(self.capacity, self.inventory, req)
+        else:
+            self.usable_capacity = self.capacity
         result = self._clear(purchase, need)
         delivered = self._split_state_purchases(purchase, result)
         # What the state purchases (domestic instruments) bought goes to the state's stock; the rest
@@ -671,6 +703,7 @@ class CoercionModel(mesa.Model):
             self.stockpile_bought_value -= self.state_purchase_value
             self.stockpile += self.state_purchase_bought
         self._book_domestic(t, result)
+        self.delivered_to_firms = delivered
         for lever in self.levers:
             lever.after_clear(self, t, result)
         production = self._produce(req, result, delivered)
@@ -678,6 +711,17 @@ class CoercionModel(mesa.Model):
             if isinstance(q, ExportQuota):
                 q.record_exports(t, result.exports[:, q.imposer])
         self.producer_output = result.producer_output
+        if self.chains is not None:
+            self.chains.update_input_costs(
+                result.price_index,
+                self.baseline_price_index,
+                req,
+                self.world.unit_cost,
+                1.0 - math.exp(-1.0 / self.params.expectation_memory_months),
+            )
+            self.chains.record_host_output(
+                result.producer_output, self.world.producer_good, self.world.producer_country
+            )
         for lever in self.levers:
             lever.before_adapt(self, t)
         self._adapt(t, result, production)

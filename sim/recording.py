@@ -60,6 +60,28 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "requirement per unit of output relative to the start (substitution)",
     ),
     "investment": ("good", "US$/month", "capital spending on capacity projects in the country"),
+    "usable_capacity": (
+        "good",
+        "quantity/month",
+        "value chains: capacity the market saw, limited by the producers' input stock and, for a by-product, by "
+        "the host good's output last month x recovery (only goods with inputs or a host)",
+    ),
+    "lost_output": (
+        "good",
+        "quantity/month",
+        "value chains: output the producers could not make for lack of inputs (or host output): what they would "
+        "have offered at the month's price with their full capacity, less what the usable capacity offered",
+    ),
+    "input_use": (
+        "good",
+        "quantity/month",
+        "value chains: quantity of the good the country's producers of other goods used as an input",
+    ),
+    "input_inventory": (
+        "good",
+        "quantity",
+        "value chains: the country's producers' input stock of the good at the end of the month (part of inventory)",
+    ),
     "output_loss": (
         "country",
         "US$/month",
@@ -134,7 +156,20 @@ class Recorder:
         self._base_need_gc = np.bincount(
             gc_of_row, weights=w.row_requirement * w.firm_value_added[w.row_firm], minlength=G * C
         )
-        self.baseline_value_added = np.bincount(w.firm_country, weights=w.firm_value_added, minlength=C)
+        n_user = w.n_user_firms  # firms after these are producers' input buyers (sim.chains)
+        self._user_country = w.firm_country[:n_user]
+        self._user_sector = w.firm_sector[:n_user]
+        self.baseline_value_added = np.bincount(self._user_country, weights=w.firm_value_added[:n_user], minlength=C)
+        #: Value added lost by each user sector over the run, and its baseline per month (US$).
+        self.sector_output_loss = np.zeros(len(w.sector_names))
+        self.sector_baseline_value_added = np.bincount(
+            self._user_sector, weights=w.firm_value_added[:n_user], minlength=len(w.sector_names)
+        )
+        # Value chains: which goods' chain variables apply, and the rows of producers' input buyers.
+        chains = model.chains
+        self._chain_goods = chains.chain_goods if chains is not None else np.zeros(G, dtype=bool)
+        self._input_goods = chains.input_goods if chains is not None else np.zeros(G, dtype=bool)
+        self._input_rows = chains.input_rows if chains is not None else np.zeros(0, dtype=np.int64)
         # Baseline unit value paid by the coercer's firms, per good (for its domestic cost).
         self._base_paid: np.ndarray | None = None
         # Months in which a country's firms bought a good from an origin whose price sat at the price
@@ -186,8 +221,22 @@ class Recorder:
             gl["requirement_index"][t] = np.where(base > 0, need_now / np.where(base > 0, base, 1.0), np.nan)
         gl["investment"][t] = m._investment
         self.country_level["output_loss"][t], self.country_level["value_added"][t] = kernels.group_sums(
-            w.firm_country, (m.firm_output_loss, m.firm_output), C
+            self._user_country, (m.firm_output_loss, m.firm_output), C
         )
+        if m.chains is not None:
+            self.sector_output_loss += np.bincount(
+                self._user_sector, weights=m.firm_output_loss, minlength=self.sector_output_loss.size
+            )
+            chain, inputs = self._chain_goods[:, None], self._input_goods[:, None]
+            usable, lost = kernels.group_sums(m._producer_gc, (m.usable_capacity, m.lost_output), G * C).reshape(
+                2, G, C
+            )
+            gl["usable_capacity"][t] = np.where(chain, usable, np.nan)
+            gl["lost_output"][t] = np.where(chain, lost, np.nan)
+            rows = self._input_rows
+            gc = self._gc_of_row[rows]
+            gl["input_use"][t] = np.where(inputs, np.bincount(gc, m.input_use[rows], G * C).reshape(G, C), np.nan)
+            gl["input_inventory"][t] = np.where(inputs, np.bincount(gc, m.inventory[rows], G * C).reshape(G, C), np.nan)
         self.country_level["policy_cost"][t] = m.policy_cost
         self.country_level["policy_revenue"][t] = m.policy_revenue
         gl["stockpile_purchase"][t] = m.stockpile_bought + m.state_purchase_bought

@@ -422,6 +422,7 @@ def validate_config(cfg) -> None:
                 f"scenario.sourcing: no entry for destination {country}, good {good}, which its user sectors use; "
                 f"add one with the baseline shares of each origin"
             )
+    _check_value_chains(s, goods, producing, sourced)
 
     for i, m in enumerate(s.measures):
         p = f"scenario.measures[{i}]"
@@ -566,6 +567,55 @@ def validate_config(cfg) -> None:
         validate_policy(cfg)
 
 
+def _check_value_chains(s, goods: list[str], producing: set[tuple[str, str]], sourced: set[tuple[str, str]]) -> None:
+    """Goods' ``inputs`` and ``byproduct_of``: known goods, positive coefficients and recovery rates,
+    no cycle, and a sourcing entry for every input the producers of a good buy abroad.
+    """
+    from sim.chains import input_cycle
+
+    for i, g in enumerate(s.goods):
+        p = f"scenario.goods[{i}]"
+        for u, a in g.inputs.items():
+            _known(u, goods, f"{p}.inputs", "good")
+            _check(u != g.id, f"{p}.inputs", u, f"goods other than {g.id} itself")
+            _check(
+                a > 0, f"{p}.inputs.{u}", a, "> 0 (units of the input per unit of output; leave out inputs not used)"
+            )
+        _check(
+            g.input_inventory_months >= 0,
+            f"{p}.input_inventory_months",
+            g.input_inventory_months,
+            ">= 0 (months of input use held at baseline)",
+        )
+        if g.byproduct_of is not None:
+            b = g.byproduct_of
+            _known(b.good, goods, f"{p}.byproduct_of.good", "good")
+            _check(b.good != g.id, f"{p}.byproduct_of.good", b.good, f"a host good other than {g.id} itself")
+            _check(
+                b.recovery > 0,
+                f"{p}.byproduct_of.recovery",
+                b.recovery,
+                "> 0 (units of the by-product per unit of the host's output)",
+            )
+    cycle = input_cycle({g.id: dict(g.inputs) for g in s.goods})
+    if cycle:
+        raise ScenarioError(
+            f"scenario.goods: the inputs form a cycle {' -> '.join(cycle)}; allowed: value chains without "
+            "cycles (a good cannot be, directly or through other goods, an input of itself)"
+        )
+    makers = {(pr.country, pr.good) for pr in s.producers if pr.capacity > 0} | {
+        (pj.country, pj.good) for pj in s.projects
+    }
+    for g in s.goods:
+        for u in g.inputs:
+            for country in sorted(c for c, good in makers if good == g.id):
+                if (country, u) not in sourced and (country, u) not in producing:
+                    raise ScenarioError(
+                        f"scenario.sourcing: no entry for destination {country}, good {u}, which the producers of "
+                        f"{g.id} in {country} use as an input; add one with the baseline shares of each origin"
+                    )
+
+
 @dataclass
 class World:
     """A scenario as arrays (see module docstring). Quantities are per month from here on."""
@@ -624,6 +674,18 @@ class World:
     baseline_exports: np.ndarray  # [G, C] per month
     sources: dict[str, str] = field(default_factory=dict)
     history: str | None = None
+    # value chains (sim.chains): firms from n_user_firms on are producers' input buyers, whose
+    # firm_value_added is their producer's baseline output (quantity per month) and whose rows'
+    # row_requirement is the input coefficient (input per unit of output)
+    n_user_firms: int = 0
+    firm_producer: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # -1: a user firm
+    byproduct_host: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # [G] -1: none
+    byproduct_recovery: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [G]
+    baseline_output: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # [G, C] sold per month
+    # [G, C] share of capacity the market saw at baseline (below 1 where inputs or host output bound)
+    baseline_usable_share: np.ndarray = field(default_factory=lambda: np.ones((0, 0)))
+    # [P] recycled producers (a by-product's recycled supply, not tied to its host)
+    producer_recycled: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 _LICENCE_KEYS = (
@@ -858,7 +920,41 @@ def build_world(cfg, rng: np.random.Generator) -> World:
     K = max(1, min(k_cap, max(len(c) for c in candidates)))
     shares_of = {(sc.destination, sc.good): dict(sc.shares) for sc in s.sourcing}
 
-    # ---- purchase rows, by good ----
+    # ---- purchase rows, by good: user firms' first ----
+    conc = float(mcfg.sourcing_concentration)
+
+    def row_slots(g: int, d: int, draw: bool) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray]:
+        """Origins, baseline quantity shares, Armington weights and delivered prices of a row of
+        good ``g`` bought in country ``d``; a user firm's shares are a Dirichlet draw around its
+        sector's (``draw``), a producer's input buyer takes its country's shares as they are.
+        """
+        sector_shares = shares_of.get((countries[d], goods[g]), {countries[d]: 1.0})
+        cands = candidates[g]
+        if len(cands) > K:
+            # Baseline origins first, then the largest other candidates (by capacity), in index order.
+            base = [o for o in cands if sector_shares.get(countries[o], 0.0) > 0]
+            others = sorted((o for o in cands if o not in base), key=lambda o: -capacity_of[g, o])
+            cands = sorted((base + others)[:K])
+        s_vec = np.array([sector_shares.get(countries[o], 0.0) for o in cands])
+        pos = s_vec > 0
+        firm_s = np.zeros_like(s_vec)
+        if draw and pos.sum() > 1:
+            firm_s[pos] = rng.dirichlet(conc * s_vec[pos] + 1e-9)
+        elif pos.sum() > 1:
+            firm_s[pos] = s_vec[pos] / s_vec[pos].sum()
+        else:
+            firm_s[pos] = 1.0
+        prices = np.empty(len(cands))
+        for k, o in enumerate(cands):
+            if o == d:
+                prices[k] = ref[g]
+            else:
+                fob = ref[g] * (1 + baseline_measures.export_duty[g, o])
+                prices[k] = (fob + transport[g, o, d]) * (1 + baseline_measures.import_tariff[g, o, d])
+        # w ∝ s p^σ, with prices relative to the highest so the power cannot overflow (same weights).
+        w = firm_s * (prices / prices.max()) ** sigma[g]
+        return cands, firm_s, w / w.sum(), prices
+
     rows = []
     for f in range(F):
         for g, q in firm_use[f].items():
@@ -873,32 +969,10 @@ def build_world(cfg, rng: np.random.Generator) -> World:
     base_w = np.zeros((R, K))
     base_s = np.zeros((R, K))
     base_price = np.zeros((R, K))
-    conc = float(mcfg.sourcing_concentration)
     for r, (g, f, _) in enumerate(rows):
-        d = firm_country[f]
-        sector_shares = shares_of.get((countries[d], goods[g]), {countries[d]: 1.0})
-        cands = candidates[g]
-        if len(cands) > K:
-            # Baseline origins first, then the largest other candidates (by capacity), in index order.
-            base = [o for o in cands if sector_shares.get(countries[o], 0.0) > 0]
-            others = sorted((o for o in cands if o not in base), key=lambda o: -capacity_of[g, o])
-            cands = sorted((base + others)[:K])
-        slot_origin[r, : len(cands)] = cands
-        s_vec = np.array([sector_shares.get(countries[o], 0.0) for o in cands])
-        pos = s_vec > 0
-        firm_s = np.zeros_like(s_vec)
-        if pos.sum() > 1:
-            firm_s[pos] = rng.dirichlet(conc * s_vec[pos] + 1e-9)
-        else:
-            firm_s[pos] = 1.0
-        for k, o in enumerate(cands):
-            if o == d:
-                p = ref[g]
-            else:
-                fob = ref[g] * (1 + baseline_measures.export_duty[g, o])
-                p = (fob + transport[g, o, d]) * (1 + baseline_measures.import_tariff[g, o, d])
-            base_price[r, k] = p
-        base_s[r, : len(cands)] = firm_s
+        cands, firm_s, _, prices = row_slots(g, firm_country[f], draw=True)
+        n = len(cands)
+        slot_origin[r, :n], base_s[r, :n], base_price[r, :n] = cands, firm_s, prices
     # The firms' draws redistribute each sector's calibrated sourcing, never change it: the use-weighted
     # shares of a (sector, good) are exactly the scenario's shares for every seed (sim.scenario.match_margins).
     row_sector = np.asarray(firm_sector, dtype=np.int64)[row_firm] if R else np.zeros(0, dtype=np.int64)
@@ -917,37 +991,126 @@ def build_world(cfg, rng: np.random.Generator) -> World:
         w = base_s[r, :n] * (prices / prices.max()) ** sigma[g]
         base_w[r, :n] = w / w.sum()
 
-    # ---- producers: existing, calibrated to baseline demand; then projects ----
+    # ---- baseline demand on each origin ----
     demand_on = np.zeros((G, C))
     exports0 = np.zeros((G, C))
-    for r, (g, f, q) in enumerate(rows):
-        for k in range(K):
-            o = slot_origin[r, k]
-            if o >= 0 and base_s[r, k] > 0:
-                demand_on[g, o] += q * base_s[r, k]
-                if o != firm_country[f]:
-                    exports0[g, o] += q * base_s[r, k]
+    row_quantity = np.array([r[2] for r in rows], dtype=float)
+
+    def add_demand(g_rows, d_rows, q_rows, s_rows, o_rows) -> None:
+        on = (o_rows >= 0) & (s_rows > 0)
+        q = q_rows[:, None] * s_rows
+        np.add.at(demand_on, (np.broadcast_to(g_rows[:, None], on.shape)[on], o_rows[on]), q[on])
+        foreign = on & (o_rows != d_rows[:, None])
+        np.add.at(exports0, (np.broadcast_to(g_rows[:, None], on.shape)[foreign], o_rows[foreign]), q[foreign])
+
+    add_demand(row_good, firm_country_a[row_firm], row_quantity, base_s, slot_origin)
     cap_by = np.zeros((G, C))
+    recycled_by = np.zeros((G, C))  # recycled capacity: not tied to a by-product's host
     for pr in s.producers:
         cap_by[gi[pr.good], ci[pr.country]] += pr.capacity / 12.0
+        if pr.recycled:
+            recycled_by[gi[pr.good], ci[pr.country]] += pr.capacity / 12.0
+
+    # ---- value chains: every producer of a good with inputs buys them (one input buyer each) ----
+    # Downstream goods first, so the demand on a good is complete (user firms and the producers of
+    # every good it goes into) when its own producers' output, and so their input purchases, are set.
+    from sim.chains import chain_order
+
+    inputs_of = {g.id: dict(g.inputs) for g in s.goods}
+    cover_of = {g.id: float(g.input_inventory_months) for g in s.goods}
+    # (good, country, capacity at the start, can ever produce): a listed producer without capacity
+    # never produces (and needs no sourcing entry), a project may.
+    producer_specs = [(pr.good, pr.country, pr.capacity, pr.capacity > 0) for pr in s.producers] + [
+        (pj.good, pj.country, 0.0, True) for pj in s.projects
+    ]
+    n_user_firms = F
+    firm_producer = [-1] * F
+    chain_rows: list[tuple[int, int, float, float]] = []  # (good, firm, quantity, coefficient)
+    chain_sector: dict[tuple[int, int], int] = {}
+    for good_id in chain_order(goods, inputs_of):
+        if not inputs_of[good_id]:
+            continue
+        g = gi[good_id]
+        for p_index, (pgood, pcountry, pcap, active) in enumerate(producer_specs):
+            if pgood != good_id or not active:
+                continue
+            c = ci[pcountry]
+            output = demand_on[g, c] * (pcap / 12.0) / cap_by[g, c] if cap_by[g, c] > 0 else 0.0
+            if (g, c) not in chain_sector:
+                chain_sector[(g, c)] = len(sector_names)
+                sector_names.append((pcountry, f"{good_id} producers"))
+            f = len(firm_country)
+            firm_country.append(c)
+            firm_sector.append(chain_sector[(g, c)])
+            firm_va.append(output)  # the input buyer's scale: its producer's baseline output per month
+            firm_cover.append(cover_of[good_id])
+            firm_producer.append(p_index)
+            new = []
+            for u_id, a in inputs_of[good_id].items():
+                chain_rows.append((gi[u_id], f, a * output, a))
+                new.append(chain_rows[-1])
+            for u, _, q, _ in new:
+                cands, firm_s, _, _ = row_slots(u, c, draw=False)
+                for k, o in enumerate(cands):
+                    demand_on[u, o] += q * firm_s[k]
+                    if o != c:
+                        exports0[u, o] += q * firm_s[k]
+    if chain_rows:
+        Rc = len(chain_rows)
+        c_good = np.array([r[0] for r in chain_rows], dtype=np.int64)
+        c_firm = np.array([r[1] for r in chain_rows], dtype=np.int64)
+        c_slot = np.full((Rc, K), -1, dtype=np.int64)
+        c_w, c_s, c_price = np.zeros((Rc, K)), np.zeros((Rc, K)), np.zeros((Rc, K))
+        for r, (u, f, _, _) in enumerate(chain_rows):
+            cands, firm_s, weights, prices = row_slots(u, firm_country[f], draw=False)
+            n = len(cands)
+            c_slot[r, :n], c_s[r, :n], c_w[r, :n], c_price[r, :n] = cands, firm_s, weights, prices
+        # One list of rows, sorted by good then firm (user firms' rows keep their order).
+        order = np.lexsort((np.r_[row_firm, c_firm], np.r_[row_good, c_good]))
+        row_good = np.r_[row_good, c_good][order]
+        row_firm = np.r_[row_firm, c_firm][order]
+        row_req = np.r_[row_req, [r[3] for r in chain_rows]][order]
+        row_cover = np.asarray(firm_cover)[row_firm]
+        slot_origin = np.r_[slot_origin, c_slot][order]
+        base_w = np.r_[base_w, c_w][order]
+        base_s = np.r_[base_s, c_s][order]
+        base_price = np.r_[base_price, c_price][order]
+        firm_country_a = np.array(firm_country, dtype=np.int64)
+
+    # ---- capacity the market sees at baseline: limited by input stocks and by host output ----
+    usable_by = cap_by.copy()
+    for g, gc in enumerate(s.goods):
+        if gc.inputs:
+            # Producers' baseline input stock covers input_inventory_months of their output.
+            usable_by[g] = np.minimum(usable_by[g], gc.input_inventory_months * demand_on[g])
+    byproduct_host = np.full(G, -1, dtype=np.int64)
+    byproduct_recovery = np.zeros(G)
+    for g, gc in enumerate(s.goods):
+        if gc.byproduct_of is not None:
+            byproduct_host[g] = gi[gc.byproduct_of.good]
+            byproduct_recovery[g] = float(gc.byproduct_of.recovery)
+            usable_by[g] = np.minimum(
+                usable_by[g], recycled_by[g] + byproduct_recovery[g] * demand_on[byproduct_host[g]]
+            )
     for g in range(G):
         for c in range(C):
-            if demand_on[g, c] > MAX_BASELINE_UTILISATION * cap_by[g, c] + 1e-12:
+            if demand_on[g, c] > MAX_BASELINE_UTILISATION * usable_by[g, c] + 1e-12:
                 if cap_by[g, c] <= 0:
                     continue  # validated: no baseline share on an origin without producers
-                raise ScenarioError(
-                    f"scenario.producers: baseline demand on {countries[c]} for {goods[g]} is "
-                    f"{demand_on[g, c] * 12:.4g} per year, {demand_on[g, c] / cap_by[g, c]:.0%} of its capacity "
-                    f"{cap_by[g, c] * 12:.4g}; allowed: at most {MAX_BASELINE_UTILISATION:.0%} (raise capacity or "
-                    f"lower the use or shares served by it)"
+                host_limit = (
+                    recycled_by[g, c] + byproduct_recovery[g] * demand_on[byproduct_host[g], c]
+                    if byproduct_host[g] >= 0
+                    else np.inf
                 )
+                _baseline_overload(g, s.goods[g], countries[c], demand_on[g, c], cap_by[g, c], host_limit)
     names, pc, pg, nameplate, cap0, cost, full, eps = [], [], [], [], [], [], [], []
     is_proj, lag, ramp, hurdle, capex, committed, earliest, offtake = [], [], [], [], [], [], [], []
     far = 10**9
     for pr in s.producers:
         g, c = gi[pr.good], ci[pr.country]
         e = pr.supply_elasticity if pr.supply_elasticity is not None else s.goods[g].supply_elasticity
-        u0 = demand_on[g, c] / cap_by[g, c] if cap_by[g, c] > 0 else 0.0
+        # Utilisation of the capacity the market sees at baseline (all of it without a value chain).
+        u0 = demand_on[g, c] / usable_by[g, c] if usable_by[g, c] > 0 else 0.0
         u0 = max(u0, 1e-6)
         names.append(pr.name or f"{pr.country} {pr.good}")
         pc.append(c)
@@ -1040,6 +1203,13 @@ def build_world(cfg, rng: np.random.Generator) -> World:
         earliest_start=np.array(earliest, dtype=np.int64),
         offtake=offtake,
         firm_country=firm_country_a,
+        n_user_firms=n_user_firms,
+        firm_producer=np.array(firm_producer, dtype=np.int64),
+        byproduct_host=byproduct_host,
+        byproduct_recovery=byproduct_recovery,
+        baseline_output=demand_on,
+        producer_recycled=np.array([bool(pr.recycled) for pr in s.producers] + [False] * len(s.projects), dtype=bool),
+        baseline_usable_share=np.where(cap_by > 0, usable_by / np.where(cap_by > 0, cap_by, 1.0), 1.0),
         firm_sector=np.array(firm_sector, dtype=np.int64),
         firm_value_added=np.array(firm_va, dtype=float),
         sector_names=sector_names,
@@ -1058,6 +1228,35 @@ def build_world(cfg, rng: np.random.Generator) -> World:
         baseline_exports=exports0,
         sources=dict(s.sources),
         history=s.history,
+    )
+
+
+def _baseline_overload(index: int, good, country: str, demand: float, capacity: float, host_limit: float) -> None:
+    """Raise the error for an origin whose baseline demand exceeds what it can offer at baseline:
+    its producers' capacity, the output their input stock allows, or its host good's output x
+    recovery (monthly quantities).
+    """
+    per_year = f"{demand * 12:.4g} per year"
+    input_limit = good.input_inventory_months * demand if good.inputs else np.inf
+    most = MAX_BASELINE_UTILISATION
+    if demand > most * capacity:
+        raise ScenarioError(
+            f"scenario.producers: baseline demand on {country} for {good.id} is {per_year}, {demand / capacity:.0%} "
+            f"of its capacity {capacity * 12:.4g}; allowed: at most {most:.0%} (raise capacity or "
+            f"lower the use or shares served by it)"
+        )
+    if input_limit <= host_limit:
+        raise ScenarioError(
+            f"scenario.goods[{index}].input_inventory_months: {good.input_inventory_months!r} is invalid; a month's "
+            f"output is limited by the input stock held at its start, so the baseline output of {good.id} in "
+            f"{country} ({per_year}) needs more than one month of input cover; allowed: >= {1 / most:.4g}"
+        )
+    b = good.byproduct_of
+    raise ScenarioError(
+        f"scenario.goods[{index}].byproduct_of: baseline output of {good.id} in {country} is {per_year}, more than "
+        f"{most:.0%} of what its host allows ({b.good} output there x recovery {b.recovery:g}, plus any recycled "
+        f"capacity = {host_limit * 12:.4g} per year); allowed: a recovery rate, host output or recycled capacity "
+        f"that covers the by-product's baseline demand (or a lower demand for it)"
     )
 
 

@@ -1,33 +1,30 @@
-"""Global sensitivity analysis in the EMA Workbench vocabulary: uncertainties in, outcomes out.
+"""Global sensitivity analysis: SALib designs and indices on top of the EMA Workbench model.
 
-* An :class:`Uncertainty` is a config key with a range (``model.precaution`` in [1, 3],
-  ``scenario.goods.0.armington_elasticity`` in [2, 5]); a **lever** is the same thing for a policy
-  parameter (``policy.stockpile.months``), declared with :class:`Lever` and sampled alike.
-* An :class:`Outcome` is a metric key (``output_loss_share.JPN``, see ``metrics.json``).
-* :func:`sample` draws a design with SALib (``sobol``: Saltelli/Sobol' sequence; ``morris``:
-  elementary-effect trajectories), :func:`run_experiments` runs it and :func:`analyze` turns the
-  outcomes into indices (a tidy table, one row per outcome and parameter);
-  :func:`indices_figure` draws them.
+The vocabulary is the EMA Workbench's (:mod:`sim.exploration`): an uncertainty or a lever is an EMA
+parameter whose ``variable_name`` is a dotted config key (``model.precaution`` in [1, 3],
+``scenario.goods.0.armington_elasticity`` in [2, 5], ``policy.stockpile.months`` in [0, 6]), made by
+:func:`Uncertainty` / :func:`Lever` (the same thing, named for the reader); an outcome is a key of
+``metrics.json`` (:func:`Outcome`).
 
-:func:`run_experiments` is the fast path for large designs: worker processes (joblib/loky) each
-compose the configuration once, then run design point after design point in memory
-(:func:`outcomes_in_memory`: the model and its metrics, no tables or files per run). A Hydra multirun would
-start a process, compose and write outputs for every point; ``benchmarks/bench_sweep.py`` measures
-both.
+* :func:`sample` draws a design with EMA's SALib samplers (``sobol``: Saltelli/Sobol' sequence;
+  ``morris``: elementary-effect trajectories): one row per experiment, one column per config key;
+* :func:`run_experiments` runs it through the EMA Workbench (:func:`sim.exploration.ema_model`,
+  in process or on EMA's worker processes), each process composing the configuration once and
+  running design points in memory (no files per run; ``benchmarks/bench_sweep.py`` measures it);
+* :func:`analyze` turns the outcomes into SALib indices (a tidy table, one row per outcome and
+  parameter) and :func:`indices_figure` draws them.
 """
 
 from __future__ import annotations
 
-import copy
-import functools
-import math
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from sim.exploration import outcome as _outcome
+from sim.exploration import outcomes_in_memory, parameter
 
 __all__ = [
     "Uncertainty",
@@ -48,49 +45,40 @@ METHODS = ("sobol", "morris")
 MORRIS_LEVELS = 4
 
 
-@dataclass(frozen=True)
-class Uncertainty:
-    """A scenario or model parameter whose value is uncertain: a config key and its range.
-
-    Args:
-        name: Dotted config key (list items by index: ``scenario.goods.0.armington_elasticity``).
-        low: Lower end of the range.
-        high: Upper end of the range (> ``low``).
+def Uncertainty(name: str, low: float, high: float):  # noqa: N802 (a constructor, named as before)
+    """A scenario or model parameter whose value is uncertain: the config key ``name`` in
+    [``low``, ``high``] (an EMA ``RealParameter``, see :func:`sim.exploration.parameter`).
     """
-
-    name: str
-    low: float
-    high: float
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
-            raise ValueError(f"{self.name}: range [{self.low!r}, {self.high!r}] is invalid; allowed: finite low < high")
+    return parameter(name, low, high)
 
 
-@dataclass(frozen=True)
-class Lever(Uncertainty):
-    """A policy parameter a decision maker sets (``policy.stockpile.months`` in [0, 6]); sampled and
-    analysed like an :class:`Uncertainty`.
+def Lever(name: str, low: float, high: float):  # noqa: N802
+    """A policy setting a decision maker chooses (``policy.stockpile.months`` in [0, 6]); the same
+    EMA parameter as :func:`Uncertainty`, sampled and analysed alike.
     """
+    return parameter(name, low, high)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """A scalar outcome of a run: a key of ``metrics.json`` (``output_loss_share.JPN``)."""
-
-    name: str
+def Outcome(name: str):  # noqa: N802
+    """A scalar outcome of a run: a key of ``metrics.json`` (an EMA outcome)."""
+    return _outcome(name)
 
 
-def problem(parameters: Sequence[Uncertainty]) -> dict:
-    """The SALib problem for ``parameters`` (names, bounds)."""
-    names = [p.name for p in parameters]
+def _key(p) -> str:
+    """The config or metric key of an EMA parameter or outcome, or a key given as a string."""
+    return p.variable_name[0] if hasattr(p, "variable_name") else str(p)
+
+
+def problem(parameters: Sequence) -> dict:
+    """The SALib problem for ``parameters`` (names: config keys; bounds)."""
+    names = [_key(p) for p in parameters]
     if len(set(names)) != len(names):
         raise ValueError(f"parameters: {names!r} is invalid; allowed: each config key once")
-    return {"num_vars": len(parameters), "names": names, "bounds": [[p.low, p.high] for p in parameters]}
+    return {"num_vars": len(parameters), "names": names, "bounds": [[p.lower_bound, p.upper_bound] for p in parameters]}
 
 
-def sample(parameters: Sequence[Uncertainty], method: str = "sobol", n: int = 64, *, seed: int = 1) -> pd.DataFrame:
-    """A design: one row per experiment, one column per parameter.
+def sample(parameters: Sequence, method: str = "sobol", n: int = 64, *, seed: int = 1) -> pd.DataFrame:
+    """A design: one row per experiment, one column per parameter (its config key).
 
     Args:
         parameters: Uncertainties and levers.
@@ -99,152 +87,83 @@ def sample(parameters: Sequence[Uncertainty], method: str = "sobol", n: int = 64
         n: Base sample size.
         seed: Seed of the sampler.
     """
-    prob = problem(parameters)
-    if method == "sobol":
-        from SALib.sample import sobol
+    from ema_workbench.em_framework.salib_samplers import MorrisSampler, SobolSampler
 
+    names = problem(parameters)["names"]
+    if method == "sobol":
         if n < 2 or n & (n - 1):
             raise ValueError(f"n: {n!r} is invalid; allowed: a power of two >= 2 for Sobol' sampling")
-        x = sobol.sample(prob, n, calc_second_order=False, scramble=True, seed=seed)
+        samples = SobolSampler().generate_samples(list(parameters), n, rng=seed, calc_second_order=False, scramble=True)
     elif method == "morris":
-        from SALib.sample import morris
-
         if n < 2:
             raise ValueError(f"n: {n!r} is invalid; allowed: at least 2 Morris trajectories")
-        x = morris.sample(prob, n, num_levels=MORRIS_LEVELS, seed=seed)
+        samples = MorrisSampler().generate_samples(list(parameters), n, rng=seed, num_levels=MORRIS_LEVELS)
     else:
         raise ValueError(f"method: {method!r} is invalid; allowed: {', '.join(METHODS)}")
-    return pd.DataFrame(x, columns=prob["names"])
+    return pd.DataFrame(np.asarray(samples.samples, dtype=float), columns=names)
 
 
 # --------------------------------------------------------------------------------------------------
 # Running a design
 # --------------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=4)
-def _base_config(scenario: str, overrides: tuple[str, ...], config_dir: str | None):
-    """The composed configuration, once per worker process."""
-    from sim.api import compose_config
-
-    fixed = ["output.figures=false", "output.flows=false", "output.progress=never", *overrides]
-    return compose_config(scenario, fixed, config_dir=config_dir)
-
-
-def _configure(base, point: dict[str, float], seed: int):
-    from omegaconf import OmegaConf
-
-    cfg = copy.deepcopy(base)
-    for key, value in point.items():
-        OmegaConf.update(cfg, key, float(value), merge=False)
-    cfg.seed = int(seed)
-    return cfg
-
-
-def outcomes_in_memory(cfg) -> dict:
-    """Run a composed, prepared configuration (:func:`sim.scenario.prepare_config`) and return its
-    metrics only.
-
-    The same model run and :func:`sim.metrics.compute_metrics` as :func:`sim.api.run_config`, without
-    the tidy tables, the resolved copy of the configuration and the provenance that a run's files
-    need (about a third of the CPU time of a rare_earth_2010 run).
-    """
-    from sim.metrics import compute_metrics
-    from sim.model import CoercionModel
-
-    model = CoercionModel(cfg)
-    model.run()
-    metrics = compute_metrics(model)
-    metrics.setdefault("clearing_max_iterations", int(model.clearing_max_iterations))
-    metrics.setdefault("clearing_max_residual", float(model.clearing_max_residual))
-    del model
-    return metrics
-
-
-def _run_chunk(scenario, overrides, config_dir, seed, points, outcomes):
-    """Worker: run design points in memory, return their outcomes, wall and CPU seconds."""
-    import logging
-
-    from sim.scenario import prepare_config
-
-    logging.getLogger("MESA").setLevel(logging.WARNING)
-    base = _base_config(scenario, tuple(overrides), config_dir)
-    rows = []
-    for point in points:
-        t0, c0 = time.perf_counter(), time.process_time()
-        cfg = prepare_config(_configure(base, point, seed))
-        metrics = outcomes_in_memory(cfg)
-        missing = [o for o in outcomes if o not in metrics]
-        if missing:
-            raise KeyError(f"outcomes: {missing!r} are not metrics of {scenario}; allowed: keys of metrics.json")
-        values = [float(metrics[o]) if metrics[o] is not None else np.nan for o in outcomes]
-        rows.append([*values, time.perf_counter() - t0, time.process_time() - c0])
-    return rows
-
-
-def _check_parameters(scenario, overrides, config_dir, parameters: Sequence[Uncertainty], seed: int) -> None:
-    """Every key exists and each end of every range passes validation, before anything runs."""
-    from omegaconf import OmegaConf
-
-    from sim.scenario import prepare_config
-
-    base = _base_config(scenario, tuple(overrides), config_dir)
-    for p in parameters:
-        if OmegaConf.select(base, p.name) is None:
-            raise KeyError(f"{p.name}: not a key of the {scenario} configuration; allowed: a dotted config key")
-        for end in (p.low, p.high):
-            prepare_config(_configure(base, {p.name: end}, seed))
-
-
 def run_experiments(
     design: pd.DataFrame,
-    outcomes: Sequence[str | Outcome],
+    outcomes: Sequence,
     *,
     scenario: str = "rare_earth_2010",
     overrides: Sequence[str] = (),
     seed: int = 1,
     n_jobs: int = 1,
     config_dir: str | Path | None = None,
-    parameters: Sequence[Uncertainty] | None = None,
+    parameters: Sequence | None = None,
+    policies: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Run every row of ``design`` (columns: config keys) and return the design with the outcomes.
+    """Run every row of ``design`` (columns: config keys) through the EMA Workbench and return the
+    design with the outcomes.
 
-    Worker processes (``n_jobs``; -1 = one per core) each compose the configuration once and run
-    their share of the rows in memory; nothing is written per run. All runs use the root ``seed``
-    (common random numbers, so differences come from the parameters).
+    The rows are EMA scenarios of :func:`sim.exploration.ema_model` (one replication, root
+    ``seed`` for every run: common random numbers, so differences come from the parameters); with
+    ``n_jobs`` > 1 (-1: one per core) EMA's worker processes run them, each composing the
+    configuration once. Nothing is written per run.
 
     Returns:
         ``design`` plus one column per outcome, ``wall_seconds`` and ``cpu_seconds`` (per run, in
         its worker).
 
     Raises:
-        KeyError: a design column or an outcome that the configuration / metrics do not have.
+        sim.exploration.ExplorationError: a design column the configuration does not have, or an
+            outcome the metrics do not have.
         sim.scenario.ScenarioError: a range end that fails validation (checked before any run).
     """
-    from joblib import Parallel, delayed
+    import os
 
-    names = [o.name if isinstance(o, Outcome) else str(o) for o in outcomes]
+    import ema_workbench as ema
+
+    from sim.exploration import ema_model, ema_name, perform_experiments
+
+    names = [_key(o) for o in outcomes]
     if parameters is None:
         parameters = [
-            Uncertainty(c, float(design[c].min()), float(np.nextafter(design[c].max(), np.inf))) for c in design.columns
+            parameter(c, float(design[c].min()), float(np.nextafter(design[c].max(), np.inf))) for c in design.columns
         ]
-    cfg_dir = None if config_dir is None else str(config_dir)
-    _check_parameters(scenario, overrides, cfg_dir, parameters, seed)
-    points = design.to_dict(orient="records")
-    workers = max(1, n_jobs if n_jobs > 0 else (__import__("os").cpu_count() or 1))
-    n_chunks = min(len(points), workers * 4) or 1
-    chunks = [c.tolist() for c in np.array_split(np.arange(len(points)), n_chunks)]
-    if workers == 1:
-        results = [_run_chunk(scenario, tuple(overrides), cfg_dir, seed, [points[i] for i in c], names) for c in chunks]
-    else:
-        results = Parallel(n_jobs=workers, backend="loky")(
-            delayed(_run_chunk)(scenario, tuple(overrides), cfg_dir, seed, [points[i] for i in c], names)
-            for c in chunks
-        )
-    values = np.array([row for chunk in results for row in chunk], dtype=float).reshape(len(points), len(names) + 2)
+    model = ema_model(
+        scenario,
+        uncertainties=parameters,
+        outcomes=[*names, "wall_seconds", "cpu_seconds"],
+        overrides=overrides,
+        policies=policies,
+        replications=[seed],
+        config_dir=config_dir,
+    )
+    rows = design.to_dict(orient="records")
+    if rows:  # the outcomes are metrics of the case: one run of the first point, before the design
+        model.function.run(rows[0], seed=seed)
+    points = [ema.Sample(f"design_{i}", **{ema_name(k): v for k, v in row.items()}) for i, row in enumerate(rows)]
+    workers = max(1, n_jobs if n_jobs > 0 else (os.cpu_count() or 1))
+    _, results = perform_experiments(model, points, seed=seed, n_jobs=min(workers, max(1, len(points))))
     out = design.reset_index(drop=True).copy()
-    for j, name in enumerate(names):
-        out[name] = values[:, j]
-    out["wall_seconds"] = values[:, -2]
-    out["cpu_seconds"] = values[:, -1]
+    for name in [*names, "wall_seconds", "cpu_seconds"]:
+        out[name] = np.asarray(results[ema_name(name)], dtype=float).reshape(len(out), -1)[:, 0]
     return out
 
 
@@ -252,9 +171,9 @@ def run_experiments(
 # Indices
 # --------------------------------------------------------------------------------------------------
 def analyze(
-    parameters: Sequence[Uncertainty],
+    parameters: Sequence,
     experiments: pd.DataFrame,
-    outcomes: Sequence[str | Outcome],
+    outcomes: Sequence,
     method: str = "sobol",
     *,
     seed: int = 1,
@@ -266,7 +185,7 @@ def analyze(
     absolute and standard deviation of the elementary effects).
     """
     prob = problem(parameters)
-    names = [o.name if isinstance(o, Outcome) else str(o) for o in outcomes]
+    names = [_key(o) for o in outcomes]
     x = experiments[prob["names"]].to_numpy(dtype=float)
     frames = []
     for name in names:

@@ -128,7 +128,8 @@ def flow_matrix(flows: pd.DataFrame, by: str, good: str | None = None) -> pd.Dat
 
 def metric_key_regex(goods: Iterable[str], countries: Iterable[str]) -> re.Pattern:
     """A regex matching every key documented in ``METRIC_DOCS``, with ``<good>``, ``<country>`` and
-    ``<lever>`` placeholders standing for the scenario's goods and countries and the policy levers."""
+    ``<lever>`` placeholders standing for the scenario's goods and countries and the policy levers
+    (``<sector>``: any user sector's name)."""
     from sim.metrics import METRIC_DOCS
     from sim.policy import LEVER_NAMES
 
@@ -142,6 +143,7 @@ def metric_key_regex(goods: Iterable[str], countries: Iterable[str]) -> re.Patte
             .replace(re.escape("<good>"), g)
             .replace(re.escape("<country>"), c)
             .replace(re.escape("<lever>"), lv)
+            .replace(re.escape("<sector>"), r"[^.]+")
         )
         parts.append(pat)
     return re.compile("^(?:" + "|".join(parts) + ")$")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import io
 import weakref
 
 import helpers
@@ -14,6 +15,7 @@ from omegaconf import DictConfig
 import sim.api
 from sim.api import RunResult, compose_config, run
 from sim.model import CoercionModel
+from sim.progress import MonthProgress, announce
 from sim.scenario import ScenarioError
 
 #: A short run: six months without measures (the minimal quota starts in 2021).
@@ -105,13 +107,52 @@ def test_run_is_silent_by_default(capfd):
     assert out == "" and err == ""
 
 
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _report_every_month(progress, total: int = 36) -> None:
+    for done in range(1, total + 1):
+        progress(done, total)
+
+
 def test_auto_progress_is_silent_when_stderr_is_not_a_terminal(capsys):
-    progress = sim.api._Progress("auto", "minimal")  # stderr is pytest's capture: not a tty
-    assert not progress.tty
-    progress.t0 -= 60.0  # as if the run had been going for a minute
-    progress(10, 36)
-    progress(36, 36)
+    progress = MonthProgress("auto", "minimal", delay=0.0)  # stderr is pytest's capture: not a tty
+    _report_every_month(progress)
     assert capsys.readouterr().err == ""
+
+
+def test_progress_on_a_terminal_is_a_tqdm_bar_left_at_the_last_month():
+    for mode in ("auto", "always"):
+        terminal = _Terminal()
+        _report_every_month(MonthProgress(mode, "minimal", stream=terminal, delay=0.0))
+        out = terminal.getvalue()
+        assert "\r" in out and out.endswith("\n"), mode  # one line redrawn in place
+        last = out.rstrip("\n").rsplit("\r", 1)[-1]
+        assert last.startswith("[coercion-sim] minimal: 100%|") and "month 36/36" in last, mode
+
+
+def test_always_progress_in_a_log_is_whole_lines_ending_at_the_last_month():
+    log = io.StringIO()  # not a terminal: a batch job's log
+    _report_every_month(MonthProgress("always", "minimal", stream=log))
+    lines = log.getvalue().splitlines(keepends=True)
+    assert "\r" not in log.getvalue() and all(line.endswith("\n") for line in lines)
+    assert all(line.startswith("[coercion-sim] minimal: month ") for line in lines)
+    assert lines[-1].startswith("[coercion-sim] minimal: month 36/36 (")
+
+
+def test_never_progress_is_silent_even_on_a_terminal():
+    terminal = _Terminal()
+    _report_every_month(MonthProgress("never", "minimal", stream=terminal, delay=0.0))
+    announce("drawing figures", "never", "minimal", stream=terminal)
+    assert terminal.getvalue() == ""
+
+
+def test_auto_progress_waits_before_showing_a_bar():
+    terminal = _Terminal()
+    _report_every_month(MonthProgress("auto", "minimal", stream=terminal, delay=3600.0))
+    assert terminal.getvalue() == ""  # a run shorter than the delay leaves the terminal clean
 
 
 def test_run_frees_the_model_unless_kept(monkeypatch):

@@ -41,6 +41,11 @@ def test_paths_address_list_entries_by_what_identifies_them():
         "measures",
         {"label": "Quota 2010 (H2). cut"},
     )
+    # A comma belongs to the value unless the next key and "=" follow it (labels carry commas).
+    assert parse_path("measures[label=Baotou halt, Oct 2012,type=production_halt].intensity")[0] == (
+        "measures",
+        {"label": "Baotou halt, Oct 2012", "type": "production_halt"},
+    )
     for bad in ("goods.0.x", "goods[id].x", "goods[id=a", "", "9goods.x"):
         with pytest.raises((ValueError, KeyError)):
             cfg = helpers.compose("minimal")
@@ -82,6 +87,20 @@ def test_a_bad_assumption_is_one_clear_error_naming_the_field(entry, field, says
     with pytest.raises(ScenarioError) as err:
         validate_config(cfg)
     assert f"scenario.{field}" in str(err.value) and says in str(err.value)
+
+
+def test_a_whole_number_field_stays_whole_and_refuses_a_fractional_range():
+    cfg = helpers.compose("rare_earth_2010")
+    crackdown = next(m for m in cfg.scenario.measures if m.type == "crackdown")
+    path = f"measures[label={crackdown.label}].ramp_months"
+    changed = with_assumption(cfg, path, 31.0)
+    assert next(m for m in changed.scenario.measures if m.type == "crackdown").ramp_months == 31
+    with pytest.raises(ValueError, match="whole numbers"):
+        with_assumption(cfg, path, 31.5)
+    entry = f"{{path: '{path}', low: 30.5, high: 50, reason: r}}"
+    bad = helpers.compose("rare_earth_2010", [f"scenario.assumptions=[{entry}]"])
+    with pytest.raises(ScenarioError, match="whole numbers"):
+        validate_config(bad)
 
 
 def test_the_same_number_listed_twice_is_refused():

@@ -198,7 +198,7 @@ def test_every_metric_key_is_documented(run_a):
 
 def test_metric_docs_patterns_are_well_formed():
     for key in METRIC_DOCS:
-        assert re.fullmatch(r"[a-z_0-9]+(\.(<good>|<country>|<lever>|[a-z_0-9]+))*", key), key
+        assert re.fullmatch(r"[a-z_0-9]+(\.(<good>|<country>|<lever>|<sector>|[a-z_0-9]+))*", key), key
 
 
 def test_config_yaml_loads_and_has_the_seed(run_a):
