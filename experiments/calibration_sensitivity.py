@@ -31,6 +31,7 @@ PARAMETERS = (
     "risk_memory_months",
     "risk_aversion",
     "substitution_rate",
+    "long_run_thrift",
 )
 OUTCOMES = {
     "peak_light": "peak export price, light (x 2009)",

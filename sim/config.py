@@ -441,6 +441,9 @@ class ModelConfig:
     substitution_rate: float = 0.003
     #: Lowest requirement reachable by endogenous substitution, share of baseline.
     substitution_floor: float = 0.6
+    #: Demand destruction at high prices (long-run thrift): users' price elasticity of use per unit
+    #: output, on the price they expect, as a multiple of the good's short-run elasticity; 0 turns it off.
+    long_run_thrift: float = 1.0
     #: Memory (months) of price expectations used by investors.
     expectation_memory_months: float = 12.0
     #: Months the expected price must stay above the hurdle before a private project starts.

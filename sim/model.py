@@ -387,7 +387,7 @@ class CoercionModel(mesa.Model):
 
     def _plan(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         w, prm = self.world, self.params
-        req = w.row_requirement * self.requirement_multiplier * self._scheduled_requirement(t) * self.policy_requirement
+        req = w.row_requirement * self._requirement_factor() * self._scheduled_requirement(t) * self.policy_requirement
         planned_output = w.firm_value_added  # baseline output; demand for final goods is not modelled
         if self.chains is not None:
             # Producers' input buyers plan for the output the market asks of their producer.
@@ -441,6 +441,22 @@ class CoercionModel(mesa.Model):
         for idx, start, ramp, change in self.world.requirement_changes:
             mult[idx] *= 1.0 + change * ramp_share(t, start, ramp)
         return mult
+
+    def _requirement_factor(self) -> np.ndarray:
+        """Each row's requirement per unit of output relative to its baseline, from adaptation: endogenous
+        substitution times long-run thrift, never below the substitution floor.
+
+        Long-run thrift (demand destruction at high prices) lowers the requirement by the expected price
+        index, last month's expectation: ``(E_r / P0_r) ** -(long_run_thrift * eps_g)`` for an expected
+        price above baseline, 1 otherwise. It is reversible: the requirement comes back as the expected
+        price falls.
+        """
+        theta = float(self.params.long_run_thrift)
+        if theta == 0.0:
+            return self.requirement_multiplier
+        excess = np.maximum(np.log(self.price_index_expectation / self.baseline_price_index), 0.0)
+        thrift = np.exp(-theta * self._row_eps * excess)
+        return np.maximum(self.params.substitution_floor, self.requirement_multiplier * thrift)
 
     def _purchase_elasticity(self, need: np.ndarray) -> np.ndarray:
         """Short-run price elasticity of each row's purchases: the thrift elasticity of use plus the

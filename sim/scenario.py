@@ -529,6 +529,7 @@ def validate_config(cfg) -> None:
         "substitution_rate",
         "deferral_elasticity",
         "deferral_max_cover_months",
+        "long_run_thrift",
     ):
         _check(getattr(m, name) >= 0, f"model.{name}", getattr(m, name), ">= 0")
     _check(m.precaution_max_multiple >= 1, "model.precaution_max_multiple", m.precaution_max_multiple, ">= 1")

@@ -329,7 +329,7 @@ CASES = [
     ],
     *[
         (f"model_{name}", setv(f"model.{name}", -0.1), f"model.{name}", "-0.1")
-        for name in ("precaution", "risk_aversion", "substitution_rate")
+        for name in ("precaution", "risk_aversion", "substitution_rate", "long_run_thrift")
     ],
     (
         "model_precaution_max_multiple",
