@@ -1,4 +1,4 @@
-"""Run the four out-of-sample cases (issue 5) and write one figure per case, plus their key outcomes.
+"""Run the four out-of-sample cases (not used in calibration) and write one figure per case, plus their key outcomes.
 
     .venv/bin/python experiments/cases.py [--seed 1]
 

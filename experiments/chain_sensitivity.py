@@ -1,4 +1,4 @@
-"""Sweep the stated assumptions of the two value-chain cases (issue 12 item 4) one at a time.
+"""Sweep the stated assumptions of the two value-chain cases one at a time.
 
     .venv/bin/python experiments/chain_sensitivity.py [--seed 1]
 

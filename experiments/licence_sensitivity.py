@@ -1,4 +1,4 @@
-"""Sensitivity of the licensing cases to the assumed licence approval share (issue 12, item 2).
+"""Sensitivity of the licensing cases to the assumed licence approval share.
 
 The inputs give the licence regimes' dates and review lags (60 days for gallium and germanium, Tradium;
 45 working days for heavy rare earths and magnets, MOFCOM via Reuters) but no approval rate, so

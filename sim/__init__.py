@@ -13,14 +13,26 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 __all__ = ["__version__", "RunResult", "compose_config", "run"]
 
+#: Names of :mod:`sim.api` served from here on first use.
+_API_NAMES = ("RunResult", "compose_config", "run")
+#: Submodules reachable as attributes (``sim.metrics.METRIC_DOCS``) without importing them first.
+_LAZY_MODULES = ("agents", "api", "model", "generate", "figures", "metrics", "scenario", "config", "coercion")
+
 
 def __getattr__(name: str):
-    if name in ("RunResult", "compose_config", "run"):
+    if name in _API_NAMES:
         from sim import api
 
         return getattr(api, name)
-    if name in ("agents", "api", "model", "generate", "figures", "metrics", "scenario", "config", "coercion"):
+    if name in _LAZY_MODULES:
         import importlib
 
         return importlib.import_module(f"sim.{name}")
     raise AttributeError(f"module 'sim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's names with the lazily imported ones (``sim.run``, ``sim.metrics``, ...), so tab
+    completion and ``dir(sim)`` show them before their first use.
+    """
+    return sorted(set(globals()) | set(_API_NAMES) | set(_LAZY_MODULES))

@@ -37,6 +37,10 @@ from sim.config import CONFIG_DIR, register_configs
 
 __all__ = ["main", "write_outputs", "figures_wanted"]
 
+#: The run's record in its job log, ``coercion-sim.log`` (configs/hydra/job_logging/coercion_sim.yaml
+#: sends this logger to the file only): what ran, the summary, the files written and the times.
+record = logging.getLogger("coercion-sim.record")
+
 
 def write_outputs(result, outdir: str | Path, *, figures: bool = True, flows: bool = True) -> list[Path]:
     """Write a :class:`sim.api.RunResult` into ``outdir`` (atomically, file by file).
@@ -172,6 +176,32 @@ def _summary(result, outdir: Path) -> str:
     return "\n".join(lines)
 
 
+def _record_start(cfg: DictConfig, outdir: Path, overrides: list[str]) -> None:
+    """Log what is about to run (the job log's first lines)."""
+    record.info("command: %s", " ".join(sys.argv))
+    record.info(
+        "scenario %s, seed %s%s -> %s",
+        cfg.scenario.name,
+        cfg.seed,
+        f", replication {cfg.replication}" if cfg.get("replication") is not None else "",
+        outdir,
+    )
+    record.info("overrides: %s", " ".join(overrides) if overrides else "(none)")
+
+
+def _record_end(result, outdir: Path, written: list[Path]) -> None:
+    """Log the summary, the files written and the times (the job log's last lines)."""
+    for line in _summary(result, outdir).splitlines():
+        record.info("%s", line.strip())
+    record.info("wrote %s", ", ".join(str(Path(p).relative_to(outdir)) for p in written))
+    record.info("run %.2f s (building and running the model, its tables and metrics)", _run_seconds(result))
+
+
+def _run_seconds(result) -> float:
+    prov = result.provenance
+    return float(prov.get("run_seconds", prov.get("wall_seconds", 0.0)))
+
+
 def _one_line(exc: BaseException) -> str:
     """An error's message on one line (OmegaConf's add ``full_key: ...`` lines; they are joined)."""
     return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
@@ -266,11 +296,15 @@ def _sweep_job_locked(cfg: DictConfig, outdir: Path, overrides: list[str], log: 
         log.info("job %s: complete outputs of this configuration exist, skipped (resume=true)", outdir.name)
         return "skipped"
     forget_earlier_outputs()
+    _record_start(prepared, outdir, overrides)
     try:
         result = _run(prepared)
-        write_outputs(result, outdir, figures=figures_wanted(cfg, sweep_job=True), flows=bool(cfg.output.flows))
+        written = write_outputs(
+            result, outdir, figures=figures_wanted(cfg, sweep_job=True), flows=bool(cfg.output.flows)
+        )
     except Exception as exc:
         return failed(exc)
+    _record_end(result, outdir, written)
     print(_summary(result, outdir))
     return "ok"
 
@@ -307,6 +341,7 @@ def _app(cfg: DictConfig) -> str | None:
         sys.exit(2)
     from sim.market import MarketClearingError
 
+    _record_start(cfg, outdir, [str(o) for o in hydra_cfg.overrides.task])
     try:
         result = _run(cfg)
     except (ScenarioError, MarketClearingError) as exc:
@@ -314,11 +349,14 @@ def _app(cfg: DictConfig) -> str | None:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     try:
-        write_outputs(result, outdir, figures=figures_wanted(cfg, sweep_job=False), flows=bool(cfg.output.flows))
+        written = write_outputs(
+            result, outdir, figures=figures_wanted(cfg, sweep_job=False), flows=bool(cfg.output.flows)
+        )
     except OSError as exc:  # a full disk, no permission: write_outputs removed what it had written
         _clean_failed_run_dir(outdir)
         print(f"error: cannot write the run's outputs to {outdir}: {exc}", file=sys.stderr)
         sys.exit(1)
+    _record_end(result, outdir, written)
     print(_summary(result, outdir))
     return None
 

@@ -11,7 +11,8 @@ writes ``SWEEP_DIR/results.parquet`` (atomically) with one row per job:
 * ``status``: ``ok`` (complete outputs), ``failed`` (``failed.json``: the error is in ``error``),
   ``running`` (started, not finished) or ``missing`` (in the sweep's plan, not started);
 * ``wall_seconds`` (the run and writing its outputs), ``run_seconds`` (the run alone), ``started``,
-  ``finished``: from ``provenance.json``;
+  ``finished`` (UTC datetimes, ``datetime64[ns, UTC]``; ``NaT`` for jobs without complete outputs):
+  from ``provenance.json``;
 * every scalar of ``metrics.json`` as a column named by its dotted key
   (``output_loss_share.JPN``).
 
@@ -26,7 +27,6 @@ outcome).
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import sys
 from collections.abc import Iterable, Sequence
@@ -67,6 +67,8 @@ META_COLUMNS = (
     "started",
     "finished",
 )
+#: Meta columns that hold moments (ISO 8601 text in ``provenance.json``, datetimes in the table).
+TIME_COLUMNS = ("started", "finished")
 DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
@@ -268,6 +270,9 @@ def collect(
     meta = [c for c in META_COLUMNS if c in df.columns and c != "job" and c not in overrides_cols]
     metric_cols = [c for c in df.columns if c not in meta and c not in overrides_cols and c != "job"]
     df = _tidy_types(df[["job", *overrides_cols, *meta, *metric_cols]].copy())
+    for col in TIME_COLUMNS:
+        if col not in overrides_cols:
+            df[col] = _utc_datetimes(df[col])
     df.attrs["override_columns"] = overrides_cols
     if write:
         _write_table(df, sweep_dir / RESULTS_FILE)
@@ -277,6 +282,13 @@ def collect(
         _write_table(globals()["aggregate"](df, quantiles=quantiles), sweep_dir / SUMMARY_FILE)
         df.attrs["summary_file"] = str(sweep_dir / SUMMARY_FILE)
     return df
+
+
+def _utc_datetimes(values: pd.Series) -> pd.Series:
+    """ISO 8601 moments (``2026-01-01T00:00:02+00:00``; without an offset: UTC) as UTC datetimes;
+    missing or unreadable ones are ``NaT``.
+    """
+    return pd.to_datetime(values.astype(object), utc=True, format="ISO8601", errors="coerce")
 
 
 def _write_table(df: pd.DataFrame, path: Path) -> Path:
@@ -311,10 +323,11 @@ def aggregate(results: pd.DataFrame, *, quantiles: Sequence[float] = DEFAULT_QUA
 
 
 def _seconds(a: Any, b: Any) -> float | None:
-    try:
-        return (_dt.datetime.fromisoformat(str(b)) - _dt.datetime.fromisoformat(str(a))).total_seconds()
-    except (TypeError, ValueError):
+    """Seconds from moment ``a`` to ``b`` (datetimes or ISO 8601 text), ``None`` if either is missing."""
+    a, b = pd.to_datetime(a, utc=True, errors="coerce"), pd.to_datetime(b, utc=True, errors="coerce")
+    if pd.isna(a) or pd.isna(b):
         return None
+    return float((b - a).total_seconds())
 
 
 def summary(results: pd.DataFrame, sweep_dir: str | Path | None = None) -> str:

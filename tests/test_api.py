@@ -186,6 +186,18 @@ def test_package_exports_the_entry_points():
     assert sim.RunResult is sim.api.RunResult
 
 
+def test_dir_lists_the_lazy_entry_points():
+    """Tab completion (``sim.<TAB>``) and ``dir(sim)`` show ``run`` and the submodules served on
+    first use, and every name listed resolves."""
+    import sim
+
+    names = dir(sim)
+    for name in [*sim.__all__, "agents", "metrics", "model", "config"]:
+        assert name in names, name
+    for name in names:
+        getattr(sim, name)
+
+
 # ------------------------------------------------------------------------------------------------
 # Errors
 # ------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 
 import helpers
 import numpy as np
@@ -91,6 +92,51 @@ def test_outputs_exist(run_a):
         path = run_a.run_dir / name
         assert path.is_file(), f"{name} missing from {run_a.run_dir}"
         assert path.stat().st_size > 0, f"{name} is empty"
+
+
+def test_job_log_records_what_ran_and_the_summary(cli_runs):
+    """``coercion-sim.log`` in the run folder says what ran (command, scenario, seed, overrides), the
+    printed summary and the files written; the record is not printed twice on the console."""
+    run = _ok(cli_runs["a"])
+    assert [p.name for p in run.run_dir.glob("*.log")] == ["coercion-sim.log"]
+    log = (run.run_dir / "coercion-sim.log").read_text()
+    assert "scenario minimal, seed 1" in log and "overrides: scenario=minimal output.figures=false seed=1" in log
+    for line in run.stdout.strip().splitlines():
+        assert line.strip() in log, line
+    assert "wrote timeseries.parquet, flows.parquet, metrics.json, config.yaml, provenance.json" in log
+    assert "coercion-sim.record" not in run.stdout + run.stderr
+
+
+def test_help_is_a_usage_summary():
+    """``--help``: usage, every shipped scenario, common overrides with examples and where outputs go,
+    then the config groups; not Hydra's banner nor the whole configuration (``--cfg job`` prints that)."""
+    from sim.config import SCHEMA_NAMES, available_scenarios
+
+    proc = subprocess.run(
+        [helpers.coercion_sim_exe(), "--help"], env=helpers.cli_env(), capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert "powered by Hydra" not in text and "Powered by Hydra" not in text
+    assert len(text.splitlines()) < 80, "the help is a summary, not the configuration"
+    assert "reference_price" not in text, "no configuration dump"
+    scenarios = text.split("Scenarios", 1)[1].split("Common overrides", 1)[0]
+    for name in available_scenarios():
+        if name not in SCHEMA_NAMES:
+            assert f"\n  {name} " in scenarios, f"scenario {name} is not listed"
+    for needle in (
+        "Usage:",
+        "seed=1",
+        "policy.stockpile.months=",
+        "-m ",
+        "outputs/SCENARIO/DATE_TIME/",
+        "results.parquet",
+        "coercion-sim.log",
+        "--cfg job",
+        "--hydra-help",
+        "policy: ",
+    ):
+        assert needle in text, needle
 
 
 def test_provenance_is_written_last(run_a):

@@ -108,6 +108,20 @@ def test_statuses_columns_and_types(sweep):
     assert "failed: job 1: model.precaution: 3 is invalid" in text
 
 
+def test_started_and_finished_are_utc_datetimes(sweep):
+    """``started``/``finished`` are datetimes (in memory and in the Parquet file), ``NaT`` for jobs
+    without complete outputs, so a sweep's timing is arithmetic, not string parsing."""
+    res = collect(sweep)
+    back = pd.read_parquet(sweep / "results.parquet")
+    for table in (res, back):
+        for col in ("started", "finished"):
+            assert isinstance(table[col].dtype, pd.DatetimeTZDtype) and str(table[col].dt.tz) == "UTC", col
+        assert table["started"].iloc[0] == pd.Timestamp("2026-01-01T00:00:00", tz="UTC")
+        assert (table["finished"] - table["started"]).iloc[0] == pd.Timedelta(seconds=2)
+        assert table["started"].iloc[1:].isna().all()
+    assert "first start to last finish 2 s" in summary(res, sweep)
+
+
 def test_collect_again_while_jobs_finish(sweep):
     assert collect(sweep)["status"].tolist().count("ok") == 1
     assert count_finished(sweep) == (2, 1)

@@ -14,12 +14,30 @@ nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = sorted(helpers.NOTEBOOK_DIR.glob("*.ipynb"))
 QUICKSTART = helpers.NOTEBOOK_DIR / "quickstart.ipynb"
+#: The three things researchers do, one notebook each.
+COMPARE = helpers.NOTEBOOK_DIR / "compare_scenarios.ipynb"
+SWEEP = helpers.NOTEBOOK_DIR / "policy_sweep.ipynb"
+EXPLORE = helpers.NOTEBOOK_DIR / "explore_step_by_step.ipynb"
 #: Seconds one cell may take (a cold numba cache compiles the market kernel on the first run).
 CELL_TIMEOUT_S = 300
 
 
 def test_quickstart_exists():
     assert QUICKSTART in NOTEBOOKS
+
+
+def test_a_notebook_for_each_thing_researchers_do():
+    """Run and compare scenarios, sweep and compare levers, explore a run step by step."""
+    assert {COMPARE, SWEEP, EXPLORE} <= set(NOTEBOOKS)
+
+
+def test_jupyter_is_an_extra():
+    """The notebooks need Jupyter: an optional extra installs it (the README names it)."""
+    import tomllib
+
+    extras = tomllib.loads((helpers.REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(dep.startswith("jupyterlab") for dep in extras["notebooks"])
+    assert "pip install -e '.[notebooks]'" in (helpers.REPO_ROOT / "README.md").read_text()
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -109,3 +127,46 @@ def test_quickstart_shows_tables_metrics_plot_and_agents(executed):
     )
     for needle in ("peak_export_price_ratio.ore", "coercer_import_share_end.ore.JPN", "AUS expansion", "weight CHN"):
         assert needle in text, needle
+
+
+def _text(nb):
+    return "".join(
+        o.get("text", "") if o.output_type == "stream" else o.data.get("text/plain", "") + o.data.get("text/html", "")
+        for o in _outputs(nb)
+        if o.output_type in ("stream", "display_data", "execute_result")
+    )
+
+
+def _images(nb):
+    return [o for o in _outputs(nb) if o.output_type in ("display_data", "execute_result") and "image/png" in o.data]
+
+
+def _ran(executed, path):
+    nb, _ = executed[path]
+    if isinstance(nb, Exception):
+        pytest.fail(str(nb))
+    return nb
+
+
+def test_compare_scenarios_compares_variants_and_cases(executed):
+    nb = _ran(executed, COMPARE)
+    text = _text(nb)
+    for needle in ("no lever", "3-month reserve", "damage avoided", "australia_2020", "us_tariffs_2025"):
+        assert needle in text, needle
+    assert _images(nb)
+
+
+def test_policy_sweep_shows_levers_with_bands_over_seeds(executed):
+    nb = _ran(executed, SWEEP)
+    text = _text(nb)
+    for needle in ("18 jobs", "18 ok", "policy.stockpile.months", "policy.diversification.speed", "q05", "q95"):
+        assert needle in text, needle
+    assert len(_images(nb)) >= 3, "the band figure, the fan chart and the heatmap"
+
+
+def test_explore_steps_a_run_month_by_month(executed):
+    nb = _ran(executed, EXPLORE)
+    text = _text(nb)
+    for needle in ("simulated up to 2010-08", "2010-10", "with reserve", "policy.stockpile.months=3"):
+        assert needle in text, needle
+    assert len(_images(nb)) >= 3

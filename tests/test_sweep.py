@@ -45,6 +45,20 @@ def basic_sweep(tmp_path_factory):
     return args, sweep_dir, proc
 
 
+def test_each_job_logs_what_it_ran_into_its_folder(basic_sweep):
+    """A job's ``coercion-sim.log`` says what it ran and how it ended (the summary, or the failure)."""
+    _, sweep_dir, proc = basic_sweep
+    ok(proc)
+    res = pd.read_parquet(sweep_dir / "results.parquet")
+    for _, row in res.iterrows():
+        log = (sweep_dir / str(row["job"]) / "coercion-sim.log").read_text()
+        if row["status"] == "ok":
+            assert "scenario minimal, seed 3" in log and "output loss (share of baseline value added" in log
+            assert "wrote timeseries.parquet" in log
+        else:
+            assert f"job {row['job']} failed" in log and "armington_elasticity" in log
+
+
 def test_failed_combination_is_a_row_and_the_rest_is_kept(basic_sweep):
     _, sweep_dir, proc = basic_sweep
     out = ok(proc)
