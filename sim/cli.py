@@ -36,7 +36,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sim.config import CONFIG_DIR, register_configs
 
-__all__ = ["main", "write_outputs", "figures_wanted", "summary_lines", "FigureWorkers"]
+__all__ = ["main", "write_outputs", "figures_wanted", "summary_lines", "FigureWorkers", "figure_worker_count"]
 
 
 def write_outputs(
@@ -199,14 +199,55 @@ class FigureWorkers:
         self.close()
 
 
+#: Environment variable that sets how many worker processes draw a single run's figures: ``0`` (or
+#: ``1``) draws them in the command's own process; unset, the command decides (:func:`_figure_workers`).
+WORKERS_ENV = "COERCION_SIM_FIGURE_WORKERS"
+
+
+def figure_worker_count(n_figures: int, *, cores: int | None = None, load: float | None = None) -> int:
+    """How many worker processes draw a single run's figures: one per figure when the machine has
+    that many cores idle besides the one the model runs on, else none (drawn in the command's process).
+
+    Workers are fresh interpreters that import pandas and Matplotlib themselves, so they cost more
+    CPU time in all (about 3 s more for the two figures of ``rare_earth_2010``) and save wall time
+    only where cores are free; on a busy machine they would only compete with the model and with
+    each other. ``COERCION_SIM_FIGURE_WORKERS`` overrides the choice.
+
+    Args:
+        n_figures: Figures the run draws.
+        cores: Logical cores (default: :func:`os.cpu_count`).
+        load: One-minute load average (default: :func:`os.getloadavg`).
+
+    Returns:
+        0 (draw in this process) or the number of workers (at least 2).
+    """
+    wanted = os.environ.get(WORKERS_ENV, "").strip()
+    if wanted:
+        try:
+            n = int(wanted)
+        except ValueError:
+            raise ValueError(f"{WORKERS_ENV}: {wanted!r} is invalid; allowed: a whole number >= 0") from None
+        return min(n, n_figures) if n >= 2 else 0
+    if cores is None:
+        cores = os.cpu_count() or 1
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except OSError:  # not available on this platform
+            load = float(cores)
+    idle = int(cores - load - 1)  # one core for the model
+    n = min(n_figures, idle)
+    return n if n >= 2 else 0
+
+
 def _figure_workers(cfg: DictConfig) -> FigureWorkers | contextlib.AbstractContextManager[None]:
-    """Worker processes for a single run's figures, one per figure, started now so they load
-    Matplotlib while the model runs; none (figures drawn in this process) on a single core.
+    """Worker processes for a single run's figures (:func:`figure_worker_count`), started now so
+    they load Matplotlib while the model runs; or none, and the figures are drawn in this process.
     """
     from sim.figures import run_figure_names
 
-    n = min(len(run_figure_names(cfg.scenario)), os.cpu_count() or 1)
-    return FigureWorkers(n) if n > 1 else contextlib.nullcontext()
+    n = figure_worker_count(len(run_figure_names(cfg.scenario)))
+    return FigureWorkers(n) if n else contextlib.nullcontext()
 
 
 def _draw_figure(name, timeseries, flows, scenario, figdir):

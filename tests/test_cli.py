@@ -745,3 +745,46 @@ def test_summary_without_trade_measures_keeps_the_coercer_price_line():
         assert lines[0] == (
             "  graphite: coercer export price peaked at 1.0x (2024-01), export/domestic wedge 1.0x at the peak"
         )
+
+
+def test_figure_workers_only_with_idle_cores(monkeypatch):
+    """Worker processes draw the figures side by side only where cores are idle; on a busy or small
+    machine the command draws them itself; the environment variable overrides."""
+    from sim.cli import WORKERS_ENV, figure_worker_count
+
+    monkeypatch.delenv(WORKERS_ENV, raising=False)
+    assert figure_worker_count(2, cores=16, load=0.5) == 2
+    assert figure_worker_count(1, cores=16, load=0.5) == 0  # one figure: nothing to do side by side
+    assert figure_worker_count(2, cores=2, load=0.0) == 0  # one core for the model leaves one
+    assert figure_worker_count(2, cores=8, load=6.5) == 0
+    monkeypatch.setenv(WORKERS_ENV, "2")
+    assert figure_worker_count(2, cores=2, load=6.0) == 2
+    monkeypatch.setenv(WORKERS_ENV, "0")
+    assert figure_worker_count(2, cores=16, load=0.0) == 0
+    monkeypatch.setenv(WORKERS_ENV, "many")
+    with pytest.raises(ValueError, match="COERCION_SIM_FIGURE_WORKERS: 'many' is invalid"):
+        figure_worker_count(2)
+
+
+def test_figure_workers_draw_the_same_files_as_the_command_itself(tmp_path):
+    """The worker path writes the figures a run draws in its own process (same names, PNG and PDF)."""
+    from sim import figures as F
+    from sim.cli import FigureWorkers
+
+    ts = pd.DataFrame(
+        {
+            "date": pd.date_range("2020-01-01", periods=6, freq="MS").repeat(2),
+            "step": np.repeat(np.arange(6, dtype=np.int32), 2),
+            "country": ["CHN", "JPN"] * 6,
+            "good": ["ore"] * 12,
+            "variable": ["price_export"] * 12,
+            "value": np.linspace(1.0, 3.0, 12),
+        }
+    )
+    flows = pd.DataFrame(columns=["date", "step", "good", "origin", "destination", "quantity", "value"])
+    scenario = {"coercer": "CHN", "targets": ["JPN"], "goods": [{"id": "ore"}], "measures": []}
+    with FigureWorkers(2) as workers:
+        paths = workers.draw(["overview", "overview"], ts, flows, scenario, tmp_path / "w")
+    assert [p.name for p in paths] == ["overview.png", "overview.pdf"] * 2
+    own = F.draw_run_figure("overview", ts, flows, scenario, tmp_path / "own")
+    assert all(p.stat().st_size > 1000 for p in [*paths, *own])
