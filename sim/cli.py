@@ -18,6 +18,7 @@ single run with ``error: cannot write ...`` (exit code 1), removes what it had w
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as _dt
 import logging
@@ -35,15 +36,20 @@ from omegaconf import DictConfig, OmegaConf
 
 from sim.config import CONFIG_DIR, register_configs
 
-__all__ = ["main", "write_outputs", "figures_wanted"]
+__all__ = ["main", "write_outputs", "figures_wanted", "summary_lines", "FigureWorkers", "figure_worker_count"]
 
 #: The run's record in its job log, ``coercion-sim.log`` (configs/hydra/job_logging/coercion_sim.yaml
 #: sends this logger to the file only): what ran, the summary, the files written and the times.
 record = logging.getLogger("coercion-sim.record")
 
 
-def write_outputs(result, outdir: str | Path, *, figures: bool = True, flows: bool = True) -> list[Path]:
+def write_outputs(
+    result, outdir: str | Path, *, figures: bool = True, flows: bool = True, workers: FigureWorkers | None = None
+) -> list[Path]:
     """Write a :class:`sim.api.RunResult` into ``outdir`` (atomically, file by file).
+
+    With ``workers`` (:class:`FigureWorkers`) the figures are drawn in those worker processes, side
+    by side, instead of one after another in this process.
 
     ``provenance.json`` comes last and is stamped then: ``output_seconds`` is the time spent writing
     the tables, configuration and figures, ``wall_seconds`` the run (``run_seconds``: building and
@@ -70,7 +76,7 @@ def write_outputs(result, outdir: str | Path, *, figures: bool = True, flows: bo
         written.append(atomic_write_text(outdir / "config.yaml", OmegaConf.to_yaml(result.config)))
         if figures:
             _announce("drawing figures", result.config)
-            written += _write_figures(result, outdir / "figures", written)
+            written += _write_figures(result, outdir / "figures", written, workers)
         # Provenance last: its presence marks a complete output directory.
         prov = dict(result.provenance)
         run_seconds = float(prov.get("run_seconds", prov.get("wall_seconds", 0.0)))
@@ -129,51 +135,265 @@ def figures_wanted(cfg: DictConfig, *, sweep_job: bool) -> bool:
     raise ValueError(f"output.figures: {value!r} is invalid; allowed: auto, true or false")
 
 
-def _write_figures(result, figdir: Path, written: list[Path]) -> list[Path]:
+def _write_figures(result, figdir: Path, written: list[Path], workers: FigureWorkers | None = None) -> list[Path]:
     """Draw and save the run's figures; ``written`` (the caller's list of files written so far) gets
-    each figure's files as soon as they exist, so a failure part-way can remove them.
+    each figure's files as soon as they exist, so a failure part-way can remove them. With
+    ``workers`` the figures are drawn side by side in those worker processes, otherwise one after
+    another here.
     """
-    from sim import figures as figs
+    scenario = OmegaConf.to_container(result.config.scenario, resolve=True)
+    from sim.figures import run_figure_names
 
-    cfg = result.config
-    coercer = str(cfg.scenario.coercer)
-    targets = [str(t) for t in cfg.scenario.targets]
-    stems = [figdir / "overview"] + ([figdir / "history"] if cfg.scenario.history else [])
+    names = run_figure_names(scenario)
     start = len(written)
-    written += [stem.with_suffix(f".{ext}") for stem in stems for ext in ("png", "pdf")]  # removed on failure
-    paths = figs.save_figure(
-        figs.overview_figure(result.timeseries, result.flows, coercer=coercer, targets=targets), figdir / "overview"
-    )
-    if cfg.scenario.history:
-        history = figs.load_history(str(cfg.scenario.history))
-        goods = [g.id for g in cfg.scenario.goods]
-        paths += figs.save_figure(
-            figs.history_figure(
-                result.timeseries, history, coercer=coercer, goods=goods, flows=result.flows, targets=targets
-            ),
-            figdir / "history",
-        )
+    written += [figdir / f"{name}.{ext}" for name in names for ext in ("png", "pdf")]  # removed on failure
+    if workers is not None:
+        paths = workers.draw(names, result.timeseries, result.flows, scenario, figdir)
+    else:
+        from sim.figures import draw_run_figure
+
+        paths = [p for name in names for p in draw_run_figure(name, result.timeseries, result.flows, scenario, figdir)]
     del written[start:]
     return paths
 
 
+class FigureWorkers:
+    """Worker processes that draw a run's figures side by side while the command does the rest.
+
+    Started before the run, each worker imports Matplotlib and loads its fonts
+    (:func:`sim.figures.warm_up`) while the model simulates, on a core the simulation leaves idle;
+    when the tables are ready, each draws one figure (:func:`sim.figures.draw_run_figure`). The
+    figures are the same as drawn in the command's own process; only where the work happens
+    changes. Workers are fresh interpreters (``spawn``), so nothing of the parent's state, threads
+    or locks is inherited. Use as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, n: int = 2) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        from sim.figures import warm_up
+
+        self._pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
+        # One warm-up per worker: each submit with no idle worker starts another process.
+        self._warming = [self._pool.submit(warm_up) for _ in range(n)]
+
+    def draw(self, names, timeseries, flows, scenario: dict, figdir: Path) -> list[Path]:
+        """Draw the named figures in the workers; return their paths in the order of ``names``.
+
+        Raises:
+            Exception: what drawing or saving a figure raised in its worker (an ``OSError`` for a
+                file that could not be written), after every figure has finished.
+        """
+        futures = [self._pool.submit(_draw_figure, n, timeseries, flows, scenario, figdir) for n in names]
+        errors = [f.exception() for f in futures]
+        for exc in errors:
+            if exc is not None:
+                raise exc
+        return [p for f in futures for p in f.result()]
+
+    def close(self) -> None:
+        """Stop the workers (waiting for any figure still being drawn)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> FigureWorkers:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+#: Environment variable that sets how many worker processes draw a single run's figures: ``0`` (or
+#: ``1``) draws them in the command's own process; unset, the command decides (:func:`_figure_workers`).
+WORKERS_ENV = "COERCION_SIM_FIGURE_WORKERS"
+
+
+def figure_worker_count(n_figures: int, *, cores: int | None = None, load: float | None = None) -> int:
+    """How many worker processes draw a single run's figures: one per figure when the machine has
+    that many cores idle besides the one the model runs on, else none (drawn in the command's process).
+
+    Workers are fresh interpreters that import pandas and Matplotlib themselves, so they cost more
+    CPU time in all (about 3 s more for the two figures of ``rare_earth_2010``) and save wall time
+    only where cores are free; on a busy machine they would only compete with the model and with
+    each other. ``COERCION_SIM_FIGURE_WORKERS`` overrides the choice.
+
+    Args:
+        n_figures: Figures the run draws.
+        cores: Logical cores (default: :func:`os.cpu_count`).
+        load: One-minute load average (default: :func:`os.getloadavg`).
+
+    Returns:
+        0 (draw in this process) or the number of workers (at least 2).
+    """
+    wanted = os.environ.get(WORKERS_ENV, "").strip()
+    if wanted:
+        try:
+            n = int(wanted)
+        except ValueError:
+            raise ValueError(f"{WORKERS_ENV}: {wanted!r} is invalid; allowed: a whole number >= 0") from None
+        return min(n, n_figures) if n >= 2 else 0
+    if cores is None:
+        cores = os.cpu_count() or 1
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except OSError:  # not available on this platform
+            load = float(cores)
+    idle = int(cores - load - 1)  # one core for the model
+    n = min(n_figures, idle)
+    return n if n >= 2 else 0
+
+
+def _figure_workers(cfg: DictConfig) -> FigureWorkers | contextlib.AbstractContextManager[None]:
+    """Worker processes for a single run's figures (:func:`figure_worker_count`), started now so
+    they load Matplotlib while the model runs; or none, and the figures are drawn in this process.
+    """
+    from sim.figures import run_figure_names
+
+    n = figure_worker_count(len(run_figure_names(cfg.scenario)))
+    return FigureWorkers(n) if n else contextlib.nullcontext()
+
+
+def _draw_figure(name, timeseries, flows, scenario, figdir):
+    """One figure, in a worker process (:class:`FigureWorkers`)."""
+    from sim.figures import draw_run_figure
+
+    return draw_run_figure(name, timeseries, flows, scenario, figdir)
+
+
 def _summary(result, outdir: Path) -> str:
+    """The lines printed after a run: what the measures did to their targets, chosen by the kind of
+    measure on each good (:func:`summary_lines`), then output losses.
+    """
     m = result.metrics
-    lines = [f"coercion-sim: {m['scenario']} (seed {m['seed']}, {m['n_steps']} months) -> {outdir}"]
-    for g in result.config.scenario.goods:
-        key = f"peak_export_price_ratio.{g.id}"
-        if key in m:
+    scenario = result.config.scenario
+    head = f"coercion-sim: {m['scenario']} (seed {m['seed']}, {m['n_steps']} months) -> {outdir}"
+    return "\n".join(
+        [
+            head,
+            *summary_lines(
+                m,
+                goods=[str(g.id) for g in scenario.goods],
+                coercer=str(scenario.coercer),
+                targets=[str(t) for t in scenario.targets],
+                measures=scenario.measures,
+            ),
+        ]
+    )
+
+
+def summary_lines(metrics: dict, *, goods, coercer: str, targets, measures) -> list[str]:
+    """Summary lines of a run's metrics that fit the kind of measure on each good.
+
+    * A good under an export restriction (quota, ban, licence, duty; the coercer restricts what it
+      sells): the highest delivered price each target paid, the coercer's export price and wedge at
+      its peak, and the targets' months of shortage.
+    * A good under an import measure (ban, informal restriction, tariff; the coercer restricts what
+      it buys): each target's export revenue lost on the good, the price its producers received in
+      the first year, and how much of the lost sales went elsewhere (redirection).
+    * A good under no trade measure (or a run without measures): the coercer's export price, as
+      before.
+
+    Then, for import measures, each target's lost export revenue as a share of its baseline; and
+    every country's output loss as a share of its own baseline value added over the run.
+
+    Args:
+        metrics: The run's ``metrics.json`` as a mapping.
+        goods: The scenario's goods.
+        coercer: The coercing country.
+        targets: The targeted countries.
+        measures: The scenario's measures (mappings with ``type`` and ``goods``).
+
+    Returns:
+        The lines, indented by two spaces.
+    """
+    from sim.measure_sides import measure_side
+
+    m = metrics
+    sides: dict[str, set[str]] = {g: set() for g in goods}
+    for measure in measures or ():
+        side = measure_side(measure.get("type"))
+        if side is None or (measure.get("imposer") is not None and str(measure.get("imposer")) != coercer):
+            continue
+        for g in measure.get("goods") or goods:
+            sides.setdefault(str(g), set()).add(side)
+    lines: list[str] = []
+    any_import = False
+    for g in goods:
+        if "export" in sides[g]:
+            lines.append(_export_line(m, g, coercer, targets))
+        if "import" in sides[g]:
+            any_import = True
+            lines.append(_import_line(m, g, coercer, targets))
+        if not sides[g] and f"peak_export_price_ratio.{g}" in m and not any(sides.values()):
+            lines.append(f"  {g}: {_coercer_price_words(m, g)}")
+    short = {t: m[f"shortage_months.{t}"] for t in targets if m.get(f"shortage_months.{t}")}
+    if any("export" in v for v in sides.values()) and targets:
+        lines.append(
+            "  months with shortages (firms lacking over 1% of their use of a good): "
+            + (", ".join(f"{t} {n}" for t, n in short.items()) if short else "none in " + ", ".join(targets))
+        )
+    if any_import:
+        lost = {t: m[f"export_revenue_lost_share.{t}"] for t in targets if f"export_revenue_lost_share.{t}" in m}
+        if lost:
             lines.append(
-                f"  {g.id}: coercer export price peaked at {m[key]:.1f}x ({m[f'peak_export_price_date.{g.id}']}), "
-                f"export/domestic wedge {m[f'export_domestic_wedge_at_peak.{g.id}']:.1f}x at the peak"
+                "  export revenue lost (share of the targets' baseline export revenue on these goods over the run): "
+                + ", ".join(f"{t} {v:.1%} (US${_money(m[f'export_revenue_lost.{t}'])})" for t, v in lost.items())
             )
     losses = {k.split(".", 1)[1]: v for k, v in m.items() if k.startswith("output_loss_share.")}
     if losses:
         lines.append(
-            "  output loss (share of baseline value added over the run): "
+            "  output loss (share of each country's baseline value added over the run): "
             + ", ".join(f"{c} {v:.2%}" for c, v in losses.items())
         )
-    return "\n".join(lines)
+    return lines
+
+
+def _coercer_price_words(m: dict, g: str) -> str:
+    if f"peak_export_price_ratio.{g}" not in m:
+        return "no coercer export price recorded"
+    return (
+        f"coercer export price peaked at {m[f'peak_export_price_ratio.{g}']:.1f}x "
+        f"({m[f'peak_export_price_date.{g}']}), export/domestic wedge "
+        f"{m[f'export_domestic_wedge_at_peak.{g}']:.1f}x at the peak"
+    )
+
+
+def _export_line(m: dict, g: str, coercer: str, targets) -> str:
+    """An export-restricted good: the prices the targets paid first, then the coercer's price."""
+    paid = {t: m[f"peak_price_paid_ratio.{g}.{t}"] for t in targets if f"peak_price_paid_ratio.{g}.{t}" in m}
+    words = (
+        "delivered price peaked at " + ", ".join(f"{t} {v:.1f}x" for t, v in paid.items())
+        if paid
+        else "no target buys it"
+    )
+    return f"  {g} (export restriction by {coercer}): {words}; {_coercer_price_words(m, g)}"
+
+
+def _import_line(m: dict, g: str, coercer: str, targets) -> str:
+    """An import-restricted good: the targets' lost sales, the price received, redirection."""
+    parts = []
+    for t in targets:
+        bits = []
+        if f"export_revenue_lost.{g}.{t}" in m:
+            bits.append(f"export revenue lost US${_money(m[f'export_revenue_lost.{g}.{t}'])}")
+        if m.get(f"export_price_received_ratio_12m.{g}.{t}") is not None:
+            bits.append(f"price received {m[f'export_price_received_ratio_12m.{g}.{t}']:.2f}x in the first year")
+        if f"redirected_share_12m.{g}.{t}" in m:
+            bits.append(
+                f"{m[f'redirected_share_12m.{g}.{t}']:.0%} of lost sales to {coercer} sold elsewhere within a year"
+            )
+        if bits:
+            parts.append(f"{t} " + ", ".join(bits))
+    return f"  {g} (import measure by {coercer}): " + ("; ".join(parts) if parts else "no target exports it")
+
+
+def _money(x: float) -> str:
+    """US$ amounts in words a reader takes in at once: 1.2bn, 340m, 12k."""
+    for unit, size in (("bn", 1e9), ("m", 1e6), ("k", 1e3)):
+        if abs(x) >= size:
+            return f"{x / size:.1f}{unit}"
+    return f"{x:.0f}"
 
 
 def _record_start(cfg: DictConfig, outdir: Path, overrides: list[str]) -> None:
@@ -339,23 +559,23 @@ def _app(cfg: DictConfig) -> str | None:
         _clean_failed_run_dir(outdir)
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         sys.exit(2)
-    from sim.market import MarketClearingError
+    draw = figures_wanted(cfg, sweep_job=False)
+    with _figure_workers(cfg) if draw else contextlib.nullcontext() as workers:
+        from sim.market import MarketClearingError
 
-    _record_start(cfg, outdir, [str(o) for o in hydra_cfg.overrides.task])
-    try:
-        result = _run(cfg)
-    except (ScenarioError, MarketClearingError) as exc:
-        _clean_failed_run_dir(outdir)
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    try:
-        written = write_outputs(
-            result, outdir, figures=figures_wanted(cfg, sweep_job=False), flows=bool(cfg.output.flows)
-        )
-    except OSError as exc:  # a full disk, no permission: write_outputs removed what it had written
-        _clean_failed_run_dir(outdir)
-        print(f"error: cannot write the run's outputs to {outdir}: {exc}", file=sys.stderr)
-        sys.exit(1)
+        _record_start(cfg, outdir, [str(o) for o in hydra_cfg.overrides.task])
+        try:
+            result = _run(cfg)
+        except (ScenarioError, MarketClearingError) as exc:
+            _clean_failed_run_dir(outdir)
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+        try:
+            written = write_outputs(result, outdir, figures=draw, flows=bool(cfg.output.flows), workers=workers)
+        except OSError as exc:  # a full disk, no permission: write_outputs removed what it had written
+            _clean_failed_run_dir(outdir)
+            print(f"error: cannot write the run's outputs to {outdir}: {exc}", file=sys.stderr)
+            sys.exit(1)
     _record_end(result, outdir, written)
     print(_summary(result, outdir))
     return None

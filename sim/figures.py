@@ -38,6 +38,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from sim.data import DATA_DIR, resolve_history
+from sim.measure_sides import EXPORT_MEASURES, IMPORT_MEASURES, measure_kind
 
 __all__ = [
     "STYLE_PATH",
@@ -47,7 +48,11 @@ __all__ = [
     "history_figure",
     "load_history",
     "coercer_import_shares",
+    "distinct_colors",
     "save_figure",
+    "run_figure_names",
+    "draw_run_figure",
+    "warm_up",
 ]
 
 #: The project's Matplotlib style sheet.
@@ -82,6 +87,26 @@ def style() -> Iterator[None]:
 
 def _colors() -> list[str]:
     return list(mpl.rcParams["axes.prop_cycle"].by_key()["color"])
+
+
+def distinct_colors(n: int) -> list[str]:
+    """``n`` colours that can be told apart: the style's colour-blind-safe cycle while it suffices,
+    then Matplotlib's ``tab20`` (20 colours, dark and light pairs), then evenly spaced hues.
+
+    Args:
+        n: How many colours (goods or countries) are needed.
+
+    Returns:
+        ``n`` colours as hex strings, all different.
+    """
+    cycle = [mpl.colors.to_hex(c) for c in _colors()]
+    if n <= len(cycle):
+        return cycle[:n]
+    if n <= 20:
+        tab20 = mpl.colormaps["tab20"].colors
+        # Dark members of the pairs first, then the light ones, so the first ten are the most distinct.
+        return [mpl.colors.to_hex(c) for c in (list(tab20[0::2]) + list(tab20[1::2]))[:n]]
+    return [mpl.colors.to_hex(mpl.colors.hsv_to_rgb((i / n, 0.75, 0.5 + 0.4 * (i % 2)))) for i in range(n)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -253,22 +278,39 @@ def _nice_log(x: float, *, down: bool) -> float:
 
 
 def _periods(periods: Iterable[Any] | None, dates: pd.DatetimeIndex) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
-    """Coercion periods as (start, end) timestamps; accepts tuples or measure mappings."""
+    """Months with a measure in force, as merged ``(start, end)`` spans within the run.
+
+    Accepts ``(start, end)`` pairs or the scenario's measures (mappings with ``start`` and ``end``;
+    ``end`` None means to the end of the run). Of the measures, only trade measures count
+    (:data:`EXPORT_MEASURES`, :data:`IMPORT_MEASURES`, or a mapping without a ``type``): domestic
+    instruments, such as a production tax kept for years, would shade the whole run. Overlapping or
+    touching spans are merged, so each month is shaded once.
+    """
     out: list[tuple[pd.Timestamp, pd.Timestamp]] = []
     if not periods or len(dates) == 0:
         return out
-    last = dates[-1] + pd.offsets.MonthBegin(1)
+    first, last = dates[0], dates[-1] + pd.offsets.MonthBegin(1)
+    trade = EXPORT_MEASURES | IMPORT_MEASURES
     for p in periods:
         if isinstance(p, Mapping) or hasattr(p, "get"):
+            if p.get("type") is not None and str(p.get("type")) not in trade:
+                continue
             start, end = p.get("start"), p.get("end")
         else:
             start, end = p[0], p[1]
         if start is None:
             continue
-        s = pd.Timestamp(str(start))
-        e = pd.Timestamp(str(end)) if end is not None else last
-        out.append((s, min(e, last)))
-    return out
+        s = max(pd.Timestamp(str(start)), first)
+        e = min(pd.Timestamp(str(end)) if end is not None else last, last)
+        if e > s:
+            out.append((s, e))
+    merged: list[tuple[pd.Timestamp, pd.Timestamp]] = []
+    for s, e in sorted(out):
+        if merged and s <= merged[-1][1] + pd.Timedelta(days=1):
+            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+        else:
+            merged.append((s, e))
+    return merged
 
 
 def _shade(ax, spans: list[tuple[pd.Timestamp, pd.Timestamp]]) -> None:
@@ -296,22 +338,34 @@ def overview_figure(
     goods: Sequence[str] | None = None,
     periods: Iterable[Any] | None = None,
     share_window: int = 12,
+    kind: str | None = None,
 ) -> Figure:
-    """Four-panel overview of an episode of coercion.
+    """Four-panel overview of an episode of coercion, chosen by the kind of measure.
 
-    Panels:
+    An export restriction (quotas, bans, licences, duties on what the coercer sells) hurts the
+    targets as buyers; its panels are:
         a. The coercer's export (FOB, solid) and domestic (dashed) price of each good, as a ratio to
-           the first simulated month, on a log scale.
-        b. The coercer's export/domestic price wedge for each good (1 = no wedge; export duties and
-           quota rents push it up), log scale.
+           the first simulated month, on a log scale (the gap between them is the export wedge).
+        b. The delivered price each target pays for each good (imports and domestic supply
+           together), as a ratio to the first month, log scale (line style tells targets apart).
         c. Each target's share of its imports of each good bought from the coercer, in quantity over
-           trailing ``share_window`` months (line style tells targets apart).
-        d. Output loss of each target and of the coercer (dashed) as a percentage of its baseline
-           monthly value added (value added plus output loss in the first month).
+           trailing ``share_window`` months.
+        d. Output loss of every country with user firms (the coercer dashed) as a percentage of its
+           own baseline monthly value added (value added plus output loss in the first month).
 
-    Goods share one colour across panels a-c (key at the top). Months when a measure is in force are
-    shaded when ``periods`` is given. Targets that import nothing, or have no user firms, are noted
-    in their panel rather than drawn.
+    An import ban (bans, informal restrictions and tariffs on what the coercer buys) hurts the
+    targets as sellers; its panels are:
+        a. Each target's export revenue (FOB) on each good, as a percentage of its first month.
+        b. The price each target's producers receive (their domestic price), ratio to the first month.
+        c. Redirection: each target's exports of each good to the coercer (dashed) and to everyone
+           else (solid), in quantity over trailing ``share_window`` months, as a percentage of its
+           baseline exports of the good.
+        d. Output loss, as above.
+
+    Goods share one colour across panels (key at the top; distinct colours for any number of goods,
+    :func:`distinct_colors`). The months when a trade measure is in force are shaded when
+    ``periods`` is given. Targets that trade nothing, or countries without user firms, are named in
+    their panel rather than drawn.
 
     Args:
         timeseries: The run's tidy time-series table.
@@ -319,148 +373,47 @@ def overview_figure(
         coercer: ISO3 code of the coercing country.
         targets: ISO3 codes of the targeted countries.
         goods: Goods to show (default: every good the coercer has a price for).
-        periods: Coercion periods to shade: ``(start, end)`` pairs or the scenario's measures
-            (mappings with ``start`` and ``end``; ``end`` None means to the end of the run).
-        share_window: Months in the trailing window of panel c (1: monthly shares).
+        periods: Measures to shade: ``(start, end)`` pairs or the scenario's measures (mappings
+            with ``type``, ``start`` and ``end``; ``end`` None means to the end of the run).
+        share_window: Months in the trailing window of panel c (1: monthly).
+        kind: ``export`` or ``import`` panels; by default the kind of the measures in ``periods``
+            (:func:`measure_kind`): ``import`` when all are import measures, ``export`` otherwise.
 
     Returns:
         The figure (not shown and not registered with pyplot).
     """
     coercer = str(coercer)
     targets = [str(t) for t in targets if str(t) != coercer]
-    goods = [str(g) for g in goods] if goods is not None else _default_goods(timeseries, flows, coercer)
     dates = _dates(timeseries)
+    if kind is None:
+        kind = "import" if measure_kind(periods) == "import" else "export"
+    if kind not in ("export", "import"):
+        raise ValueError(f"kind: {kind!r} is invalid; allowed: export, import")
+    if goods is not None:
+        goods = [str(g) for g in goods]
+    elif kind == "export":
+        goods = _default_goods(timeseries, flows, coercer)
+    else:  # what the targets sell: every good of the run
+        goods = [g for g in _categories(timeseries["good"]) if g != "all"]
 
     with style():
-        colors = _colors()
-        color_of = {g: colors[i % len(colors)] for i, g in enumerate(goods)}
+        color_of = dict(zip(goods, distinct_colors(len(goods)), strict=True))
         fig = Figure(figsize=(_FULL_WIDTH, 5.0))
         axes = fig.subplots(2, 2, sharex=True)
         ax_a, ax_b, ax_c, ax_d = axes.ravel()
         spans = _periods(periods, dates)
         for ax in axes.ravel():
             _shade(ax, spans)
-
-        # a: prices as ratios to the first month
-        export = _wide(timeseries, "price_export", country=coercer)
-        domestic = _wide(timeseries, "price_domestic", country=coercer)
-        plotted_a: list[np.ndarray] = []
-        for g in goods:
-            for table, ls in ((export, "-"), (domestic, "--")):
-                if g in table:
-                    r = _ratio_to_first(table[g])
-                    ax_a.plot(r.index.to_numpy(), r.to_numpy(), color=color_of[g], ls=ls)
-                    plotted_a.append(r.to_numpy())
-        _ratio_axis(ax_a, plotted_a, label="Price / first month")
-        _panel_title(ax_a, "a", f"{coercer} prices")
-        style_key = [
-            Line2D([], [], color="#333333", ls="-", label="export (FOB)"),
-            Line2D([], [], color="#333333", ls="--", label="domestic"),
-        ]
-        if spans:
-            style_key.append(Patch(facecolor=_SHADE, label="measure in force"))
-        ax_a.legend(handles=style_key, loc="best")
-        if not plotted_a:
-            _note(ax_a, f"no {coercer} prices recorded")
-
-        # b: export / domestic wedge
-        plotted_b: list[np.ndarray] = []
-        for g in goods:
-            if g in export and g in domestic:
-                dom = domestic[g].where(domestic[g] > 0)
-                wedge = (export[g] / dom).reindex(dates)
-                ax_b.plot(wedge.index.to_numpy(), wedge.to_numpy(), color=color_of[g])
-                plotted_b.append(wedge.to_numpy())
-        _ratio_axis(ax_b, plotted_b, label="Export / domestic price")
-        _panel_title(ax_b, "b", f"{coercer} export wedge")
-        if not plotted_b:
-            _note(ax_b, "no export and domestic price pair")
-
-        # c: targets' import share from the coercer
-        shares = coercer_import_shares(
-            flows, coercer=coercer, importers=targets, goods=goods, dates=dates, window=share_window
-        )
-        missing: list[str] = []
-        for i, t in enumerate(targets):
-            drawn = False
-            for g in goods:
-                s = shares.get((t, g))
-                if s is None or not np.isfinite(s.to_numpy()).any():
-                    continue
-                ax_c.plot(
-                    s.index.to_numpy(),
-                    s.to_numpy(),
-                    color=color_of[g],
-                    ls=_TARGET_LINESTYLES[i % len(_TARGET_LINESTYLES)],
-                )
-                drawn = True
-            if not drawn:
-                missing.append(t)
-        ax_c.set_ylim(0, 1.04)
-        ax_c.yaxis.set_major_formatter(mticker.PercentFormatter(xmax=1, decimals=0))
-        ax_c.set_ylabel(f"Share of imports from {coercer}")
-        window_words = "monthly" if share_window <= 1 else f"trailing {share_window} months"
-        _panel_title(ax_c, "c", f"Targets' sourcing ({window_words})")
-        shown = [t for t in targets if t not in missing]
-        if shown:
-            ax_c.legend(
-                handles=[
-                    Line2D(
-                        [],
-                        [],
-                        color="#333333",
-                        ls=_TARGET_LINESTYLES[targets.index(t) % len(_TARGET_LINESTYLES)],
-                        label=t,
-                    )
-                    for t in shown
-                ],
-                loc="best",
-                ncols=min(len(shown), 4),
-            )
-        if missing:
-            _note(ax_c, "no imports: " + ", ".join(missing))
-        if not targets:
-            _note(ax_c, "no targets")
-
-        # d: output loss as % of baseline monthly value added
-        loss = _wide(timeseries, "output_loss", by="country").reindex(dates)
-        va = _wide(timeseries, "value_added", by="country").reindex(dates)
-        countries = targets + [coercer]
-        no_firms: list[str] = []
-        peak = 0.0
-        lowest = 0.0
-        for i, c in enumerate(countries):
-            if c not in loss or c not in va:
-                no_firms.append(c)
-                continue
-            base = va[c].iloc[0] + np.nan_to_num(loss[c].iloc[0]) if len(va) else np.nan
-            if not np.isfinite(base) or base <= 0:
-                no_firms.append(c)
-                continue
-            pct = 100.0 * loss[c] / base
-            is_coercer = c == coercer
-            # Countries take the colours after the goods', so a country is not mistaken for a good.
-            color = "#333333" if is_coercer else colors[(len(goods) + i) % len(colors)]
-            ax_d.plot(
-                pct.index.to_numpy(),
-                pct.to_numpy(),
-                color=color,
-                ls="--" if is_coercer else "-",
-                label=f"{c} (coercer)" if is_coercer else c,
-            )
-            if np.isfinite(pct.to_numpy()).any():
-                peak = max(peak, float(np.nanmax(pct.to_numpy())))
-                lowest = min(lowest, float(np.nanmin(pct.to_numpy())))
-        top = max(peak * 1.08, 0.5)
-        # A little room below zero so a path of no loss is not hidden by the axis line.
-        ax_d.set_ylim(lowest * 1.08 if lowest < 0 else -0.02 * top, top)
-        ax_d.yaxis.set_major_formatter(mticker.PercentFormatter(xmax=100, decimals=0 if top >= 5 else None))
-        ax_d.set_ylabel("Output loss, % of baseline")
-        _panel_title(ax_d, "d", "Output loss")
-        if ax_d.get_lines():
-            ax_d.legend(loc="best")
-        if no_firms:
-            _note(ax_d, "no user firms: " + ", ".join(no_firms))
+        shade_key = [Patch(facecolor=_SHADE, label="measure in force")] if spans else []
+        if kind == "export":
+            _panel_coercer_prices(ax_a, timeseries, coercer, goods, color_of, shade_key)
+            _panel_prices_paid(ax_b, timeseries, targets, goods, color_of)
+            _panel_sourcing(ax_c, flows, coercer, targets, goods, dates, color_of, share_window)
+        else:
+            _panel_export_revenue(ax_a, timeseries, targets, goods, dates, color_of, shade_key)
+            _panel_prices_received(ax_b, timeseries, targets, goods, color_of)
+            _panel_redirection(ax_c, flows, coercer, targets, goods, dates, color_of, share_window)
+        _panel_output_loss(ax_d, timeseries, coercer, targets, dates, len(goods))
 
         for ax in axes.ravel():
             _date_axis(ax)
@@ -472,6 +425,245 @@ def overview_figure(
                 title=None,
             )
     return fig
+
+
+def _target_key(ax, targets: Sequence[str], shown: Sequence[str], extra: Sequence[Any] = ()) -> None:
+    """Legend telling targets apart by line style."""
+    handles = [
+        Line2D([], [], color="#333333", ls=_TARGET_LINESTYLES[targets.index(t) % len(_TARGET_LINESTYLES)], label=t)
+        for t in shown
+    ]
+    if handles or extra:
+        ax.legend(handles=[*handles, *extra], loc="best", ncols=min(max(len(handles), 1), 4))
+
+
+def _panel_coercer_prices(ax, timeseries, coercer, goods, color_of, shade_key) -> None:
+    export = _wide(timeseries, "price_export", country=coercer)
+    domestic = _wide(timeseries, "price_domestic", country=coercer)
+    plotted: list[np.ndarray] = []
+    for g in goods:
+        for table, ls in ((export, "-"), (domestic, "--")):
+            if g in table:
+                r = _ratio_to_first(table[g])
+                ax.plot(r.index.to_numpy(), r.to_numpy(), color=color_of[g], ls=ls)
+                plotted.append(r.to_numpy())
+    _ratio_axis(ax, plotted, label="Price / first month")
+    _panel_title(ax, "a", f"{coercer} prices")
+    key = [
+        Line2D([], [], color="#333333", ls="-", label="export (FOB)"),
+        Line2D([], [], color="#333333", ls="--", label="domestic"),
+        *shade_key,
+    ]
+    ax.legend(handles=key, loc="best")
+    if not plotted:
+        _note(ax, f"no {coercer} prices recorded")
+
+
+def _panel_prices_paid(ax, timeseries, targets, goods, color_of) -> None:
+    plotted: list[np.ndarray] = []
+    shown: list[str] = []
+    for i, t in enumerate(targets):
+        paid = _wide(timeseries, "price_paid", country=t)
+        for g in goods:
+            if g in paid:
+                r = _ratio_to_first(paid[g])
+                if not np.isfinite(r.to_numpy()).any():
+                    continue
+                ax.plot(
+                    r.index.to_numpy(),
+                    r.to_numpy(),
+                    color=color_of[g],
+                    ls=_TARGET_LINESTYLES[i % len(_TARGET_LINESTYLES)],
+                )
+                plotted.append(r.to_numpy())
+                shown = shown if t in shown else [*shown, t]
+    _ratio_axis(ax, plotted, label="Delivered price / first month")
+    _panel_title(ax, "b", "Prices the targets pay")
+    _target_key(ax, targets, shown)
+    missing = [t for t in targets if t not in shown]
+    if missing:
+        _note(ax, "no purchases: " + ", ".join(missing))
+
+
+def _panel_sourcing(ax, flows, coercer, targets, goods, dates, color_of, share_window) -> None:
+    shares = coercer_import_shares(
+        flows, coercer=coercer, importers=targets, goods=goods, dates=dates, window=share_window
+    )
+    missing: list[str] = []
+    for i, t in enumerate(targets):
+        drawn = False
+        for g in goods:
+            s = shares.get((t, g))
+            if s is None or not np.isfinite(s.to_numpy()).any():
+                continue
+            ax.plot(
+                s.index.to_numpy(), s.to_numpy(), color=color_of[g], ls=_TARGET_LINESTYLES[i % len(_TARGET_LINESTYLES)]
+            )
+            drawn = True
+        if not drawn:
+            missing.append(t)
+    ax.set_ylim(0, 1.04)
+    ax.yaxis.set_major_formatter(mticker.PercentFormatter(xmax=1, decimals=0))
+    ax.set_ylabel(f"Share of imports from {coercer}")
+    window_words = "monthly" if share_window <= 1 else f"trailing {share_window} months"
+    _panel_title(ax, "c", f"Targets' sourcing ({window_words})")
+    _target_key(ax, targets, [t for t in targets if t not in missing])
+    if missing:
+        _note(ax, "no imports: " + ", ".join(missing))
+    if not targets:
+        _note(ax, "no targets")
+
+
+def _panel_export_revenue(ax, timeseries, targets, goods, dates, color_of, shade_key) -> None:
+    shown: list[str] = []
+    peak = 100.0
+    for i, t in enumerate(targets):
+        exports = _wide(timeseries, "exports", country=t).reindex(dates)
+        price = _wide(timeseries, "price_export", country=t).reindex(dates)
+        for g in goods:
+            if g not in exports or g not in price:
+                continue
+            revenue = (exports[g] * price[g]).fillna(0.0)
+            base = revenue.iloc[0] if len(revenue) else 0.0
+            if not base > 0:
+                continue
+            pct = 100.0 * revenue / base
+            ax.plot(
+                pct.index.to_numpy(),
+                pct.to_numpy(),
+                color=color_of[g],
+                ls=_TARGET_LINESTYLES[i % len(_TARGET_LINESTYLES)],
+            )
+            peak = max(peak, float(np.nanmax(pct.to_numpy())))
+            shown = shown if t in shown else [*shown, t]
+    ax.set_ylim(0, min(peak, 400.0) * 1.05)
+    ax.axhline(100.0, color="#888888", lw=0.5, zorder=1)
+    ax.yaxis.set_major_formatter(mticker.PercentFormatter(xmax=100, decimals=0))
+    ax.set_ylabel("Export revenue, % of first month")
+    _panel_title(ax, "a", "Targets' export revenue (FOB)")
+    _target_key(ax, targets, shown, shade_key)
+    missing = [t for t in targets if t not in shown]
+    if missing:
+        _note(ax, "no exports: " + ", ".join(missing))
+
+
+def _panel_prices_received(ax, timeseries, targets, goods, color_of) -> None:
+    plotted: list[np.ndarray] = []
+    shown: list[str] = []
+    for i, t in enumerate(targets):
+        received = _wide(timeseries, "price_domestic", country=t)
+        for g in goods:
+            if g in received:
+                r = _ratio_to_first(received[g])
+                if not np.isfinite(r.to_numpy()).any():
+                    continue
+                ax.plot(
+                    r.index.to_numpy(),
+                    r.to_numpy(),
+                    color=color_of[g],
+                    ls=_TARGET_LINESTYLES[i % len(_TARGET_LINESTYLES)],
+                )
+                plotted.append(r.to_numpy())
+                shown = shown if t in shown else [*shown, t]
+    _ratio_axis(ax, plotted, label="Producer price / first month")
+    _panel_title(ax, "b", "Prices the targets' producers receive")
+    _target_key(ax, targets, shown)
+    missing = [t for t in targets if t not in shown]
+    if missing:
+        _note(ax, "no producers: " + ", ".join(missing))
+
+
+def _panel_redirection(ax, flows, coercer, targets, goods, dates, color_of, share_window) -> None:
+    shown: list[str] = []
+    top = 100.0
+    if flows is not None and not flows.empty:
+        fl = flows.loc[:, ["date", "good", "origin", "destination", "quantity"]]
+        fl = fl.assign(
+            good=_as_str(fl["good"]),
+            origin=_as_str(fl["origin"]),
+            destination=_as_str(fl["destination"]),
+            date=fl["date"].astype("datetime64[ns]"),
+        )
+        fl = fl[(fl["origin"] != fl["destination"]) & fl["origin"].isin(targets) & fl["good"].isin(goods)]
+        fl = fl.assign(to=np.where(fl["destination"] == coercer, "coercer", "others"))
+        table = fl.groupby(["origin", "good", "to", "date"])["quantity"].sum()
+        window = max(int(share_window), 1)
+        for t in targets:
+            for g in goods:
+                paths = {}
+                for to in ("coercer", "others"):
+                    key = (t, g, to)
+                    q = table.loc[key] if key in table.index.droplevel(3) else pd.Series(0.0, index=dates)
+                    paths[to] = q.reindex(dates, fill_value=0.0).rolling(window, min_periods=1).mean()
+                base = paths["coercer"].iloc[0] + paths["others"].iloc[0] if len(dates) else 0.0
+                if not base > 0:
+                    continue
+                for to, ls in (("coercer", "--"), ("others", "-")):
+                    pct = 100.0 * paths[to] / base
+                    ax.plot(pct.index.to_numpy(), pct.to_numpy(), color=color_of[g], ls=ls)
+                    top = max(top, float(np.nanmax(pct.to_numpy())))
+                shown = shown if t in shown else [*shown, t]
+    ax.set_ylim(0, min(top, 400.0) * 1.05)
+    ax.yaxis.set_major_formatter(mticker.PercentFormatter(xmax=100, decimals=0))
+    ax.set_ylabel("Exports, % of first-month total")
+    window_words = "monthly" if share_window <= 1 else f"trailing {share_window}-month mean"
+    who = f" of {', '.join(shown)}" if shown else ""
+    _panel_title(ax, "c", f"Redirection: exports{who} ({window_words})")
+    ax.legend(
+        handles=[
+            Line2D([], [], color="#333333", ls="--", label=f"to {coercer}"),
+            Line2D([], [], color="#333333", ls="-", label="to everyone else"),
+        ],
+        loc="best",
+    )
+    missing = [t for t in targets if t not in shown]
+    if missing:
+        _note(ax, "no exports: " + ", ".join(missing))
+
+
+def _panel_output_loss(ax, timeseries, coercer, targets, dates, n_goods) -> None:
+    """Output loss of the targets, then every other country with user firms, then the coercer
+    (dashed), each as a percentage of its own baseline monthly value added.
+    """
+    loss = _wide(timeseries, "output_loss", by="country").reindex(dates)
+    va = _wide(timeseries, "value_added", by="country").reindex(dates)
+    others = [c for c in _ordered(va.columns, _categories(timeseries["country"])) if c not in targets and c != coercer]
+    countries = [*targets, *others, coercer]
+    # Black and grey are the coercer's and the reference lines'; countries take the colours after the goods'.
+    colors = [c for c in distinct_colors(n_goods + len(countries) + 2) if c not in ("#000000", "#999999")]
+    no_firms: list[str] = []
+    peak = 0.0
+    lowest = 0.0
+    for i, c in enumerate(countries):
+        if c not in loss or c not in va:
+            no_firms.append(c)
+            continue
+        base = va[c].iloc[0] + np.nan_to_num(loss[c].iloc[0]) if len(va) else np.nan
+        if not np.isfinite(base) or base <= 0:
+            no_firms.append(c)
+            continue
+        pct = 100.0 * loss[c] / base
+        is_coercer = c == coercer
+        ax.plot(
+            pct.index.to_numpy(),
+            pct.to_numpy(),
+            color="#333333" if is_coercer else colors[n_goods + i],
+            ls="--" if is_coercer else "-",
+            label=f"{c} (coercer)" if is_coercer else c,
+        )
+        if np.isfinite(pct.to_numpy()).any():
+            peak = max(peak, float(np.nanmax(pct.to_numpy())))
+            lowest = min(lowest, float(np.nanmin(pct.to_numpy())))
+    top = max(peak * 1.08, 0.5)
+    # A little room below zero so a path of no loss is not hidden by the axis line.
+    ax.set_ylim(lowest * 1.08 if lowest < 0 else -0.02 * top, top)
+    ax.yaxis.set_major_formatter(mticker.PercentFormatter(xmax=100, decimals=0 if top >= 5 else None))
+    ax.set_ylabel("% of own baseline monthly\nvalue added")
+    _panel_title(ax, "d", "Output loss by country")
+    if ax.get_lines():
+        ax.legend(loc="best", ncols=2 if len(ax.get_lines()) > 4 else 1)
+    if no_firms:
+        _note(ax, "no user firms: " + ", ".join(no_firms))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -566,7 +758,9 @@ def history_figure(
     without a good (market-wide indices) appear in every good's panel. The last panel shows the
     coercer's modelled share of each target's imports of all ``goods`` together, monthly (thin) and
     over a trailing year (thick), with the historical share observations. Hollow markers are
-    observations of low quality or derived by calculation; the figure legend names the source file.
+    observations of low quality or derived by calculation. The legend has a title only when
+    ``source_label`` gives one (a file name says nothing to a reader; the file's ``source`` column
+    holds the references).
 
     Args:
         timeseries: The run's tidy time-series table.
@@ -581,7 +775,8 @@ def history_figure(
         share_series: History series compared with the import share.
         xlim: ``"model"`` (the simulated period; observations outside it are counted, not drawn),
             ``"all"`` (the span of model and observations), or a ``(start, end)`` pair.
-        source_label: Text naming the observations' source (default: the file name).
+        source_label: Text naming the observations' source, used as the legend's title (default:
+            none).
 
     Returns:
         The figure (not shown and not registered with pyplot).
@@ -591,7 +786,6 @@ def history_figure(
     coercer = str(coercer)
     goods = [str(g) for g in goods]
     dates = _dates(timeseries)
-    source = source_label or history.attrs.get("source_file", "historical observations")
 
     if flows is not None and targets is None and not flows.empty:
         o, d = _as_str(flows["origin"]), _as_str(flows["destination"])
@@ -731,7 +925,7 @@ def history_figure(
             Line2D([], [], ls="none", marker="o", mec=grey, mfc="white", ms=4, label="hollow: low quality or derived"),
         ]
         key += _element_key(style_of, _ordered(drawn_elements, elements))
-        fig.legend(handles=key, loc="outside lower center", ncols=4, title=f"Observations: {source}")
+        fig.legend(handles=key, loc="outside lower center", ncols=4, title=source_label)
     return fig
 
 
@@ -835,3 +1029,83 @@ def _close(fig: Figure) -> None:
         pyplot.close(fig)
     else:
         fig.clear()
+
+
+# --------------------------------------------------------------------------------------------------
+# The figures of one run, drawn by name (in this process or in a worker process)
+# --------------------------------------------------------------------------------------------------
+def run_figure_names(scenario: Mapping[str, Any]) -> list[str]:
+    """Names of the figures a run draws: ``overview``, and ``history`` when the scenario names a
+    file of historical observations.
+
+    Args:
+        scenario: The run's scenario (its configuration section or a plain mapping).
+
+    Returns:
+        The figure names, which are also the files' stems in ``figures/``.
+    """
+    return ["overview"] + (["history"] if scenario.get("history") else [])
+
+
+def draw_run_figure(
+    name: str,
+    timeseries: pd.DataFrame,
+    flows: pd.DataFrame,
+    scenario: Mapping[str, Any],
+    figdir: str | os.PathLike,
+) -> list[Path]:
+    """Draw one of a run's figures and save it as ``figdir/<name>.png`` and ``.pdf``.
+
+    The same call serves a run drawing its figures one after another and the worker processes of
+    the command, which draw them side by side (see :mod:`sim.cli`): it needs only the run's tables
+    and its scenario as a plain mapping, both of which pickle.
+
+    Args:
+        name: ``overview`` or ``history`` (:func:`run_figure_names`).
+        timeseries: The run's tidy time-series table.
+        flows: The run's tidy flows table.
+        scenario: The scenario as a plain mapping (``coercer``, ``targets``, ``goods``, ``measures``,
+            ``history``).
+        figdir: Folder of the figures.
+
+    Returns:
+        The paths written (PNG, then PDF).
+
+    Raises:
+        ValueError: an unknown figure name.
+    """
+    coercer = str(scenario["coercer"])
+    targets = [str(t) for t in scenario.get("targets") or []]
+    stem = Path(figdir) / name
+    if name == "overview":
+        fig = overview_figure(
+            timeseries, flows, coercer=coercer, targets=targets, periods=scenario.get("measures") or None
+        )
+    elif name == "history":
+        goods = [str(g["id"]) for g in scenario.get("goods") or []]
+        history = load_history(str(scenario["history"]))
+        fig = history_figure(timeseries, history, coercer=coercer, goods=goods, flows=flows, targets=targets)
+    else:
+        raise ValueError(f"unknown figure {name!r}; allowed: overview, history")
+    return save_figure(fig, stem)
+
+
+def warm_up() -> None:
+    """Load what drawing and saving a figure needs (the Agg and PDF backends, the fonts, the mathtext
+    parser, the font subsetter) by saving a tiny figure into memory.
+
+    A worker process calls this while the run is still simulating, so the figures are drawn at once
+    when the tables arrive.
+    """
+    import io
+    import logging
+
+    logging.getLogger("fontTools").setLevel(logging.WARNING)  # it logs each pruned table at INFO
+    with style():
+        fig = Figure(figsize=(1.0, 0.8))
+        ax = fig.subplots()
+        ax.plot([0.0, 1.0], [1.0, 2.0])
+        _panel_title(ax, "a", "warm-up 0123456789%")
+        for fmt in ("png", "pdf"):
+            fig.savefig(io.BytesIO(), format=fmt, metadata=_METADATA.get(fmt))
+    _close(fig)

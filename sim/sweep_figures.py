@@ -100,8 +100,17 @@ def outcome_heatmap(
         bar = fig.colorbar(im, ax=ax, shrink=0.9)
         bar.set_label(_label(outcome, labels) + (" (%)" if percent else ""))
         n = results.groupby([y, x]).size()
-        ax.set_title(f"mean over {n.min()}" + (f"-{n.max()}" if n.max() != n.min() else "") + " runs per cell")
+        ax.set_title(_runs_per_cell(int(n.min()), int(n.max())))
     return fig
+
+
+def _runs_per_cell(fewest: int, most: int) -> str:
+    """What a cell of a heat map shows: ``one run per cell``, ``mean over 3 runs per cell``,
+    ``mean over 2-4 runs per cell``.
+    """
+    if most <= 1:
+        return "one run per cell"
+    return f"mean over {fewest}" + (f"-{most}" if most != fewest else "") + " runs per cell"
 
 
 def _lever_columns(results: pd.DataFrame, off: Mapping[str, float]) -> list[str]:

@@ -331,7 +331,9 @@ def test_flagship_command_writes_everything_make_run_promises(cli_runs):
             path = run.run_dir / "figures" / f"{fig}.{ext}"
             assert path.is_file() and path.stat().st_size > 10_000, path
     assert helpers.temp_files_in(run.run_dir) == []
-    assert str(run.run_dir) in run.stdout and "ree_heavy: coercer export price peaked at" in run.stdout
+    assert str(run.run_dir) in run.stdout
+    assert "ree_heavy (export restriction by CHN): delivered price peaked at JPN" in run.stdout
+    assert "coercer export price peaked at" in run.stdout
     ts = _read(run, "timeseries.parquet")
     assert list(ts.columns) == helpers.TIMESERIES_COLUMNS
     assert ts["date"].min() == pd.Timestamp("2009-01-01") and ts["date"].max() == pd.Timestamp("2020-12-01")
@@ -714,3 +716,121 @@ def test_a_users_file_with_a_shipped_name_is_named_in_a_warning(tmp_path):
     )
     assert "is ignored" in line and "rename your file" in line
     assert OmegaConf.create(proc.stdout).scenario.description != "mine"
+
+
+# ---------------------------------------------------------------------------------------------
+# The summary fits the kind of measure
+# ---------------------------------------------------------------------------------------------
+SUMMARY_METRICS = {
+    "peak_export_price_ratio.graphite": 1.0,
+    "peak_export_price_date.graphite": "2024-01",
+    "export_domestic_wedge_at_peak.graphite": 1.0,
+    "peak_price_paid_ratio.graphite.KOR": 36.0,
+    "shortage_months.KOR": 7,
+    "peak_export_price_ratio.beef": 1.0,
+    "peak_export_price_date.beef": "2020-01",
+    "export_domestic_wedge_at_peak.beef": 1.0,
+    "export_revenue_lost.beef.AUS": 2.7e9,
+    "export_price_received_ratio_12m.beef.AUS": 0.97,
+    "redirected_share_12m.beef.AUS": 0.7,
+    "export_revenue_lost.AUS": 2.7e9,
+    "export_revenue_lost_share.AUS": 0.129,
+    "output_loss_share.CHN": 0.0067,
+    "output_loss_share.KOR": 0.02,
+}
+
+
+def test_summary_of_an_export_restriction_leads_with_the_prices_targets_paid():
+    """A ban on graphite exports to KOR: the line says KOR paid 36x, not only that the coercer's
+    export price stayed at 1.0x; shortage months of the target follow."""
+    from sim.cli import summary_lines
+
+    lines = summary_lines(
+        SUMMARY_METRICS,
+        goods=["graphite"],
+        coercer="CHN",
+        targets=["KOR"],
+        measures=[{"type": "export_ban", "imposer": "CHN", "goods": ["graphite"], "targets": ["KOR"]}],
+    )
+    text = "\n".join(lines)
+    assert lines[0].startswith("  graphite (export restriction by CHN): delivered price peaked at KOR 36.0x")
+    assert "coercer export price peaked at 1.0x" in lines[0]
+    assert "months with shortages" in text and "KOR 7" in text
+    assert "export revenue lost" not in text
+    assert "output loss (share of each country's baseline value added over the run)" in text
+
+
+def test_summary_of_an_import_ban_shows_the_targets_lost_exports():
+    """A ban on Australian beef: the target's lost revenue, price received and redirection, not the
+    coercer's export price (which an import ban leaves at 1.0x)."""
+    from sim.cli import summary_lines
+
+    lines = summary_lines(
+        SUMMARY_METRICS,
+        goods=["beef"],
+        coercer="CHN",
+        targets=["AUS"],
+        measures=[{"type": "import_ban", "imposer": "CHN", "goods": ["beef"], "targets": ["AUS"]}],
+    )
+    text = "\n".join(lines)
+    assert "coercer export price" not in text
+    assert lines[0] == (
+        "  beef (import measure by CHN): AUS export revenue lost US$2.7bn, price received 0.97x in the first "
+        "year, 70% of lost sales to CHN sold elsewhere within a year"
+    )
+    assert "export revenue lost (share of the targets' baseline export revenue" in text and "AUS 12.9%" in text
+    assert "months with shortages" not in text
+
+
+def test_summary_without_trade_measures_keeps_the_coercer_price_line():
+    """Only domestic instruments (or none): the coercer's export price is what there is to say."""
+    from sim.cli import summary_lines
+
+    for measures in ([], [{"type": "production_quota", "imposer": "CHN", "goods": ["graphite"]}]):
+        lines = summary_lines(SUMMARY_METRICS, goods=["graphite"], coercer="CHN", targets=["KOR"], measures=measures)
+        assert lines[0] == (
+            "  graphite: coercer export price peaked at 1.0x (2024-01), export/domestic wedge 1.0x at the peak"
+        )
+
+
+def test_figure_workers_only_with_idle_cores(monkeypatch):
+    """Worker processes draw the figures side by side only where cores are idle; on a busy or small
+    machine the command draws them itself; the environment variable overrides."""
+    from sim.cli import WORKERS_ENV, figure_worker_count
+
+    monkeypatch.delenv(WORKERS_ENV, raising=False)
+    assert figure_worker_count(2, cores=16, load=0.5) == 2
+    assert figure_worker_count(1, cores=16, load=0.5) == 0  # one figure: nothing to do side by side
+    assert figure_worker_count(2, cores=2, load=0.0) == 0  # one core for the model leaves one
+    assert figure_worker_count(2, cores=8, load=6.5) == 0
+    monkeypatch.setenv(WORKERS_ENV, "2")
+    assert figure_worker_count(2, cores=2, load=6.0) == 2
+    monkeypatch.setenv(WORKERS_ENV, "0")
+    assert figure_worker_count(2, cores=16, load=0.0) == 0
+    monkeypatch.setenv(WORKERS_ENV, "many")
+    with pytest.raises(ValueError, match="COERCION_SIM_FIGURE_WORKERS: 'many' is invalid"):
+        figure_worker_count(2)
+
+
+def test_figure_workers_draw_the_same_files_as_the_command_itself(tmp_path):
+    """The worker path writes the figures a run draws in its own process (same names, PNG and PDF)."""
+    from sim import figures as F
+    from sim.cli import FigureWorkers
+
+    ts = pd.DataFrame(
+        {
+            "date": pd.date_range("2020-01-01", periods=6, freq="MS").repeat(2),
+            "step": np.repeat(np.arange(6, dtype=np.int32), 2),
+            "country": ["CHN", "JPN"] * 6,
+            "good": ["ore"] * 12,
+            "variable": ["price_export"] * 12,
+            "value": np.linspace(1.0, 3.0, 12),
+        }
+    )
+    flows = pd.DataFrame(columns=["date", "step", "good", "origin", "destination", "quantity", "value"])
+    scenario = {"coercer": "CHN", "targets": ["JPN"], "goods": [{"id": "ore"}], "measures": []}
+    with FigureWorkers(2) as workers:
+        paths = workers.draw(["overview", "overview"], ts, flows, scenario, tmp_path / "w")
+    assert [p.name for p in paths] == ["overview.png", "overview.pdf"] * 2
+    own = F.draw_run_figure("overview", ts, flows, scenario, tmp_path / "own")
+    assert all(p.stat().st_size > 1000 for p in [*paths, *own])

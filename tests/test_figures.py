@@ -63,6 +63,8 @@ def synthetic_run():
         add("CHN", g, "price_export", export)
         add("CHN", g, "price_domestic", domestic)
         add("AUS", g, "price_domestic", 12.0 + 0 * t)
+        add("JPN", g, "price_paid", export * 1.1)
+        add("USA", g, "price_paid", export * 1.05)
     for c, va, loss in (
         ("CHN", 5e9, 0.001),
         ("JPN", 3e9, 0.03),
@@ -143,6 +145,16 @@ def write_fake_history(path: Path, goods=("ore",), start="2020-01") -> Path:
     return path
 
 
+def shaded_spans(ax):
+    """The shaded rectangles of measure periods on an axes."""
+    return [
+        p
+        for p in ax.patches
+        if isinstance(p, mpl.patches.Rectangle | mpl.patches.Polygon)
+        and mpl.colors.to_hex(p.get_facecolor()) == F._SHADE
+    ]
+
+
 def data_lines(ax):
     """Lines of an axes that carry data (not reference lines or legend proxies)."""
     return [
@@ -170,12 +182,15 @@ def test_overview_figure_real_run(minimal_run):
     ax_a, ax_b, ax_c, ax_d = fig.axes
     assert ax_a.get_yscale() == "log"
     assert len(data_lines(ax_a)) == 2  # export and domestic price of the one good
-    # The quota drives the export price far above the domestic one.
-    wedge = np.asarray(data_lines(ax_b)[0].get_ydata(), float)
-    assert np.nanmax(wedge) > 2 and np.isclose(wedge[0], 1.0)
+    # The quota drives the price the target pays far above its first month.
+    paid = np.asarray(data_lines(ax_b)[0].get_ydata(), float)
+    assert np.nanmax(paid) > 2 and np.isclose(paid[0], 1.0)
+    assert "pay" in ax_b.get_title(loc="left")
     share = np.asarray(data_lines(ax_c)[0].get_ydata(), float)
     assert 0 <= np.nanmin(share) <= np.nanmax(share) <= 1
-    assert {ln.get_label() for ln in data_lines(ax_d)} == {"JPN", "CHN (coercer)"}
+    assert {"JPN", "CHN (coercer)"} <= {ln.get_label() for ln in data_lines(ax_d)}
+    # The quota's months are shaded in every panel.
+    assert all(shaded_spans(ax) for ax in fig.axes)
     titles = [ax.get_title(loc="left") for ax in fig.axes]
     assert [t.split("$")[1] for t in titles] == [rf"\mathbf{{{k}}}" for k in "abcd"]
 
@@ -186,11 +201,11 @@ def test_overview_figure_many_goods_and_a_target_without_imports():
     assert len(fig.axes) == 4
     ax_a, ax_b, ax_c, ax_d = fig.axes
     assert len(data_lines(ax_a)) == 4  # 2 goods x (export, domestic)
-    assert len(data_lines(ax_b)) == 2
+    assert len(data_lines(ax_b)) == 4  # prices paid: JPN and USA x 2 goods; KOR buys nothing
     assert len(data_lines(ax_c)) == 4  # JPN and USA x 2 goods; KOR imports nothing
-    assert len(data_lines(ax_d)) == 3  # JPN, USA, CHN; KOR has no user firms
+    assert len(data_lines(ax_d)) == 3  # JPN, USA, CHN; KOR and AUS have no user firms
     text = texts(fig)
-    assert "no imports: KOR" in text and "no user firms: KOR" in text
+    assert "no imports: KOR" in text and "no user firms: KOR, AUS" in text
     # JPN's loss peaks at 3% of its baseline value added.
     jpn = next(ln for ln in data_lines(ax_d) if ln.get_label() == "JPN")
     assert np.nanmax(np.asarray(jpn.get_ydata(), float)) == pytest.approx(3.0)
@@ -242,7 +257,9 @@ def test_history_figure_with_fake_history(minimal_run, tmp_path):
     share_points = [ln for ln in share_ax.get_lines() if ln.get_linestyle() == "None"]
     assert sum(len(ln.get_xdata()) for ln in share_points) == 3
     text = texts(fig)
-    assert "fake_history.csv" in text and "1 more outside period" in text
+    assert "1 more outside period" in text
+    assert "fake_history.csv" not in text  # a file name is no legend title
+    assert all(leg.get_title().get_text() == "" for leg in fig.legends)
 
     # A path works too; "all" widens the axis to every observation; no flows leaves only the points.
     fig2 = F.history_figure(r["timeseries"], str(path), coercer=r["coercer"], goods=r["goods"], xlim="all")
@@ -262,7 +279,7 @@ def test_history_figure_many_goods_real_history_file():
     assert len(fig.axes) == 3
     assert all(data_lines(ax) for ax in fig.axes)
     assert any(ln.get_linestyle() == "None" for ln in fig.axes[0].get_lines())
-    assert name in texts(fig)
+    assert name not in texts(fig)
 
 
 def test_load_history_missing_file(tmp_path):
@@ -330,3 +347,133 @@ def test_save_figure_closes_a_pyplot_figure(tmp_path):
     F.save_figure(fig, tmp_path / "p", formats=("png",))
     assert fig.number not in plt.get_fignums()
     assert os.listdir(tmp_path) == ["p.png"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Panels, shading, colours and labels that fit the case
+# ---------------------------------------------------------------------------------------------
+def import_ban_run():
+    """AUS sells two goods to CHN and ROW; CHN bans its imports of both from month 6 on: AUS's
+    sales to CHN stop, half of them go to ROW, and its producer price falls by a fifth."""
+    dates = pd.date_range("2020-01-01", periods=24, freq="MS")
+    countries, goods = ["CHN", "AUS", "ROW"], ["beef", "wine"]
+    t = np.arange(len(dates))
+    ban = t >= 6
+    rows, frows = [], []
+    for g in goods:
+        for d, s in zip(dates, t, strict=True):
+            to_chn, to_row = (0.0, 150.0) if ban[s] else (100.0, 100.0)
+            price = 8.0 if ban[s] else 10.0
+            rows += [
+                (d, s, "AUS", g, "exports", to_chn + to_row),
+                (d, s, "AUS", g, "price_export", price),
+                (d, s, "AUS", g, "price_domestic", price),
+                (d, s, "CHN", g, "price_export", 5.0),
+                (d, s, "CHN", g, "price_domestic", 5.0),
+            ]
+            frows += [(d, s, g, "AUS", "CHN", to_chn, to_chn * price), (d, s, g, "AUS", "ROW", to_row, to_row * price)]
+    for d, s in zip(dates, t, strict=True):
+        for c, va in (("CHN", 100.0), ("AUS", 50.0), ("ROW", 80.0)):
+            rows += [(d, s, c, "all", "output_loss", 0.0), (d, s, c, "all", "value_added", va)]
+    ts = pd.DataFrame(rows, columns=["date", "step", "country", "good", "variable", "value"])
+    ts = ts.astype({"country": pd.CategoricalDtype(countries), "good": pd.CategoricalDtype([*goods, "all"])})
+    flows = pd.DataFrame(frows, columns=["date", "step", "good", "origin", "destination", "quantity", "value"])
+    measures = [
+        {"type": "import_ban", "imposer": "CHN", "goods": goods, "targets": ["AUS"], "start": "2020-07-01", "end": None}
+    ]
+    return ts, flows, measures
+
+
+def test_overview_of_an_import_ban_shows_the_targets_lost_exports_prices_received_and_redirection():
+    ts, flows, measures = import_ban_run()
+    fig = F.overview_figure(ts, flows, coercer="CHN", targets=["AUS"], periods=measures)
+    ax_a, ax_b, ax_c, ax_d = fig.axes
+    titles = [ax.get_title(loc="left") for ax in fig.axes]
+    assert "export revenue" in titles[0] and "receive" in titles[1] and "Redirection" in titles[2]
+    # a: revenue falls to 150 x 8 / (200 x 10) = 60% of the first month for both goods.
+    revenue = [np.asarray(ln.get_ydata(), float) for ln in data_lines(ax_a)]
+    assert len(revenue) == 2 and all(r[0] == pytest.approx(100) and r[-1] == pytest.approx(60) for r in revenue)
+    # b: the producer price received falls to 0.8 of the first month.
+    assert np.asarray(data_lines(ax_b)[0].get_ydata(), float)[-1] == pytest.approx(0.8)
+    # c: exports to CHN (dashed) go to 0; to everyone else (solid) rise to 75% of the first-month total.
+    to_chn = [ln for ln in data_lines(ax_c) if ln.get_linestyle() == "--"]
+    to_rest = [ln for ln in data_lines(ax_c) if ln.get_linestyle() == "-"]
+    assert np.asarray(to_chn[0].get_ydata(), float)[-1] == pytest.approx(0)
+    assert np.asarray(to_rest[0].get_ydata(), float)[-1] == pytest.approx(75)
+    # Every good of the run is keyed at the top, not only those the coercer has prices for.
+    assert {t.get_text() for t in fig.legends[0].get_texts()} == {"beef", "wine"}
+    assert all(shaded_spans(ax) for ax in fig.axes)
+    # kind= overrides what the measures say.
+    export_fig = F.overview_figure(ts, flows, coercer="CHN", targets=["AUS"], periods=measures, kind="export")
+    assert "CHN prices" in export_fig.axes[0].get_title(loc="left")
+
+
+def test_measure_periods_are_trade_measures_merged():
+    dates = pd.date_range("2010-01-01", periods=36, freq="MS")
+    measures = [
+        {"type": "export_quota", "start": "2010-03-01", "end": "2010-06-30"},
+        {"type": "export_duty", "start": "2010-06-01", "end": "2010-12-31"},  # overlaps: merged
+        {"type": "production_tax", "start": "2010-01-01", "end": None},  # domestic: not shaded
+        {"type": "import_ban", "start": "2011-06-01", "end": None},  # to the end of the run
+    ]
+    spans = F._periods(measures, dates)
+    assert spans == [
+        (pd.Timestamp("2010-03-01"), pd.Timestamp("2010-12-31")),
+        (pd.Timestamp("2011-06-01"), pd.Timestamp("2013-01-01")),
+    ]
+    assert F._periods([("2009-01-01", "2010-02-01")], dates) == [(dates[0], pd.Timestamp("2010-02-01"))]
+
+
+def test_measure_sides_match_the_instruments_classifiers():
+    from sim.coercion import MEASURE_TYPES
+    from sim.measure_sides import EXPORT_MEASURES, IMPORT_MEASURES, measure_kind
+
+    assert EXPORT_MEASURES == {k for k, v in MEASURE_TYPES.items() if v.classifier["side"] == "export"}
+    assert IMPORT_MEASURES == {k for k, v in MEASURE_TYPES.items() if v.classifier["side"] == "import"}
+    assert measure_kind([{"type": "import_ban"}, {"type": "import_tariff"}]) == "import"
+    assert measure_kind([{"type": "export_quota"}, {"type": "production_quota"}]) == "export"
+    assert measure_kind([{"type": "export_ban"}, {"type": "import_ban"}]) == "both"
+    assert measure_kind([{"type": "crackdown"}]) == "none" and measure_kind(None) == "none"
+
+
+@pytest.mark.parametrize("n", [3, 8, 12, 20, 30])
+def test_distinct_colours_for_many_goods(n):
+    colours = F.distinct_colors(n)
+    assert len(colours) == n and len(set(colours)) == n
+
+
+def test_overview_with_twelve_goods_gives_each_its_own_colour():
+    ts, flows = synthetic_run()
+    goods = [f"good_{i}" for i in range(12)]
+    extra = []
+    for g in goods:
+        part = ts[(ts["good"] == "ree_light") & (ts["country"] == "CHN")].copy()
+        extra.append(part.assign(good=g))
+    many = pd.concat([ts.astype({"good": str}), *[e.astype({"good": str}) for e in extra]], ignore_index=True)
+    fig = F.overview_figure(many, flows, coercer="CHN", targets=["JPN"], goods=goods)
+    key = fig.legends[0]
+    colours = [mpl.colors.to_hex(h.get_color()) for h in key.legend_handles]
+    assert len(colours) == 12 and len(set(colours)) == 12
+
+
+def test_output_loss_panel_shows_every_country_with_user_firms_and_says_what_percent_of():
+    """USA is no target but has user firms: it is drawn; AUS and KOR have none: named."""
+    ts, flows = synthetic_run()
+    fig = F.overview_figure(ts, flows, coercer="CHN", targets=["JPN"])
+    ax_d = fig.axes[3]
+    assert {ln.get_label() for ln in data_lines(ax_d)} == {"JPN", "USA", "CHN (coercer)"}
+    assert "no user firms: KOR, AUS" in texts(fig)
+    assert "baseline monthly" in ax_d.get_ylabel() and "value added" in ax_d.get_ylabel()
+    colours = [mpl.colors.to_hex(ln.get_color()) for ln in data_lines(ax_d)]
+    assert len(set(colours)) == len(colours)
+
+
+def test_draw_run_figure_writes_the_named_figure(minimal_run, tmp_path):
+    r = minimal_run
+    scenario = {"coercer": r["coercer"], "targets": r["targets"], "goods": [{"id": g} for g in r["goods"]]}
+    assert F.run_figure_names(scenario) == ["overview"]
+    assert F.run_figure_names({**scenario, "history": "x.csv"}) == ["overview", "history"]
+    paths = F.draw_run_figure("overview", r["timeseries"], r["flows"], scenario, tmp_path)
+    assert [p.name for p in paths] == ["overview.png", "overview.pdf"]
+    with pytest.raises(ValueError, match="unknown figure 'map'"):
+        F.draw_run_figure("map", r["timeseries"], r["flows"], scenario, tmp_path)

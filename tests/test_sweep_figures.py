@@ -131,3 +131,11 @@ def test_fan_chart_bands(tmp_path):
     save_figure(fig, tmp_path / "fan")
     with pytest.raises(ValueError, match="no rows of price_export for JPN/ore"):
         price_fan_chart(ts, country="JPN", good="ore")
+
+
+def test_heat_map_title_says_one_run_not_mean_over_1_runs():
+    from sim.sweep_figures import _runs_per_cell
+
+    assert _runs_per_cell(1, 1) == "one run per cell"
+    assert _runs_per_cell(3, 3) == "mean over 3 runs per cell"
+    assert _runs_per_cell(2, 4) == "mean over 2-4 runs per cell"
