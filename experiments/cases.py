@@ -24,6 +24,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
 
 import sim
 from sim.figures import overview_figure, save_figure, style
@@ -150,10 +151,12 @@ def main(seed: int = 1) -> pd.DataFrame:
     for name in CASES:
         res = sim.run(name, ["output.figures=false"], seed=seed)
         scen = res.config.scenario
-        periods = [(m.start, m.end) for m in scen.measures]
+        # The scenario's measures (not bare date pairs), so the overview picks its panels by their kind
+        # (an import ban shows the targets' lost exports, an export restriction the prices they pay).
+        measures = OmegaConf.to_container(scen.measures, resolve=True)
         with style():
             fig = overview_figure(
-                res.timeseries, res.flows, coercer=scen.coercer, targets=list(scen.targets), periods=periods
+                res.timeseries, res.flows, coercer=scen.coercer, targets=list(scen.targets), periods=measures
             )
             save_figure(fig, OUT / name)
             if name in CHAINS:
