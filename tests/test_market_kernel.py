@@ -23,6 +23,8 @@ import numpy as np
 import pytest
 from hypothesis import assume, event, given, note, reject, settings
 from hypothesis import strategies as st
+from numba.core import config as numba_config
+from numba.core.dispatcher import Dispatcher
 from numpy.testing import assert_allclose
 from reference_solver import (
     NotInterior,
@@ -922,6 +924,19 @@ _NOJIT_SCRIPT = textwrap.dedent(
     np.savez(sys.argv[1], **out)
     """
 )
+
+
+@pytest.mark.skipif(numba_config.DISABLE_JIT, reason="the JIT is disabled: njit returns plain functions")
+def test_every_kernel_function_is_compiled_and_cached_on_disk():
+    # The kernel binds njit(cache=True) at the end of its module rather than as decorators (so that
+    # mutation testing can change the functions). A function left out would run interpreted (or fail
+    # to be called from compiled code), and one bound without cache=True recompiles on every run.
+    names = [n for n, v in vars(kernel_module).items() if getattr(v, "__module__", None) == kernel_module.__name__]
+    assert "clear_all_goods" in names
+    for name in names:
+        value = getattr(kernel_module, name)
+        assert isinstance(value, Dispatcher), f"{name} is not compiled"
+        assert type(value._cache).__name__ != "NullCache", f"{name} is compiled without cache=True"
 
 
 def test_same_results_without_jit(tmp_path):
