@@ -947,8 +947,14 @@ def test_same_results_without_jit(tmp_path):
     env["NUMBA_DISABLE_JIT"] = "1"
     env.setdefault("NUMBA_CACHE_DIR", str(REPO_ROOT / ".venv" / "numba-cache"))
     env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    # -W error: the pure-Python kernel must run warning-free, as the test suite itself does
     proc = subprocess.run(
-        [sys.executable, str(script), str(path)], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+        [sys.executable, "-W", "error", str(script), str(path)],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     with np.load(path) as data:

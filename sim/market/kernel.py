@@ -502,8 +502,10 @@ def _evaluate_good(g, x, want_jacobian, n_price, n_vars, structure, data, work, 
         quota = export_quota[g, c]
         ee = exports_o[c]
         # Log slack: keeps its slope however far exports overshoot the quota (a relative slack
-        # (Q - E)/(Q + E) flattens at -1 there and stalls Newton's method).
-        slack = np.log((quota + quantity_scale) / (ee + quantity_scale))
+        # (Q - E)/(Q + E) flattens at -1 there and stalls Newton's method). A difference of logs, not
+        # the log of the ratio: with no exports the ratio overflows for quotas above ~1.8e8
+        # (quantity_scale is 1e-300), which the interpreter (NUMBA_DISABLE_JIT) reports as an error.
+        slack = np.log(quota + quantity_scale) - np.log(ee + quantity_scale)
         fob_ratio = price[c] * (1.0 + export_duty[g, c]) / pref
         rho_max = cap_multiple[g] - fob_ratio
         if rho_max < 0.0:
