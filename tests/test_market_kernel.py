@@ -885,6 +885,20 @@ def test_prebuilt_structure_and_warm_start(market):
     assert_allclose(warm.price_domestic, res.price_domestic, rtol=1e-9, equal_nan=True)
 
 
+def test_warm_start_after_a_shock_reaches_the_cold_equilibrium():
+    # Last step's prices as the start after demand moved: the first evaluation at a warm start skips
+    # the Jacobian, so Newton must build it there before its first step (no hypothesis test had a warm
+    # start that needed a step; found by mutation testing, docs/mutation.md).
+    for m in example_markets():
+        before = clear_markets(m)
+        shocked = replace(m, planned_purchase=1.3 * m.planned_purchase)
+        cold = clear_markets(shocked)
+        warm = clear_markets(replace(shocked, initial_price=before.price_domestic, initial_rent=before.quota_rent))
+        assert warm.converged.all()
+        assert warm.iterations.max() >= 1
+        assert_allclose(warm.price_domestic, cold.price_domestic, rtol=1e-6, equal_nan=True)
+
+
 # ==================================================================================================
 # Determinism
 
