@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Numba's on-disk cache lives next to the sources unless told otherwise; keep it in the venv.
 export NUMBA_CACHE_DIR ?= $(CURDIR)/$(VENV)/numba-cache
 
-.PHONY: run test test-slow lint bench check-python venv clean mutation
+.PHONY: run test test-slow lint bench check-python venv clean mutation mutation-kernel
 
 check-python:
 	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 12) else 1)' || { \
@@ -55,8 +55,28 @@ mutation: $(STAMP)
 	nice -n 19 $(VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) $(foreach m,$(MUTANTS),'$(m)')
 	$(VENV)/bin/mutmut results
 
+# The market kernel's mutants (sim/market/kernel.py against tests/test_market_kernel.py), run without the
+# JIT in a staging copy with its own mutmut settings ([tool.coercion-sim.mutmut-kernel] in pyproject.toml).
+# Results accumulate in .mutation-kernel/mutants/; `cd .mutation-kernel && ../.venv/bin/mutmut results`.
+# KERNEL_MUTANTS: mutant name patterns, e.g. KERNEL_MUTANTS='sim.market.kernel.x_lu_solve*'.
+KERNEL_MUTANTS ?= sim.market.kernel.*
+KERNEL_STAGE := .mutation-kernel
+mutation-kernel: $(STAMP)
+	mkdir -p $(KERNEL_STAGE)
+	rm -rf $(KERNEL_STAGE)/sim $(KERNEL_STAGE)/tests $(KERNEL_STAGE)/configs
+	cp -a sim tests configs $(KERNEL_STAGE)/
+	$(PY) -c 'import json, re, tomllib; \
+	  text = open("pyproject.toml").read(); conf = tomllib.loads(text)["tool"]; \
+	  merged = {**conf["mutmut"], **conf["coercion-sim"]["mutmut-kernel"]}; \
+	  block = "[tool.mutmut]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in merged.items()); \
+	  text = re.sub(r"^\[tool\.mutmut\]\n(?:[^\[].*\n|\s.*\n|\n)*", block + "\n", text, flags=re.M); \
+	  open("$(KERNEL_STAGE)/pyproject.toml", "w").write(text)'
+	cd $(KERNEL_STAGE) && NUMBA_DISABLE_JIT=1 nice -n 19 ../$(VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) \
+	  $(foreach m,$(KERNEL_MUTANTS),'$(m)')
+	cd $(KERNEL_STAGE) && ../$(VENV)/bin/mutmut results
+
 clean:
-	rm -rf $(VENV) outputs multirun mutants .pytest_cache .hypothesis
+	rm -rf $(VENV) outputs multirun mutants .mutation-kernel .pytest_cache .hypothesis
 
 # Exploratory modelling with the EMA Workbench: minimax-regret ranking of named levers, PRIM boxes and
 # feature scores on the minimal case (experiments/ema_robustness.py; 448 runs, 2-3 minutes on 2 cores).

@@ -400,4 +400,37 @@ def example_markets() -> list[MarketInputs]:
                 stockpile_release=release,
             )
         )
+    # A release-only origin under a large quota it never reaches (the kernel once overflowed there
+    # without the JIT: log((quota + 1e-300) / (0 + 1e-300)); found by Hypothesis under mutmut).
+    one = np.ones(1)
+    zero = np.zeros(1)
+    idx = np.zeros(1, dtype=np.int64)
+    out.append(
+        MarketInputs(
+            n_countries=1,
+            reference_price=0.5 * one,
+            armington_elasticity=2.0 * one,
+            price_cap=1.5 * one,
+            price_floor=1e-4 * one,
+            producer_country=idx,
+            producer_good=idx,
+            capacity=zero,
+            unit_cost=zero,
+            full_capacity_price=0.6 * one,
+            supply_elasticity=one,
+            firm_country=idx,
+            row_firm=idx,
+            row_good=idx,
+            planned_purchase=1e9 * one,
+            demand_elasticity=zero,
+            sourcing_origin=np.zeros((1, 1), dtype=np.int64),
+            sourcing_weights=np.ones((1, 1)),
+            ban_intensity=np.zeros((1, 1, 1)),
+            export_quota=np.full((1, 1), 3e8),
+            export_duty=np.zeros((1, 1)),
+            import_tariff=np.zeros((1, 1, 1)),
+            transport_cost=np.zeros((1, 1, 1)),
+            stockpile_release=np.full((1, 1), 1e9),
+        )
+    )
     return out

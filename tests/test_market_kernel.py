@@ -23,6 +23,8 @@ import numpy as np
 import pytest
 from hypothesis import assume, event, given, note, reject, settings
 from hypothesis import strategies as st
+from numba.core import config as numba_config
+from numba.core.dispatcher import Dispatcher
 from numpy.testing import assert_allclose
 from reference_solver import (
     NotInterior,
@@ -883,6 +885,20 @@ def test_prebuilt_structure_and_warm_start(market):
     assert_allclose(warm.price_domestic, res.price_domestic, rtol=1e-9, equal_nan=True)
 
 
+def test_warm_start_after_a_shock_reaches_the_cold_equilibrium():
+    # Last step's prices as the start after demand moved: the first evaluation at a warm start skips
+    # the Jacobian, so Newton must build it there before its first step (no hypothesis test had a warm
+    # start that needed a step; found by mutation testing, docs/mutation.md).
+    for m in example_markets():
+        before = clear_markets(m)
+        shocked = replace(m, planned_purchase=1.3 * m.planned_purchase)
+        cold = clear_markets(shocked)
+        warm = clear_markets(replace(shocked, initial_price=before.price_domestic, initial_rent=before.quota_rent))
+        assert warm.converged.all()
+        assert warm.iterations.max() >= 1
+        assert_allclose(warm.price_domestic, cold.price_domestic, rtol=1e-6, equal_nan=True)
+
+
 # ==================================================================================================
 # Determinism
 
@@ -924,6 +940,19 @@ _NOJIT_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.skipif(numba_config.DISABLE_JIT, reason="the JIT is disabled: njit returns plain functions")
+def test_every_kernel_function_is_compiled_and_cached_on_disk():
+    # The kernel binds njit(cache=True) at the end of its module rather than as decorators (so that
+    # mutation testing can change the functions). A function left out would run interpreted (or fail
+    # to be called from compiled code), and one bound without cache=True recompiles on every run.
+    names = [n for n, v in vars(kernel_module).items() if getattr(v, "__module__", None) == kernel_module.__name__]
+    assert "clear_all_goods" in names
+    for name in names:
+        value = getattr(kernel_module, name)
+        assert isinstance(value, Dispatcher), f"{name} is not compiled"
+        assert type(value._cache).__name__ != "NullCache", f"{name} is compiled without cache=True"
+
+
 def test_same_results_without_jit(tmp_path):
     path = tmp_path / "nojit.npz"
     script = tmp_path / "nojit.py"
@@ -932,8 +961,14 @@ def test_same_results_without_jit(tmp_path):
     env["NUMBA_DISABLE_JIT"] = "1"
     env.setdefault("NUMBA_CACHE_DIR", str(REPO_ROOT / ".venv" / "numba-cache"))
     env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    # -W error: the pure-Python kernel must run warning-free, as the test suite itself does
     proc = subprocess.run(
-        [sys.executable, str(script), str(path)], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+        [sys.executable, "-W", "error", str(script), str(path)],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     with np.load(path) as data:

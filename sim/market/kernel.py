@@ -1,7 +1,7 @@
 """Compiled market-clearing kernels (numba, no Python objects, no Mesa).
 
 Everything here is a pure function over NumPy arrays and scalars, compiled once with
-``@njit(cache=True)``. The public front end is :func:`sim.market.clear_markets`; read its docstring
+``njit(cache=True)`` (applied at the end of the module, see there). The public front end is :func:`sim.market.clear_markets`; read its docstring
 and ``docs/ODD.md`` ("Submodels: market clearing") for the economics. Conventions:
 
 * ``C`` countries, ``G`` goods, ``P`` producers, ``R`` purchase rows (one user firm buying one good),
@@ -57,7 +57,6 @@ METHOD_NEWTON = 0
 METHOD_FALLBACK = 1
 
 
-@njit(cache=True)
 def build_structure(n_countries, n_goods, firm_country, row_firm, row_good, row_origin, producer_good):
     """Index the purchase rows, trade edges and producers by good.
 
@@ -145,7 +144,6 @@ def build_structure(n_countries, n_goods, firm_country, row_firm, row_good, row_
 LINEAR_ONSET = 0.05
 
 
-@njit(cache=True)
 def producer_supply(price, capacity, unit_cost, full_capacity_price, supply_elasticity):
     """Quantity one producer offers at ``price`` and its derivative with respect to ``log(price)``.
 
@@ -170,7 +168,6 @@ def producer_supply(price, capacity, unit_cost, full_capacity_price, supply_elas
     return q, price * supply_elasticity * q / (price - unit_cost)
 
 
-@njit(cache=True)
 def _unit_row(jac, i, n_vars):
     """Make row ``i`` of the Jacobian the unit row (an active bound or a flat residual)."""
     for j in range(n_vars):
@@ -178,7 +175,6 @@ def _unit_row(jac, i, n_vars):
     jac[i, i] = 1.0
 
 
-@njit(cache=True)
 def _lu_solve(a, b, n):
     """Solve ``a[:n, :n] x = b[:n]`` in place by Gaussian elimination with partial pivoting.
 
@@ -218,7 +214,6 @@ def _lu_solve(a, b, n):
     return True
 
 
-@njit(cache=True)
 def _evaluate_good(g, x, want_jacobian, n_price, n_vars, structure, data, work, residual, jac):
     """Residual (and optionally the generalised Jacobian) of good ``g``'s equilibrium conditions.
 
@@ -507,8 +502,10 @@ def _evaluate_good(g, x, want_jacobian, n_price, n_vars, structure, data, work, 
         quota = export_quota[g, c]
         ee = exports_o[c]
         # Log slack: keeps its slope however far exports overshoot the quota (a relative slack
-        # (Q - E)/(Q + E) flattens at -1 there and stalls Newton's method).
-        slack = np.log((quota + quantity_scale) / (ee + quantity_scale))
+        # (Q - E)/(Q + E) flattens at -1 there and stalls Newton's method). A difference of logs, not
+        # the log of the ratio: with no exports the ratio overflows for quotas above ~1.8e8
+        # (quantity_scale is 1e-300), which the interpreter (NUMBA_DISABLE_JIT) reports as an error.
+        slack = np.log(quota + quantity_scale) - np.log(ee + quantity_scale)
         fob_ratio = price[c] * (1.0 + export_duty[g, c]) / pref
         rho_max = cap_multiple[g] - fob_ratio
         if rho_max < 0.0:
@@ -547,7 +544,6 @@ def _evaluate_good(g, x, want_jacobian, n_price, n_vars, structure, data, work, 
     return norm
 
 
-@njit(cache=True)
 def _settle_unknown(g, i, x, lower, n_price, n_vars, structure, data, work, residual, jac, tol):
     """Solve the equilibrium condition of unknown ``i`` alone, the others held fixed.
 
@@ -647,7 +643,6 @@ def _settle_unknown(g, i, x, lower, n_price, n_vars, structure, data, work, resi
     return n_eval
 
 
-@njit(cache=True)
 def _fallback_sweep(g, x, lo, n_price, n_vars, structure, data, work, residual, jac, tol, selected):
     """One sweep of nonlinear Gauss-Seidel: settle each unknown in turn, the others held fixed.
 
@@ -667,7 +662,6 @@ def _fallback_sweep(g, x, lo, n_price, n_vars, structure, data, work, residual, 
     return _evaluate_good(g, x, True, n_price, n_vars, structure, data, work, residual, jac)
 
 
-@njit(cache=True)
 def clear_all_goods(
     n_countries,
     reference_price,
@@ -1150,3 +1144,18 @@ def clear_all_goods(
         residual_norm,
         converged,
     )
+
+
+# Compiled here, after all definitions, rather than with ``@njit`` decorators: the functions stay plain
+# in the source so that the mutation tester can change them (mutmut skips decorated functions; see
+# docs/mutation.md). Numba resolves the calls between these globals when it compiles, at the first call,
+# so every name below is already the compiled dispatcher by then. Under ``NUMBA_DISABLE_JIT=1`` ``njit``
+# returns the plain function.
+build_structure = njit(cache=True)(build_structure)
+producer_supply = njit(cache=True)(producer_supply)
+_unit_row = njit(cache=True)(_unit_row)
+_lu_solve = njit(cache=True)(_lu_solve)
+_evaluate_good = njit(cache=True)(_evaluate_good)
+_settle_unknown = njit(cache=True)(_settle_unknown)
+_fallback_sweep = njit(cache=True)(_fallback_sweep)
+clear_all_goods = njit(cache=True)(clear_all_goods)
