@@ -112,7 +112,11 @@ def test_the_same_number_listed_twice_is_refused():
         validate_config(_with([entry, entry]))
 
 
-@pytest.mark.parametrize("case", SHIPPED)
+#: rare_earth_2010 lists 53 assumptions: validating its 107 configurations takes about half a minute (slow suite).
+SHIPPED_PARAMS = [pytest.param(c, marks=pytest.mark.slow) if c == "rare_earth_2010" else c for c in SHIPPED]
+
+
+@pytest.mark.parametrize("case", SHIPPED_PARAMS)
 def test_shipped_assumptions_resolve_and_their_ends_are_valid_scenarios(case, experiment):
     cfg, runs = experiment.plan(case)  # validates the base and every low/high config
     assert len(runs) == 1 + 2 * len(cfg.scenario.assumptions)

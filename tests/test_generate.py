@@ -299,6 +299,7 @@ def test_every_small_generated_world_passes_the_checks_of_a_run(params):
     _check_world_as_a_run_would(params)
 
 
+@pytest.mark.slow
 @settings(max_examples=30)
 @given(params=generator_parameters(max_countries=60, max_goods=15, max_extra_firms=1500))
 def test_every_medium_generated_world_passes_the_checks_of_a_run(params):

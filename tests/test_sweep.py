@@ -53,7 +53,9 @@ def test_each_job_logs_what_it_ran_into_its_folder(basic_sweep):
     for _, row in res.iterrows():
         log = (sweep_dir / str(row["job"]) / "coercion-sim.log").read_text()
         if row["status"] == "ok":
-            assert "scenario minimal, seed 3" in log and "output loss (share of each country's baseline value added" in log
+            assert (
+                "scenario minimal, seed 3" in log and "output loss (share of each country's baseline value added" in log
+            )
             assert "wrote timeseries.parquet" in log
         else:
             assert f"job {row['job']} failed" in log and "armington_elasticity" in log
