@@ -18,7 +18,7 @@ locally). Each job writes its own output directory ``SWEEP_DIR/<job number>/``; 
 * **Progress.** :class:`SweepCallback` (a Hydra callback, configured in ``configs/config.yaml``)
   writes the sweep's plan (``sweep.json``: the number of jobs and each job's overrides) when the
   multirun starts, logs ``[done/total]`` with the failures so far after every job, and gathers the
-  sweep into ``results.parquet`` (:func:`sim.collect.collect`) when it ends.
+  sweep into ``results.parquet`` (:func:`sim.experiments.collect.collect`) when it ends.
 * **One writer per folder.** The same callback claims the output folder (``hydra.run.dir`` of a
   single run, ``hydra.sweep.dir`` of a multirun; :func:`claim_output_folder`) before Hydra writes
   into it, and each job claims its own job folder while it runs, so a second run or sweep pointed
@@ -38,9 +38,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+
+from sim.experiments.jobs import (  # noqa: F401 (re-exported: the sweep's vocabulary)
+    COMPLETE_FILE,
+    FAILURE_FILE,
+    NON_RESULT_KEYS,
+    PLAN_FILE,
+    job_status,
+    replication_seed,
+    replication_seeds,
+    run_seed,
+)
 
 __all__ = [
     "COMPLETE_FILE",
@@ -61,65 +71,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("coercion-sim.sweep")
-
-#: Written last by :func:`sim.cli.write_outputs`: its presence marks a complete output directory.
-COMPLETE_FILE = "provenance.json"
-#: Written (atomically) by a job whose run failed.
-FAILURE_FILE = "failed.json"
-#: Written into the sweep directory when a multirun starts: its jobs and their overrides.
-PLAN_FILE = "sweep.json"
-#: Keys that do not change a run's results (ignored when resume compares configurations, and not
-#: made columns of the results table): whether to resume, progress display, figures, free-form tags.
-NON_RESULT_KEYS = ("resume", "output.progress", "output.figures", "tags")
-
-
-# --------------------------------------------------------------------------------------------------
-# Replications
-# --------------------------------------------------------------------------------------------------
-def replication_seed(root_seed: int, replication: int) -> int:
-    """The seed of replication ``replication`` of root seed ``root_seed``.
-
-    It is the first 63 bits of child ``replication`` of ``numpy.random.SeedSequence(root_seed)``
-    (the child :meth:`~numpy.random.SeedSequence.spawn` would give), so replications draw
-    independent streams and each can be reproduced from the root seed and its number alone.
-
-    Raises:
-        ValueError: a negative root seed or replication number.
-    """
-    if int(root_seed) < 0:
-        raise ValueError(f"seed: {root_seed!r} is invalid; allowed: an integer >= 0 (the replications' root seed)")
-    if int(replication) < 0:
-        raise ValueError(f"replication: {replication!r} is invalid; allowed: an integer >= 0, or null")
-    child = np.random.SeedSequence(entropy=int(root_seed), spawn_key=(int(replication),))
-    return int(child.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
-
-
-def replication_seeds(root_seed: int, n: int) -> list[int]:
-    """Seeds of replications ``0..n-1`` of ``root_seed`` (see :func:`replication_seed`)."""
-    return [replication_seed(root_seed, k) for k in range(int(n))]
-
-
-def run_seed(cfg: DictConfig) -> int:
-    """The seed a configuration's run uses: ``seed``, or the replication's seed if ``replication``
-    is set.
-    """
-    replication = cfg.get("replication")
-    if replication is None:
-        return int(cfg.seed)
-    return replication_seed(int(cfg.seed), int(replication))
-
-
-# --------------------------------------------------------------------------------------------------
-# Job directories
-# --------------------------------------------------------------------------------------------------
-def job_status(job_dir: str | Path) -> str:
-    """``ok`` (complete outputs), ``failed`` (a failure marker) or ``running`` (started, neither)."""
-    job_dir = Path(job_dir)
-    if (job_dir / COMPLETE_FILE).exists():
-        return "ok"
-    if (job_dir / FAILURE_FILE).exists():
-        return "failed"
-    return "running"
 
 
 def _result_relevant(container: dict) -> dict:
@@ -152,7 +103,7 @@ def same_configuration(job_dir: str | Path, cfg: DictConfig) -> bool:
 
 def write_failure(job_dir: str | Path, exc: BaseException, overrides: Sequence[str]) -> Path:
     """Write the failure marker ``failed.json`` (error, its type, the job's overrides, traceback)."""
-    from sim.outputs import write_json
+    from sim.outputs.files import write_json
 
     return write_json(
         {
@@ -213,14 +164,14 @@ def _read_total(sweep_dir: Path) -> int | None:
 
 
 def claim_output_folder(directory: str | Path, key: str):
-    """Claim an output folder for this process (:class:`sim.outputs.OutputLock`, kept until the
+    """Claim an output folder for this process (:class:`sim.outputs.files.OutputLock`, kept until the
     process ends or the lock is released), or stop: exit code 2 with ``error: KEY: 'DIR' is in use by
     another run (pid P on host H, started T); allowed: ...`` when another live process holds it, exit
     code 1 with ``error: cannot write ...`` when the folder cannot be created. ``key`` is the setting
     that named the folder (``hydra.run.dir``, ``hydra.sweep.dir``). A folder this process already
     holds is returned as it is.
     """
-    from sim.outputs import FolderInUseError, OutputLock, held_lock
+    from sim.outputs.files import FolderInUseError, OutputLock, held_lock
 
     directory = Path(directory).absolute()
     lock = held_lock(directory)
@@ -259,9 +210,9 @@ def discard_unstarted_plans() -> list[Path]:
             continue  # a job has started: the plan tells what is still to run
         plan.unlink()
         removed.append(plan)
-        from sim.outputs import held_lock, remove_empty_folders
+        from sim.outputs.files import held_lock, remove_empty_folders
 
-        lock = held_lock(sweep_dir)  # this sweep's claim on its folder (sim.outputs.OutputLock)
+        lock = held_lock(sweep_dir)  # this sweep's claim on its folder (sim.outputs.files.OutputLock)
         if lock is not None:
             lock.release()
         remove_empty_folders(sweep_dir.resolve(), cwd)
@@ -293,7 +244,7 @@ class SweepCallback(Callback):
         """Claim the sweep folder, remove the temporary files a killed sweep left there, and write
         the sweep's plan (``sweep.json``) so every job can report ``done/total``.
         """
-        from sim.outputs import remove_temp_files, write_json
+        from sim.outputs.files import remove_temp_files, write_json
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
         claim_output_folder(sweep_dir, "hydra.sweep.dir")
@@ -341,7 +292,7 @@ class SweepCallback(Callback):
         sweep_dir = Path(str(config.hydra.sweep.dir))
         try:
             if self.collect:
-                from sim.collect import collect, summary
+                from sim.experiments.collect import collect, summary
 
                 aggregate = None if str(self.aggregate) == "auto" else bool(self.aggregate)
                 try:
@@ -356,7 +307,7 @@ class SweepCallback(Callback):
                     return
                 print(summary(results, sweep_dir), flush=True)
         finally:
-            from sim.outputs import held_lock
+            from sim.outputs.files import held_lock
 
             lock = held_lock(sweep_dir)
             if lock is not None:

@@ -1,0 +1,1 @@
+"""What a run leaves behind: recording, metrics, files, figures and progress."""
