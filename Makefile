@@ -35,11 +35,16 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The suite runs on every core (pytest-xdist; one file per worker, so a file's shared fixtures run
+# once); PYTEST_WORKERS=1 runs it in one process.
+PYTEST_WORKERS ?= auto
+XDIST = $(if $(filter 1,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+
 test: lint
-	$(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest -m "not slow" -q $(XDIST)
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -m slow -q
+	$(PY) -m pytest -m slow -q $(XDIST)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_kernel.py
