@@ -56,6 +56,10 @@ METRIC_DOCS: dict[str, str] = {
     "coercer_cost.total": "sum of the three (US$)",
     "policy_cost.total.<country>": "what the country's policy levers cost over the run, all levers (US$; 0 without levers)",
     "policy_cost.<lever>.<country>": "the same for one lever (stockpile, diversification, inventory_incentive, friendshoring, collective_response, substitution, recycling)",
+    "lever_active.<lever>": "1 if the policy lever acted in at least one month of the run, else 0 (a lever that cannot act in the scenario, or did not in the run, also raises sim.policy.InactiveLeverWarning naming the reason)",
+    "lever_effect.<lever>": "months in which the lever acted: stockpile released or ordered stock; diversification moved sourcing weight; inventory_incentive raised firms' target cover; friendshoring and recycling had financed capacity in place; substitution lowered a requirement; collective_response did any of its parts",
+    "lever_active.collective_response.<part>": "the same for one part of the collective response (buy_target_exports, share_stockpiles, counter_tariff, counter_restriction)",
+    "lever_effect.collective_response.<part>": "months in which that part acted: members raised sourcing weight toward a shut-out member; a member's reserve or the coalition stock delivered to a coerced member; counter-tariffs were paid on imports from the coercer; the counter-restriction was in force",
     "policy_revenue.<country>": "what its reserves earned selling stock to firms over the run (US$; not netted from the cost)",
     "domestic_cost.total.<country>": "what the country's domestic instruments cost it over the run (US$): producers' lost margin under production quotas, crackdowns and halts, plus state purchase spending, minus production tax revenue (only in runs with domestic instruments)",
     "domestic_cost.production_quota.<country>": "the same for its production quotas: producers' margin lost on the sales the quotas prevented (US$, >= 0)",
@@ -253,6 +257,14 @@ def compute_metrics(model) -> dict:
                 released = float(np.nansum(gl["stockpile_release"][:T, g, c]))
                 if released > 0:
                     out[f"stockpile_released.{good}.{code}"] = released
+    # Levers: whether and for how many months each acted (a lever that cannot act also warns).
+    for lv in model.levers:
+        acted = lv.acted[:T]
+        out[f"lever_active.{lv.name}"] = int(acted.any())
+        out[f"lever_effect.{lv.name}"] = int(acted.sum())
+        for part, months in getattr(lv, "part_acted", {}).items():
+            out[f"lever_active.{lv.name}.{part}"] = int(months[:T].any())
+            out[f"lever_effect.{lv.name}.{part}"] = int(months[:T].sum())
     # Domestic instruments: cost to the imposing state by kind, and what state purchases bought.
     if model.domestic:
         for c, code in enumerate(w.countries):

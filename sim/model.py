@@ -47,7 +47,7 @@ from sim.coercion import (
     supply_curve,
 )
 from sim.market import MarketInputs, MarketStructure, clear_markets
-from sim.policy import LEVER_NAMES, build_levers, expand_scenario
+from sim.policy import LEVER_NAMES, build_levers, check_levers_after_run, expand_scenario
 from sim.recording import Recorder
 from sim.scenario import World, build_world, prepare_config, ramp_share
 
@@ -755,4 +755,5 @@ class CoercionModel(mesa.Model):
             self.step()
             if progress is not None and self.step_index >= 0:
                 progress(self.step_index + 1, self.n_steps)
+        check_levers_after_run(self)
         return self
