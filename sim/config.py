@@ -576,8 +576,9 @@ class FriendshoringConfig:
 @dataclass
 class CollectiveResponseConfig:
     """A coalition's response when the coercer targets a member (the G7 Coordination Platform on
-    Economic Coercion, 2023): members buy the target's shut-out exports, share stockpiles, and may
-    impose counter-tariffs on the coercer; each part can be switched on or off.
+    Economic Coercion, 2023; Cha's collective resilience, 2023): members buy the target's shut-out
+    exports, share stockpiles (their own or a coalition stock), and may impose counter-tariffs or
+    withhold goods the coercer imports mostly from them; each part can be switched on or off.
     """
 
     #: Coalition name (countries list it under ``coalitions`` in the scenario).
