@@ -1312,8 +1312,9 @@ class CollectiveResponse(Lever):
     @override
     def idle_reason(self, model) -> str:
         return (
-            "no member was coerced in a month when a part could act (the coerced member was never short, "
-            "its exports never shut out, and no counter-measure met a flow); " + self._HINT
+            "no part acted while a member was coerced (the coerced member's firms were never short when a donor "
+            "held stock, members already put max_target_share or more of their sourcing on a shut-out member, "
+            "and no counter-measure met a flow); " + self._HINT
         )
 
     # ------------------------------------------------------------------ monthly

@@ -281,6 +281,9 @@ def test_a_price_rule_reserve_releases_on_a_price_spike_without_shortage_and_not
     assert _released(on_either) == pytest.approx(released, rel=1e-9)
 
 
+# Where max_target_share is below the weight members already put on AUS (JPN 20%, USA 10%) the lever has
+# nothing to do and warns that it did not act (sim.policy.InactiveLeverWarning); the property holds either way.
+@pytest.mark.filterwarnings("ignore::sim.policy.InactiveLeverWarning")
 @helpers.model_runs()
 @given(st.floats(0.05, 0.5), st.floats(0.05, 0.5))
 def test_a_coalition_that_buys_the_targets_exports_never_lowers_its_export_revenue(rate, share):
