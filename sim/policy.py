@@ -1224,7 +1224,7 @@ class CollectiveResponse(Lever):
             out["buy_target_exports"] = reason
         if n.share_stockpiles:
             reason = None
-            donors = (self.own_reserve | self.shared)[:, :]
+            donors = self.own_reserve | self.shared
             can = False
             for g, c in zip(*np.nonzero(hit), strict=True):
                 others = np.setdiff1d(self.countries, [c])
@@ -1239,7 +1239,6 @@ class CollectiveResponse(Lever):
                 )
             out["share_stockpiles"] = reason
         if float(n.counter_tariff) > 0:
-            total, by = _coercer_import_shares(model)
             rows = np.isin(model._row_destination, self.countries) & np.isin(w.row_good, self.goods)
             buys = bool(np.any(w.slot_origin[rows] == model.coercer_index))
             out["counter_tariff"] = (
