@@ -1,7 +1,7 @@
 """No silent no-op levers (issue 14, item 10): a policy lever that cannot act warns and says why.
 
 Each lever checks when the model is built whether it can act in the scenario, and at the end of the run
-whether it did; if not it raises :class:`sim.policy.InactiveLeverWarning` naming the lever, the reason and
+whether it did; if not it raises :class:`sim.policy.levers.InactiveLeverWarning` naming the lever, the reason and
 what would make it act, and the metrics ``lever_active.<lever>`` / ``lever_effect.<lever>`` record it.
 The collective response gains a coalition stock and a counter-restriction, so it can act in a case like
 rare_earth_2010 (China halts Japan's imports; Japan exports nothing China restricts). The coalition tests
@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 import sim
-from sim.policy import InactiveLeverWarning
-from sim.scenario import ScenarioError
+from sim.policy.levers import InactiveLeverWarning
+from sim.world.scenario import ScenarioError
 
 TEST_CONFIGS = Path(__file__).resolve().parent / "configs"
 
@@ -182,7 +182,7 @@ def test_a_leverage_good_below_the_dependence_threshold_is_not_restricted_and_sa
 def test_on_rare_earth_2010_the_collective_response_says_which_parts_cannot_act():
     """Built, not run: Japan exports no rare earths China restricts and China imports none from the G7,
     so buying Japan's exports and the counter-restriction cannot act; the coalition stock can."""
-    from sim.model import CoercionModel
+    from sim.model.model import CoercionModel
 
     cfg = sim.compose_config("rare_earth_2010", ["policy=collective_response"])
     with pytest.warns(InactiveLeverWarning) as record:

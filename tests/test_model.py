@@ -19,11 +19,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import sim.api
-from sim.agents import ProducerFirm, StateAgent, UserFirm
 from sim.api import run
-from sim.model import CoercionModel
-from sim.recording import VARIABLES
-from sim.scenario import RECORDABLE_VARIABLES
+from sim.model.agents import ProducerFirm, StateAgent, UserFirm
+from sim.model.model import CoercionModel
+from sim.outputs.recording import VARIABLES
+from sim.world.scenario import RECORDABLE_VARIABLES
 
 COUNTRIES = ["CHN", "JPN", "AUS"]
 QUOTA_MONTHS = range(12, 24)  # 2021-01 .. 2021-12
@@ -461,8 +461,8 @@ MEASURES = {
 
 
 # A reserve of 0 months, or one whose rule never fires under the drawn measure, warns that it cannot act or
-# did not (sim.policy.InactiveLeverWarning, tested in test_levers_active.py); here only the identities matter.
-@pytest.mark.filterwarnings("ignore::sim.policy.InactiveLeverWarning")
+# did not (sim.policy.levers.InactiveLeverWarning, tested in test_levers_active.py); here only the identities matter.
+@pytest.mark.filterwarnings("ignore::sim.policy.levers.InactiveLeverWarning")
 @helpers.model_runs()
 @given(
     measures=st.sampled_from(sorted(MEASURES)),
@@ -496,7 +496,9 @@ def test_inventory_and_reserve_stock_flow_identities_hold_every_month(
     assert_stock_flow_identities(m, inventory_before, used)
 
 
-@pytest.mark.filterwarnings("ignore::sim.policy.InactiveLeverWarning")  # parts of the response cannot act in 2010
+@pytest.mark.filterwarnings(
+    "ignore::sim.policy.levers.InactiveLeverWarning"
+)  # parts of the response cannot act in 2010
 def test_stock_flow_identities_hold_with_shared_reserves():
     """``rare_earth_2010`` with G7 reserves in the USA and EU27 shared with a coerced member (Japan in
     the 2010 halt): stock moves between countries' reserves and firms, the world's stocks still add up."""

@@ -1,4 +1,4 @@
-"""Policy levers (sim/policy.py): composition, neutral settings, directions of effect, costs, validation.
+"""Policy levers (sim/policy/levers.py): composition, neutral settings, directions of effect, costs, validation.
 
 Direction tests are hypothesis properties over parameter ranges; each example is two model runs of about
 half a second, so their example count is the profile's budget for model-run properties
@@ -20,8 +20,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import sim
-from sim.policy import LEVER_NAMES, InactiveLeverWarning
-from sim.scenario import ScenarioError
+from sim.policy.levers import LEVER_NAMES, InactiveLeverWarning
+from sim.world.scenario import ScenarioError
 
 TEST_CONFIGS = Path(__file__).resolve().parent / "configs"
 POLICY_VARIABLES = {"policy_cost", "policy_revenue", *(f"policy_cost_{n}" for n in LEVER_NAMES)}
@@ -132,7 +132,7 @@ def japan_shortage(result) -> float:
     return sum(v for k, v in result.metrics.items() if k.startswith(("shortage.", "rationed.")) and k.endswith(".JPN"))
 
 
-@pytest.mark.filterwarnings("ignore::sim.policy.InactiveLeverWarning")  # months may be 0: a reserve of nothing
+@pytest.mark.filterwarnings("ignore::sim.policy.levers.InactiveLeverWarning")  # months may be 0: a reserve of nothing
 @helpers.model_runs()
 @given(st.floats(0.0, 4.0), st.floats(0.25, 4.0))
 def test_a_larger_stockpile_never_increases_japans_shortage(months, extra):
@@ -141,7 +141,7 @@ def test_a_larger_stockpile_never_increases_japans_shortage(months, extra):
     assert japan_shortage(large) <= japan_shortage(small) * (1 + 1e-9) + 1e-6
 
 
-@pytest.mark.filterwarnings("ignore::sim.policy.InactiveLeverWarning")  # months may be 0: a reserve of nothing
+@pytest.mark.filterwarnings("ignore::sim.policy.levers.InactiveLeverWarning")  # months may be 0: a reserve of nothing
 @helpers.model_runs()
 @given(st.floats(0.0, 4.0), st.floats(0.25, 4.0))
 def test_a_larger_stockpile_that_is_not_refilled_never_increases_japans_output_loss(months, extra):
@@ -282,8 +282,8 @@ def test_a_price_rule_reserve_releases_on_a_price_spike_without_shortage_and_not
 
 
 # Where max_target_share is below the weight members already put on AUS (JPN 20%, USA 10%) the lever has
-# nothing to do and warns that it did not act (sim.policy.InactiveLeverWarning); the property holds either way.
-@pytest.mark.filterwarnings("ignore::sim.policy.InactiveLeverWarning")
+# nothing to do and warns that it did not act (sim.policy.levers.InactiveLeverWarning); the property holds either way.
+@pytest.mark.filterwarnings("ignore::sim.policy.levers.InactiveLeverWarning")
 @helpers.model_runs()
 @given(st.floats(0.05, 0.5), st.floats(0.05, 0.5))
 def test_a_coalition_that_buys_the_targets_exports_never_lowers_its_export_revenue(rate, share):
@@ -409,7 +409,7 @@ def test_costs_are_non_negative_and_add_up_by_lever_and_country():
     assert r.metrics["policy_cost.substitution.JPN"] == pytest.approx(2.0e8)
 
 
-@pytest.mark.filterwarnings("ignore::sim.policy.InactiveLeverWarning")  # parts of the response cannot act here
+@pytest.mark.filterwarnings("ignore::sim.policy.levers.InactiveLeverWarning")  # parts of the response cannot act here
 def test_every_metric_key_of_a_run_with_levers_is_documented():
     import helpers
 
@@ -506,9 +506,9 @@ def test_coercion_in_force_flags_the_coercers_discriminatory_measures_by_side():
     import datetime as dt
     from types import SimpleNamespace
 
-    from sim.calendar import MonthlyCalendar
-    from sim.coercion import ExportBan, ExportDuty, ImportTariff, InformalImportRestriction
-    from sim.policy import CounterTariff, coercion_in_force
+    from sim.coercion.measures import ExportBan, ExportDuty, ImportTariff, InformalImportRestriction
+    from sim.policy.levers import CounterTariff, coercion_in_force
+    from sim.world.calendar import MonthlyCalendar
 
     cal = MonthlyCalendar((2020, 1), (2020, 12))
     always = cal.coverage(dt.date(2020, 1, 1), None)
