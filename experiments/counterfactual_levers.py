@@ -60,7 +60,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         ["policy=inventory_incentive", "policy.inventory_incentive.countries=[JPN]"],
     ),
     "collective_response": (
-        "G7 counter-tariffs 25%",
+        "G7: coalition stock (0.7 months) + counter-tariffs 25%",
         ["policy=collective_response", "policy.collective_response.counter_tariff=0.25"],
     ),
     "historical_mix": ("Japan 2010: historical mix", []),

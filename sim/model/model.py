@@ -48,7 +48,7 @@ from sim.model import kernels
 from sim.model.agents import ProducerFirm, StateAgent, UserFirm
 from sim.model.chains import ValueChains
 from sim.outputs.recording import Recorder
-from sim.policy.levers import LEVER_NAMES, build_levers, expand_scenario
+from sim.policy.levers import LEVER_NAMES, build_levers, check_levers_after_run, expand_scenario
 from sim.world.scenario import World, build_world, prepare_config, ramp_share
 
 __all__ = ["CoercionModel"]
@@ -755,4 +755,5 @@ class CoercionModel(mesa.Model):
             self.step()
             if progress is not None and self.step_index >= 0:
                 progress(self.step_index + 1, self.n_steps)
+        check_levers_after_run(self)
         return self

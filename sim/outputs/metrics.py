@@ -56,6 +56,8 @@ METRIC_DOCS: dict[str, str] = {
     "coercer_cost.total": "sum of the three (US$)",
     "policy_cost.total.<country>": "what the country's policy levers cost over the run, all levers (US$; 0 without levers)",
     "policy_cost.<lever>.<country>": "the same for one lever (stockpile, diversification, inventory_incentive, friendshoring, collective_response, substitution, recycling)",
+    "lever_active.<lever>": "1 if the policy lever acted in at least one month of the run, else 0 (a lever that cannot act in the scenario, or did not in the run, also raises sim.policy.InactiveLeverWarning naming the reason)",
+    "lever_effect.<lever>": "months in which the lever acted: stockpile released or ordered stock; diversification moved sourcing weight; inventory_incentive raised firms' target cover; friendshoring and recycling had financed capacity in place; substitution lowered a requirement; collective_response did any of its parts",
     "policy_revenue.<country>": "what its reserves earned selling stock to firms over the run (US$; not netted from the cost)",
     "domestic_cost.total.<country>": "what the country's domestic instruments cost it over the run (US$): producers' lost margin under production quotas, crackdowns and halts, plus state purchase spending, minus production tax revenue (only in runs with domestic instruments)",
     "domestic_cost.production_quota.<country>": "the same for its production quotas: producers' margin lost on the sales the quotas prevented (US$, >= 0)",
@@ -84,6 +86,20 @@ METRIC_DOCS: dict[str, str] = {
     "output_loss_sector_share.<country>.<sector>": "that loss / the sector's baseline value added over the run",
     "clearing_seconds": "wall time spent in market clearing",
 }
+
+
+#: The collective response reports each of its parts (sim.policy.CollectiveResponse.PARTS) separately.
+_RESPONSE_PARTS = {
+    "buy_target_exports": "members raised sourcing weight toward a member whose exports the coercer shut out",
+    "share_stockpiles": "a member's reserve or the coalition stock delivered to a coerced member's firms",
+    "counter_tariff": "members' counter-tariffs were paid on imports from the coercer",
+    "counter_restriction": "members' counter-restriction on the leverage goods was in force",
+}
+for _part, _what in _RESPONSE_PARTS.items():
+    METRIC_DOCS[f"lever_active.collective_response.{_part}"] = (
+        f"1 if this part of the collective response acted in some month ({_what}), else 0"
+    )
+    METRIC_DOCS[f"lever_effect.collective_response.{_part}"] = f"months in which {_what}"
 
 
 def _chain_metrics(model, T: int, out: dict) -> None:
@@ -253,6 +269,14 @@ def compute_metrics(model) -> dict:
                 released = float(np.nansum(gl["stockpile_release"][:T, g, c]))
                 if released > 0:
                     out[f"stockpile_released.{good}.{code}"] = released
+    # Levers: whether and for how many months each acted (a lever that cannot act also warns).
+    for lv in model.levers:
+        acted = lv.acted[:T]
+        out[f"lever_active.{lv.name}"] = int(acted.any())
+        out[f"lever_effect.{lv.name}"] = int(acted.sum())
+        for part, months in getattr(lv, "part_acted", {}).items():
+            out[f"lever_active.{lv.name}.{part}"] = int(months[:T].any())
+            out[f"lever_effect.{lv.name}.{part}"] = int(months[:T].sum())
     # Domestic instruments: cost to the imposing state by kind, and what state purchases bought.
     if model.domestic:
         for c, code in enumerate(w.countries):

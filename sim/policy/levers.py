@@ -17,16 +17,23 @@ Every lever books what it costs the state, US$ per month by country, in ``model.
 recorder writes the total as the ``policy_cost`` variable and each lever's share as
 ``policy_cost_<lever>``. A lever at its neutral setting (zero months, zero shift, no budget...) leaves
 the run identical to one without it.
+
+No lever is a silent no-op: when the model is built each lever checks whether it can act in the scenario
+(:meth:`Lever.inactive_reason`) and, at the end of the run, whether it did (:meth:`Lever.idle_reason`); if
+not it warns with an :class:`InactiveLeverWarning` that names the lever, the reason and what would make it
+act. Each lever records the months in which it acted (:attr:`Lever.acted`), reported as the metrics
+``lever_active.<lever>`` (0/1) and ``lever_effect.<lever>`` (months).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import ClassVar, override
 
 import numpy as np
 
-from sim.coercion.measures import ImportTariff
+from sim.coercion.measures import ExportBan, ImportTariff
 from sim.world.calendar import MonthlyCalendar, parse_date, parse_month
 
 __all__ = [
@@ -38,12 +45,15 @@ __all__ = [
     "Friendshoring",
     "CollectiveResponse",
     "CounterTariff",
+    "CounterRestriction",
+    "InactiveLeverWarning",
     "Substitution",
     "Recycling",
     "validate_policy",
     "expand_scenario",
     "build_levers",
     "coercion_in_force",
+    "check_levers_after_run",
 ]
 
 #: Levers in the order they act within a phase: a state's own reserve releases before coalition partners
@@ -247,6 +257,30 @@ def validate_policy(cfg) -> None:
         _check(0 <= n.max_target_share <= 1, f"{p}.max_target_share", n.max_target_share, "a share in [0, 1]")
         _check(0 <= n.share_rate <= 1, f"{p}.share_rate", n.share_rate, "a share per month in [0, 1]")
         _check(n.counter_tariff >= 0, f"{p}.counter_tariff", n.counter_tariff, ">= 0 (ad valorem)")
+        _check(
+            n.shared_stock_months >= 0,
+            f"{p}.shared_stock_months",
+            n.shared_stock_months,
+            ">= 0 (months of each member's baseline use)",
+        )
+        _check(
+            n.shared_stock_holding_cost >= 0,
+            f"{p}.shared_stock_holding_cost",
+            n.shared_stock_holding_cost,
+            ">= 0 (share of value per year)",
+        )
+        _check(
+            0 <= n.counter_restriction <= 1,
+            f"{p}.counter_restriction",
+            n.counter_restriction,
+            "a commitment strength in [0, 1] (share of members' exports of leverage goods to the coercer withheld)",
+        )
+        _check(
+            0 < n.dependence_threshold <= 1,
+            f"{p}.dependence_threshold",
+            n.dependence_threshold,
+            "a share in (0, 1] (members' share of the coercer's imports that makes a good a leverage good)",
+        )
     if "substitution" in nodes:
         n, p = nodes["substitution"], "policy.substitution"
         for i, pr in enumerate(n.programmes):
@@ -412,6 +446,47 @@ def coercion_in_force(model, t: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 # --------------------------------------------------------------------------- levers
+class InactiveLeverWarning(UserWarning):
+    """A policy lever that cannot act in the scenario (checked when the model is built) or did not act
+    in the run (checked at its end). The message names the lever (``<lever>`` or ``<lever>.<part>``),
+    the reason and what would make it act; the metrics ``lever_active.<lever>`` and
+    ``lever_effect.<lever>`` record the same.
+    """
+
+
+def _names(codes, idx) -> str:
+    return ", ".join(str(codes[int(i)]) for i in idx) or "(none)"
+
+
+def _base_use(model) -> np.ndarray:
+    """Baseline use per month ``[G, C]`` of every good by every country's firms."""
+    w = model.world
+    G, C = len(w.goods), len(w.countries)
+    return np.bincount(
+        w.row_good * C + model._row_destination,
+        weights=w.row_requirement * w.firm_value_added[w.row_firm],
+        minlength=G * C,
+    ).reshape(G, C)
+
+
+def _coercer_import_shares(model) -> tuple[np.ndarray, np.ndarray]:
+    """The coercer's baseline imports: ``(total [G], by origin [G, C])``, quantities per month from its
+    firms' baseline use and baseline sourcing weights.
+    """
+    w = model.world
+    G, C = len(w.goods), len(w.countries)
+    c0 = model.coercer_index
+    rows = np.flatnonzero(model._row_destination == c0)
+    by = np.zeros((G, C))
+    if rows.size:
+        q = (w.row_requirement * w.firm_value_added[w.row_firm])[rows]
+        so, wt = w.slot_origin[rows], w.base_weights[rows]
+        g = np.broadcast_to(w.row_good[rows][:, None], so.shape)
+        foreign = (so >= 0) & (so != c0)
+        np.add.at(by, (g[foreign], so[foreign]), (q[:, None] * wt)[foreign])
+    return by.sum(axis=1), by
+
+
 @dataclass
 class CounterTariff(ImportTariff):
     """A coalition member's counter-tariff on imports from the coercer, in force while the coercer runs a
@@ -432,6 +507,27 @@ class CounterTariff(ImportTariff):
         return 1.0 if self.lever.any_member_coerced(self.model, step) else 0.0
 
 
+@dataclass
+class CounterRestriction(ExportBan):
+    """A coalition member's counter-restriction: it withholds ``intensity`` (the coalition's commitment
+    strength) of its exports of the leverage goods to the coercer while the coercer runs a
+    discriminatory measure against any member (see :class:`CollectiveResponse`).
+    """
+
+    lever: object = None
+    model: object = None
+    counter_measure: ClassVar[bool] = True
+    classifier: ClassVar[dict] = {
+        "instrument": "counter_restriction",
+        "side": "export",
+        "example": "collective resilience counter-threat (Cha 2023)",
+    }
+
+    def in_force(self, step: int) -> float:
+        """1 while any coalition member is coerced, else 0."""
+        return 1.0 if self.lever.any_member_coerced(self.model, step) else 0.0
+
+
 class Lever:
     """Base class: a lever acting for some countries on some goods.
 
@@ -443,6 +539,8 @@ class Lever:
     """
 
     name: ClassVar[str] = ""
+    #: Months in which the lever acted (``[n_steps]`` bool; set by :func:`build_levers`).
+    acted: np.ndarray
 
     def __init__(self, model, node, index: int) -> None:
         w, s = model.world, model.cfg.scenario
@@ -468,6 +566,32 @@ class Lever:
         """Book ``amount`` US$ of cost this month to ``country`` (never negative)."""
         if amount > 0:
             model.lever_cost[self.index, country] += amount
+
+    def mark(self, model, part: str | None = None) -> None:
+        """Record that the lever (or one of its parts) acted this month."""
+        t = max(int(model.step_index), 0)
+        self.acted[t] = True
+        if part is not None:
+            self.part_acted[part][t] = True
+
+    # checks: no silent no-op levers
+    #: Parts of a lever switched on in this run, each with its own ``acted`` months (collective response).
+    part_acted: dict[str, np.ndarray]
+
+    def link(self, model, levers: list[Lever]) -> None:
+        """Called once all of the run's levers are built (a lever may use another's state)."""
+
+    def inactive_reason(self, model) -> str | None:
+        """Why the lever cannot act in this scenario and what would make it act (None: it can)."""
+        return None
+
+    def inactive_parts(self, model) -> dict[str, str]:
+        """Parts switched on that cannot act though the lever can, each with its reason."""
+        return {}
+
+    def idle_reason(self, model) -> str:
+        """Why a lever that could act did not in this run, and what would have made it act."""
+        return "it never acted in this run"
 
     # hooks (no-ops by default)
     def act(self, model, state) -> None:
@@ -523,6 +647,27 @@ class Stockpile(Lever):
         self.mask = mask & (base > 0)
         self.target = np.where(self.mask, float(node.months) * base, 0.0)
 
+    @override
+    def inactive_reason(self, model) -> str | None:
+        w = model.world
+        if float(self.cfg.months) <= 0:
+            return "months is 0, so the reserve holds nothing; set months > 0"
+        if not self.mask.any():
+            return (
+                f"the countries ({_names(w.countries, self.countries)}) have no baseline use of the goods "
+                f"({_names(w.goods, self.goods)}), so there is no reserve to hold; cover goods they use"
+            )
+        return None
+
+    @override
+    def idle_reason(self, model) -> str:
+        n = self.cfg
+        return (
+            f"the reserve never released (no month met its release rule, release_on={n.release_on}, while it "
+            f"held stock) and never refilled; a disruption of the covered goods, release_on=either or an "
+            f"initial_fill below refill_below ({n.refill_below}) would make it act"
+        )
+
     def _signals(self, model, t: int, c: int):
         rec = model.recorder
         if t <= 0:
@@ -557,6 +702,7 @@ class Stockpile(Lever):
                 need = gap[g] if (rule == "shortage" or (rule == "either" and short[g])) else self.base_use[g, c]
                 q = min(stock, float(n.max_release_rate) * self.target[g, c], need)
                 if q > 0:
+                    self.mark(model)
                     model.stockpile[g, c] -= q
                     model.stockpile_release[g, c] += q
                     model.stockpile_delivery[g, c] += q
@@ -565,6 +711,7 @@ class Stockpile(Lever):
             elif stock < float(n.refill_below) * self.target[g, c] and ratio[g] <= float(n.refill_price_ratio):
                 order = min(float(n.refill_rate) * self.target[g, c], self.target[g, c] - stock)
                 if order > 0:
+                    self.mark(model)
                     model.stockpile_order[g, c] += order
         held = model.stockpile[:, c] * self.mask[:, c]
         self.book(model, c, float(n.holding_cost) / 12.0 * float(np.sum(held * ref)))
@@ -608,6 +755,26 @@ class Diversification(Lever):
         )
         self._before: np.ndarray | None = None
 
+    @override
+    def inactive_reason(self, model) -> str | None:
+        n, w = self.cfg, model.world
+        if float(n.max_share) >= 1 and float(n.speed) == 1:
+            return "max_share is 1 and speed is 1 (no cap, no subsidy); set max_share < 1 or speed > 1"
+        if not self.foreign.any():
+            return (
+                f"firms of {_names(w.countries, self.countries)} buy the goods ({_names(w.goods, self.goods)}) "
+                "from no foreign origin, so there is nothing to diversify; cover goods they import"
+            )
+        return None
+
+    @override
+    def idle_reason(self, model) -> str:
+        return (
+            f"no sourcing weight moved: no foreign origin's share exceeded the cap (max_share="
+            f"{self.cfg.max_share}) and firms' sourcing never adapted for the subsidy to speed up; a lower "
+            "max_share or a disruption that makes firms re-source would make it act"
+        )
+
     def cap(self, t: int) -> float:
         """The cap on one foreign origin's share in month ``t``."""
         n = self.cfg
@@ -636,6 +803,8 @@ class Diversification(Lever):
         if cap < 1.0:
             w_new = self._apply_cap(model, w_new, cap)
         moved = 0.5 * np.abs(w_new - adapted).sum(axis=1)
+        if moved.sum() > 1e-12:
+            self.mark(model)
         model.weights[self.row_idx] = w_new
         cost = float(n.switching_cost) * moved * self.annual_value
         np.add.at(model.lever_cost[self.index], model._row_destination[self.row_idx], cost)
@@ -685,6 +854,22 @@ class InventoryIncentive(Lever):
         self.price = w.reference_price[w.row_good[self.row_idx]]
 
     @override
+    def inactive_reason(self, model) -> str | None:
+        w = model.world
+        if float(self.cfg.extra_months) <= 0:
+            return "extra_months is 0, so firms' target cover does not change; set extra_months > 0"
+        if not np.any(self.base_need > 0):
+            return (
+                f"firms of {_names(w.countries, self.countries)} use none of the goods "
+                f"({_names(w.goods, self.goods)}); cover goods they use"
+            )
+        return None
+
+    @override
+    def idle_reason(self, model) -> str:
+        return "its window (start to end) holds no month of the run; move start or end into the run"
+
+    @override
     def act(self, model, state) -> None:
         t = model.step_index
         if state.country != self.countries[0]:
@@ -694,6 +879,8 @@ class InventoryIncentive(Lever):
         model.extra_cover[self.row_idx] = extra
         if not on or extra <= 0:
             return
+        if np.any(self.base_need > 0):
+            self.mark(model)
         held = np.minimum(model.inventory[self.row_idx], extra * self.base_need)
         cost = float(self.cfg.credit_rate) / 12.0 * held * self.price
         np.add.at(model.lever_cost[self.index], model._row_destination[self.row_idx], cost)
@@ -707,9 +894,18 @@ class _ProjectFinance(Lever):
 
     finance: list[tuple[int, int, float]]
 
+    @override
+    def idle_reason(self, model) -> str:
+        return (
+            "no financed project delivered capacity within the run (its decision, build lag and ramp-up "
+            "end after the scenario); an earlier start or a shorter build lag would make it act"
+        )
+
     def after_adapt(self, model, t: int, result) -> None:
         # Projects start during adaptation (sim.model.model), so their spending is booked after it.
         w = model.world
+        if any(model.capacity[p] > 0 for p, _, _ in self.finance):
+            self.mark(model)
         for p, country, money in self.finance:
             if money <= 0:
                 continue
@@ -748,6 +944,17 @@ class Friendshoring(_ProjectFinance):
                     total = spec.public_finance if spec.public_finance is not None else spec.public_share * w.capex[p]
                     self.finance.append((p, int(c), float(total)))
 
+    @override
+    def inactive_reason(self, model) -> str | None:
+        if self.finance:
+            return None
+        w = model.world
+        return (
+            f"there is no project to finance: capacity_share is 0 or {_names(w.countries, self.countries)} "
+            f"has no baseline use of the goods ({_names(w.goods, self.goods)}), and no projects[i].project "
+            "names a scenario project; set capacity_share > 0 or name a project"
+        )
+
 
 class Recycling(_ProjectFinance):
     """Recycling: public money builds domestic secondary supply of ``recovery_share`` of the country's
@@ -769,6 +976,17 @@ class Recycling(_ProjectFinance):
                 if nm in w.producer_name:
                     p = w.producer_name.index(nm)
                     self.finance.append((p, int(c), float(node.public_share) * float(w.capex[p])))
+
+    @override
+    def inactive_reason(self, model) -> str | None:
+        if self.finance:
+            return None
+        w = model.world
+        return (
+            f"no secondary supply to build: recovery_share (and recovery_share_by_good) is 0 for every covered "
+            f"good that {_names(w.countries, self.countries)} uses ({_names(w.goods, self.goods)}); set "
+            "recovery_share > 0"
+        )
 
 
 class Substitution(Lever):
@@ -813,6 +1031,19 @@ class Substitution(Lever):
         self.start = 0
 
     @override
+    def inactive_reason(self, model) -> str | None:
+        if any(idx.size and change < 0 for idx, _, _, _, change, _, _ in self.programmes):
+            return None
+        return (
+            "no programme lowers a requirement: each has change 0 or covers no sector that uses its goods "
+            "(its budget would be spent for nothing); set programmes[i].change < 0 on sectors that use the goods"
+        )
+
+    @override
+    def idle_reason(self, model) -> str:
+        return "no programme's effect began within the run (start + lag_months after its end); start earlier"
+
+    @override
     def act(self, model, state) -> None:
         from sim.world.scenario import ramp_share
 
@@ -820,7 +1051,10 @@ class Substitution(Lever):
         first = state.country == self.countries[0]
         for idx, start, lag, spend, change, budget, countries in self.programmes:
             if first and idx.size:
-                model.policy_requirement[idx] *= 1.0 + change * ramp_share(t, start + lag, spend)
+                ramp = ramp_share(t, start + lag, spend)
+                model.policy_requirement[idx] *= 1.0 + change * ramp
+                if change < 0 and ramp > 0:
+                    self.mark(model)
             if state.country in countries and start <= t < start + spend and budget > 0:
                 self.book(model, state.country, budget / spend / len(countries))
 
@@ -828,27 +1062,43 @@ class Substitution(Lever):
 class CollectiveResponse(Lever):
     """A coalition's collective response to coercion.
 
-    Modelled on the G7 Coordination Platform on Economic Coercion (Hiroshima, May 2023). While the
-    coercer runs a discriminatory measure against a member:
+    Modelled on the G7 Coordination Platform on Economic Coercion (Hiroshima, May 2023) and on the
+    "collective resilience" argument (Cha 2023: a coalition deters by counter-threatening goods for which
+    the coercer depends on it). While the coercer runs a discriminatory measure against a member:
 
     - **buy the target's exports** (``buy_target_exports``): when the coercer shuts out a member's exports
       of a good, the other members' firms move ``purchase_shift_rate`` of the gap to ``max_target_share``
       of their sourcing weight toward that member each month; cost: the price premium they pay on the
       extra purchases, against their average price paid;
-    - **share stockpiles** (``share_stockpiles``): members running a stockpile lever release up to
-      ``share_rate`` of their reserve per month to a coerced member whose firms were short last month
-      (sold at its price; no cost beyond the donor's own refilling later);
+    - **share stockpiles** (``share_stockpiles``): members release up to ``share_rate`` of their reserve
+      per month to a coerced member whose firms were short last month (sold at its price). A member's
+      reserve is its stockpile lever's, or, on goods where it runs none, a coalition stock of
+      ``shared_stock_months`` of its own baseline use held from the start; cost of that stock:
+      ``shared_stock_holding_cost`` per year of its value and, for what it gives, the value at the
+      reference price of the stock it must rebuild (sales are ``policy_revenue``, not netted);
     - **counter-tariffs** (``counter_tariff`` > 0): every other member taxes imports from the coercer of
       the covered goods while the coercion lasts; cost: the tariff its own firms pay (a transfer to its
-      treasury, but a burden on users).
+      treasury, but a burden on users);
+    - **counter-restriction** (``counter_restriction`` > 0, the commitment strength): every other member
+      withholds that share of its exports to the coercer of the leverage goods, the covered goods of
+      which members supply at least ``dependence_threshold`` of the coercer's baseline imports; its cost
+      is in the market (lost sales of the members' producers, in the usual outputs), not booked here.
     """
 
     name = "collective_response"
+    #: Parts of the response, in the order they are reported.
+    PARTS: ClassVar[tuple[str, ...]] = (
+        "buy_target_exports",
+        "share_stockpiles",
+        "counter_tariff",
+        "counter_restriction",
+    )
 
     def __init__(self, model, node, index: int) -> None:
         self.index = index
         self.cfg = node
         w = model.world
+        C = len(w.countries)
         members = [i for i, c in enumerate(model.cfg.scenario.countries) if node.coalition in list(c.coalitions)]
         self.countries = np.array([m for m in members if m != model.coercer_index], dtype=np.int64)
         gi = {g: i for i, g in enumerate(w.goods)}
@@ -856,9 +1106,21 @@ class CollectiveResponse(Lever):
         self.start = 0
         self._coerced_t = -1
         self._exp = self._imp = None
+        self.base_use = _base_use(model)
+        total, by = _coercer_import_shares(model)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.member_import_share = np.where(
+                total > 0, by[:, self.countries].sum(axis=1) / np.where(total > 0, total, 1.0), 0.0
+            )
+        lev = np.zeros(len(w.goods), dtype=bool)
+        lev[self.goods] = True
+        self.leverage_goods = np.flatnonzero(
+            lev & (total > 0) & (self.member_import_share >= float(node.dependence_threshold))
+        )
+        self.shared = np.zeros((len(w.goods), C), dtype=bool)  # cells holding a coalition stock
         self.tariffs = []
+        cal = w.calendar
         if float(node.counter_tariff) > 0:
-            cal = w.calendar
             for m in self.countries:
                 self.tariffs.append(
                     CounterTariff(
@@ -874,8 +1136,187 @@ class CollectiveResponse(Lever):
                     )
                 )
             model.measures.extend(self.tariffs)
+        self.restrictions = []
+        if float(node.counter_restriction) > 0 and self.leverage_goods.size:
+            for m in self.countries:
+                self.restrictions.append(
+                    CounterRestriction(
+                        imposer=int(m),
+                        goods=self.leverage_goods.copy(),
+                        targets=np.array([model.coercer_index], dtype=np.int64),
+                        coverage=np.ones(cal.n_steps),
+                        start=cal.first_day(0),
+                        label=f"counter-restriction of {w.countries[m]} ({node.coalition})",
+                        intensity=float(node.counter_restriction),
+                        lever=self,
+                        model=model,
+                    )
+                )
+            model.measures.extend(self.restrictions)
         self.base_edge_flow = None
 
+    # ------------------------------------------------------------------ set-up
+    @override
+    def link(self, model, levers: list[Lever]) -> None:
+        """Place the coalition stock: ``shared_stock_months`` of each donor member's baseline use of each
+        covered good it runs no stockpile lever on.
+        """
+        n = self.cfg
+        self.own_reserve = np.zeros_like(self.shared)
+        for lv in levers:
+            if isinstance(lv, Stockpile):
+                self.own_reserve |= lv.mask
+        if not n.share_stockpiles or float(n.shared_stock_months) <= 0:
+            return
+        # Held by the members the coercer does not name in the run (the donors): a coerced member's own
+        # pre-measure stock is a stockpile lever of its own, not the coalition's.
+        exp, imp = self._coercion_over_run(model)
+        donors = np.setdiff1d(self.countries, np.flatnonzero((exp | imp).any(axis=0)))
+        cells = np.zeros_like(self.shared)
+        cells[np.ix_(self.goods, donors)] = True
+        self.shared = cells & ~self.own_reserve & (self.base_use > 0)
+        model.stockpile[self.shared] += float(n.shared_stock_months) * self.base_use[self.shared]
+
+    def _coercion_over_run(self, model) -> tuple[np.ndarray, np.ndarray]:
+        """Cells ``[G, C]`` (covered goods, members) that some discriminatory measure of the coercer names
+        at some time in the run: ``(export_side, import_side)``.
+        """
+        G, C = len(model.world.goods), len(model.world.countries)
+        exp = np.zeros((G, C), dtype=bool)
+        imp = np.zeros((G, C), dtype=bool)
+        for m in model.measures:
+            if m.imposer != model.coercer_index or getattr(m, "counter_measure", False):
+                continue
+            if m.targets.size >= C - 1 or not np.any(np.asarray(m.coverage) > 0):
+                continue
+            side = exp if m.classifier.get("side", "export") == "export" else imp
+            side[np.ix_(m.goods, m.targets)] = True
+        keep = np.zeros((G, C), dtype=bool)
+        keep[np.ix_(self.goods, self.countries)] = True
+        return exp & keep, imp & keep
+
+    def _part_reasons(self, model) -> dict[str, str | None]:
+        """Each part switched on, with why it cannot act (None: it can)."""
+        n, w = self.cfg, model.world
+        codes, goods = w.countries, w.goods
+        coalition = n.coalition
+        exp, imp = self._coercion_over_run(model)
+        hit = exp | imp
+        coerced_goods = np.flatnonzero(hit.any(axis=1))
+        targets = np.flatnonzero(hit.any(axis=0))
+        out: dict[str, str | None] = {}
+        if n.buy_target_exports:
+            reason = None
+            if not imp.any():
+                who = _names(codes, targets) if targets.size else "no member"
+                reason = (
+                    f"the coercer restricts no member's exports ({who} exports none of the coerced goods: "
+                    f"{_names(goods, coerced_goods)})"
+                )
+            else:
+                can = False
+                for g, c in zip(*np.nonzero(imp), strict=True):
+                    rows = (w.row_good == g) & np.isin(model._row_destination, self.countries)
+                    rows &= model._row_destination != c
+                    can |= bool(np.any(w.slot_origin[rows] == c))
+                if not can:
+                    reason = "no other member's firms can buy the shut-out member's goods (no sourcing slot)"
+            out["buy_target_exports"] = reason
+        if n.share_stockpiles:
+            reason = None
+            donors = self.own_reserve | self.shared
+            can = False
+            for g, c in zip(*np.nonzero(hit), strict=True):
+                others = np.setdiff1d(self.countries, [c])
+                can |= bool(donors[g, others].any())
+            if not hit.any():
+                reason = "no member is coerced, so no one needs stock"
+            elif not can:
+                reason = (
+                    f"no member other than the coerced ({_names(codes, targets)}) runs a stockpile lever on the "
+                    f"coerced goods ({_names(goods, coerced_goods)}) and shared_stock_months is "
+                    f"{float(n.shared_stock_months):g}"
+                )
+            out["share_stockpiles"] = reason
+        if float(n.counter_tariff) > 0:
+            rows = np.isin(model._row_destination, self.countries) & np.isin(w.row_good, self.goods)
+            buys = bool(np.any(w.slot_origin[rows] == model.coercer_index))
+            out["counter_tariff"] = (
+                None
+                if buys
+                else f"{coalition} members import none of the covered goods from {codes[model.coercer_index]}"
+            )
+        else:
+            out["counter_tariff"] = "counter_tariff is 0"
+        share = ", ".join(f"{goods[g]} {self.member_import_share[g]:.0%}" for g in self.goods)
+        if float(n.counter_restriction) > 0:
+            out["counter_restriction"] = (
+                None
+                if self.leverage_goods.size
+                else (
+                    f"{codes[model.coercer_index]} imports none of the covered goods mostly (>= "
+                    f"{float(n.dependence_threshold):.0%}) from {coalition} (members' share of its baseline "
+                    f"imports: {share})"
+                )
+            )
+        else:
+            out["counter_restriction"] = "counter_restriction is 0"
+        return out
+
+    _HINT: ClassVar[str] = (
+        "set share_stockpiles with a member stockpile or shared_stock_months > 0, or counter_tariff > 0, or "
+        "counter_restriction > 0 on goods the coercer imports mostly from the coalition"
+    )
+
+    @override
+    def inactive_reason(self, model) -> str | None:
+        n, w = self.cfg, model.world
+        self.part_acted = {p: np.zeros(model.n_steps, dtype=bool) for p in self.PARTS}
+        if self.countries.size == 0:
+            return f"coalition {n.coalition} has no member besides the coercer; list members under countries.coalitions"
+        exp, imp = self._coercion_over_run(model)
+        if not (exp | imp).any():
+            return (
+                f"no measure of the coercer names a member of {n.coalition} ({_names(w.countries, self.countries)}) "
+                f"on the covered goods, so the response is never triggered; it acts only against coercion of a member"
+            )
+        reasons = self._part_reasons(model)
+        if any(r is None for r in reasons.values()):
+            return None
+        return "; ".join(reasons.values()) + f", so it cannot act; {self._HINT}"
+
+    @override
+    def inactive_parts(self, model) -> dict[str, str]:
+        hints = {
+            "buy_target_exports": "it acts when the coercer shuts out a member's exports",
+            "share_stockpiles": "give a member a stockpile lever on the goods or set shared_stock_months > 0",
+            "counter_tariff": "cover goods the members import from the coercer",
+            "counter_restriction": (
+                "add a good the coercer imports mostly from the coalition, or lower dependence_threshold"
+            ),
+        }
+        n = self.cfg
+        on = {
+            "buy_target_exports": bool(n.buy_target_exports),
+            "share_stockpiles": bool(n.share_stockpiles),
+            "counter_tariff": float(n.counter_tariff) > 0,
+            "counter_restriction": float(n.counter_restriction) > 0,
+        }
+        return {
+            p: f"{r}, so this part cannot act; {hints[p]}"
+            for p, r in self._part_reasons(model).items()
+            if on[p] and r is not None
+        }
+
+    @override
+    def idle_reason(self, model) -> str:
+        return (
+            "no part acted while a member was coerced (the coerced member's firms were never short when a donor "
+            "held stock, members already put max_target_share or more of their sourcing on a shut-out member, "
+            "and no counter-measure met a flow); " + self._HINT
+        )
+
+    # ------------------------------------------------------------------ monthly
     def coerced(self, model, t: int) -> tuple[np.ndarray, np.ndarray]:
         """Members coerced in month ``t``: ``(export_side, import_side)`` ``[G, C]`` masks."""
         if self._coerced_t != t:
@@ -896,9 +1337,14 @@ class CollectiveResponse(Lever):
     @override
     def act(self, model, state) -> None:
         n, t = self.cfg, model.step_index
-        if not n.share_stockpiles or t <= 0:
+        if not n.share_stockpiles:
             return
         donor = state.country
+        ref = model.world.reference_price
+        held = model.stockpile[:, donor] * self.shared[:, donor]
+        self.book(model, donor, float(n.shared_stock_holding_cost) / 12.0 * float(np.sum(held * ref)))
+        if t <= 0:
+            return
         exp, imp = self.coerced(model, t)
         hit = exp | imp
         if not hit.any():
@@ -911,11 +1357,15 @@ class CollectiveResponse(Lever):
             gap -= model.stockpile_delivery[g, c]
             q = min(float(n.share_rate) * model.stockpile[g, donor], gap)
             if q > 0:
+                self.mark(model, "share_stockpiles")
                 model.stockpile[g, donor] -= q
                 model.stockpile_release[g, donor] += q
                 model.stockpile_delivery[g, c] += q
-                price = float(np.nan_to_num(gl["price_paid"][t - 1, g, c], nan=model.world.reference_price[g]))
+                price = float(np.nan_to_num(gl["price_paid"][t - 1, g, c], nan=ref[g]))
                 model.policy_revenue[donor] += q * price
+                if self.shared[g, donor]:
+                    # The coalition stock is not refilled by a lever: what it gives must be rebuilt.
+                    self.book(model, donor, q * float(ref[g]))
 
     @override
     def after_clear(self, model, t: int, result) -> None:
@@ -946,14 +1396,19 @@ class CollectiveResponse(Lever):
                 )
                 cost = np.nan_to_num(extra * prem)
                 np.add.at(model.lever_cost[self.index], result.edge_destination[e], cost)
-        if self.tariffs and (exp.any() or imp.any()):
+        coerced = bool(exp.any() or imp.any())
+        if self.tariffs and coerced:
             rate = float(n.counter_tariff)
             from_coercer = (
                 (result.edge_origin == model.coercer_index) & dest_member & np.isin(result.edge_good, self.goods)
             )
             e = np.flatnonzero(from_coercer)
             paid = np.nan_to_num(result.edge_flow[e] * result.edge_price[e] * rate / (1.0 + rate))
+            if paid.sum() > 0:
+                self.mark(model, "counter_tariff")
             np.add.at(model.lever_cost[self.index], result.edge_destination[e], paid)
+        if self.restrictions and coerced:
+            self.mark(model, "counter_restriction")
 
     @override
     def after_adapt(self, model, t: int, result) -> None:
@@ -979,6 +1434,8 @@ class CollectiveResponse(Lever):
             cur = np.where(slot, wts, 0.0).sum(axis=1)
             goal = float(n.max_target_share)
             new = cur + float(n.purchase_shift_rate) * np.maximum(goal - cur, 0.0)
+            if np.any(new > cur + 1e-12):
+                self.mark(model, "buy_target_exports")
             others = 1.0 - cur
             scale = np.where(others > 0, (1.0 - new) / np.where(others > 0, others, 1.0), 1.0)
             model.weights[rows] = np.where(slot, new[:, None], wts * scale[:, None])
@@ -995,13 +1452,38 @@ _CLASSES: dict[str, type[Lever]] = {
 }
 
 
+def _warn(message: str) -> None:
+    warnings.warn(message, InactiveLeverWarning, stacklevel=3)
+
+
 def build_levers(model) -> list[Lever]:
     """The levers of ``model.cfg.policy``, in :data:`LEVER_NAMES` order; each state agent gets the
-    levers it runs.
+    levers it runs. A lever that cannot act in the scenario warns (:class:`InactiveLeverWarning`).
     """
     nodes = _lever_nodes(model.cfg)
     levers = [_CLASSES[name](model, nodes[name], LEVER_NAMES.index(name)) for name in LEVER_NAMES if name in nodes]
     for lever in levers:
+        lever.acted = np.zeros(model.n_steps, dtype=bool)
+        if not hasattr(lever, "part_acted"):
+            lever.part_acted = {}
+        lever.link(model, levers)
+    for lever in levers:
+        reason = lever.inactive_reason(model)
+        lever.can_act = reason is None
+        if reason is not None:
+            _warn(f"{lever.name}: {reason}")
+        else:
+            for part, why in lever.inactive_parts(model).items():
+                _warn(f"{lever.name}.{part}: {why}")
         for c in lever.acting_countries:
             model.state_agents[int(c)].levers.append(lever)
     return levers
+
+
+def check_levers_after_run(model) -> None:
+    """Warn (:class:`InactiveLeverWarning`) for each lever that could act in the scenario but never did
+    in the run, with the reason.
+    """
+    for lever in model.levers:
+        if lever.can_act and not lever.acted.any():
+            _warn(f"{lever.name}: did not act in this run: {lever.idle_reason(model)}")

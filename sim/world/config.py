@@ -576,8 +576,9 @@ class FriendshoringConfig:
 @dataclass
 class CollectiveResponseConfig:
     """A coalition's response when the coercer targets a member (the G7 Coordination Platform on
-    Economic Coercion, 2023): members buy the target's shut-out exports, share stockpiles, and may
-    impose counter-tariffs on the coercer; each part can be switched on or off.
+    Economic Coercion, 2023; Cha's collective resilience, 2023): members buy the target's shut-out
+    exports, share stockpiles (their own or a coalition stock), and may impose counter-tariffs or
+    withhold goods the coercer imports mostly from them; each part can be switched on or off.
     """
 
     #: Coalition name (countries list it under ``coalitions`` in the scenario).
@@ -595,6 +596,18 @@ class CollectiveResponseConfig:
     share_rate: float = 0.25
     #: Counter-tariff on imports from the coercer while a member is coerced (0: none).
     counter_tariff: float = 0.0
+    #: Stock each member that runs no stockpile lever on a good holds for the coalition before the
+    #: coercion, in months of its own baseline use of the good (0: none); shared like a reserve.
+    shared_stock_months: float = 0.0
+    #: Holding cost per year of that shared stock, share of its value at the reference price.
+    shared_stock_holding_cost: float = 0.05
+    #: Commitment strength of the counter-restriction: share of members' exports to the coercer of the
+    #: leverage goods (covered goods the coercer imports mostly from the coalition) withheld while a
+    #: member is coerced (0: none, 1: all).
+    counter_restriction: float = 0.0
+    #: A covered good is a leverage good when members supply at least this share of the coercer's
+    #: baseline imports of it (Cha 2023: goods for which China depends on one group of states for >70%).
+    dependence_threshold: float = 0.7
 
 
 @dataclass
