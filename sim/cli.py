@@ -72,6 +72,8 @@ def write_outputs(
         written.append(write_parquet(result.timeseries, outdir / "timeseries.parquet"))
         if flows:
             written.append(write_parquet(result.flows, outdir / "flows.parquet"))
+        if getattr(result, "episodes", None) is not None:
+            written.append(write_parquet(result.episodes, outdir / "episodes.parquet"))
         written.append(write_json(result.metrics, outdir / "metrics.json"))
         written.append(atomic_write_text(outdir / "config.yaml", OmegaConf.to_yaml(result.config)))
         if figures:
