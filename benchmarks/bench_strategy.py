@@ -2,7 +2,7 @@
 
 Runs the scenario in process (after a warm-up run) with the lookahead simulating every decision
 (``scenario.game.lookahead=every_decision``), with the cached surrogate table (``cached``, the
-scenario's default), and without any strategic decision (the same world with ``dispute_rate_per_year=0``:
+scenario's default), and without any strategic decision (the same world with the warm-up past its end,
 no dispute, no rollout). Reports seconds per run, runs per minute, the rollouts and months simulated
 by the lookahead, and the ratios; records the machine and its load (timings on a shared machine are
 inflated by the load). Results go to ``benchmarks/results/strategy-*.json``.
@@ -29,7 +29,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 MODES = {
     "every_decision": ["scenario.game.lookahead=every_decision"],
     "cached": ["scenario.game.lookahead=cached"],
-    "no_disputes": ["scenario.game.dispute_rate_per_year=0"],
+    "no_disputes": ["scenario.game.warmup_months=1000"],
 }
 
 
