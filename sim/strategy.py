@@ -526,10 +526,17 @@ class StrategicCoercer:
         C = len(model.world.countries)
         if h <= 0:
             return np.zeros(C), 0
-        memo = {id(model.cfg): model.cfg}
+        memo = self._shared(model)
         if not model.world.quota_chains:
             memo[id(model.world)] = model.world  # read-only once built (quota books live in it otherwise)
-        sim = copy.deepcopy(model, memo)
+        # The recorder's edge-flow list grows by a month each step and no month of the copy reads it: the
+        # copy starts with an empty one (restored on the original at once).
+        rec = model.recorder
+        flows, rec.flows = rec.flows, []
+        try:
+            sim = copy.deepcopy(model, memo)
+        finally:
+            rec.flows = flows
         me: StrategicCoercer = sim.strategy
         me.frozen = True
         if action is not None:
@@ -556,6 +563,39 @@ class StrategicCoercer:
         self.rollouts += 1
         self.rollout_months += h
         return cost, h
+
+    @staticmethod
+    def _shared(model) -> dict:
+        """Deep-copy memo of the configuration nodes the model and its parts hold (read-only once the
+        model is built): a copy shares them instead of copying them, which is most of a copy's cost.
+        """
+        from omegaconf import Container
+
+        memo: dict = {id(model.cfg): model.cfg}
+        seen: set[int] = set()
+
+        def scan(obj, depth: int) -> None:
+            if id(obj) in seen or depth > 3:
+                return
+            seen.add(id(obj))
+            if isinstance(obj, Container):
+                memo[id(obj)] = obj
+                return
+            if isinstance(obj, dict):
+                items = obj.values()
+            elif isinstance(obj, (list, tuple)):
+                items = obj
+            elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+                items = vars(obj).values()
+            else:
+                return
+            for v in items:
+                if isinstance(v, (Container, dict, list, tuple)) or hasattr(v, "__dict__"):
+                    if not isinstance(v, np.ndarray):
+                        scan(v, depth + 1)
+
+        scan(model, 0)
+        return memo
 
     def _base(self, model, t: int) -> tuple[np.ndarray, int]:
         """The no-action rollout of month ``t`` (shared by every decision of the month)."""
