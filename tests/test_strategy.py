@@ -205,3 +205,14 @@ def test_lognormal_cdf():
     assert lognormal_cdf(2.0, 1.0, 0.0) == 1.0
     xs = np.linspace(0.1, 5, 20)
     assert np.all(np.diff([lognormal_cdf(x, 1.0, 0.7) for x in xs]) >= 0)
+
+
+def test_game_metrics_are_documented(runs):
+    """Every ``game.*`` metric key is in METRIC_DOCS (the README's metric list)."""
+    from tests.helpers import metric_key_regex
+
+    res = runs["a"]
+    w = res.config.scenario
+    pattern = metric_key_regex([g.id for g in w.goods], [c.code for c in w.countries])
+    game_keys = [k for k in res.metrics if k.startswith("game.")]
+    assert game_keys and all(pattern.match(k) for k in game_keys)
