@@ -7,7 +7,8 @@ calibration targets of ``docs/sources/strategic_coercion.md`` section 1 and the 
 section 2 (outcomes there are for validation, never inputs):
 
 * **success rate**: share of ended episodes in which the target conceded (at the threat or after
-  imposition), against about one third (Hufbauer, Schott & Elliott: 40 of 115 = 34%; 3rd ed. "about
+  imposition), and the same among episodes that were imposed (``success_rate_imposed``: the data bases
+  record imposed sanctions, so this is the like-for-like number), against about one third (Hufbauer, Schott & Elliott: 40 of 115 = 34%; 3rd ed. "about
   one-third") and the GSDB authors' "30 to 50 percent";
 * **duration**: months from threat to end of ended episodes that were imposed, against the GSDB release
   3 median of 3 years (interquartile range 1-7 years). China's cases in section 2 are shorter (17 days for
@@ -66,6 +67,11 @@ def compare(ep: pd.DataFrame) -> dict:
         "episodes": len(ep),
         "ended": len(ended),
         "success_rate": float(conceded.mean()) if len(ended) else None,
+        # The data bases code imposed sanctions (a threat that worked leaves no sanctions case): the like
+        # for like comparison is the success of ended episodes that were imposed.
+        "success_rate_imposed": float((imposed["outcome"].astype(str) == "conceded_after_imposition").mean())
+        if len(imposed)
+        else None,
         "outcomes": {o: int((outcome == o).sum()) for o in sorted(outcome.unique())},
         "median_duration_months": float(imposed["duration_months"].median()) if len(imposed) else None,
         "duration_quartiles_months": [float(x) for x in imposed["duration_months"].quantile([0.25, 0.75])]

@@ -25,10 +25,12 @@ def report():
 
 @pytest.mark.slow
 def test_success_rate_near_the_base_rates(report):
-    """Historical success: 24% (HSE, after 1973) to 50% (GSDB authors' upper end). Tolerance: 0.15 on either
-    side of that band, for sampling over eight decades of runs and the model's coarser outcome coding."""
+    """Historical success of imposed sanctions: 24% (HSE, after 1973) to 50% (GSDB authors' upper end); the
+    data bases code imposed sanctions, so the model's number is the share of ended, imposed episodes that
+    ended in concession. Tolerance: 0.1 on either side of that band (sampling over eight decades of runs
+    and the model's coarser outcome coding). Concessions at the threat come on top and are reported."""
     assert report["ended"] >= 20
-    assert 0.24 - 0.15 <= report["success_rate"] <= 0.50 + 0.15
+    assert 0.24 - 0.10 <= report["success_rate_imposed"] <= 0.50 + 0.10
 
 
 @pytest.mark.slow
