@@ -216,3 +216,22 @@ def test_game_metrics_are_documented(runs):
     pattern = metric_key_regex([g.id for g in w.goods], [c.code for c in w.countries])
     game_keys = [k for k in res.metrics if k.startswith("game.")]
     assert game_keys and all(pattern.match(k) for k in game_keys)
+
+
+@pytest.mark.parametrize("name", ["a", "c"])
+def test_episode_invariants(runs, name):
+    """Dates run trigger <= threat <= imposition <= end; a target has at most one open episode at a time;
+    costs are finite; an episode conceded at the threat imposed nothing and cost nothing."""
+    df = runs[name].episodes
+    imposed = df["imposition_date"].notna()
+    assert (df.loc[imposed, "imposition_date"] >= df.loc[imposed, "threat_date"]).all()
+    ended = df["end_date"].notna()
+    assert (df.loc[ended, "end_date"] >= df.loc[ended, "threat_date"]).all()
+    assert (df.loc[ended & imposed, "end_date"] >= df.loc[ended & imposed, "imposition_date"]).all()
+    for _, g in df.sort_values("threat_date").groupby("target", observed=True):
+        ends, starts = g["end_date"], g["threat_date"]
+        assert ends.iloc[:-1].notna().all()  # only the last may be open
+        assert (starts.iloc[1:].to_numpy() >= ends.iloc[:-1].to_numpy()).all()
+    assert np.isfinite(df[["target_cost", "coercer_cost", "stake", "resolve"]].to_numpy()).all()
+    at_threat = df["outcome"] == "conceded_at_threat"
+    assert (df.loc[at_threat, "target_cost"] == 0).all()
