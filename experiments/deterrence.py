@@ -1,6 +1,6 @@
 """Does collective response deter? Coalition size x commitment x stockpile policy on ``coercion_game``.
 
-    .venv/bin/python experiments/deterrence.py [--replications 10] [--seed 7] [--jobs 2] [--quick] [--out DIR]
+    .venv/bin/python experiments/deterrence.py [--replications 10] [--seed 7] [--jobs 2] [--quick | --mechanisms] [--out DIR]
 
 Each cell of the design runs the strategic layer (:mod:`sim.strategy`) over the scenario's decade for
 ``--replications`` independent replications (seeds from :func:`sim.sweep.replication_seed`, as
@@ -18,6 +18,10 @@ the tables give, per cell, with 90% bands over replications (5th-95th percentile
 means by bootstrap): the probability that a member (non-member) is targeted in the decade, the share of
 ended episodes in which the target conceded, the expected losses of members and non-members (US$ bn),
 and the coercer's cost (US$ bn). Nothing is tuned: the answer is whatever the runs give.
+
+``--mechanisms`` decomposes the deterrent instead: the G7-plus coalition fully committed, members holding
+three months of rare earths, with only the counter-threat, only the stocks or only the absorption of
+shut-out exports switched on (against all three and no coalition).
 
 Writes ``deterrence_runs.parquet`` (one row per run and target), ``deterrence.csv`` (cells, with
 bands) and ``deterrence.{png,pdf}`` into ``experiments/results/deterrence/`` (or ``--out``).
@@ -45,8 +49,17 @@ COMMITMENTS = (0.0, 0.5, 1.0)
 STOCKS = ("none", "members_3m")
 
 
-def cell_config(size: str, commitment: float, stocks: str, seed: int):
-    """The composed ``coercion_game`` config of one cell and seed."""
+#: Mechanism variants (``--mechanisms``): the coalition's rule with only one response switched on.
+MECHANISMS = {
+    "all_responses": {},
+    "counter_threat_only": {"absorb_exports": False, "share_stockpiles": False},
+    "stocks_only": {"absorb_exports": False, "counter_threat": False},
+    "absorb_only": {"share_stockpiles": False, "counter_threat": False},
+}
+
+
+def cell_config(size: str, commitment: float, stocks: str, seed: int, mechanism: str = "all_responses"):
+    """The composed ``coercion_game`` config of one cell and seed (``mechanism``: see :data:`MECHANISMS`)."""
     from omegaconf import OmegaConf
 
     from sim.api import compose_config
@@ -60,6 +73,8 @@ def cell_config(size: str, commitment: float, stocks: str, seed: int):
     rules = [r for r in cfg.scenario.game.coalitions if r.coalition == COALITION]
     if members:
         rules[0].commitment = float(commitment)
+        for key, value in MECHANISMS[mechanism].items():
+            rules[0][key] = value
         cfg.scenario.game.coalitions = rules
     else:
         cfg.scenario.game.coalitions = []
@@ -75,10 +90,10 @@ def cell_config(size: str, commitment: float, stocks: str, seed: int):
 
 def run_cell(args: tuple) -> pd.DataFrame:
     """One run: a row per target with threats, outcomes and cost."""
-    size, commitment, stocks, replication, seed = args
+    size, commitment, stocks, replication, seed, mechanism = args
     from sim.api import run_config
 
-    res = run_config(cell_config(size, commitment, stocks, seed), progress="never")
+    res = run_config(cell_config(size, commitment, stocks, seed, mechanism), progress="never")
     ep = res.episodes
     targets = [t.country for t in res.config.scenario.game.targets]
     rows = []
@@ -90,6 +105,7 @@ def run_cell(args: tuple) -> pd.DataFrame:
                 "size": size,
                 "commitment": commitment,
                 "stocks": stocks,
+                "mechanism": mechanism,
                 "replication": replication,
                 "seed": seed,
                 "target": t,
@@ -116,7 +132,9 @@ def summarise(runs: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """Cells with means and 90% bootstrap bands over replications."""
     rng = np.random.default_rng(seed)
     out = []
-    for (size, commitment, stocks), cell in runs.groupby(["size", "commitment", "stocks"], sort=False):
+    for (size, commitment, stocks, mechanism), cell in runs.groupby(
+        ["size", "commitment", "stocks", "mechanism"], sort=False
+    ):
         per_rep = []
         for _, r in cell.groupby("replication"):
             row = {}
@@ -128,7 +146,13 @@ def summarise(runs: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
             row["episodes"] = float(r.episodes.sum())
             per_rep.append(row)
         reps = pd.DataFrame(per_rep)
-        rec = {"size": size, "n_members": len(SIZES[size]), "commitment": commitment, "stocks": stocks}
+        rec = {
+            "size": size,
+            "n_members": len(SIZES[size]),
+            "commitment": commitment,
+            "stocks": stocks,
+            "mechanism": mechanism,
+        }
         for col in reps.columns:
             mean, lo, hi = _band(reps[col].to_numpy(dtype=float), rng)
             rec[col], rec[f"{col}_lo"], rec[f"{col}_hi"] = mean, lo, hi
@@ -154,7 +178,11 @@ def figure(table: pd.DataFrame):
         for ax, (col, title) in zip(axes.ravel(), panels, strict=True):
             for i, commitment in enumerate(sorted(table.commitment.unique())):
                 for stocks, ls in (("none", "-"), ("members_3m", "--")):
-                    d = table[(table.commitment == commitment) & (table.stocks == stocks)].sort_values("n_members")
+                    d = table[
+                        (table.commitment == commitment)
+                        & (table.stocks == stocks)
+                        & (table.mechanism == "all_responses")
+                    ].sort_values("n_members")
                     if d.empty:
                         continue
                     label = f"commitment {commitment:g}" + (", stocks" if stocks != "none" else "")
@@ -180,11 +208,19 @@ def write(runs: pd.DataFrame, table: pd.DataFrame, out: Path) -> list[Path]:
     return [pq, csv, *save_figure(figure(table), out / "deterrence")]
 
 
-def design(quick: bool) -> list[tuple[str, float, str]]:
-    """Cells of the design (``quick``: sizes none, g7_plus, all; commitments 0 and 1; no stock variants)."""
+def design(quick: bool, mechanisms: bool = False) -> list[tuple[str, float, str, str]]:
+    """Cells of the design (``quick``: sizes none, g7_plus, all; commitments 0 and 1; no stock variants;
+    ``mechanisms``: the G7-plus coalition fully committed, with members' stocks, one response at a time).
+    """
+    if mechanisms:
+        return [("none", 0.0, "none", "all_responses")] + [("g7_plus", 1.0, "members_3m", m) for m in MECHANISMS]
     if quick:
-        return [(s, c, "none") for s in ("none", "g7_plus", "all") for c in (0.0, 1.0) if not (s == "none" and c)]
-    return [(s, c, k) for s in SIZES for c in COMMITMENTS for k in STOCKS if not (s == "none" and (c or k != "none"))]
+        cells = [(s, c, "none") for s in ("none", "g7_plus", "all") for c in (0.0, 1.0) if not (s == "none" and c)]
+    else:
+        cells = [
+            (s, c, k) for s in SIZES for c in COMMITMENTS for k in STOCKS if not (s == "none" and (c or k != "none"))
+        ]
+    return [(*cell, "all_responses") for cell in cells]
 
 
 def main(argv=None) -> None:
@@ -195,11 +231,12 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--mechanisms", action="store_true", help="decompose: one coalition response at a time")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     jobs = [
-        (size, commitment, stocks, k, replication_seed(args.seed, k))
-        for size, commitment, stocks in design(args.quick)
+        (size, commitment, stocks, k, replication_seed(args.seed, k), mechanism)
+        for size, commitment, stocks, mechanism in design(args.quick, args.mechanisms)
         for k in range(args.replications)
     ]
     if args.jobs > 1:
@@ -210,9 +247,9 @@ def main(argv=None) -> None:
     runs = pd.concat(parts, ignore_index=True)
     table = summarise(runs)
     paths = write(runs, table, args.out)
-    cols = ["size", "commitment", "stocks", "p_targeted_member", "p_targeted_nonmember", "p_concede"]
+    cols = ["size", "commitment", "stocks", "mechanism", "p_targeted_member", "p_targeted_nonmember", "p_concede"]
     cols += ["loss_member", "loss_nonmember", "coercer_cost"]
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
+    with pd.option_context("display.width", 220, "display.max_columns", 20):
         print(table[cols].to_string(index=False, float_format=lambda x: f"{x:.3g}"))
     print("wrote", *paths, sep="\n  ")
 
