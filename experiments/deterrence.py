@@ -141,6 +141,7 @@ def summarise(runs: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
             for who, part in (("member", r[r.member]), ("nonmember", r[~r.member])):
                 row[f"p_targeted_{who}"] = float((part.episodes > 0).mean()) if len(part) else np.nan
                 row[f"loss_{who}"] = float(part.target_cost.sum()) / 1e9 if len(part) else np.nan
+                row[f"loss_per_{who}"] = float(part.target_cost.mean()) / 1e9 if len(part) else np.nan
             row["p_concede"] = float(r.conceded.sum() / r.ended.sum()) if r.ended.sum() else np.nan
             row["coercer_cost"] = float(r.coercer_cost_run.iloc[0]) / 1e9
             row["episodes"] = float(r.episodes.sum())
@@ -170,7 +171,7 @@ def figure(table: pd.DataFrame):
     panels = [
         ("p_targeted_member", "a  P(member targeted in the decade)"),
         ("p_concede", "b  P(target concedes), ended episodes"),
-        ("loss_member", "c  Members' losses, US$ bn"),
+        ("loss_per_member", "c  Loss per member, US$ bn"),
         ("coercer_cost", "d  Coercer's cost, US$ bn"),
     ]
     with style():
@@ -233,7 +234,14 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--mechanisms", action="store_true", help="decompose: one coalition response at a time")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--summarise", action="store_true", help="redo the tables and figure from --out's runs")
     args = parser.parse_args(argv)
+    if args.summarise:
+        runs = pd.read_parquet(args.out / "deterrence_runs.parquet")
+        if "mechanism" not in runs:
+            runs["mechanism"] = "all_responses"
+        _report(runs, args.out)
+        return
     jobs = [
         (size, commitment, stocks, k, replication_seed(args.seed, k), mechanism)
         for size, commitment, stocks, mechanism in design(args.quick, args.mechanisms)
@@ -244,11 +252,14 @@ def main(argv=None) -> None:
             parts = list(pool.map(run_cell, jobs))
     else:
         parts = [run_cell(j) for j in jobs]
-    runs = pd.concat(parts, ignore_index=True)
+    _report(pd.concat(parts, ignore_index=True), args.out)
+
+
+def _report(runs: pd.DataFrame, out: Path) -> None:
     table = summarise(runs)
-    paths = write(runs, table, args.out)
+    paths = write(runs, table, out)
     cols = ["size", "commitment", "stocks", "mechanism", "p_targeted_member", "p_targeted_nonmember", "p_concede"]
-    cols += ["loss_member", "loss_nonmember", "coercer_cost"]
+    cols += ["loss_per_member", "loss_per_nonmember", "coercer_cost"]
     with pd.option_context("display.width", 220, "display.max_columns", 20):
         print(table[cols].to_string(index=False, float_format=lambda x: f"{x:.3g}"))
     print("wrote", *paths, sep="\n  ")
