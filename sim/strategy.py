@@ -763,7 +763,8 @@ class StrategicCoercer:
         # Review: hold, escalate or lift, each by simulation (hold = lifting's opposite).
         seen = max(ep.pain_seen, ep.expected_pain)
         if g.lookahead == "cached":
-            pain, cost, _ = self._cache[(ep.target, ep.option, ep.intensity_level)]
+            key = (ep.target, ep.option, ep.intensity_level)
+            pain, cost, _ = self._effect(model, t, ("impose", *key), key=key)
         else:
             base, h = self._base(model, t)
             lifted, _ = self._rollout(model, t, ("lift", ep))
