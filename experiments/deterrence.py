@@ -2,8 +2,8 @@
 
     .venv/bin/python experiments/deterrence.py [--replications 10] [--seed 7] [--jobs 2] [--quick | --mechanisms] [--out DIR]
 
-Each cell of the design runs the strategic layer (:mod:`sim.strategy`) over the scenario's decade for
-``--replications`` independent replications (seeds from :func:`sim.sweep.replication_seed`, as
+Each cell of the design runs the strategic layer (:mod:`sim.coercion.strategy`) over the scenario's decade for
+``--replications`` independent replications (seeds from :func:`sim.experiments.sweep.replication_seed`, as
 ``coercion-sim -m seed=S replication=...`` would draw them):
 
 * **coalition size**: who belongs to the ``like_minded`` coalition: ``none`` (0), ``core`` (USA, JPN,
@@ -166,7 +166,7 @@ def figure(table: pd.DataFrame):
     """Four panels against coalition size, one line per commitment (stocks: solid none, dashed 3 months)."""
     import matplotlib.pyplot as plt
 
-    from sim.figures import style
+    from sim.outputs.figures import style
 
     panels = [
         ("p_targeted_member", "a  P(member targeted in the decade)"),
@@ -198,8 +198,8 @@ def figure(table: pd.DataFrame):
 
 def write(runs: pd.DataFrame, table: pd.DataFrame, out: Path) -> list[Path]:
     """Write the run table (Parquet), the cell table (CSV) and the figure (PNG, PDF) atomically."""
-    from sim.figures import save_figure
-    from sim.outputs import atomic_write_bytes, atomic_write_text
+    from sim.outputs.figures import save_figure
+    from sim.outputs.files import atomic_write_bytes, atomic_write_text
 
     out.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
@@ -225,7 +225,7 @@ def design(quick: bool, mechanisms: bool = False) -> list[tuple[str, float, str,
 
 
 def main(argv=None) -> None:
-    from sim.sweep import replication_seed
+    from sim.experiments.sweep import replication_seed
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--replications", type=int, default=10)

@@ -46,7 +46,7 @@ LARGE_OR_ALLIED = ("USA", "JPN", "DEU", "FRA", "GBR", "ITA", "CAN", "AUS", "KOR"
 def pooled_episodes(replications: int, seed: int) -> pd.DataFrame:
     """Episodes of ``replications`` runs of ``coercion_game`` (column ``replication`` added)."""
     import sim
-    from sim.sweep import replication_seed
+    from sim.experiments.sweep import replication_seed
 
     parts = []
     for k in range(replications):
@@ -95,7 +95,7 @@ def compare(ep: pd.DataFrame) -> dict:
 
 
 def main(argv=None) -> None:
-    from sim.outputs import atomic_write_bytes, atomic_write_text
+    from sim.outputs.files import atomic_write_bytes, atomic_write_text
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--replications", type=int, default=20)

@@ -1,4 +1,4 @@
-"""The strategic layer (:mod:`sim.strategy`): mechanism tests with stated expectations, determinism,
+"""The strategic layer (:mod:`sim.coercion.strategy`): mechanism tests with stated expectations, determinism,
 the episode table's schema and the ``scenario.game`` block's validation.
 
 The world is ``tests/configs/scenario/game_toy.yaml`` (illustrative numbers): CHN can ban rare-earth
@@ -18,9 +18,9 @@ from omegaconf import OmegaConf
 
 import sim
 from sim.api import compose_config
-from sim.model import CoercionModel
-from sim.scenario import ScenarioError, validate_config
-from sim.strategy import EPISODE_COLUMNS, OUTCOMES, Episode, lognormal_cdf
+from sim.coercion.strategy import EPISODE_COLUMNS, OUTCOMES, Episode, lognormal_cdf
+from sim.model.model import CoercionModel
+from sim.world.scenario import ScenarioError, validate_config
 from tests.helpers import REPO_ROOT
 
 TEST_CONFIGS = REPO_ROOT / "tests" / "configs"

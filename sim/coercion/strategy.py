@@ -38,7 +38,7 @@ goods it imports for at least ``dependence_threshold`` from the coalition.
 **Rulings.** An imposed measure goes to an outside ruling with ``ruling_probability``; the ruling ends
 it ``ruling_delay_months`` after imposition.
 
-Impositions are the trade measures of :mod:`sim.coercion` added to ``model.measures``, so the market
+Impositions are the trade measures of :mod:`sim.coercion.measures` added to ``model.measures``, so the market
 feels them as it feels scheduled ones. Every episode is a row of :meth:`StrategicCoercer.episode_table`
 (``episodes.parquet``).
 """
@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from sim.coercion import (
+from sim.coercion.measures import (
     ExportBan,
     ImportBan,
     ImportTariff,
@@ -128,9 +128,9 @@ def validate_game(cfg) -> None:
     """Check ``scenario.game`` against the scenario (one clear error naming the field, before any run).
 
     Raises:
-        sim.scenario.ScenarioError: a bad value; the message names the field's full path.
+        sim.world.scenario.ScenarioError: a bad value; the message names the field's full path.
     """
-    from sim.scenario import ScenarioError
+    from sim.world.scenario import ScenarioError
 
     def fail(path: str, value, allowed: str) -> None:
         raise ScenarioError(f"{path}: {value!r} is invalid; allowed: {allowed}")
@@ -537,7 +537,7 @@ class StrategicCoercer:
             sim = copy.deepcopy(model, memo)
         finally:
             rec.flows = flows
-        me: StrategicCoercer = sim.strategy
+        me: StrategicCoercer = sim.coercion.strategy
         me.frozen = True
         if action is not None:
             kind = action[0]
