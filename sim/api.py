@@ -45,6 +45,8 @@ class RunResult:
         config: The resolved configuration.
         provenance: Versions, seed, wall time.
         model: The finished model if ``keep_model`` was set (else ``None``, so it can be freed).
+        episodes: One row per coercion episode of the strategic layer (``strategy.type: game``,
+            columns :data:`sim.coercion.strategy.EPISODE_COLUMNS`); ``None`` for other strategies.
     """
 
     timeseries: pd.DataFrame
@@ -53,6 +55,7 @@ class RunResult:
     config: DictConfig
     provenance: dict
     model: CoercionModel | None = None
+    episodes: pd.DataFrame | None = None
 
 
 def compose_config(
@@ -167,7 +170,8 @@ def run_config(cfg: DictConfig, *, keep_model: bool = False, progress: str | Cal
     )
     # The model's config: a generated world expanded (its parameters in scenario.generated_from).
     resolved = OmegaConf.create(OmegaConf.to_container(model.cfg, resolve=True))
-    result = RunResult(ts, flows, metrics, resolved, prov, model if keep_model else None)
+    episodes = model.strategy.episode_table(model) if hasattr(model.strategy, "episode_table") else None
+    result = RunResult(ts, flows, metrics, resolved, prov, model if keep_model else None, episodes)
     del model
     return result
 

@@ -72,6 +72,8 @@ def write_outputs(
         written.append(write_parquet(result.timeseries, outdir / "timeseries.parquet"))
         if flows:
             written.append(write_parquet(result.flows, outdir / "flows.parquet"))
+        if getattr(result, "episodes", None) is not None:
+            written.append(write_parquet(result.episodes, outdir / "episodes.parquet"))
         written.append(write_json(result.metrics, outdir / "metrics.json"))
         written.append(atomic_write_text(outdir / "config.yaml", OmegaConf.to_yaml(result.config)))
         if figures:
@@ -268,9 +270,20 @@ def _summary(result, outdir: Path) -> str:
     m = result.metrics
     scenario = result.config.scenario
     head = f"coercion-sim: {m['scenario']} (seed {m['seed']}, {m['n_steps']} months) -> {outdir}"
+    game = []
+    if "game.episodes" in m:  # the strategic layer (sim.coercion.strategy): its episodes, by outcome
+        counts = ", ".join(
+            f"{k.removeprefix('game.outcome.').replace('_', ' ')} {v}"
+            for k, v in m.items()
+            if k.startswith("game.outcome.") and v
+        )
+        game = [
+            f"  episodes: {m['game.disputes']} disputes, {m['game.episodes']} threatened ({counts}); episodes.parquet"
+        ]
     return "\n".join(
         [
             head,
+            *game,
             *summary_lines(
                 m,
                 goods=[str(g.id) for g in scenario.goods],

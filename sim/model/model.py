@@ -93,7 +93,7 @@ class CoercionModel(mesa.Model):
                 ruling_delay_months=strategy_cfg.ruling_delay_months,
             )
         else:
-            strategy = ScheduleStrategy()
+            strategy = ScheduleStrategy()  # a game's coercer replaces it once the model is built (below)
         self.strategy = strategy
         self.state_agents = [
             StateAgent(self, c, code, list(cfg.scenario.countries[c].coalitions), strategy if c == w.coercer else None)
@@ -198,6 +198,11 @@ class CoercionModel(mesa.Model):
         self._state_order_rows = np.zeros(R)
         self.recorder = Recorder(self)
         self.levers = build_levers(self)
+        if strategy_cfg.type == "game":
+            from sim.coercion.strategy import StrategicCoercer
+
+            self.strategy = StrategicCoercer(self)
+            self.state_agents[w.coercer].strategy = self.strategy
         self.clearing_seconds = 0.0
         self.clearing_max_iterations = 0
         self.clearing_max_residual = 0.0
@@ -730,6 +735,9 @@ class CoercionModel(mesa.Model):
         self.policy_cost[...] = self.lever_cost.sum(axis=0)
         self.last_result = result
         self.recorder.record(t, result, production, purchase)
+        after_step = getattr(self.strategy, "after_step", None)
+        if after_step is not None:  # the strategic layer decides at the end of the month (sim.coercion.strategy)
+            after_step(self, t)
         if t == self.n_steps - 1:
             self.running = False
 

@@ -103,7 +103,14 @@ def _naming(exc: OSError, path: Path) -> OSError:
 
 #: Files whose temporary files (left by a write killed before its rename) a run, a sweep job or a sweep
 #: removes from its folder; figures' in ``figures/``.
-_TEMP_OWNERS = (*OUTPUT_FILES, "failed.json", "sweep.json", "results.parquet", "results_summary.parquet")
+_TEMP_OWNERS = (
+    *OUTPUT_FILES,
+    "episodes.parquet",
+    "failed.json",
+    "sweep.json",
+    "results.parquet",
+    "results_summary.parquet",
+)
 _FIGURE_STEMS = ("overview", "history")
 _MKSTEMP = "[a-z0-9_]{8}"  # tempfile's random part
 _TEMP_TOP = re.compile(rf"^\.(?:{'|'.join(map(re.escape, _TEMP_OWNERS))})\.{_MKSTEMP}\.tmp$")

@@ -70,7 +70,22 @@ METRIC_DOCS: dict[str, str] = {
     "stockpile_released.<good>.<country>": "reserve stock delivered to the country's firms over the run (quantity; own or shared)",
     "price_cap_months.<good>.<country>": "months in which the country's firms bought the good from an origin whose price sat at the price cap (domestic price at the cap, or export price with the quota rent at its ceiling); 0 when the cap never binds",
     "price_cap_months.total": "months in which any country bought any good at a capped price (a result resting on the cap: the run lacks a mechanism)",
-    "strategy": "coercer's strategy (schedule or rules)",
+    "strategy": "coercer's strategy (schedule, rules or game)",
+    "game.disputes": "disputes that arose between the coercer and its possible targets (strategic layer)",
+    "game.episodes": "disputes the coercer threatened over (rows of episodes.parquet)",
+    "game.outcome.conceded_at_threat": "episodes with outcome conceded_at_threat (strategic layer)",
+    "game.outcome.conceded_after_imposition": "episodes with outcome conceded_after_imposition (strategic layer)",
+    "game.outcome.coercer_backed_down": "episodes with outcome coercer_backed_down (strategic layer)",
+    "game.outcome.stalemate": "episodes with outcome stalemate (strategic layer)",
+    "game.outcome.ended_by_ruling": "episodes with outcome ended_by_ruling (strategic layer)",
+    "game.outcome.ongoing": "episodes with outcome ongoing (strategic layer)",
+    "game.success_rate": "share of ended episodes in which the target conceded (null: none ended)",
+    "game.coercer_cost": "coercer's cost over the months its measures were in force, US$ (output loss plus lost export revenue)",
+    "game.target_cost": "targets' cost over the months measures were in force, US$",
+    "game.rollouts": "forward simulations the coercer ran to decide",
+    "game.rollout_months": "months simulated in those forward simulations",
+    "game.credibility_end": "coercer's credibility at the end (share of a threatened pain targets expect)",
+    "game.government_changes": "changes of government in the targets (each redraws its resolve)",
     "conceded": "whether a target conceded (rule-based strategy)",
     "concession_date": "month a target conceded (YYYY-MM; null: none)",
     "conceding_country": "the target that conceded (only when one did)",
@@ -311,6 +326,8 @@ def compute_metrics(model) -> dict:
     else:
         out["conceded"] = False
         out["concession_date"] = None
+    if hasattr(strategy, "episode_table"):
+        out.update(strategy.metrics())
     out["clearing_seconds"] = float(model.clearing_seconds)
     return out
 

@@ -44,6 +44,11 @@ __all__ = [
     "MeasureConfig",
     "RequirementChangeConfig",
     "StrategyConfig",
+    "GameConfig",
+    "GameOptionConfig",
+    "GameTargetConfig",
+    "CoalitionRuleConfig",
+    "DistributionConfig",
     "ScenarioConfig",
     "GeneratedScenarioConfig",
     "ModelConfig",
@@ -282,7 +287,8 @@ class RequirementChangeConfig:
 class StrategyConfig:
     """How the coercer runs its measures.
 
-    ``schedule`` applies the scenario's measures as dated. ``rules`` keeps each measure of the
+    ``schedule`` applies the scenario's measures as dated; ``game`` runs the strategic layer
+    (:mod:`sim.coercion.strategy`, settings in ``scenario.game``). ``rules`` keeps each measure of the
     coercer in force from its start while the target has not conceded and the coercer's own cost
     stays under its tolerance; the target concedes when its pain passes its threshold; an outside
     ruling ends measures ``ruling_delay_months`` after they start, if set.
@@ -297,6 +303,110 @@ class StrategyConfig:
     target_pain_threshold: float = 0.05
     #: Months after a measure starts when an outside ruling (e.g. WTO) ends it; null: never.
     ruling_delay_months: int | None = None
+
+
+@dataclass
+class GameOptionConfig:
+    """One way the strategic coercer can hurt a target (:mod:`sim.coercion.strategy`): an instrument of
+    :mod:`sim.coercion.measures` on some goods. Export-side instruments (``export_ban``, ``informal_restriction``,
+    ``export_licence``) cut the coercer's exports to the target; import-side ones (``import_ban``,
+    ``informal_import_restriction``, ``import_tariff``) shut the target's exports out of the coercer.
+    """
+
+    instrument: str = MISSING
+    goods: list[str] = field(default_factory=list)
+    #: Ad-valorem rate of an ``import_tariff`` at full intensity (0.8 = 80%).
+    rate: float = 0.0
+
+
+@dataclass
+class GameTargetConfig:
+    """A state the coercer may pick a dispute with, and what it can do to it."""
+
+    country: str = MISSING
+    #: Gross domestic product, US$ per year: pain is measured as a share of it.
+    gdp: float = MISSING
+    #: Multiplier on the resolve drawn from ``game.resolve`` (1: a typical target).
+    resolve_multiplier: float = 1.0
+    #: The coercer's options against this target.
+    options: list[GameOptionConfig] = field(default_factory=list)
+
+
+@dataclass
+class CoalitionRuleConfig:
+    """A coalition's announced response when the coercer imposes a measure on a member.
+
+    With probability ``commitment`` (drawn once per episode) the members act: the target releases and
+    the members share their stocks (``share_stockpiles``), the members buy the target's shut-out
+    exports (``absorb_exports``), and they ban their exports to the coercer of the goods the coercer
+    imports for at least ``dependence_threshold`` from the coalition (``counter_threat``). The
+    coercer's lookahead anticipates the announced response at its expected strength (``commitment``).
+    """
+
+    coalition: str = MISSING
+    commitment: float = 0.5
+    absorb_exports: bool = True
+    #: Share of the gap to ``absorb_max_share`` of the target in members' sourcing closed each month.
+    absorb_rate: float = 0.3
+    absorb_max_share: float = 0.5
+    share_stockpiles: bool = True
+    #: Share of a member's game stock it sends to a coerced member per month.
+    share_rate: float = 0.2
+    counter_threat: bool = True
+    #: Coalition share of the coercer's imports of a good above which the coalition counter-threatens
+    #: on it (collective resilience: goods China sources for more than 70% from the coalition).
+    dependence_threshold: float = 0.7
+
+
+@dataclass
+class DistributionConfig:
+    """A lognormal distribution by its median and the standard deviation of its log."""
+
+    median: float = MISSING
+    sigma: float = 0.0
+
+
+@dataclass
+class GameConfig:
+    """The strategic layer (:mod:`sim.coercion.strategy`; ``strategy.type: game``): disputes, the coercer's
+    monthly decision by forward simulation, targets' resolve, reputation, coalitions, rulings.
+    """
+
+    #: Disputes per coercer-target pair per year (a Poisson rate).
+    dispute_rate_per_year: float = 0.2
+    #: Value of a concession to the coercer, US$ (drawn per dispute).
+    stake: DistributionConfig = field(default_factory=lambda: DistributionConfig(median=2e9, sigma=0.5))
+    #: Target's resolve: the pain (share of its GDP over the horizon) it bears before conceding.
+    resolve: DistributionConfig = field(default_factory=lambda: DistributionConfig(median=0.005, sigma=0.5))
+    #: Months the coercer and the target look ahead when they weigh a measure.
+    horizon_months: int = 6
+    #: Months between the coercer's reviews of a measure in force (hold, escalate or lift).
+    review_months: int = 3
+    #: Intensities the coercer can choose (share of the trade blocked; share of ``rate`` for tariffs).
+    intensities: list[float] = field(default_factory=lambda: [0.5, 1.0])
+    #: Months from a threat to the coercer's decision to impose or back down.
+    threat_months: int = 1
+    #: Credibility of the coercer's first threat (share of the threatened pain a target expects).
+    initial_credibility: float = 1.0
+    #: Share of credibility lost on a back-down; share of the gap to 1 regained on a success.
+    reputation_loss: float = 0.3
+    reputation_gain: float = 0.2
+    #: Changes of government per target per year; each redraws the target's resolve.
+    government_change_rate_per_year: float = 0.2
+    #: Probability that an imposed measure is taken to an outside ruling, and months to the ruling.
+    ruling_probability: float = 0.3
+    ruling_delay_months: int = 24
+    #: Months after which a measure with no concession is lifted as a stalemate.
+    max_episode_months: int = 72
+    #: ``every_decision`` (simulate each candidate from the current state at each decision) or
+    #: ``cached`` (simulate each candidate once from the first decision's state and reuse the table).
+    lookahead: str = "every_decision"
+    #: Months at the start with no new dispute (the baseline settles).
+    warmup_months: int = 3
+    targets: list[GameTargetConfig] = field(default_factory=list)
+    coalitions: list[CoalitionRuleConfig] = field(default_factory=list)
+    #: Game stocks by country and good, months of the country's baseline use (released when coerced).
+    stockpile_months: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -337,6 +447,8 @@ class ScenarioConfig:
     measures: list[MeasureConfig] = field(default_factory=list)
     requirement_changes: list[RequirementChangeConfig] = field(default_factory=list)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    #: The strategic layer's settings (``strategy.type: game``; :mod:`sim.coercion.strategy`); null otherwise.
+    game: GameConfig | None = None
     #: Where every calibrated number comes from: key -> citation (title, URL).
     sources: dict[str, str] = field(default_factory=dict)
     #: Numbers no source gives, each with a plausible range (swept by experiments/assumption_sensitivity.py).

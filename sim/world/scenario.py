@@ -501,7 +501,7 @@ def validate_config(cfg) -> None:
             dict(sc.shares),
             f"at most scenario.max_sourcing_origins ({s.max_sourcing_origins}) origins with a positive share",
         )
-    _check(st.type in ("schedule", "rules"), "scenario.strategy.type", st.type, "schedule, rules")
+    _check(st.type in ("schedule", "rules", "game"), "scenario.strategy.type", st.type, "schedule, rules, game")
     _check(st.coercer_cost_tolerance > 0, "scenario.strategy.coercer_cost_tolerance", st.coercer_cost_tolerance, "> 0")
     _check(st.target_pain_threshold > 0, "scenario.strategy.target_pain_threshold", st.target_pain_threshold, "> 0")
     if st.ruling_delay_months is not None:
@@ -512,6 +512,9 @@ def validate_config(cfg) -> None:
         _check(
             len(s.targets) > 0, "scenario.targets", list(s.targets), "at least one target for the rule-based strategy"
         )
+    from sim.coercion.strategy import validate_game
+
+    validate_game(cfg)
 
     m = cfg.model
     for name in (
