@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 #: The project's Matplotlib style sheet.
-STYLE_PATH = Path(__file__).resolve().parent / "style" / "coercion.mplstyle"
+STYLE_PATH = Path(__file__).resolve().parents[1] / "style" / "coercion.mplstyle"
 
 #: Width of a two-column journal figure (183 mm) in inches.
 _FULL_WIDTH = 7.2

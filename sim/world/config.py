@@ -840,7 +840,7 @@ def _config_dir() -> Path:
     env = os.environ.get("COERCION_SIM_CONFIG_DIR")
     if env:
         return Path(env).resolve()
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # sim/ (this module is sim/world/config.py)
     checkout = package.parent / "configs"
     if (package.parent / "pyproject.toml").is_file() and (checkout / "config.yaml").is_file():
         return checkout  # a checkout (editable install)
