@@ -192,7 +192,7 @@ def test_dir_lists_the_lazy_entry_points():
     import sim
 
     names = dir(sim)
-    for name in [*sim.__all__, "agents", "metrics", "model", "config"]:
+    for name in [*sim.__all__, "world", "model", "market", "coercion", "policy", "outputs", "experiments"]:
         assert name in names, name
     for name in names:
         getattr(sim, name)

@@ -534,10 +534,10 @@ class StrategicCoercer:
         rec = model.recorder
         flows, rec.flows = rec.flows, []
         try:
-            sim = copy.deepcopy(model, memo)
+            rollout = copy.deepcopy(model, memo)
         finally:
             rec.flows = flows
-        me: StrategicCoercer = sim.coercion.strategy
+        me: StrategicCoercer = rollout.strategy
         me.frozen = True
         if action is not None:
             kind = action[0]
@@ -546,20 +546,20 @@ class StrategicCoercer:
                 ep = Episode(-1, target, t, 0.0, 0.0, option, level, 1.0, 0.0, 0.0, t, imposition_step=t + 1)
                 ep.support = me._support_prob(target)
                 me.episodes.append(ep)
-                me._impose(sim, ep, t + 1)
+                me._impose(rollout, ep, t + 1)
             elif kind == "lift":
                 ep = me.episodes[self.episodes.index(action[1])]
-                me._end(sim, ep, t + 1)
+                me._end(rollout, ep, t + 1)
                 ep.end_step = t + 1
             else:
                 ep = me.episodes[self.episodes.index(action[1])]
                 me._set_intensity(ep, action[2])
         cost = np.zeros(C)
-        advance = type(sim).step  # the model's own month, not Mesa's event wrapper (bound to the original)
+        advance = type(rollout).step  # the model's own month, not Mesa's event wrapper (bound to the original)
         for _ in range(h):
-            advance(sim)
-            s = sim.step_index
-            cost += np.array([self.month_cost(sim, s, c) for c in range(C)])
+            advance(rollout)
+            s = rollout.step_index
+            cost += np.array([self.month_cost(rollout, s, c) for c in range(C)])
         self.rollouts += 1
         self.rollout_months += h
         return cost, h
