@@ -56,7 +56,7 @@ METRIC_DOCS: dict[str, str] = {
     "coercer_cost.total": "sum of the three (US$)",
     "policy_cost.total.<country>": "what the country's policy levers cost over the run, all levers (US$; 0 without levers)",
     "policy_cost.<lever>.<country>": "the same for one lever (stockpile, diversification, inventory_incentive, friendshoring, collective_response, substitution, recycling)",
-    "lever_active.<lever>": "1 if the policy lever acted in at least one month of the run, else 0 (a lever that cannot act in the scenario, or did not in the run, also raises sim.policy.InactiveLeverWarning naming the reason)",
+    "lever_active.<lever>": "1 if the policy lever acted in at least one month of the run, else 0 (a lever that cannot act in the scenario, or did not in the run, also raises sim.policy.levers.InactiveLeverWarning naming the reason)",
     "lever_effect.<lever>": "months in which the lever acted: stockpile released or ordered stock; diversification moved sourcing weight; inventory_incentive raised firms' target cover; friendshoring and recycling had financed capacity in place; substitution lowered a requirement; collective_response did any of its parts",
     "policy_revenue.<country>": "what its reserves earned selling stock to firms over the run (US$; not netted from the cost)",
     "domestic_cost.total.<country>": "what the country's domestic instruments cost it over the run (US$): producers' lost margin under production quotas, crackdowns and halts, plus state purchase spending, minus production tax revenue (only in runs with domestic instruments)",
@@ -103,7 +103,7 @@ METRIC_DOCS: dict[str, str] = {
 }
 
 
-#: The collective response reports each of its parts (sim.policy.CollectiveResponse.PARTS) separately.
+#: The collective response reports each of its parts (sim.policy.levers.CollectiveResponse.PARTS) separately.
 _RESPONSE_PARTS = {
     "buy_target_exports": "members raised sourcing weight toward a member whose exports the coercer shut out",
     "share_stockpiles": "a member's reserve or the coalition stock delivered to a coerced member's firms",
