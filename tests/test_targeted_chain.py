@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from sim.config import ScenarioConfig
-from sim.model import CoercionModel
+from sim.model.model import CoercionModel
+from sim.world.config import ScenarioConfig
 
 HALT = {
     "type": "informal_restriction",
