@@ -414,7 +414,9 @@ def test_every_metric_key_of_a_run_with_levers_is_documented():
     import helpers
 
     r = run(["policy=[japan_2010_response,diversification,inventory_incentive,collective_response]"])
-    pattern = helpers.metric_key_regex(["ree_light", "ree_heavy"], ["CHN", "JPN", "USA", "EU27", "AUS", "ROW"])
+    pattern = helpers.metric_key_regex(
+        ["ree_light", "ree_heavy", "ndfeb_magnets"], ["CHN", "JPN", "USA", "EU27", "AUS", "ROW"]
+    )
     assert sorted(k for k in r.metrics if not pattern.match(k)) == []
     assert {
         f"policy_cost.{n}.JPN"

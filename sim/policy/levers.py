@@ -138,7 +138,9 @@ def validate_policy(cfg) -> None:
     codes = [c.code for c in s.countries]
     goods = [g.id for g in s.goods]
     coalitions = sorted({k for c in s.countries for k in c.coalitions})
-    sectors = sorted({u.sector for u in s.user_sectors})
+    # Producers of a good with inputs buy them as the sector '<good> producers' (sim.model.chains), which a
+    # substitution programme may name (e.g. Dy-lean magnets at the magnet makers).
+    sectors = sorted({u.sector for u in s.user_sectors} | {f"{g.id} producers" for g in s.goods if g.inputs})
     projects = [pj.name for pj in s.projects]
     nodes = _lever_nodes(cfg)
     for name, node in nodes.items():
