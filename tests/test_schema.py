@@ -3,8 +3,10 @@ every block's fields and defaults, its errors name the full path, the value and 
 the configuration modules import one another without a cycle.
 """
 
+import ast
 import dataclasses
 import typing
+from pathlib import Path
 
 import pytest
 from omegaconf import MISSING, OmegaConf
@@ -126,6 +128,41 @@ def test_generator_parameters_are_checked_with_their_relations():
         S.validate_generator({"kind": "generated", "countries": 5, "firms": 3})
     with pytest.raises(S.ScenarioError, match=r"^scenario\.measure_share: inf is invalid; allowed: a finite number"):
         S.validate_generator({"kind": "generated", "measure_share": float("inf")})
+
+
+# ---------------------------------------------------------------------------- import cycles
+CONFIG_MODULES = ("schema", "config", "scenario", "policy", "generate")
+
+
+def _imports(module: str) -> set[str]:
+    """The sim modules ``module`` imports, at the top or inside functions."""
+    tree = ast.parse((Path(S.__file__).parent / f"{module}.py").read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sim."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.ImportFrom) and node.module == "sim":
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("sim."))
+    return found & set(CONFIG_MODULES) - {module}
+
+
+def test_the_configuration_modules_import_one_another_without_a_cycle():
+    graph = {m: _imports(m) for m in CONFIG_MODULES}
+    assert graph["schema"] == set(), "sim.schema imports no other configuration module"
+    done: set[str] = set()
+
+    def visit(m: str, stack: tuple[str, ...]) -> None:
+        assert m not in stack, f"import cycle: {' -> '.join((*stack, m))}"
+        if m in done:
+            return
+        for n in graph[m]:
+            visit(n, (*stack, m))
+        done.add(m)
+
+    for m in CONFIG_MODULES:
+        visit(m, ())
 
 
 def test_every_schema_field_type_is_what_hydra_gives():
