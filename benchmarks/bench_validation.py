@@ -1,4 +1,4 @@
-"""Cost of validating a composed configuration (sim.scenario.validate_config), CPU time.
+"""Cost of validating a composed configuration (sim.world.scenario.validate_config), CPU time.
 
 Runs validate_config 20 times on rare_earth_2010 (with the japan_2010_response policy levers) and on
 a generated world's expansion, and reports the CPU time per call (time.process_time). To compare two
@@ -11,9 +11,9 @@ import os
 import platform
 import time
 
-import sim.scenario
+import sim.world.scenario
 from sim.api import compose_config
-from sim.scenario import prepare_config, validate_config
+from sim.world.scenario import prepare_config, validate_config
 
 N = 20
 
@@ -27,7 +27,7 @@ def per_call(cfg) -> float:
 
 
 def main() -> None:
-    print(f"module: {sim.scenario.__file__}")
+    print(f"module: {sim.world.scenario.__file__}")
     print(f"machine: {platform.machine()} {platform.processor()} python {platform.python_version()}")
     print(f"load average: {os.getloadavg()}")
     cases = {

@@ -1,4 +1,4 @@
-"""The pydantic schema (sim/schema.py): it agrees with Hydra's structured configs (sim/config.py) on
+"""The pydantic schema (sim/world/schema.py): it agrees with Hydra's structured configs (sim/world/config.py) on
 every block's fields and defaults, its errors name the full path, the value and what is allowed, and
 the configuration modules import one another without a cycle.
 """
@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from omegaconf import MISSING, OmegaConf
 
-from sim import config as C
-from sim import schema as S
+from sim.world import config as C
+from sim.world import schema as S
 
-#: Hydra's dataclass for each pydantic model of sim.schema.
+#: Hydra's dataclass for each pydantic model of sim.world.schema.
 PAIRS = [
     (C.CountryConfig, S.Country),
     (C.ByproductConfig, S.Byproduct),
@@ -59,7 +59,7 @@ def _plain(value):
 def test_schema_and_hydra_structure_agree_on_fields_and_defaults(dc, model):
     hydra_fields = {f.name: f for f in dataclasses.fields(dc)}
     assert list(model.model_fields) == list(hydra_fields), (
-        f"{model.__name__} and {dc.__name__} list different fields: port the new field to sim/schema.py"
+        f"{model.__name__} and {dc.__name__} list different fields: port the new field to sim/world/schema.py"
     )
     for name, info in model.model_fields.items():
         f = hydra_fields[name]
@@ -150,7 +150,7 @@ def _imports(module: str) -> set[str]:
 
 def test_the_configuration_modules_import_one_another_without_a_cycle():
     graph = {m: _imports(m) for m in CONFIG_MODULES}
-    assert graph["schema"] == set(), "sim.schema imports no other configuration module"
+    assert graph["schema"] == set(), "sim.world.schema imports no other configuration module"
     done: set[str] = set()
 
     def visit(m: str, stack: tuple[str, ...]) -> None:

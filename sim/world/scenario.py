@@ -1,6 +1,6 @@
 """Scenario validation and the world a scenario describes, as arrays.
 
-:func:`validate_config` checks a composed configuration against the rules of :mod:`sim.schema` (the
+:func:`validate_config` checks a composed configuration against the rules of :mod:`sim.world.schema` (the
 pydantic models of scenarios, model behaviour, policy levers and outputs) and raises one
 :class:`ScenarioError` naming the field, the bad value and what is allowed, before any run
 starts. :func:`build_world` turns a valid scenario into a :class:`World`: countries, goods,
@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from sim.calendar import MonthlyCalendar, parse_date, parse_month
-from sim.coercion import DOMESTIC_TYPES, MEASURE_TYPES, ExportQuota, MeasureArrays, link_quota_years
-from sim.config import REQUIRED_HINTS, check_scenario_schema, is_generated
-from sim.schema import (
+from sim.coercion.measures import DOMESTIC_TYPES, MEASURE_TYPES, ExportQuota, MeasureArrays, link_quota_years
+from sim.world.calendar import MonthlyCalendar, parse_date, parse_month
+from sim.world.config import REQUIRED_HINTS, check_scenario_schema, is_generated
+from sim.world.schema import (
     MAX_BASELINE_UTILISATION,
     MAX_DEMAND_ELASTICITY,
     MAX_ELASTICITY,
@@ -48,13 +48,13 @@ __all__ = ["ScenarioError", "prepare_config", "validate_config", "World", "build
 PROJECT_UTILISATION_AT_REFERENCE = 0.85
 
 
-# Re-exported from sim.schema, where the rules live (existing imports of these names keep working).
+# Re-exported from sim.world.schema, where the rules live (existing imports of these names keep working).
 __all__ += ["MAX_BASELINE_UTILISATION", "MAX_MAGNITUDE", "MAX_DEMAND_ELASTICITY", "MAX_ELASTICITY"]
 
 
 def prepare_config(cfg):
     """The configuration a run uses: ``cfg.scenario`` checked against its kind's schema, a generated
-    world expanded into its scenario (:func:`sim.generate.expand_config`), and everything validated.
+    world expanded into its scenario (:func:`sim.world.generate.expand_config`), and everything validated.
 
     Raises:
         hydra.errors.ConfigCompositionException: an unknown key or a wrong type in the scenario.
@@ -62,7 +62,7 @@ def prepare_config(cfg):
     """
     cfg = check_scenario_schema(cfg)
     if is_generated(cfg.scenario):
-        from sim.generate import expand_config
+        from sim.world.generate import expand_config
 
         cfg = expand_config(cfg)
     validate_config(cfg)
@@ -111,18 +111,18 @@ def _resolved(cfg: DictConfig) -> Any:
 
 
 def validate_config(cfg) -> None:
-    """Check a composed :class:`sim.config.Config` (or DictConfig); raise :class:`ScenarioError`.
+    """Check a composed :class:`sim.world.config.Config` (or DictConfig); raise :class:`ScenarioError`.
 
     The configuration, with interpolations resolved, is validated by the pydantic models of
-    :mod:`sim.schema` (every field's range, and what ties fields together); the named assumptions
-    are checked by :mod:`sim.assumptions`. A generated world is checked by its parameters and then
+    :mod:`sim.world.schema` (every field's range, and what ties fields together); the named assumptions
+    are checked by :mod:`sim.world.assumptions`. A generated world is checked by its parameters and then
     as the scenario they generate.
     """
     node = cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(cfg)
     resolved = _resolved(node)
     _check_complete(resolved)
     if is_generated(node.scenario):
-        from sim.generate import expand_config
+        from sim.world.generate import expand_config
 
         check_finite(resolved)
         validate_run_settings(resolved)
@@ -130,8 +130,8 @@ def validate_config(cfg) -> None:
         return
     validate_run(resolved)
 
-    # Named assumptions (sim.assumptions): each a path to one number of the scenario, with its range.
-    from sim.assumptions import check_assumptions
+    # Named assumptions (sim.world.assumptions): each a path to one number of the scenario, with its range.
+    from sim.world.assumptions import check_assumptions
 
     check_assumptions(node, _fail)
 
@@ -194,7 +194,7 @@ class World:
     baseline_exports: np.ndarray  # [G, C] per month
     sources: dict[str, str] = field(default_factory=dict)
     history: str | None = None
-    # value chains (sim.chains): firms from n_user_firms on are producers' input buyers, whose
+    # value chains (sim.model.chains): firms from n_user_firms on are producers' input buyers, whose
     # firm_value_added is their producer's baseline output (quantity per month) and whose rows'
     # row_requirement is the input coefficient (input per unit of output)
     n_user_firms: int = 0
@@ -458,7 +458,7 @@ def build_world(cfg, rng: np.random.Generator) -> World:
         n = len(cands)
         slot_origin[r, :n], base_s[r, :n], base_price[r, :n] = cands, firm_s, prices
     # The firms' draws redistribute each sector's calibrated sourcing, never change it: the use-weighted
-    # shares of a (sector, good) are exactly the scenario's shares for every seed (sim.scenario.match_margins).
+    # shares of a (sector, good) are exactly the scenario's shares for every seed (sim.world.scenario.match_margins).
     row_sector = np.asarray(firm_sector, dtype=np.int64)[row_firm] if R else np.zeros(0, dtype=np.int64)
     row_use = np.array([r[2] for r in rows], dtype=float)
     for key in np.unique(row_sector * G + row_good):
@@ -498,7 +498,7 @@ def build_world(cfg, rng: np.random.Generator) -> World:
     # ---- value chains: every producer of a good with inputs buys them (one input buyer each) ----
     # Downstream goods first, so the demand on a good is complete (user firms and the producers of
     # every good it goes into) when its own producers' output, and so their input purchases, are set.
-    from sim.chains import chain_order
+    from sim.model.chains import chain_order
 
     inputs_of = {g.id: dict(g.inputs) for g in s.goods}
     cover_of = {g.id: float(g.input_inventory_months) for g in s.goods}

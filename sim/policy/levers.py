@@ -1,13 +1,13 @@
 """Policy levers: what states do against coercion, each with its mechanism and its cost.
 
 A run's levers come from the ``policy`` node of its config (``configs/policy/``; schema in
-:mod:`sim.config`). Each lever is a small class below; its docstring says what it does, the units of
+:mod:`sim.world.config`). Each lever is a small class below; its docstring says what it does, the units of
 its parameters and the historical case or literature it follows. Levers act at fixed points of the
-model's step (:mod:`sim.model`):
+model's step (:mod:`sim.model.model`):
 
 - **before the world is built**, levers that finance capacity (friend-shoring, recycling) add or commit
   capacity projects (:func:`expand_scenario`), so the projects' build lags and ramp-ups are the model's;
-- **step 2, state actions** (:meth:`Lever.act`, run by each :class:`sim.agents.StateAgent` for its own
+- **step 2, state actions** (:meth:`Lever.act`, run by each :class:`sim.model.agents.StateAgent` for its own
   country): stockpile releases and refill orders, shared stock, inventory credits, substitution R&D;
 - **after market clearing** (:meth:`Lever.after_clear`): reserve purchases are booked at the prices paid;
 - **after adaptation** (:meth:`Lever.after_adapt`): sourcing weights are capped, sped up or shifted
@@ -26,8 +26,8 @@ from typing import ClassVar, override
 
 import numpy as np
 
-from sim.calendar import MonthlyCalendar, parse_date, parse_month
-from sim.coercion import ImportTariff
+from sim.coercion.measures import ImportTariff
+from sim.world.calendar import MonthlyCalendar, parse_date, parse_month
 
 __all__ = [
     "LEVER_NAMES",
@@ -127,7 +127,7 @@ def _financed_project(
     """A project a lever finances: ``spec`` gives its cost ratios and lags (unit cost and capex as
     multiples of the reference price ``ref``), committed on ``start``.
     """
-    from sim.config import ProjectConfig
+    from sim.world.config import ProjectConfig
 
     return ProjectConfig(
         name=_project_name(lever, financer, good, host),
@@ -512,7 +512,7 @@ class _ProjectFinance(Lever):
     finance: list[tuple[int, int, float]]
 
     def after_adapt(self, model, t: int, result) -> None:
-        # Projects start during adaptation (sim.model), so their spending is booked after it.
+        # Projects start during adaptation (sim.model.model), so their spending is booked after it.
         w = model.world
         for p, country, money in self.finance:
             if money <= 0:
@@ -618,7 +618,7 @@ class Substitution(Lever):
 
     @override
     def act(self, model, state) -> None:
-        from sim.scenario import ramp_share
+        from sim.world.scenario import ramp_share
 
         t = model.step_index
         first = state.country == self.countries[0]

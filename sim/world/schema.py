@@ -3,7 +3,7 @@ behaviour, policy levers and output settings, in one place.
 
 Two layers check a configuration:
 
-1. **Structure** (Hydra): the dataclasses in :mod:`sim.config` are Hydra's structured configs; when a
+1. **Structure** (Hydra): the dataclasses in :mod:`sim.world.config` are Hydra's structured configs; when a
    config is composed they refuse an unknown key or a value of the wrong type. They stay the shape
    that Hydra composes (defaults lists, command-line overrides, sweeps).
 2. **Values** (this module): :func:`validate_run` checks the composed configuration, resolved to plain
@@ -15,14 +15,14 @@ Every problem is raised as one :class:`ScenarioError` naming the full path of th
 (``scenario.goods[0].reference_price``), the bad value and what is allowed; the command line exits
 with status 2 before any run.
 
-Adding a field: add it to the dataclass in :mod:`sim.config` (with its default and a ``#:`` comment)
+Adding a field: add it to the dataclass in :mod:`sim.world.config` (with its default and a ``#:`` comment)
 and to the model of the same block here, with the same default and a :func:`rule` for its range
 (``Annotated[float, rule(lambda v: v >= 0, ">= 0 (US$)")]``); a check that involves other fields goes
 into the block's ``model_validator`` (or :func:`_check_scenario` / :func:`_check_policy` when it needs
 the whole scenario). ``tests/test_schema.py`` checks that the two agree on fields and defaults.
 
-This module imports no other configuration module (:mod:`sim.config`, :mod:`sim.scenario`,
-:mod:`sim.policy`, :mod:`sim.generate` import it), so there is no import cycle among them.
+This module imports no other configuration module (:mod:`sim.world.config`, :mod:`sim.world.scenario`,
+:mod:`sim.policy.levers`, :mod:`sim.world.generate` import it), so there is no import cycle among them.
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from sim.calendar import MonthlyCalendar, parse_date, parse_month
-from sim.coercion import DOMESTIC_TYPES, MEASURE_TYPES
-from sim.recording import VARIABLES
+from sim.coercion.measures import DOMESTIC_TYPES, MEASURE_TYPES
+from sim.outputs.recording import VARIABLES
+from sim.world.calendar import MonthlyCalendar, parse_date, parse_month
 
 __all__ = [
     "ScenarioError",
@@ -64,7 +64,7 @@ __all__ = [
     "RECORDABLE_VARIABLES",
 ]
 
-#: Variables :mod:`sim.recording` can write to timeseries.parquet.
+#: Variables :mod:`sim.outputs.recording` can write to timeseries.parquet.
 RECORDABLE_VARIABLES = tuple(VARIABLES)
 #: Largest magnitude of any number in a configuration: beyond it quantities x prices overflow the
 #: model's arithmetic (world GDP is about 1e14 US$ a year; the largest mineral flows about 1e10 t).
@@ -298,7 +298,7 @@ class Strategy(_Schema):
 
 
 class Assumption(_Schema):
-    """``scenario.assumptions[i]`` (its path and range are checked by :mod:`sim.assumptions`)."""
+    """``scenario.assumptions[i]`` (its path and range are checked by :mod:`sim.world.assumptions`)."""
 
     path: str
     low: float
@@ -623,7 +623,7 @@ class Output(_Schema):
 
 
 class RunSettings(_Schema):
-    """The run's random streams: NumPy seeds are non-negative integers (:mod:`sim.sweep`)."""
+    """The run's random streams: NumPy seeds are non-negative integers (:mod:`sim.experiments.sweep`)."""
 
     seed: Annotated[int, _ge(0, "an integer >= 0")] = 0
     replication: Annotated[int, _ge(0, "an integer >= 0, or null")] | None = None
@@ -902,9 +902,9 @@ def _check_scenario(s: Scenario) -> None:
 
 def _check_history(name: str) -> None:
     """``scenario.history``: a readable CSV of observations with the expected columns, found as a
-    path or in ``sim/data``, so a mistyped name fails before the run, not when the figure is drawn.
+    path or in ``sim/world/data``, so a mistyped name fails before the run, not when the figure is drawn.
     """
-    from sim.data import DATA_DIR, HISTORY_COLUMNS, resolve_history
+    from sim.world.data import DATA_DIR, HISTORY_COLUMNS, resolve_history
 
     path = resolve_history(name)
     shipped = ", ".join(sorted(p.name for p in DATA_DIR.glob("*.csv")))
@@ -912,7 +912,7 @@ def _check_history(name: str) -> None:
         path is not None,
         "scenario.history",
         name,
-        f"a CSV file path (relative to the working directory) or a file in sim/data ({shipped}), or null",
+        f"a CSV file path (relative to the working directory) or a file in sim/world/data ({shipped}), or null",
     )
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:  # -sig: a byte-order mark as Excel writes it
@@ -934,7 +934,7 @@ def _check_value_chains(
     """Goods' ``inputs`` and ``byproduct_of``: known goods, no cycle, and a sourcing entry for every
     input the producers of a good buy abroad.
     """
-    from sim.chains import input_cycle
+    from sim.model.chains import input_cycle
 
     for i, g in enumerate(s.goods):
         p = f"scenario.goods[{i}]"
