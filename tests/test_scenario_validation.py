@@ -358,7 +358,8 @@ CASES = [
     ("history_not_found", setv("scenario.history", "rare_earth_2010_histroy.csv"), "scenario.history", "histroy"),
     ("history_wrong_columns", setv("scenario.history", "README.md"), "scenario.history", "missing: series"),
     # ---- output ----
-    ("output_variable", setv("output.variables", ["prices"]), "output.variables", "'prices'"),
+    # the entry's index is part of the path (the schema names list entries)
+    ("output_variable", setv("output.variables", ["prices"]), "output.variables[0]", "'prices'"),
     ("output_progress", setv("output.progress", "sometimes"), "output.progress", "'sometimes'"),
     ("output_figures_word", setv("output.figures", "yes"), "output.figures", "'yes'"),
     ("output_figures_number", setv("output.figures", 1), "output.figures", "1"),
@@ -549,7 +550,7 @@ def test_schema_lint_leaves_files_it_cannot_judge_to_hydra(tmp_path):
 
 def test_history_file_with_a_byte_order_mark_or_quoted_header_is_accepted(tmp_path):
     from sim.world.data import HISTORY_COLUMNS
-    from sim.world.scenario import _check_history
+    from sim.world.schema import _check_history
 
     good = tmp_path / "h.csv"
     good.write_text(",".join(f'"{c}"' for c in HISTORY_COLUMNS) + "\n", encoding="utf-8-sig")

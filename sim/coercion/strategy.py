@@ -130,7 +130,7 @@ def validate_game(cfg) -> None:
     Raises:
         sim.world.scenario.ScenarioError: a bad value; the message names the field's full path.
     """
-    from sim.world.scenario import ScenarioError
+    from sim.world.schema import ScenarioError
 
     def fail(path: str, value, allowed: str) -> None:
         raise ScenarioError(f"{path}: {value!r} is invalid; allowed: {allowed}")

@@ -49,7 +49,6 @@ __all__ = [
     "InactiveLeverWarning",
     "Substitution",
     "Recycling",
-    "validate_policy",
     "expand_scenario",
     "build_levers",
     "coercion_in_force",
@@ -70,25 +69,6 @@ LEVER_NAMES: tuple[str, ...] = (
 )
 
 
-def _policy_error(path: str, value, allowed: str):
-    from sim.world.scenario import ScenarioError
-
-    return ScenarioError(f"{path}: {value!r} is invalid; allowed: {allowed}")
-
-
-def _check(cond: bool, path: str, value, allowed: str) -> None:
-    if not cond:
-        raise _policy_error(path, value, allowed)
-
-
-def _known(values, known: list[str], path: str, what: str) -> None:
-    from sim.world.scenario import ScenarioError
-
-    for i, v in enumerate(values):
-        if v not in known:
-            raise ScenarioError(f"{path}[{i}]: unknown {what} {v!r}; the scenario defines: {', '.join(known)}")
-
-
 def _calendar(scenario) -> MonthlyCalendar:
     return MonthlyCalendar(
         parse_month(scenario.start, field="scenario.start"), parse_month(scenario.end, field="scenario.end")
@@ -99,17 +79,6 @@ def _step_of(value: str | None, cal: MonthlyCalendar, default: int = 0) -> int:
     if value is None:
         return default
     return cal.step_of(parse_date(value, field="date"))
-
-
-def _check_date(value, path: str, cal: MonthlyCalendar) -> None:
-    if value is None:
-        return
-    try:
-        d = parse_date(str(value), field=path)
-    except ValueError as exc:
-        raise _policy_error(path, value, "a date YYYY-MM or YYYY-MM-DD") from exc
-    first, last = cal.first_day(0), cal.last_day(cal.n_steps - 1)
-    _check(first <= d <= last, path, value, f"a date within the scenario ({first} to {last})")
 
 
 def _lever_nodes(cfg) -> dict:
@@ -126,197 +95,6 @@ def _baseline_use(scenario) -> dict[tuple[str, str], float]:
         for g, q in u.use.items():
             use[(u.country, g)] = use.get((u.country, g), 0.0) + float(q)
     return use
-
-
-# --------------------------------------------------------------------------- validation
-def validate_policy(cfg) -> None:
-    """Check every lever's settings against the scenario; raise :class:`sim.world.scenario.ScenarioError`
-    naming the field (``policy.<lever>.<field>``), the value and what is allowed.
-    """
-    s = cfg.scenario
-    cal = _calendar(s)
-    codes = [c.code for c in s.countries]
-    goods = [g.id for g in s.goods]
-    coalitions = sorted({k for c in s.countries for k in c.coalitions})
-    # Producers of a good with inputs buy them as the sector '<good> producers' (sim.model.chains), which a
-    # substitution programme may name (e.g. Dy-lean magnets at the magnet makers).
-    sectors = sorted({u.sector for u in s.user_sectors} | {f"{g.id} producers" for g in s.goods if g.inputs})
-    projects = [pj.name for pj in s.projects]
-    nodes = _lever_nodes(cfg)
-    for name, node in nodes.items():
-        p = f"policy.{name}"
-        if "countries" in node:
-            _known(list(node.countries), codes, f"{p}.countries", "country")
-        if "goods" in node:
-            _known(list(node.goods), goods, f"{p}.goods", "good")
-        for key in ("start", "end"):
-            if key in node:
-                _check_date(node.get(key), f"{p}.{key}", cal)
-        if name != "collective_response" and "countries" in node and not node.countries and not s.targets:
-            raise _policy_error(
-                f"{p}.countries", [], "a list of countries (the scenario names no targets to default to)"
-            )
-
-    if "stockpile" in nodes:
-        n, p = nodes["stockpile"], "policy.stockpile"
-        _check(n.months >= 0, f"{p}.months", n.months, ">= 0 (months of baseline use)")
-        _check(0 <= n.initial_fill <= 1, f"{p}.initial_fill", n.initial_fill, "a share of the target in [0, 1]")
-        _check(
-            n.release_on in ("shortage", "price", "either"),
-            f"{p}.release_on",
-            n.release_on,
-            "shortage, price or either",
-        )
-        _check(
-            0 < n.max_release_rate <= 1,
-            f"{p}.max_release_rate",
-            n.max_release_rate,
-            "a share of the target per month in (0, 1]",
-        )
-        _check(0 <= n.refill_below <= 1, f"{p}.refill_below", n.refill_below, "a share of the target in [0, 1]")
-        _check(0 <= n.refill_rate <= 1, f"{p}.refill_rate", n.refill_rate, "a share of the target per month in [0, 1]")
-        _check(n.refill_price_ratio > 0, f"{p}.refill_price_ratio", n.refill_price_ratio, "> 0")
-        _check(
-            n.release_price_ratio > n.refill_price_ratio,
-            f"{p}.release_price_ratio",
-            n.release_price_ratio,
-            f"above refill_price_ratio ({n.refill_price_ratio}): a reserve that releases below its refill trigger "
-            "would buy and sell at the same prices",
-        )
-        _check(n.holding_cost >= 0, f"{p}.holding_cost", n.holding_cost, ">= 0 (share of value per year)")
-    if "diversification" in nodes:
-        n, p = nodes["diversification"], "policy.diversification"
-        _check(0 < n.max_share <= 1, f"{p}.max_share", n.max_share, "a share in (0, 1]")
-        _check(n.months >= 0, f"{p}.months", n.months, ">= 0")
-        rate = float(cfg.model.sourcing_adjustment_rate)
-        _check(
-            1 <= n.speed and n.speed * rate <= 1,
-            f"{p}.speed",
-            n.speed,
-            f"a multiplier >= 1 with speed x model.sourcing_adjustment_rate ({rate}) <= 1",
-        )
-        _check(n.switching_cost >= 0, f"{p}.switching_cost", n.switching_cost, ">= 0")
-    if "inventory_incentive" in nodes:
-        n, p = nodes["inventory_incentive"], "policy.inventory_incentive"
-        _check(n.extra_months >= 0, f"{p}.extra_months", n.extra_months, ">= 0 (months of use)")
-        _check(n.credit_rate >= 0, f"{p}.credit_rate", n.credit_rate, ">= 0 (share of value per year)")
-        if n.start is not None and n.end is not None:
-            _check(
-                parse_date(n.end, field="end") >= parse_date(n.start, field="start"),
-                f"{p}.end",
-                n.end,
-                f"a date not before start ({n.start})",
-            )
-    if "friendshoring" in nodes:
-        n, p = nodes["friendshoring"], "policy.friendshoring"
-        _check(len(n.projects) > 0, f"{p}.projects", [], "at least one project")
-        for i, pj in enumerate(n.projects):
-            q = f"{p}.projects[{i}]"
-            if pj.project is not None:
-                if pj.project not in projects:
-                    from sim.world.scenario import ScenarioError
-
-                    raise ScenarioError(
-                        f"{q}.project: unknown project {pj.project!r}; the scenario defines: {', '.join(projects) or '(none)'}"
-                    )
-            if pj.country is not None:
-                _known([pj.country], codes, f"{q}.country", "country")
-            if pj.good is not None:
-                _known([pj.good], goods, f"{q}.good", "good")
-            _check(
-                pj.capacity_share >= 0,
-                f"{q}.capacity_share",
-                pj.capacity_share,
-                ">= 0 (share of baseline use; 0: no new project)",
-            )
-            _check(
-                pj.unit_cost_ratio > 0,
-                f"{q}.unit_cost_ratio",
-                pj.unit_cost_ratio,
-                "> 0 (multiple of the reference price)",
-            )
-            _check(pj.build_lag_months >= 0, f"{q}.build_lag_months", pj.build_lag_months, ">= 0")
-            _check(pj.ramp_up_months >= 0, f"{q}.ramp_up_months", pj.ramp_up_months, ">= 0")
-            _check(pj.capex_ratio >= 0, f"{q}.capex_ratio", pj.capex_ratio, ">= 0")
-            if pj.public_finance is not None:
-                _check(pj.public_finance >= 0, f"{q}.public_finance", pj.public_finance, ">= 0 (US$)")
-            _check(0 <= pj.public_share <= 1, f"{q}.public_share", pj.public_share, "a share in [0, 1]")
-            _check(0 <= pj.offtake <= 1, f"{q}.offtake", pj.offtake, "a share in [0, 1]")
-    if "collective_response" in nodes:
-        n, p = nodes["collective_response"], "policy.collective_response"
-        if n.coalition not in coalitions:
-            from sim.world.scenario import ScenarioError
-
-            raise ScenarioError(
-                f"{p}.coalition: unknown coalition {n.coalition!r}; the scenario's countries belong to: {', '.join(coalitions) or '(none)'}"
-            )
-        _check(
-            0 <= n.purchase_shift_rate <= 1,
-            f"{p}.purchase_shift_rate",
-            n.purchase_shift_rate,
-            "a share per month in [0, 1]",
-        )
-        _check(0 <= n.max_target_share <= 1, f"{p}.max_target_share", n.max_target_share, "a share in [0, 1]")
-        _check(0 <= n.share_rate <= 1, f"{p}.share_rate", n.share_rate, "a share per month in [0, 1]")
-        _check(n.counter_tariff >= 0, f"{p}.counter_tariff", n.counter_tariff, ">= 0 (ad valorem)")
-        _check(
-            n.shared_stock_months >= 0,
-            f"{p}.shared_stock_months",
-            n.shared_stock_months,
-            ">= 0 (months of each member's baseline use)",
-        )
-        _check(
-            n.shared_stock_holding_cost >= 0,
-            f"{p}.shared_stock_holding_cost",
-            n.shared_stock_holding_cost,
-            ">= 0 (share of value per year)",
-        )
-        _check(
-            0 <= n.counter_restriction <= 1,
-            f"{p}.counter_restriction",
-            n.counter_restriction,
-            "a commitment strength in [0, 1] (share of members' exports of leverage goods to the coercer withheld)",
-        )
-        _check(
-            0 < n.dependence_threshold <= 1,
-            f"{p}.dependence_threshold",
-            n.dependence_threshold,
-            "a share in (0, 1] (members' share of the coercer's imports that makes a good a leverage good)",
-        )
-    if "substitution" in nodes:
-        n, p = nodes["substitution"], "policy.substitution"
-        for i, pr in enumerate(n.programmes):
-            q = f"{p}.programmes[{i}]"
-            _known(list(pr.countries), codes, f"{q}.countries", "country")
-            _known(list(pr.goods), goods, f"{q}.goods", "good")
-            _known(list(pr.sectors), sectors, f"{q}.sectors", "sector")
-            _check_date(pr.start, f"{q}.start", cal)
-            _check(
-                -1 < pr.change <= 0,
-                f"{q}.change",
-                pr.change,
-                "a relative change in (-1, 0] (less of the good per unit of output)",
-            )
-            _check(pr.lag_months >= 0, f"{q}.lag_months", pr.lag_months, ">= 0")
-            _check(pr.spend_months >= 1, f"{q}.spend_months", pr.spend_months, ">= 1")
-            _check(pr.budget >= 0, f"{q}.budget", pr.budget, ">= 0 (US$)")
-            if not pr.countries and not s.targets:
-                raise _policy_error(
-                    f"{q}.countries", [], "a list of countries (the scenario names no targets to default to)"
-                )
-    if "recycling" in nodes:
-        n, p = nodes["recycling"], "policy.recycling"
-        _check(0 <= n.recovery_share < 1, f"{p}.recovery_share", n.recovery_share, "a share of baseline use in [0, 1)")
-        for g, v in n.recovery_share_by_good.items():
-            _known([g], goods, f"{p}.recovery_share_by_good", "good")
-            _check(0 <= v < 1, f"{p}.recovery_share_by_good.{g}", v, "a share of baseline use in [0, 1)")
-        _check(
-            n.unit_cost_ratio > 0, f"{p}.unit_cost_ratio", n.unit_cost_ratio, "> 0 (multiple of the reference price)"
-        )
-        _check(n.build_lag_months >= 0, f"{p}.build_lag_months", n.build_lag_months, ">= 0")
-        _check(n.ramp_up_months >= 0, f"{p}.ramp_up_months", n.ramp_up_months, ">= 0")
-        _check(n.capex_ratio >= 0, f"{p}.capex_ratio", n.capex_ratio, ">= 0")
-        _check(0 <= n.public_share <= 1, f"{p}.public_share", n.public_share, "a share in [0, 1]")
 
 
 # --------------------------------------------------------------------------- scenario expansion

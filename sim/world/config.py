@@ -3,8 +3,9 @@
 These dataclasses are Hydra structured configs registered in the ConfigStore as
 ``coercion_sim_schema``; every YAML file under ``configs/`` (and any scenario a user keeps in their
 own folder) is merged into them, so a misspelt key or a wrong type fails when the config is
-composed, with the key's path in the message. Domain rules that a type cannot express (unknown
-countries, shares that do not sum to one, dates out of range, ...) are checked by
+composed, with the key's path in the message. The rules on values (ranges, unknown countries, shares
+that do not sum to one, dates out of range, ...) are the pydantic models of :mod:`sim.world.schema`, one per
+block here with the same fields and defaults (``tests/test_schema.py`` checks), applied by
 :func:`sim.world.scenario.validate_config` before a run starts.
 
 A scenario is one of two kinds, so the root :class:`Config` types ``scenario`` loosely and

@@ -26,14 +26,13 @@ redistribute their country's shares and add up to them exactly (:func:`sim.world
 from __future__ import annotations
 
 import itertools
-import math
 import string
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from sim.world.config import GeneratedScenarioConfig, ScenarioConfig, is_generated
-from sim.world.scenario import MAX_BASELINE_UTILISATION, MAX_MAGNITUDE
+from sim.world.schema import GENERATED_MEASURES, MAX_BASELINE_UTILISATION, MAX_COUNTRIES, validate_generator
 
 __all__ = [
     "generated_scenario",
@@ -41,21 +40,10 @@ __all__ = [
     "expand_config",
     "generator_seed",
     "MAX_COUNTRIES",
+    "GENERATED_MEASURES",
     "MIN_SOURCING_SHARE",
 ]
 
-#: Most countries a generated world can have (three-letter synthetic codes).
-MAX_COUNTRIES = 26**3
-#: Measures a generated coercer can impose.
-GENERATED_MEASURES = ("export_quota", "export_ban", "none")
-#: The generator's parameters that are real numbers (each must be finite).
-_FLOAT_PARAMETERS = (
-    "production_concentration",
-    "producer_share_concentration",
-    "sourcing_dispersion",
-    "capacity_headroom",
-    "measure_share",
-)
 #: Smallest capacity share of a good's producer (keeps every producer's capacity a sane number).
 MIN_CAPACITY_SHARE = 1e-6
 #: Smallest share of a country's purchases of a good an origin is listed with in its sourcing.
@@ -323,74 +311,14 @@ def generator_seed(gen, run_seed: int) -> int:
 
 
 def check_generator(gen) -> None:
-    """Check a generated world's parameters (a :class:`sim.world.config.GeneratedScenarioConfig` node).
+    """Check a generated world's parameters (a :class:`sim.world.config.GeneratedScenarioConfig` node)
+    against :class:`sim.world.schema.GeneratedScenario`.
 
     Raises:
         sim.world.scenario.ScenarioError: naming ``scenario.<parameter>``, the value and what is allowed.
     """
-    from sim.world.calendar import parse_month
-    from sim.world.scenario import ScenarioError
-
-    def check(ok: bool, key: str, allowed: str) -> None:
-        if not ok:
-            raise ScenarioError(f"scenario.{key}: {gen[key]!r} is invalid; allowed: {allowed}")
-
-    check(
-        2 <= gen.countries <= MAX_COUNTRIES,
-        "countries",
-        f"an integer from 2 (a coercer and a partner) to {MAX_COUNTRIES}",
-    )
-    check(gen.goods >= 1, "goods", "an integer >= 1")
-    check(
-        gen.firms >= gen.countries,
-        "firms",
-        f"an integer >= scenario.countries ({gen.countries}): one firm per country at least",
-    )
-    if gen.producers is not None:
-        check(
-            gen.producers >= gen.goods,
-            "producers",
-            f"null or an integer >= scenario.goods ({gen.goods}): a producer per good at least",
-        )
-    for key in ("start", "end"):
-        if gen[key] is not None:
-            try:
-                parse_month(gen[key], field=f"scenario.{key}")
-            except ValueError as exc:
-                raise ScenarioError(str(exc)) from None
-    months = _months(gen)
-    if gen.end is not None:
-        check(months >= 1, "end", f"a month not before scenario.start ({gen.start})")
-    check(gen.months >= 1, "months", "an integer >= 1")
-    y0, m0 = (int(x) for x in str(gen.start).split("-")[:2])
-    last = (9999 - y0) * 12 + (12 - m0) + 1  # the run ends by 9999-12, the last month a date can name
-    if gen.end is None:
-        check(months <= last, "months", f"a run ending by 9999-12: at most {last} months from {gen.start}")
-    for key in _FLOAT_PARAMETERS:
-        check(math.isfinite(gen[key]), key, "a finite number")
-        # the rule for every number of a configuration (the parameters are kept in generated_from)
-        check(abs(gen[key]) <= MAX_MAGNITUDE, key, f"a number of magnitude at most {MAX_MAGNITUDE:.0e}")
-    if gen.seed is not None:
-        check(gen.seed >= 0, "seed", "null (derived from the run's seed) or an integer >= 0")
-    check(gen.production_concentration >= 0, "production_concentration", ">= 0 (0: any country as likely)")
-    check(gen.producer_share_concentration > 0, "producer_share_concentration", "> 0")
-    check(gen.sourcing_dispersion >= 0, "sourcing_dispersion", ">= 0")
-    check(gen.max_sourcing_origins >= 1, "max_sourcing_origins", "an integer >= 1")
-    check(gen.max_goods_per_country >= 1, "max_goods_per_country", "an integer >= 1")
-    check(gen.capacity_headroom >= 1, "capacity_headroom", ">= 1 (world capacity / world use)")
-    check(gen.measure in GENERATED_MEASURES, "measure", ", ".join(GENERATED_MEASURES))
-    if gen.measure == "export_ban":
-        check(0 < gen.measure_share <= 1, "measure_share", "in (0, 1] for an export ban (its intensity)")
-    else:
-        check(0 <= gen.measure_share <= 1, "measure_share", "in [0, 1] (the quota as a share of baseline exports)")
-    if gen.measure_start_month is not None:
-        check(
-            0 <= gen.measure_start_month < months,
-            "measure_start_month",
-            f"null or a month index from 0 to {months - 1}",
-        )
-    check(gen.measure_months >= 1, "measure_months", "an integer >= 1")
-    check(gen.n_targets >= 0, "n_targets", "an integer >= 0")
+    params = OmegaConf.to_container(gen, resolve=True) if isinstance(gen, DictConfig) else dict(gen)
+    validate_generator(params)
 
 
 def _months(gen) -> int:

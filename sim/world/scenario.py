@@ -1,7 +1,8 @@
 """Scenario validation and the world a scenario describes, as arrays.
 
-:func:`validate_config` checks a composed configuration against the rules a type cannot express and
-raises one :class:`ScenarioError` naming the field, the bad value and what is allowed, before any run
+:func:`validate_config` checks a composed configuration against the rules of :mod:`sim.world.schema` (the
+pydantic models of scenarios, model behaviour, policy levers and outputs) and raises one
+:class:`ScenarioError` naming the field, the bad value and what is allowed, before any run
 starts. :func:`build_world` turns a valid scenario into a :class:`World`: countries, goods,
 producers and projects, user firms generated from sector totals with seeded heterogeneity, their
 purchase rows with calibrated Armington weights, and the compiled measure schedule.
@@ -17,148 +18,38 @@ Baseline calibration (the model starts in equilibrium at reference prices):
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
-import math
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from sim.coercion.measures import DOMESTIC_TYPES, MEASURE_TYPES, ExportQuota, MeasureArrays, link_quota_years
-from sim.outputs.recording import VARIABLES
 from sim.world.calendar import MonthlyCalendar, parse_date, parse_month
+from sim.world.config import REQUIRED_HINTS, check_scenario_schema, is_generated
+from sim.world.schema import (
+    MAX_BASELINE_UTILISATION,
+    MAX_DEMAND_ELASTICITY,
+    MAX_ELASTICITY,
+    MAX_MAGNITUDE,
+    RECORDABLE_VARIABLES,
+    ScenarioError,
+    _fail,
+    check_finite,
+    validate_run,
+    validate_run_settings,
+)
 
 __all__ = ["ScenarioError", "prepare_config", "validate_config", "World", "build_world", "RECORDABLE_VARIABLES"]
 
-#: Variables :mod:`sim.outputs.recording` can write to timeseries.parquet.
-RECORDABLE_VARIABLES = tuple(VARIABLES)
-
-_COUNTRY_CODE = re.compile(r"^(?:[A-Z]{3}|EU27)$")
-#: Highest baseline utilisation an origin may run at (demand on it / its capacity).
-MAX_BASELINE_UTILISATION = 0.98
 #: Utilisation at the reference price that new projects are built for.
 PROJECT_UTILISATION_AT_REFERENCE = 0.85
 
 
-#: Largest magnitude of any number in a configuration: beyond it quantities x prices overflow the
-#: model's arithmetic (world GDP is about 1e14 US$ a year; the largest mineral flows about 1e10 t).
-MAX_MAGNITUDE = 1e15
-
-
-#: Highest short-run demand (thrift) elasticity of a good: the shipped scenarios use 0.1 to 0.5, and
-#: far above 10 demand at prices off the reference overflows (found by fuzzing the input).
-MAX_DEMAND_ELASTICITY = 10.0
-#: Highest Armington or supply elasticity: prices raised to such powers stay representable.
-MAX_ELASTICITY = 50.0
-
-
-class ScenarioError(ValueError):
-    """Invalid scenario or model setting; the message names the field, the value and what is allowed."""
-
-
-def _fail(path: str, value: Any, allowed: str) -> None:
-    raise ScenarioError(f"{path}: {value!r} is invalid; allowed: {allowed}")
-
-
-def _check(cond: bool, path: str, value: Any, allowed: str) -> None:
-    if not cond:
-        _fail(path, value, allowed)
-
-
-def _known(value: str, known: Iterable[str], path: str, what: str) -> None:
-    known = list(known)
-    if value not in known:
-        raise ScenarioError(f"{path}: unknown {what} {value!r}; the scenario defines: {', '.join(known)}")
-
-
-def _date(value: str, path: str, *, end: bool = False):
-    try:
-        return parse_date(value, field=path, end_of_period=end)
-    except ValueError as exc:
-        raise ScenarioError(str(exc)) from None
-
-
-def _validate_domestic(m, p: str, s) -> None:
-    """Fields of a domestic instrument (production quota, crackdown, halt, tax, state purchase)."""
-    _check(
-        not m.targets, f"{p}.targets", list(m.targets), "none: a domestic instrument acts on the imposer's own market"
-    )
-    own = [pr for pr in s.producers if pr.country == m.imposer and pr.good in m.goods]
-    names = [pr.name for pr in own]
-    for k, name in enumerate(m.producers):
-        _check(
-            name in names,
-            f"{p}.producers[{k}]",
-            name,
-            f"a producer of {m.imposer} making {', '.join(m.goods)}: {', '.join(map(repr, names)) or 'none in scenario.producers'}",
-        )
-    classes = sorted({pr.producer_class for pr in own if pr.producer_class})
-    if m.producer_class:
-        _check(
-            m.producer_class in classes,
-            f"{p}.producer_class",
-            m.producer_class,
-            f"a class of {m.imposer}'s producers of {', '.join(m.goods)}: {', '.join(classes) or 'none set'}",
-        )
-    _check(m.ramp_months >= 0, f"{p}.ramp_months", m.ramp_months, ">= 0 (months)")
-    if m.type == "crackdown":
-        _check(
-            bool(m.producer_class),
-            f"{p}.producer_class",
-            m.producer_class,
-            f"one of {classes or 'the classes'} (the class closed)",
-        )
-    if m.type in ("production_quota", "state_purchase"):
-        _check(m.quantity >= 0, f"{p}.quantity", m.quantity, ">= 0 (quantity over the period)")
-        if m.end is None:
-            raise ScenarioError(f"{p}.end: None is invalid; a {m.type} needs the end of its period")
-    if m.type != "state_purchase":
-        selected = [
-            pr
-            for pr in own
-            if (not m.producers or pr.name in m.producers)
-            and (not m.producer_class or pr.producer_class == m.producer_class)
-        ]
-        _check(bool(selected), f"{p}.goods", list(m.goods), f"goods that {m.imposer} produces (in scenario.producers)")
-    if m.type == "production_tax":
-        _check(m.per_unit >= 0, f"{p}.per_unit", m.per_unit, ">= 0 (price units per quantity unit)")
-        _check(m.rate < 1, f"{p}.rate", m.rate, "in [0, 1) (ad valorem, 0.1 = 10% of the producer price)")
-    else:
-        _check(not m.per_unit, f"{p}.per_unit", m.per_unit, "left out: only production_tax takes it")
-    if m.type == "state_purchase":
-        _check(len(m.goods) == 1, f"{p}.goods", list(m.goods), "one good (one state_purchase entry per good)")
-        _check(m.budget >= 0, f"{p}.budget", m.budget, ">= 0 (US$ over the period)")
-        _check(
-            (m.quantity > 0) != (m.budget > 0),
-            f"{p}.quantity",
-            m.quantity,
-            f"> 0 with no budget, or 0 with a budget > 0 (budget is {m.budget})",
-        )
-        _check(
-            not m.producers and not m.producer_class,
-            f"{p}.producers",
-            list(m.producers) or m.producer_class,
-            "none: the state buys on the market",
-        )
-    else:
-        _check(not m.budget, f"{p}.budget", m.budget, "left out: only state_purchase takes it")
-    if m.type not in ("crackdown", "production_halt"):
-        _check(m.intensity == 1, f"{p}.intensity", m.intensity, "left out: only bans, crackdowns and halts take it")
-        _check(
-            not m.ramp_months or m.type == "crackdown",
-            f"{p}.ramp_months",
-            m.ramp_months,
-            "left out: only crackdown takes it",
-        )
-    if m.type == "production_halt":
-        _check(not m.ramp_months, f"{p}.ramp_months", m.ramp_months, "left out: only crackdown takes it")
-    _check(not m.allocation, f"{p}.allocation", dict(m.allocation), "left out: only export_quota takes it")
-    if m.type != "production_tax":
-        _check(not m.rate, f"{p}.rate", m.rate, "left out: only duties, tariffs and production_tax take it")
+# Re-exported from sim.world.schema, where the rules live (existing imports of these names keep working).
+__all__ += ["MAX_BASELINE_UTILISATION", "MAX_MAGNITUDE", "MAX_DEMAND_ELASTICITY", "MAX_ELASTICITY"]
 
 
 def prepare_config(cfg):
@@ -169,8 +60,6 @@ def prepare_config(cfg):
         hydra.errors.ConfigCompositionException: an unknown key or a wrong type in the scenario.
         ScenarioError: a bad value (generator parameter, scenario field or model setting).
     """
-    from sim.world.config import check_scenario_schema, is_generated
-
     cfg = check_scenario_schema(cfg)
     if is_generated(cfg.scenario):
         from sim.world.generate import expand_config
@@ -180,59 +69,25 @@ def prepare_config(cfg):
     return cfg
 
 
-def _check_history(name: str) -> None:
-    """``scenario.history``: a readable CSV of observations with the expected columns, found as a
-    path or in ``sim/world/data``, so a mistyped name fails before the run, not when the figure is drawn.
-    """
-    from sim.world.data import DATA_DIR, HISTORY_COLUMNS, resolve_history
-
-    path = resolve_history(name)
-    shipped = ", ".join(sorted(p.name for p in DATA_DIR.glob("*.csv")))
-    _check(
-        path is not None,
-        "scenario.history",
-        name,
-        f"a CSV file path (relative to the working directory) or a file in sim/world/data ({shipped}), or null",
-    )
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:  # -sig: a byte-order mark as Excel writes it
-            header = [c.strip() for c in next(csv.reader(fh), [])]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        _fail("scenario.history", name, f"a readable UTF-8 CSV file ({type(exc).__name__}: {exc})")
-    missing = [c for c in HISTORY_COLUMNS if c not in header]
-    _check(
-        not missing,
-        "scenario.history",
-        name,
-        "a CSV with the columns " + ", ".join(HISTORY_COLUMNS) + f" (missing: {', '.join(missing)})",
-    )
-
-
-def _check_finite(node: Any, path: str) -> None:
-    """Every number in the configuration is finite and at most :data:`MAX_MAGNITUDE` in magnitude: an
-    ``inf``, ``nan`` or ``1e300`` typed into any field (a
-    capacity, an elasticity, a model parameter, a lever setting) is named here, before the run,
-    instead of surfacing as a NaN price or a solver error months into it.
-    """
+def _missing_paths(node: Any, path: str, out: list[str]) -> None:
     if isinstance(node, dict):
         for key, value in node.items():
-            _check_finite(value, f"{path}.{key}" if path else str(key))
+            _missing_paths(value, f"{path}.{key}" if path else str(key), out)
     elif isinstance(node, list):
         for i, value in enumerate(node):
-            _check_finite(value, f"{path}[{i}]")
-    elif isinstance(node, float):
-        _check(math.isfinite(node), path, node, "a finite number")
-        _check(abs(node) <= MAX_MAGNITUDE, path, node, f"a number of magnitude at most {MAX_MAGNITUDE:.0e}")
+            _missing_paths(value, f"{path}[{i}]", out)
+    elif isinstance(node, str) and node == "???":
+        out.append(path)
 
 
-def _check_complete(cfg: DictConfig) -> None:
+def _check_complete(resolved: Any) -> None:
     """No required field is left out: a scenario without ``start``, ``coercer`` or a producer's
     ``good`` (a field with no default, ``???`` after composition) is named here, before anything
-    reads it.
+    reads it. ``resolved`` is the configuration as plain data (:func:`_resolved`), where such a field
+    holds ``???``.
     """
-    from sim.world.config import REQUIRED_HINTS
-
-    missing = OmegaConf.missing_keys(cfg)
+    missing: list[str] = []
+    _missing_paths(resolved, "", missing)
     if missing:
         key = sorted(missing)[0]
         last = re.sub(r"\[\d+\]$", "", key.rsplit(".", 1)[-1])
@@ -258,365 +113,31 @@ def _resolved(cfg: DictConfig) -> Any:
 def validate_config(cfg) -> None:
     """Check a composed :class:`sim.world.config.Config` (or DictConfig); raise :class:`ScenarioError`.
 
-    A generated world is checked by its parameters and then as the scenario they generate.
+    The configuration, with interpolations resolved, is validated by the pydantic models of
+    :mod:`sim.world.schema` (every field's range, and what ties fields together); the named assumptions
+    are checked by :mod:`sim.world.assumptions`. A generated world is checked by its parameters and then
+    as the scenario they generate.
     """
-    from sim.world.config import is_generated
-
     node = cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(cfg)
     resolved = _resolved(node)
-    _check_complete(node)
-    _check_finite(resolved, "")
-    # The random streams: NumPy seeds are non-negative integers (sim.experiments.sweep.replication_seed).
-    _check(int(cfg.seed) >= 0, "seed", cfg.seed, "an integer >= 0")
-    replication = cfg.get("replication")
-    _check(replication is None or int(replication) >= 0, "replication", replication, "an integer >= 0, or null")
-    if is_generated(cfg.scenario):
+    _check_complete(resolved)
+    if is_generated(node.scenario):
         from sim.world.generate import expand_config
 
-        validate_config(expand_config(cfg))
+        check_finite(resolved)
+        validate_run_settings(resolved)
+        validate_config(expand_config(node))
         return
-    s = cfg.scenario
-    try:
-        start = parse_month(s.start, field="scenario.start")
-        end = parse_month(s.end, field="scenario.end")
-    except ValueError as exc:
-        raise ScenarioError(str(exc)) from None
-    _check(end >= start, "scenario.end", s.end, f"a month not before scenario.start ({s.start})")
-    cal = MonthlyCalendar(start, end)
-    first, last = cal.first_day(0), cal.last_day(cal.n_steps - 1)
-
-    codes = [c.code for c in s.countries]
-    _check(len(codes) > 0, "scenario.countries", [], "at least one country")
-    for i, code in enumerate(codes):
-        _check(
-            bool(_COUNTRY_CODE.match(str(code))),
-            f"scenario.countries[{i}].code",
-            code,
-            "an ISO 3166 alpha-3 code in capitals (CHN, JPN, USA) or EU27/ROW",
-        )
-        _check(codes.count(code) == 1, f"scenario.countries[{i}].code", code, "each country once")
-    goods = [g.id for g in s.goods]
-    _check(len(goods) > 0, "scenario.goods", [], "at least one good")
-    for i, g in enumerate(s.goods):
-        p = f"scenario.goods[{i}]"
-        _check(goods.count(g.id) == 1, f"{p}.id", g.id, "each good once")
-        _check(bool(re.match(r"^[a-z][a-z0-9_]*$", str(g.id))), f"{p}.id", g.id, "lower-case letters, digits and _")
-        _check(g.reference_price > 0, f"{p}.reference_price", g.reference_price, "> 0")
-        _check(
-            0 <= g.demand_elasticity <= MAX_DEMAND_ELASTICITY,
-            f"{p}.demand_elasticity",
-            g.demand_elasticity,
-            f">= 0 and <= {MAX_DEMAND_ELASTICITY:g}",
-        )
-        _check(
-            1 < g.armington_elasticity <= MAX_ELASTICITY,
-            f"{p}.armington_elasticity",
-            g.armington_elasticity,
-            f"> 1 and <= {MAX_ELASTICITY:g}",
-        )
-        _check(
-            0 < g.supply_elasticity <= MAX_ELASTICITY,
-            f"{p}.supply_elasticity",
-            g.supply_elasticity,
-            f"> 0 and <= {MAX_ELASTICITY:g}",
-        )
-        _check(g.price_cap > 1, f"{p}.price_cap", g.price_cap, "> 1 (a multiple of the reference price)")
-        _check(0 < g.price_floor < 1, f"{p}.price_floor", g.price_floor, "in (0, 1)")
-        _check(g.transport_cost_share >= 0, f"{p}.transport_cost_share", g.transport_cost_share, ">= 0")
-    ref = {g.id: g.reference_price for g in s.goods}
-
-    _known(s.coercer, codes, "scenario.coercer", "country")
-    for i, t in enumerate(s.targets):
-        _known(t, codes, f"scenario.targets[{i}]", "country")
-
-    producing: set[tuple[str, str]] = set()
-    for i, pr in enumerate(s.producers):
-        p = f"scenario.producers[{i}]"
-        _known(pr.country, codes, f"{p}.country", "country")
-        _known(pr.good, goods, f"{p}.good", "good")
-        _check(pr.capacity >= 0, f"{p}.capacity", pr.capacity, ">= 0 (quantity per year)")
-        _check(
-            0 <= pr.unit_cost < ref[pr.good],
-            f"{p}.unit_cost",
-            pr.unit_cost,
-            f">= 0 and below the good's reference price ({ref[pr.good]})",
-        )
-        if pr.supply_elasticity is not None:
-            _check(
-                0 < pr.supply_elasticity <= MAX_ELASTICITY,
-                f"{p}.supply_elasticity",
-                pr.supply_elasticity,
-                f"> 0 and <= {MAX_ELASTICITY:g}",
-            )
-        if pr.capacity > 0:
-            producing.add((pr.country, pr.good))
-    names = [pj.name for pj in s.projects]
-    for i, pj in enumerate(s.projects):
-        p = f"scenario.projects[{i}]"
-        _check(names.count(pj.name) == 1, f"{p}.name", pj.name, "each project name once")
-        _known(pj.country, codes, f"{p}.country", "country")
-        _known(pj.good, goods, f"{p}.good", "good")
-        _check(pj.capacity >= 0, f"{p}.capacity", pj.capacity, ">= 0 (quantity per year)")
-        _check(pj.unit_cost >= 0, f"{p}.unit_cost", pj.unit_cost, ">= 0")
-        _check(pj.build_lag_months >= 0, f"{p}.build_lag_months", pj.build_lag_months, ">= 0")
-        _check(pj.ramp_up_months >= 0, f"{p}.ramp_up_months", pj.ramp_up_months, ">= 0")
-        _check(pj.capex >= 0, f"{p}.capex", pj.capex, ">= 0")
-        _check(pj.hurdle > 0, f"{p}.hurdle", pj.hurdle, "> 0")
-        for key in ("committed_start", "earliest_start"):
-            value = getattr(pj, key)
-            if value is not None:
-                d = _date(value, f"{p}.{key}")
-                _check(d <= last, f"{p}.{key}", value, f"a date up to the scenario end ({last})")
-        for c, share in pj.offtake.items():
-            _known(c, codes, f"{p}.offtake", "country")
-            _check(0 <= share <= 1, f"{p}.offtake.{c}", share, "a share in [0, 1]")
-        _check(sum(pj.offtake.values()) <= 1 + 1e-9, f"{p}.offtake", dict(pj.offtake), "shares summing to at most 1")
-
-    sectors = [(u.country, u.sector) for u in s.user_sectors]
-    _check(len(sectors) > 0, "scenario.user_sectors", [], "at least one user sector (the firms that use the goods)")
-    use_pairs: set[tuple[str, str]] = set()
-    for i, u in enumerate(s.user_sectors):
-        p = f"scenario.user_sectors[{i}]"
-        _known(u.country, codes, f"{p}.country", "country")
-        _check(sectors.count((u.country, u.sector)) == 1, f"{p}.sector", u.sector, "each (country, sector) once")
-        _check(u.n_firms >= 1, f"{p}.n_firms", u.n_firms, ">= 1")
-        _check(u.value_added > 0, f"{p}.value_added", u.value_added, "> 0 (US$ per year)")
-        _check(u.inventory_months >= 0, f"{p}.inventory_months", u.inventory_months, ">= 0")
-        _check(u.size_dispersion >= 0, f"{p}.size_dispersion", u.size_dispersion, ">= 0")
-        _check(u.inventory_dispersion >= 0, f"{p}.inventory_dispersion", u.inventory_dispersion, ">= 0")
-        for g, q in u.use.items():
-            _known(g, goods, f"{p}.use", "good")
-            _check(q >= 0, f"{p}.use.{g}", q, ">= 0 (quantity per year)")
-            if q > 0:
-                use_pairs.add((u.country, g))
-        _check(
-            any(q > 0 for q in u.use.values()), f"{p}.use", dict(u.use), "at least one good with a positive annual use"
-        )
-    sourced: set[tuple[str, str]] = set()
-    for i, sc in enumerate(s.sourcing):
-        p = f"scenario.sourcing[{i}]"
-        _known(sc.destination, codes, f"{p}.destination", "country")
-        _known(sc.good, goods, f"{p}.good", "good")
-        _check(
-            (sc.destination, sc.good) not in sourced,
-            p,
-            f"{sc.destination}/{sc.good}",
-            "one entry per (destination, good)",
-        )
-        sourced.add((sc.destination, sc.good))
-        total = 0.0
-        for o, share in sc.shares.items():
-            _known(o, codes, f"{p}.shares", "country")
-            _check(share >= 0, f"{p}.shares.{o}", share, ">= 0")
-            if share > 0 and (o, sc.good) not in producing:
-                raise ScenarioError(
-                    f"{p}.shares.{o}: {share!r} is invalid; {o} has no producer of {sc.good} with capacity at "
-                    f"the start, so it cannot be a baseline origin (add a producer or set the share to 0)"
-                )
-            total += share
-        if abs(total - 1.0) > 1e-6:
-            raise ScenarioError(f"{p}.shares: {dict(sc.shares)} sums to {total:.6g}; the shares must sum to 1")
-    for country, good in sorted(use_pairs):
-        if (country, good) not in sourced and (country, good) not in producing:
-            raise ScenarioError(
-                f"scenario.sourcing: no entry for destination {country}, good {good}, which its user sectors use; "
-                f"add one with the baseline shares of each origin"
-            )
-    _check_value_chains(s, goods, producing, sourced)
-
-    for i, m in enumerate(s.measures):
-        p = f"scenario.measures[{i}]"
-        _check(m.type in MEASURE_TYPES, f"{p}.type", m.type, ", ".join(MEASURE_TYPES))
-        _known(m.imposer, codes, f"{p}.imposer", "country")
-        _check(len(m.goods) > 0, f"{p}.goods", list(m.goods), "at least one good")
-        for g in m.goods:
-            _known(g, goods, f"{p}.goods", "good")
-        for t in m.targets:
-            _known(t, codes, f"{p}.targets", "country")
-            _check(t != m.imposer, f"{p}.targets", t, f"partner countries other than the imposer {m.imposer}")
-        d0 = _date(m.start, f"{p}.start")
-        _check(d0 <= last, f"{p}.start", m.start, f"a date up to the scenario end ({last})")
-        if m.end is not None:
-            d1 = _date(m.end, f"{p}.end", end=True)
-            _check(d1 >= d0, f"{p}.end", m.end, f"a date not before the measure's start ({m.start})")
-            _check(d1 >= first, f"{p}.end", m.end, f"a date not before the scenario start ({first})")
-        _check(m.rate >= 0, f"{p}.rate", m.rate, ">= 0 (ad valorem, 0.25 = 25%)")
-        if m.type in ("crackdown", "production_halt"):
-            _check(0 <= m.intensity <= 1, f"{p}.intensity", m.intensity, "in [0, 1] (share of the capacity removed)")
-        else:
-            _check(0 < m.intensity <= 1, f"{p}.intensity", m.intensity, "in (0, 1] (1 = full ban)")
-        _check(
-            m.type != "informal_restriction" or m.intensity < 1,
-            f"{p}.intensity",
-            m.intensity,
-            "in (0, 1) for an informal restriction (its held orders are rationed; a complete stop buyers "
-            "cannot plan around is an export_licence with approval_share 0, a declared one an export_ban)",
-        )
-        if m.type in DOMESTIC_TYPES:
-            _validate_domestic(m, p, s)
-        else:
-            for key in ("producers", "producer_class", "ramp_months", "per_unit", "budget"):
-                value = getattr(m, key)
-                _check(
-                    not value,
-                    f"{p}.{key}",
-                    value if not isinstance(value, ListConfig) else list(value),
-                    f"left out: only domestic instruments ({', '.join(DOMESTIC_TYPES)}) take it",
-                )
-        if m.type == "export_quota":
-            _check(m.quantity >= 0, f"{p}.quantity", m.quantity, ">= 0 (quantity over the period)")
-            if m.end is None:
-                raise ScenarioError(f"{p}.end: None is invalid; an export quota needs the end of its period")
-        _check_licence(m, p, codes, sectors)
-        if m.allocation:
-            for g, share in m.allocation.items():
-                _check(g in m.goods, f"{p}.allocation", g, f"one of the measure's goods {list(m.goods)}")
-                _check(share >= 0, f"{p}.allocation.{g}", share, ">= 0")
-            tot = sum(m.allocation.values())
-            if abs(tot - 1) > 1e-6:
-                raise ScenarioError(f"{p}.allocation: {dict(m.allocation)} sums to {tot:.6g}; the shares must sum to 1")
-
-    for i, rc in enumerate(s.requirement_changes):
-        p = f"scenario.requirement_changes[{i}]"
-        _known(rc.country, codes, f"{p}.country", "country")
-        _check(
-            (rc.country, rc.sector) in sectors, f"{p}.sector", rc.sector, f"a sector of {rc.country} in user_sectors"
-        )
-        _known(rc.good, goods, f"{p}.good", "good")
-        _check(rc.change > -1, f"{p}.change", rc.change, "> -1 (a relative change)")
-        d0 = _date(rc.start, f"{p}.start")
-        _check(d0 <= last, f"{p}.start", rc.start, f"a date up to the scenario end ({last})")
-        _check(rc.ramp_months >= 0, f"{p}.ramp_months", rc.ramp_months, ">= 0")
-
-    if s.history is not None:
-        _check_history(str(s.history))
-
-    st = s.strategy
-    _check(s.max_sourcing_origins >= 1, "scenario.max_sourcing_origins", s.max_sourcing_origins, ">= 1")
-    for i, sc in enumerate(s.sourcing):
-        n = sum(1 for v in sc.shares.values() if v > 0)
-        _check(
-            n <= s.max_sourcing_origins,
-            f"scenario.sourcing[{i}].shares",
-            dict(sc.shares),
-            f"at most scenario.max_sourcing_origins ({s.max_sourcing_origins}) origins with a positive share",
-        )
-    _check(st.type in ("schedule", "rules", "game"), "scenario.strategy.type", st.type, "schedule, rules, game")
-    _check(st.coercer_cost_tolerance > 0, "scenario.strategy.coercer_cost_tolerance", st.coercer_cost_tolerance, "> 0")
-    _check(st.target_pain_threshold > 0, "scenario.strategy.target_pain_threshold", st.target_pain_threshold, "> 0")
-    if st.ruling_delay_months is not None:
-        _check(
-            st.ruling_delay_months >= 0, "scenario.strategy.ruling_delay_months", st.ruling_delay_months, ">= 0 or null"
-        )
-    if st.type == "rules":
-        _check(
-            len(s.targets) > 0, "scenario.targets", list(s.targets), "at least one target for the rule-based strategy"
-        )
+    validate_run(resolved)
+    # The strategic layer's block (scenario.game), checked against the scenario it plays in.
     from sim.coercion.strategy import validate_game
 
     validate_game(cfg)
-
-    m = cfg.model
-    for name in (
-        "inventory_adjustment_months",
-        "scarcity_memory_months",
-        "risk_memory_months",
-        "expectation_memory_months",
-        "sourcing_concentration",
-        "clearing_tolerance",
-    ):
-        _check(getattr(m, name) > 0, f"model.{name}", getattr(m, name), "> 0")
-    for name in (
-        "precaution",
-        "risk_aversion",
-        "substitution_rate",
-        "deferral_elasticity",
-        "deferral_max_cover_months",
-        "long_run_thrift",
-    ):
-        _check(getattr(m, name) >= 0, f"model.{name}", getattr(m, name), ">= 0")
-    _check(m.precaution_max_multiple >= 1, "model.precaution_max_multiple", m.precaution_max_multiple, ">= 1")
-    _check(
-        0 <= m.sourcing_adjustment_rate <= 1,
-        "model.sourcing_adjustment_rate",
-        m.sourcing_adjustment_rate,
-        "in [0, 1] per month",
-    )
-    _check(0 < m.substitution_floor <= 1, "model.substitution_floor", m.substitution_floor, "in (0, 1]")
-    _check(m.project_decision_months >= 1, "model.project_decision_months", m.project_decision_months, ">= 1")
-
-    o = cfg.output
-    for v in o.variables:
-        _check(
-            v == "all" or v in RECORDABLE_VARIABLES, "output.variables", v, "all, " + ", ".join(RECORDABLE_VARIABLES)
-        )
-    _check(o.progress in ("auto", "always", "never"), "output.progress", o.progress, "auto, always, never")
-    _check(
-        isinstance(o.figures, bool) or (isinstance(o.figures, str) and o.figures.lower() in ("auto", "true", "false")),
-        "output.figures",
-        o.figures,
-        "auto (a single run draws figures, a sweep job does not), true or false",
-    )
 
     # Named assumptions (sim.world.assumptions): each a path to one number of the scenario, with its range.
     from sim.world.assumptions import check_assumptions
 
     check_assumptions(node, _fail)
-
-    # Policy levers (sim.policy.levers): their settings against this scenario.
-    if cfg.get("policy") is not None:
-        from sim.policy.levers import validate_policy
-
-        validate_policy(cfg)
-
-
-def _check_value_chains(s, goods: list[str], producing: set[tuple[str, str]], sourced: set[tuple[str, str]]) -> None:
-    """Goods' ``inputs`` and ``byproduct_of``: known goods, positive coefficients and recovery rates,
-    no cycle, and a sourcing entry for every input the producers of a good buy abroad.
-    """
-    from sim.model.chains import input_cycle
-
-    for i, g in enumerate(s.goods):
-        p = f"scenario.goods[{i}]"
-        for u, a in g.inputs.items():
-            _known(u, goods, f"{p}.inputs", "good")
-            _check(u != g.id, f"{p}.inputs", u, f"goods other than {g.id} itself")
-            _check(
-                a > 0, f"{p}.inputs.{u}", a, "> 0 (units of the input per unit of output; leave out inputs not used)"
-            )
-        _check(
-            g.input_inventory_months >= 0,
-            f"{p}.input_inventory_months",
-            g.input_inventory_months,
-            ">= 0 (months of input use held at baseline)",
-        )
-        if g.byproduct_of is not None:
-            b = g.byproduct_of
-            _known(b.good, goods, f"{p}.byproduct_of.good", "good")
-            _check(b.good != g.id, f"{p}.byproduct_of.good", b.good, f"a host good other than {g.id} itself")
-            _check(
-                b.recovery > 0,
-                f"{p}.byproduct_of.recovery",
-                b.recovery,
-                "> 0 (units of the by-product per unit of the host's output)",
-            )
-    cycle = input_cycle({g.id: dict(g.inputs) for g in s.goods})
-    if cycle:
-        raise ScenarioError(
-            f"scenario.goods: the inputs form a cycle {' -> '.join(cycle)}; allowed: value chains without "
-            "cycles (a good cannot be, directly or through other goods, an input of itself)"
-        )
-    makers = {(pr.country, pr.good) for pr in s.producers if pr.capacity > 0} | {
-        (pj.country, pj.good) for pj in s.projects
-    }
-    for g in s.goods:
-        for u in g.inputs:
-            for country in sorted(c for c, good in makers if good == g.id):
-                if (country, u) not in sourced and (country, u) not in producing:
-                    raise ScenarioError(
-                        f"scenario.sourcing: no entry for destination {country}, good {u}, which the producers of "
-                        f"{g.id} in {country} use as an input; add one with the baseline shares of each origin"
-                    )
 
 
 @dataclass
@@ -689,42 +210,6 @@ class World:
     baseline_usable_share: np.ndarray = field(default_factory=lambda: np.ones((0, 0)))
     # [P] recycled producers (a by-product's recycled supply, not tied to its host)
     producer_recycled: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
-
-
-_LICENCE_KEYS = (
-    "review_lag_months",
-    "approval_share",
-    "approval_by_destination",
-    "approval_by_sector",
-    "exempt_destinations",
-    "exempt_sectors",
-)
-
-
-def _check_licence(m, p: str, codes: list[str], sectors: list[tuple[str, str]]) -> None:
-    """An export licence's review lag, approval shares and exemptions (other measure types leave them
-    at their defaults).
-    """
-    if m.type != "export_licence":
-        defaults = {"review_lag_months": 0.0, "approval_share": 1.0}
-        for key in _LICENCE_KEYS:
-            value = m[key]
-            unset = value == defaults[key] if key in defaults else len(value) == 0
-            _check(unset, f"{p}.{key}", value, f"only for type export_licence (this measure is {m.type})")
-        return
-    sector_names = sorted({name for _, name in sectors})
-    _check(0 <= m.review_lag_months <= 120, f"{p}.review_lag_months", m.review_lag_months, "months in [0, 120]")
-    _check(0 <= m.approval_share <= 1, f"{p}.approval_share", m.approval_share, "a share in [0, 1]")
-    for code, share in m.approval_by_destination.items():
-        _known(code, codes, f"{p}.approval_by_destination", "country")
-        _check(0 <= share <= 1, f"{p}.approval_by_destination.{code}", share, "a share in [0, 1]")
-    for name, share in m.approval_by_sector.items():
-        _known(name, sector_names, f"{p}.approval_by_sector", "user sector")
-        _check(0 <= share <= 1, f"{p}.approval_by_sector.{name}", share, "a share in [0, 1]")
-    for code in m.exempt_destinations:
-        _known(code, codes, f"{p}.exempt_destinations", "country")
-    for name in m.exempt_sectors:
-        _known(name, sector_names, f"{p}.exempt_sectors", "user sector")
 
 
 def _measure_step_zero(measures: list, G: int, C: int) -> MeasureArrays:
