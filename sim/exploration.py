@@ -210,6 +210,69 @@ def _base_config(case: str, policies: tuple[str, ...], overrides: tuple[str, ...
     return compose_config(case, [*fixed, *overrides], config_dir=config_dir)
 
 
+@dataclass
+class _PlainBase:
+    """A case composed, checked and turned into plain data once per process (see :mod:`sim.plain`).
+
+    Attributes:
+        plain: The prepared configuration as a :class:`sim.plain.PlainConfig` (resolved).
+        raw: The prepared configuration as plain data with its interpolations unresolved.
+        interpolated: Dotted keys of the values that are interpolations (``${parameters...}``):
+            re-resolved in every run that changes a value.
+        scratch: A private copy of the prepared ``DictConfig``: a run's changed values are written
+            into it (OmegaConf checks and converts their types as it does for an override), read
+            back, and the original values restored.
+    """
+
+    plain: Any
+    raw: Any
+    interpolated: tuple[str, ...]
+    scratch: Any
+
+
+@functools.lru_cache(maxsize=8)
+def _plain_base(case: str, policies: tuple[str, ...], overrides: tuple[str, ...], config_dir: str | None):
+    """The case's prepared configuration as plain data, or None for a generated world (whose
+    parameters are expanded into a scenario, so a run's changed values need the full preparation).
+    """
+    from omegaconf import OmegaConf
+
+    from sim.config import is_generated
+    from sim.plain import plain_config
+    from sim.scenario import prepare_config
+
+    base = _base_config(case, policies, overrides, config_dir)
+    if is_generated(base.scenario):
+        return None
+    prepared = prepare_config(copy.deepcopy(base))
+    raw = OmegaConf.to_container(prepared, resolve=False)
+    interpolated = tuple(k for k, v in _leaves(raw) if isinstance(v, str) and "${" in v)
+    return _PlainBase(plain_config(prepared), raw, interpolated, copy.deepcopy(prepared))
+
+
+def _leaves(data: Any, prefix: str = ""):
+    """Dotted key and value of every leaf of plain data (list items by index)."""
+    if isinstance(data, dict):
+        items = data.items()
+    elif isinstance(data, list):
+        items = enumerate(data)
+    else:
+        yield prefix, data
+        return
+    for k, v in items:
+        yield from _leaves(v, f"{prefix}.{k}" if prefix else str(k))
+
+
+def _raw_at(raw: Any, key: str) -> Any:
+    """The unresolved value at a dotted key of plain data."""
+    from sim.plain import split_key
+
+    node = raw
+    for part in split_key(key):
+        node = node[part]
+    return node
+
+
 def _value(value: Any) -> Any:
     """A sampled value as the configuration takes it (NumPy scalars to Python numbers)."""
     if isinstance(value, np.bool_ | bool):
@@ -259,9 +322,16 @@ class CaseRunner:
     overrides: tuple[str, ...] = ()
     config_dir: str | None = None
     outcomes: tuple[str, ...] = field(default=())
+    fast: bool = True
 
     def config(self, scenario: Mapping[str, Any] | None = None, policy: Mapping[str, Any] | None = None, *, seed: int):
         """The composed and checked configuration of one run (no run).
+
+        With ``fast`` (the default) the case is composed and checked once per process and each run's
+        configuration is a :class:`sim.plain.PlainConfig` derived from it: the changed values are
+        type-checked by OmegaConf as overrides are, every value is checked again by the same rules
+        (:func:`sim.scenario.validate_config`), and interpolations are re-resolved. Without ``fast``
+        (the reference path) every run deep-copies and fully prepares the composed ``DictConfig``.
 
         Raises:
             ExplorationError: a key the configuration does not have.
@@ -271,17 +341,44 @@ class CaseRunner:
 
         from sim.scenario import prepare_config
 
-        base = _base_config(self.case, tuple(self.policies), tuple(self.overrides), self.config_dir)
+        key = (self.case, tuple(self.policies), tuple(self.overrides), self.config_dir)
+        base = _base_config(*key)
         values = {**(scenario or {}), **(policy or {})}
         absent = object()  # a key set to null (``policy.stockpile.start``) is a key all the same
         missing = [k for k in values if OmegaConf.select(base, k, default=absent, throw_on_missing=False) is absent]
         if missing:
             raise ExplorationError(_unknown_keys_message(missing, base, self.case))
+        plain = _plain_base(*key) if self.fast else None
+        if plain is not None:
+            return prepare_config(self._plain_config(plain, values, seed))
         cfg = copy.deepcopy(base)
         for key, value in values.items():
             OmegaConf.update(cfg, key, _value(value), merge=False)
         cfg.seed = int(seed)
         return prepare_config(cfg)
+
+    @staticmethod
+    def _plain_config(base: _PlainBase, values: Mapping[str, Any], seed: int):
+        """``base`` with the run's values and seed, as plain data."""
+        from omegaconf import OmegaConf
+
+        from sim.plain import with_values
+
+        changed: dict[str, Any] = {}
+        if values:
+            scratch, written = base.scratch, []
+            try:
+                for key, value in values.items():
+                    written.append(key)
+                    OmegaConf.update(scratch, key, _value(value), merge=False)
+                    changed[key] = _container(OmegaConf.select(scratch, key))
+                for key in base.interpolated:  # values that refer to a changed one follow it
+                    changed[key] = _container(OmegaConf.select(scratch, key))
+            finally:
+                for key in written:
+                    OmegaConf.update(scratch, key, copy.deepcopy(_raw_at(base.raw, key)), merge=False)
+        changed["seed"] = int(seed)
+        return with_values(base.plain, changed)
 
     def run(self, scenario: Mapping[str, Any] | None = None, policy: Mapping[str, Any] | None = None, *, seed: int):
         """Run one experiment: ``scenario`` (uncertainty key -> value) and ``policy`` (lever key ->
@@ -305,6 +402,13 @@ class CaseRunner:
         out["wall_seconds"] = time.perf_counter() - t0  # this run in its worker, composition excluded
         out["cpu_seconds"] = time.process_time() - c0
         return out
+
+
+def _container(value: Any) -> Any:
+    """A value read from a configuration as plain data (a node converted, a scalar as it is)."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
 def _unknown_keys_message(missing: Sequence[str], base, case: str) -> str:

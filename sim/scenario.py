@@ -170,7 +170,13 @@ def prepare_config(cfg):
         ScenarioError: a bad value (generator parameter, scenario field or model setting).
     """
     from sim.config import check_scenario_schema, is_generated
+    from sim.plain import PlainConfig
 
+    if isinstance(cfg, PlainConfig):
+        # Already composed, typed and resolved (sim.exploration.CaseRunner): its values are checked
+        # by the same rules, without the node checks that plain data cannot fail.
+        validate_config(cfg)
+        return cfg
     cfg = check_scenario_schema(cfg)
     if is_generated(cfg.scenario):
         from sim.generate import expand_config
@@ -261,11 +267,18 @@ def validate_config(cfg) -> None:
     A generated world is checked by its parameters and then as the scenario they generate.
     """
     from sim.config import is_generated
+    from sim.plain import PlainConfig
 
-    node = cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(cfg)
-    resolved = _resolved(node)
-    _check_complete(node)
-    _check_finite(resolved, "")
+    if isinstance(cfg, PlainConfig):
+        # Plain data (sim.plain), made from a configuration that passed the node checks below: it is
+        # resolved and complete; its numbers are checked again since a run may have changed them.
+        _check_finite(cfg, "")
+        node = cfg
+    else:
+        node = cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(cfg)
+        resolved = _resolved(node)
+        _check_complete(node)
+        _check_finite(resolved, "")
     # The random streams: NumPy seeds are non-negative integers (sim.sweep.replication_seed).
     _check(int(cfg.seed) >= 0, "seed", cfg.seed, "an integer >= 0")
     replication = cfg.get("replication")
