@@ -391,6 +391,44 @@ class CaseRunner:
             raise ExplorationError(f"outcomes: {missing!r} are not metrics of {self.case}; allowed: {allowed}")
         return metrics
 
+    def run_many(
+        self, points: Sequence[Mapping[str, Any] | None], seeds: Sequence[int], *, n_jobs: int = 1
+    ) -> list[dict]:
+        """Run many experiments of the case: ``points[i]`` (key -> value, uncertainties and levers
+        together) on root seed ``seeds[i]``; returns their metrics in the same order, each equal to
+        ``run(points[i], seed=seeds[i])``.
+
+        The case is composed and checked once per process; with ``n_jobs`` > 1 the experiments are
+        split into ``n_jobs`` contiguous chunks run by as many worker processes (forked from this one
+        where the platform allows, so they inherit the composed case), and the results do not depend
+        on ``n_jobs``.
+
+        Raises:
+            ExplorationError: ``points`` and ``seeds`` of different lengths, or ``n_jobs`` < 1.
+        """
+        points, seeds = list(points), [int(s) for s in seeds]
+        if len(points) != len(seeds):
+            raise ExplorationError(f"seeds: {len(seeds)} seeds for {len(points)} points; allowed: one seed per point")
+        if int(n_jobs) < 1:
+            raise ExplorationError(f"n_jobs: {n_jobs!r} is invalid; allowed: an integer >= 1")
+        n_jobs = min(int(n_jobs), max(len(points), 1))
+        if n_jobs == 1:
+            return [self.run(p, seed=s) for p, s in zip(points, seeds, strict=True)]
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        bounds = np.linspace(0, len(points), n_jobs + 1).round().astype(int)
+        chunks = [(points[a:b], seeds[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        # Forked workers inherit the composed case and the loaded kernels (no start-up of seconds
+        # per worker); a process that runs threads is not forked (the child could inherit a held lock).
+        fork = "fork" in multiprocessing.get_all_start_methods() and _single_threaded()
+        context = multiprocessing.get_context("fork" if fork else "spawn")
+        if fork:
+            self.config(points[0], seed=seeds[0])  # compose and check once, before forking
+        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
+            parts = pool.map(_run_chunk, [self] * len(chunks), chunks)
+            return [metrics for part in parts for metrics in part]
+
     def __call__(self, seed: int = 1, **values: Any) -> dict:
         """EMA Workbench's calling convention: every sampled key as a keyword, and the replication's
         ``seed``; returns the run's metrics (a missing value as NaN) and its ``wall_seconds`` and
@@ -402,6 +440,25 @@ class CaseRunner:
         out["wall_seconds"] = time.perf_counter() - t0  # this run in its worker, composition excluded
         out["cpu_seconds"] = time.process_time() - c0
         return out
+
+
+def _single_threaded() -> bool:
+    """Whether this process runs one thread only, native threads (BLAS, numba) included."""
+    import threading
+
+    if threading.active_count() != 1:
+        return False
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            return any(line.split() == ["Threads:", "1"] for line in fh)
+    except OSError:
+        return False
+
+
+def _run_chunk(runner: CaseRunner, chunk: tuple[list, list[int]]) -> list[dict]:
+    """A worker's share of :meth:`CaseRunner.run_many`."""
+    points, seeds = chunk
+    return runner.run_many(points, seeds, n_jobs=1)
 
 
 def _container(value: Any) -> Any:
