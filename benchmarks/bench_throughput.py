@@ -84,6 +84,44 @@ def cpu_per_run(fast: bool, n: int) -> dict:
     }
 
 
+_OTHER_TREE = """
+import json, sys, time
+import numpy as np
+from sim.exploration import CaseRunner
+ranges, n = json.loads(sys.argv[1]), int(sys.argv[2])
+rng = np.random.default_rng(2)
+points = [{k: float(rng.uniform(lo, hi)) for k, (lo, hi) in ranges.items()} for _ in range(n + 1)]
+runner = CaseRunner("rare_earth_2010")
+runner.run(points[0], seed=1)
+times = []
+for i, p in enumerate(points[1:]):
+    c0 = time.process_time()
+    runner.run(p, seed=i + 2)
+    times.append(time.process_time() - c0)
+times.sort()
+print(json.dumps({"runs": n, "cpu_s_per_run_median": round(times[len(times) // 2], 4),
+                  "cpu_s_per_run_min": round(times[0], 4)}))
+"""
+
+
+def cpu_per_run_in_tree(tree: Path, n: int) -> dict:
+    """CPU seconds per run of ``CaseRunner(case).run`` as another checkout (``tree``) has it, in a
+    process of its own (same design as :func:`cpu_per_run`): the code before, for a before/after.
+    """
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    proc = subprocess.run(
+        [sys.executable, "-c", _OTHER_TREE, json.dumps(RANGES), str(n)],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-2000:])
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "tree": str(tree)}
+
+
 def wall_in_memory(fast: bool, n: int, n_jobs: int) -> dict:
     """Runs per minute of wall time on ``n_jobs`` worker processes (start-up included)."""
     from sim.exploration import CaseRunner
@@ -135,6 +173,7 @@ def main() -> None:
     parser.add_argument("--reference-runs", type=int, default=20, help="runs of the reference path (%(default)s)")
     parser.add_argument("--multirun-runs", type=int, default=20, help="jobs of the Hydra multirun; 0: skip")
     parser.add_argument("--cpu-runs", type=int, default=10, help="runs timed for CPU per run (%(default)s)")
+    parser.add_argument("--tree", type=Path, help="another checkout (e.g. main): its CPU per run, for a before/after")
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args()
 
@@ -144,6 +183,9 @@ def main() -> None:
     print("CPU per run, reference:", cpu_ref)
     cpu_fast = cpu_per_run(True, args.cpu_runs)
     print("CPU per run, fast:", cpu_fast)
+    cpu_tree = cpu_per_run_in_tree(args.tree, max(3, args.cpu_runs // 2)) if args.tree else None
+    if cpu_tree:
+        print(f"CPU per run, {args.tree}:", cpu_tree)
     rows: dict[str, dict] = {}
     if args.multirun_runs > 0:
         rows["hydra multirun (basic launcher)"] = wall_multirun(args.multirun_runs)
@@ -162,6 +204,14 @@ def main() -> None:
         "reference": {**cpu_ref, "runs_per_min_on_free_cores": round(args.jobs * 60 / cpu_ref["cpu_s_per_run_median"])},
         "fast": {**cpu_fast, "runs_per_min_on_free_cores": round(args.jobs * 60 / cpu_fast["cpu_s_per_run_median"])},
     }
+    if cpu_tree:
+        cpu["other tree"] = {
+            **cpu_tree,
+            "runs_per_min_on_free_cores": round(args.jobs * 60 / cpu_tree["cpu_s_per_run_median"]),
+        }
+        cpu["fast"]["ratio_to_other_tree"] = round(
+            cpu_tree["cpu_s_per_run_median"] / cpu_fast["cpu_s_per_run_median"], 2
+        )
     cpu["fast"]["ratio_to_reference"] = round(cpu_ref["cpu_s_per_run_median"] / cpu_fast["cpu_s_per_run_median"], 2)
     lines = [f"{'path':40s} {'runs':>5s} {'wall s':>8s} {'runs/min':>9s} {'x reference':>12s}  load (1 min) before"]
     for name, r in rows.items():
