@@ -174,6 +174,7 @@ def main() -> None:
     parser.add_argument("--multirun-runs", type=int, default=20, help="jobs of the Hydra multirun; 0: skip")
     parser.add_argument("--cpu-runs", type=int, default=10, help="runs timed for CPU per run (%(default)s)")
     parser.add_argument("--tree", type=Path, help="another checkout (e.g. main): its CPU per run, for a before/after")
+    parser.add_argument("--cpu-only", action="store_true", help="only the CPU per run (no wall-clock paths)")
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args()
 
@@ -187,19 +188,21 @@ def main() -> None:
     if cpu_tree:
         print(f"CPU per run, {args.tree}:", cpu_tree)
     rows: dict[str, dict] = {}
-    if args.multirun_runs > 0:
+    if args.cpu_only:
+        pass
+    elif args.multirun_runs > 0:
         rows["hydra multirun (basic launcher)"] = wall_multirun(args.multirun_runs)
         print("hydra multirun:", rows["hydra multirun (basic launcher)"])
-    rows[f"in-memory, reference ({args.jobs} workers)"] = wall_in_memory(False, args.reference_runs, args.jobs)
-    print("reference:", rows[f"in-memory, reference ({args.jobs} workers)"])
-    rows[f"batch run_many, fast ({args.jobs} workers)"] = wall_in_memory(True, args.runs, args.jobs)
-    print("batch:", rows[f"batch run_many, fast ({args.jobs} workers)"])
-    rows["in-memory, fast (1 worker)"] = wall_in_memory(True, max(10, args.runs // 4), 1)
-    print("fast, 1 worker:", rows["in-memory, fast (1 worker)"])
-
-    ref_rate = rows[f"in-memory, reference ({args.jobs} workers)"]["runs_per_min"]
-    for r in rows.values():
-        r["ratio_to_reference"] = round(r["runs_per_min"] / ref_rate, 2)
+    if not args.cpu_only:
+        ref = f"in-memory, reference ({args.jobs} workers)"
+        rows[ref] = wall_in_memory(False, args.reference_runs, args.jobs)
+        print("reference:", rows[ref])
+        rows[f"batch run_many, fast ({args.jobs} workers)"] = wall_in_memory(True, args.runs, args.jobs)
+        print("batch:", rows[f"batch run_many, fast ({args.jobs} workers)"])
+        rows["in-memory, fast (1 worker)"] = wall_in_memory(True, max(10, args.runs // 4), 1)
+        print("fast, 1 worker:", rows["in-memory, fast (1 worker)"])
+        for r in rows.values():
+            r["ratio_to_reference"] = round(r["runs_per_min"] / rows[ref]["runs_per_min"], 2)
     cpu = {
         "reference": {**cpu_ref, "runs_per_min_on_free_cores": round(args.jobs * 60 / cpu_ref["cpu_s_per_run_median"])},
         "fast": {**cpu_fast, "runs_per_min_on_free_cores": round(args.jobs * 60 / cpu_fast["cpu_s_per_run_median"])},
