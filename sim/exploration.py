@@ -11,7 +11,10 @@ The vocabulary is EMA Workbench's (Kwakkel 2017), the names are the simulator's 
 
 Underneath is one function, :func:`run` (``run(scenario, policy, *, seed) -> outcomes``): a point in
 uncertainty space and a point in lever space in, the run's metrics out. It composes the case as the
-command line does (:func:`sim.api.compose_config`, once per process) and runs it in memory, so the
+command line does (:func:`sim.api.compose_config`, once per process), prepares and checks it once, and
+derives each run's configuration as plain read-only data (:mod:`sim.plain`: the changed numbers
+type-checked, interpolations re-resolved, every value checked by the same rules) before running it
+in memory (:meth:`CaseRunner.run_many` for many runs, in worker processes), so the
 EMA Workbench (:func:`ema_model`), SALib designs (:mod:`sim.sensitivity`) and scripts call the same
 thing. On top of EMA's experiments this module adds what exploratory modelling is for:
 :func:`discover` (PRIM scenario discovery of where a policy fails, boxes with coverage and
