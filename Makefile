@@ -46,10 +46,10 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_model.py
 
 # Mutation testing with mutmut (not part of `make test`; configured in pyproject.toml's [tool.mutmut]).
-# MUTANTS: mutant name patterns (e.g. MUTANTS='sim.calendar.*'); MUTATION_JOBS: parallel test processes.
+# MUTANTS: mutant name patterns (e.g. MUTANTS='sim.world.calendar.*'); MUTATION_JOBS: parallel test processes.
 # Afterwards: `.venv/bin/mutmut results` lists survivors, `.venv/bin/mutmut show NAME` shows one;
 # docs/mutation.md keeps the scores and the reviewed list of survivors.
-MUTANTS ?= sim.calendar.* sim.coercion.* sim.outputs.* sim.policy.*
+MUTANTS ?= sim.world.calendar.* sim.coercion.measures.* sim.outputs.files.* sim.policy.levers.*
 MUTATION_JOBS ?= 2
 mutation: $(STAMP)
 	nice -n 19 $(VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) $(foreach m,$(MUTANTS),'$(m)')

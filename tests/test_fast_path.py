@@ -1,4 +1,4 @@
-"""The fast in-memory path (sim.plain, CaseRunner composing once): the same metrics as a full run
+"""The fast in-memory path (sim.world.plain, CaseRunner composing once): the same metrics as a full run
 of the command-line path for the same configuration and seed, a changed number really changing the
 run (no stale cache), interpolations following the numbers they refer to, and bad values failing as
 they do on the reference path."""
@@ -10,10 +10,10 @@ import math
 import pytest
 from omegaconf.errors import ValidationError
 
-from sim import exploration as ex
 from sim.api import compose_config, run_config
-from sim.plain import PlainConfig, split_key, with_values
-from sim.scenario import ScenarioError
+from sim.experiments import exploration as ex
+from sim.world.plain import PlainConfig, split_key, with_values
+from sim.world.scenario import ScenarioError
 
 #: Metrics that measure the machine, not the model.
 TIMINGS = {"clearing_seconds", "wall_seconds", "cpu_seconds"}

@@ -12,10 +12,10 @@ The vocabulary is EMA Workbench's (Kwakkel 2017), the names are the simulator's 
 Underneath is one function, :func:`run` (``run(scenario, policy, *, seed) -> outcomes``): a point in
 uncertainty space and a point in lever space in, the run's metrics out. It composes the case as the
 command line does (:func:`sim.api.compose_config`, once per process), prepares and checks it once, and
-derives each run's configuration as plain read-only data (:mod:`sim.plain`: the changed numbers
+derives each run's configuration as plain read-only data (:mod:`sim.world.plain`: the changed numbers
 type-checked, interpolations re-resolved, every value checked by the same rules) before running it
 in memory (:meth:`CaseRunner.run_many` for many runs, in worker processes), so the
-EMA Workbench (:func:`ema_model`), SALib designs (:mod:`sim.sensitivity`) and scripts call the same
+EMA Workbench (:func:`ema_model`), SALib designs (:mod:`sim.experiments.sensitivity`) and scripts call the same
 thing. On top of EMA's experiments this module adds what exploratory modelling is for:
 :func:`discover` (PRIM scenario discovery of where a policy fails, boxes with coverage and
 density), :func:`feature_scores` (extra-trees feature scoring) and :func:`regret` (a minimax-regret
@@ -55,7 +55,7 @@ try:
         from ema_workbench.em_framework.parameters import Parameter
 except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ImportError(
-        f"sim.exploration needs the EMA Workbench ({exc}); install it with: pip install 'coercion-sim[explore]'"
+        f"sim.experiments.exploration needs the EMA Workbench ({exc}); install it with: pip install 'coercion-sim[explore]'"
     ) from exc
 
 __all__ = [
@@ -215,10 +215,10 @@ def _base_config(case: str, policies: tuple[str, ...], overrides: tuple[str, ...
 
 @dataclass
 class _PlainBase:
-    """A case composed, checked and turned into plain data once per process (see :mod:`sim.plain`).
+    """A case composed, checked and turned into plain data once per process (see :mod:`sim.world.plain`).
 
     Attributes:
-        plain: The prepared configuration as a :class:`sim.plain.PlainConfig` (resolved).
+        plain: The prepared configuration as a :class:`sim.world.plain.PlainConfig` (resolved).
         raw: The prepared configuration as plain data with its interpolations unresolved.
         interpolated: Dotted keys of the values that are interpolations (``${parameters...}``):
             re-resolved in every run that changes a value.
@@ -240,9 +240,9 @@ def _plain_base(case: str, policies: tuple[str, ...], overrides: tuple[str, ...]
     """
     from omegaconf import OmegaConf
 
-    from sim.config import is_generated
-    from sim.plain import plain_config
-    from sim.scenario import prepare_config
+    from sim.world.config import is_generated
+    from sim.world.plain import plain_config
+    from sim.world.scenario import prepare_config
 
     base = _base_config(case, policies, overrides, config_dir)
     if is_generated(base.scenario):
@@ -268,7 +268,7 @@ def _leaves(data: Any, prefix: str = ""):
 
 def _raw_at(raw: Any, key: str) -> Any:
     """The unresolved value at a dotted key of plain data."""
-    from sim.plain import split_key
+    from sim.world.plain import split_key
 
     node = raw
     for part in split_key(key):
@@ -288,15 +288,15 @@ def _value(value: Any) -> Any:
 
 
 def outcomes_in_memory(cfg) -> dict:
-    """Run a composed, prepared configuration (:func:`sim.scenario.prepare_config`) and return its
+    """Run a composed, prepared configuration (:func:`sim.world.scenario.prepare_config`) and return its
     metrics only.
 
-    The same model run and :func:`sim.metrics.compute_metrics` as :func:`sim.api.run_config`, without
+    The same model run and :func:`sim.outputs.metrics.compute_metrics` as :func:`sim.api.run_config`, without
     the tidy tables, the resolved copy of the configuration and the provenance that a run's files
     need (about a third of the CPU time of a rare_earth_2010 run).
     """
-    from sim.metrics import compute_metrics
-    from sim.model import CoercionModel
+    from sim.model.model import CoercionModel
+    from sim.outputs.metrics import compute_metrics
 
     model = CoercionModel(cfg)
     model.run()
@@ -331,18 +331,18 @@ class CaseRunner:
         """The composed and checked configuration of one run (no run).
 
         With ``fast`` (the default) the case is composed and checked once per process and each run's
-        configuration is a :class:`sim.plain.PlainConfig` derived from it: the changed values are
+        configuration is a :class:`sim.world.plain.PlainConfig` derived from it: the changed values are
         type-checked by OmegaConf as overrides are, every value is checked again by the same rules
-        (:func:`sim.scenario.validate_config`), and interpolations are re-resolved. Without ``fast``
+        (:func:`sim.world.scenario.validate_config`), and interpolations are re-resolved. Without ``fast``
         (the reference path) every run deep-copies and fully prepares the composed ``DictConfig``.
 
         Raises:
             ExplorationError: a key the configuration does not have.
-            sim.scenario.ScenarioError: a value the configuration does not accept.
+            sim.world.scenario.ScenarioError: a value the configuration does not accept.
         """
         from omegaconf import OmegaConf
 
-        from sim.scenario import prepare_config
+        from sim.world.scenario import prepare_config
 
         key = (self.case, tuple(self.policies), tuple(self.overrides), self.config_dir)
         base = _base_config(*key)
@@ -365,7 +365,7 @@ class CaseRunner:
         """``base`` with the run's values and seed, as plain data."""
         from omegaconf import OmegaConf
 
-        from sim.plain import with_values
+        from sim.world.plain import with_values
 
         changed: dict[str, Any] = {}
         if values:
@@ -592,7 +592,7 @@ def check_model(model: ema.ReplicatorModel) -> None:
 
     Raises:
         ExplorationError: keys the case does not have (all named in one message), a name used twice.
-        sim.scenario.ScenarioError: a range end the configuration rejects (names the field and value).
+        sim.world.scenario.ScenarioError: a range end the configuration rejects (names the field and value).
     """
     runner: CaseRunner = model.function
     params = [*model.uncertainties, *model.levers]
@@ -943,7 +943,7 @@ def boxes_figure(
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
-    from sim.figures import style
+    from sim.outputs.figures import style
 
     labels = dict(labels or {})
     y = np.asarray(cases_of_interest, dtype=bool)
@@ -982,7 +982,7 @@ def feature_scores_figure(scores: pd.DataFrame, *, labels: Mapping[str, str] | N
     """Heat map of feature scores (inputs by outcomes, from :func:`feature_scores`), values printed."""
     from matplotlib.figure import Figure
 
-    from sim.figures import style
+    from sim.outputs.figures import style
 
     labels = dict(labels or {})
     values = scores.to_numpy(dtype=float)
@@ -1010,7 +1010,7 @@ def regret_figure(ranking: pd.DataFrame, *, unit: float = 1.0, unit_label: str =
     """
     from matplotlib.figure import Figure
 
-    from sim.figures import style
+    from sim.outputs.figures import style
 
     objectives = [c.removeprefix("max_regret.") for c in ranking.columns if c.startswith("max_regret.")]
     with style():

@@ -3,7 +3,7 @@
 Reading a Hydra/OmegaConf ``DictConfig`` costs microseconds per attribute (type checks, interpolation,
 struct mode); a rare_earth_2010 run reads its configuration some 25,000 times while the world is built
 and the months are stepped, and a deep copy per run costs as much again. Calibration and exploration
-run the same case thousands of times with a few numbers changed, so :class:`sim.exploration.CaseRunner`
+run the same case thousands of times with a few numbers changed, so :class:`sim.experiments.exploration.CaseRunner`
 composes and checks the case once, turns it into a :class:`PlainConfig` (resolved, every value a plain
 Python value) and derives each run's configuration from it with :func:`with_values`, which copies only
 the path to each changed number. The model, the world builder and the validation read a
@@ -37,7 +37,7 @@ class PlainConfig(dict):
             raise AttributeError(f"{name!r}: not a key of this configuration node") from None
 
     def _read_only(self, *args: Any, **kwargs: Any) -> None:
-        raise TypeError("a PlainConfig is read-only; derive a changed one with sim.plain.with_values")
+        raise TypeError("a PlainConfig is read-only; derive a changed one with sim.world.plain.with_values")
 
     __setattr__ = __delattr__ = __setitem__ = __delitem__ = _read_only
     update = setdefault = pop = popitem = clear = _read_only  # type: ignore[assignment]
