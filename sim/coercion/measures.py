@@ -267,10 +267,10 @@ class ExportQuota(Measure):
         """Per-good export cap in month ``step``, or ``None`` if the period does not count it."""
         if self.ended_at is not None and step >= self.ended_at:
             return None
-        months = self.months()
-        if step not in months:
+        coverage = self.coverage
+        if not 0 <= step < coverage.size or coverage[step] < 0.5:  # not one of months()
             return None
-        left = int(np.sum(months >= step))
+        left = int(np.count_nonzero(coverage[step:] >= 0.5))  # months() from this step on
         return self.remaining() / max(left, 1)
 
     def apply(self, step: int, arrays: MeasureArrays) -> None:

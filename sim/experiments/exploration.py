@@ -11,7 +11,10 @@ The vocabulary is EMA Workbench's (Kwakkel 2017), the names are the simulator's 
 
 Underneath is one function, :func:`run` (``run(scenario, policy, *, seed) -> outcomes``): a point in
 uncertainty space and a point in lever space in, the run's metrics out. It composes the case as the
-command line does (:func:`sim.api.compose_config`, once per process) and runs it in memory, so the
+command line does (:func:`sim.api.compose_config`, once per process), prepares and checks it once, and
+derives each run's configuration as plain read-only data (:mod:`sim.world.plain`: the changed numbers
+type-checked, interpolations re-resolved, every value checked by the same rules) before running it
+in memory (:meth:`CaseRunner.run_many` for many runs, in worker processes), so the
 EMA Workbench (:func:`ema_model`), SALib designs (:mod:`sim.experiments.sensitivity`) and scripts call the same
 thing. On top of EMA's experiments this module adds what exploratory modelling is for:
 :func:`discover` (PRIM scenario discovery of where a policy fails, boxes with coverage and
@@ -210,6 +213,69 @@ def _base_config(case: str, policies: tuple[str, ...], overrides: tuple[str, ...
     return compose_config(case, [*fixed, *overrides], config_dir=config_dir)
 
 
+@dataclass
+class _PlainBase:
+    """A case composed, checked and turned into plain data once per process (see :mod:`sim.world.plain`).
+
+    Attributes:
+        plain: The prepared configuration as a :class:`sim.world.plain.PlainConfig` (resolved).
+        raw: The prepared configuration as plain data with its interpolations unresolved.
+        interpolated: Dotted keys of the values that are interpolations (``${parameters...}``):
+            re-resolved in every run that changes a value.
+        scratch: A private copy of the prepared ``DictConfig``: a run's changed values are written
+            into it (OmegaConf checks and converts their types as it does for an override), read
+            back, and the original values restored.
+    """
+
+    plain: Any
+    raw: Any
+    interpolated: tuple[str, ...]
+    scratch: Any
+
+
+@functools.lru_cache(maxsize=8)
+def _plain_base(case: str, policies: tuple[str, ...], overrides: tuple[str, ...], config_dir: str | None):
+    """The case's prepared configuration as plain data, or None for a generated world (whose
+    parameters are expanded into a scenario, so a run's changed values need the full preparation).
+    """
+    from omegaconf import OmegaConf
+
+    from sim.world.config import is_generated
+    from sim.world.plain import plain_config
+    from sim.world.scenario import prepare_config
+
+    base = _base_config(case, policies, overrides, config_dir)
+    if is_generated(base.scenario):
+        return None
+    prepared = prepare_config(copy.deepcopy(base))
+    raw = OmegaConf.to_container(prepared, resolve=False)
+    interpolated = tuple(k for k, v in _leaves(raw) if isinstance(v, str) and "${" in v)
+    return _PlainBase(plain_config(prepared), raw, interpolated, copy.deepcopy(prepared))
+
+
+def _leaves(data: Any, prefix: str = ""):
+    """Dotted key and value of every leaf of plain data (list items by index)."""
+    if isinstance(data, dict):
+        items = data.items()
+    elif isinstance(data, list):
+        items = enumerate(data)
+    else:
+        yield prefix, data
+        return
+    for k, v in items:
+        yield from _leaves(v, f"{prefix}.{k}" if prefix else str(k))
+
+
+def _raw_at(raw: Any, key: str) -> Any:
+    """The unresolved value at a dotted key of plain data."""
+    from sim.world.plain import split_key
+
+    node = raw
+    for part in split_key(key):
+        node = node[part]
+    return node
+
+
 def _value(value: Any) -> Any:
     """A sampled value as the configuration takes it (NumPy scalars to Python numbers)."""
     if isinstance(value, np.bool_ | bool):
@@ -259,9 +325,16 @@ class CaseRunner:
     overrides: tuple[str, ...] = ()
     config_dir: str | None = None
     outcomes: tuple[str, ...] = field(default=())
+    fast: bool = True
 
     def config(self, scenario: Mapping[str, Any] | None = None, policy: Mapping[str, Any] | None = None, *, seed: int):
         """The composed and checked configuration of one run (no run).
+
+        With ``fast`` (the default) the case is composed and checked once per process and each run's
+        configuration is a :class:`sim.world.plain.PlainConfig` derived from it: the changed values are
+        type-checked by OmegaConf as overrides are, every value is checked again by the same rules
+        (:func:`sim.world.scenario.validate_config`), and interpolations are re-resolved. Without ``fast``
+        (the reference path) every run deep-copies and fully prepares the composed ``DictConfig``.
 
         Raises:
             ExplorationError: a key the configuration does not have.
@@ -271,17 +344,44 @@ class CaseRunner:
 
         from sim.world.scenario import prepare_config
 
-        base = _base_config(self.case, tuple(self.policies), tuple(self.overrides), self.config_dir)
+        key = (self.case, tuple(self.policies), tuple(self.overrides), self.config_dir)
+        base = _base_config(*key)
         values = {**(scenario or {}), **(policy or {})}
         absent = object()  # a key set to null (``policy.stockpile.start``) is a key all the same
         missing = [k for k in values if OmegaConf.select(base, k, default=absent, throw_on_missing=False) is absent]
         if missing:
             raise ExplorationError(_unknown_keys_message(missing, base, self.case))
+        plain = _plain_base(*key) if self.fast else None
+        if plain is not None:
+            return prepare_config(self._plain_config(plain, values, seed))
         cfg = copy.deepcopy(base)
         for key, value in values.items():
             OmegaConf.update(cfg, key, _value(value), merge=False)
         cfg.seed = int(seed)
         return prepare_config(cfg)
+
+    @staticmethod
+    def _plain_config(base: _PlainBase, values: Mapping[str, Any], seed: int):
+        """``base`` with the run's values and seed, as plain data."""
+        from omegaconf import OmegaConf
+
+        from sim.world.plain import with_values
+
+        changed: dict[str, Any] = {}
+        if values:
+            scratch, written = base.scratch, []
+            try:
+                for key, value in values.items():
+                    written.append(key)
+                    OmegaConf.update(scratch, key, _value(value), merge=False)
+                    changed[key] = _container(OmegaConf.select(scratch, key))
+                for key in base.interpolated:  # values that refer to a changed one follow it
+                    changed[key] = _container(OmegaConf.select(scratch, key))
+            finally:
+                for key in written:
+                    OmegaConf.update(scratch, key, copy.deepcopy(_raw_at(base.raw, key)), merge=False)
+        changed["seed"] = int(seed)
+        return with_values(base.plain, changed)
 
     def run(self, scenario: Mapping[str, Any] | None = None, policy: Mapping[str, Any] | None = None, *, seed: int):
         """Run one experiment: ``scenario`` (uncertainty key -> value) and ``policy`` (lever key ->
@@ -294,6 +394,44 @@ class CaseRunner:
             raise ExplorationError(f"outcomes: {missing!r} are not metrics of {self.case}; allowed: {allowed}")
         return metrics
 
+    def run_many(
+        self, points: Sequence[Mapping[str, Any] | None], seeds: Sequence[int], *, n_jobs: int = 1
+    ) -> list[dict]:
+        """Run many experiments of the case: ``points[i]`` (key -> value, uncertainties and levers
+        together) on root seed ``seeds[i]``; returns their metrics in the same order, each equal to
+        ``run(points[i], seed=seeds[i])``.
+
+        The case is composed and checked once per process; with ``n_jobs`` > 1 the experiments are
+        split into ``n_jobs`` contiguous chunks run by as many worker processes (forked from this one
+        where the platform allows, so they inherit the composed case), and the results do not depend
+        on ``n_jobs``.
+
+        Raises:
+            ExplorationError: ``points`` and ``seeds`` of different lengths, or ``n_jobs`` < 1.
+        """
+        points, seeds = list(points), [int(s) for s in seeds]
+        if len(points) != len(seeds):
+            raise ExplorationError(f"seeds: {len(seeds)} seeds for {len(points)} points; allowed: one seed per point")
+        if int(n_jobs) < 1:
+            raise ExplorationError(f"n_jobs: {n_jobs!r} is invalid; allowed: an integer >= 1")
+        n_jobs = min(int(n_jobs), max(len(points), 1))
+        if n_jobs == 1:
+            return [self.run(p, seed=s) for p, s in zip(points, seeds, strict=True)]
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        bounds = np.linspace(0, len(points), n_jobs + 1).round().astype(int)
+        chunks = [(points[a:b], seeds[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        # Forked workers inherit the composed case and the loaded kernels (no start-up of seconds
+        # per worker); a process that runs threads is not forked (the child could inherit a held lock).
+        fork = "fork" in multiprocessing.get_all_start_methods() and _single_threaded()
+        context = multiprocessing.get_context("fork" if fork else "spawn")
+        if fork:
+            self.config(points[0], seed=seeds[0])  # compose and check once, before forking
+        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
+            parts = pool.map(_run_chunk, [self] * len(chunks), chunks)
+            return [metrics for part in parts for metrics in part]
+
     def __call__(self, seed: int = 1, **values: Any) -> dict:
         """EMA Workbench's calling convention: every sampled key as a keyword, and the replication's
         ``seed``; returns the run's metrics (a missing value as NaN) and its ``wall_seconds`` and
@@ -305,6 +443,32 @@ class CaseRunner:
         out["wall_seconds"] = time.perf_counter() - t0  # this run in its worker, composition excluded
         out["cpu_seconds"] = time.process_time() - c0
         return out
+
+
+def _single_threaded() -> bool:
+    """Whether this process runs one thread only, native threads (BLAS, numba) included."""
+    import threading
+
+    if threading.active_count() != 1:
+        return False
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            return any(line.split() == ["Threads:", "1"] for line in fh)
+    except OSError:
+        return False
+
+
+def _run_chunk(runner: CaseRunner, chunk: tuple[list, list[int]]) -> list[dict]:
+    """A worker's share of :meth:`CaseRunner.run_many`."""
+    points, seeds = chunk
+    return runner.run_many(points, seeds, n_jobs=1)
+
+
+def _container(value: Any) -> Any:
+    """A value read from a configuration as plain data (a node converted, a scalar as it is)."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
 def _unknown_keys_message(missing: Sequence[str], base, case: str) -> str:

@@ -115,6 +115,9 @@ class CoercionModel(mesa.Model):
 
         # ---- state ----
         self.measures = list(w.measures)  # levers may add counter-measures
+        self._offtake_contracts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._measure_kinds_of = -1  # len(self.measures) when _measure_kinds was last split
+        self._measure_kinds_cache: tuple[list, list, list] = ([], [], [])
         self.coercer_index = w.coercer
         self.target_indices = w.targets
         self.measure_arrays = MeasureArrays.empty(G, C)
@@ -258,31 +261,44 @@ class CoercionModel(mesa.Model):
         """Carry unused licences of quota periods that ended into the next period of their year."""
         for chain in self.world.quota_chains:
             for i, q in enumerate(chain[:-1]):
+                if id(q) in self._closed_quota:
+                    continue
                 months = q.months()
-                if id(q) in self._closed_quota or months.size == 0 or months.max() >= t:
+                if months.size == 0 or months.max() >= t:
                     continue
                 chain[i + 1].carried_in = chain[i + 1].carried_in + q.remaining()
                 self._closed_quota.add(id(q))
+
+    def _measure_kinds(self) -> tuple[list, list, list]:
+        """The measures (in list order) split into export quotas, the others, and export licences;
+        recomputed only when a lever added measures (the list only grows).
+        """
+        if self._measure_kinds_of != len(self.measures):
+            quotas = [m for m in self.measures if isinstance(m, ExportQuota)]
+            others = [m for m in self.measures if not isinstance(m, ExportQuota)]
+            licences = [m for m in self.measures if isinstance(m, ExportLicence)]
+            self._measure_kinds_cache = (quotas, others, licences)
+            self._measure_kinds_of = len(self.measures)
+        return self._measure_kinds_cache
 
     def _set_measures(self, t: int) -> None:
         self.states.do("set_measures")
         self._close_quota_periods(t)
         arrays = self.measure_arrays
+        quotas, others, _ = self._measure_kinds()
         # Bans, duties and tariffs depend only on each measure's share in force this month; rewrite
         # the (dense) arrays only when one of those shares changed. Quota caps are paced monthly.
-        shares = tuple(m.in_force(t) for m in self.measures if not isinstance(m, ExportQuota))
+        shares = tuple(m.in_force(t) for m in others)
         if shares != self._measure_shares:
             arrays.ban_intensity.fill(0.0)
             arrays.export_duty.fill(0.0)
             arrays.import_tariff.fill(0.0)
-            for m in self.measures:
-                if not isinstance(m, ExportQuota):
-                    m.apply(t, arrays)
+            for m in others:
+                m.apply(t, arrays)
             self._measure_shares = shares
         arrays.export_quota.fill(np.inf)
-        for m in self.measures:
-            if isinstance(m, ExportQuota):
-                m.apply(t, arrays)
+        for m in quotas:
+            m.apply(t, arrays)
         self._set_licences(t)
 
     def _set_licences(self, t: int) -> None:
@@ -290,7 +306,7 @@ class CoercionModel(mesa.Model):
         force (the largest where regimes overlap).
         """
         w = self.world
-        licences = [m for m in self.measures if isinstance(m, ExportLicence)]
+        licences = self._measure_kinds()[2]
         if not licences and not self._licences_set:
             return  # nothing to rewrite: no regime in force now or last month ([R, K] arrays, large worlds)
         self.order_blocked.fill(0.0)
@@ -579,7 +595,7 @@ class CoercionModel(mesa.Model):
         # weights move toward targets: affinity x current capacity of the origin, lowered by
         # perceived risk, plus contracted offtake (see sim.model.kernels.adapt_sourcing).
         with np.errstate(divide="ignore", invalid="ignore"):
-            rent_share = np.nan_to_num(result.quota_rent / result.price_export, nan=0.0)
+            rent_share = _nan_to_num(result.quota_rent / result.price_export)
         cap = self._capacity_by_origin()
         contracted = self._offtake_weights(need_by=production["use"], cap=cap)
         kernels.adapt_sourcing(
@@ -643,10 +659,14 @@ class CoercionModel(mesa.Model):
         as a share of the buying country's use of the good, spread over that country's firms.
         """
         w = self.world
-        contracts = [(p, d, share) for p in np.flatnonzero(w.is_project) for d, share in w.offtake[p].items()]
-        project = np.array([c[0] for c in contracts], dtype=np.int64)
-        buyer = np.array([c[1] for c in contracts], dtype=np.int64)
-        share = np.array([c[2] for c in contracts], dtype=np.float64)
+        if self._offtake_contracts is None:  # the world's contracts are fixed when it is built
+            contracts = [(p, d, share) for p in np.flatnonzero(w.is_project) for d, share in w.offtake[p].items()]
+            self._offtake_contracts = (
+                np.array([c[0] for c in contracts], dtype=np.int64),
+                np.array([c[1] for c in contracts], dtype=np.int64),
+                np.array([c[2] for c in contracts], dtype=np.float64),
+            )
+        project, buyer, share = self._offtake_contracts
         return kernels.offtake_weights(
             self.weights.shape,
             project,
@@ -712,9 +732,8 @@ class CoercionModel(mesa.Model):
         for lever in self.levers:
             lever.after_clear(self, t, result)
         production = self._produce(req, result, delivered)
-        for q in self.measures:
-            if isinstance(q, ExportQuota):
-                q.record_exports(t, result.exports[:, q.imposer])
+        for q in self._measure_kinds()[0]:
+            q.record_exports(t, result.exports[:, q.imposer])
         self.producer_output = result.producer_output
         if self.chains is not None:
             self.chains.update_input_costs(
@@ -765,3 +784,10 @@ class CoercionModel(mesa.Model):
                 progress(self.step_index + 1, self.n_steps)
         check_levers_after_run(self)
         return self
+
+
+def _nan_to_num(values: np.ndarray) -> np.ndarray:
+    """``np.nan_to_num(values)`` (NaN to 0, infinities to the largest floats), read-only: ``values``
+    itself when every value is finite, as in most months (``np.nan_to_num`` costs ~10 us a call).
+    """
+    return values if np.isfinite(values).all() else np.nan_to_num(values)

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 __all__ = ["assumption_value", "check_assumptions", "parse_path", "with_assumption"]
 
@@ -76,7 +77,7 @@ def _locate(scenario: DictConfig, path: str) -> tuple[Any, str]:
     segments = parse_path(path)
     for i, (name, select) in enumerate(segments):
         last = i == len(segments) - 1
-        if not isinstance(node, DictConfig) or name not in node:
+        if not isinstance(node, Mapping) or name not in node:
             raise KeyError(f"no field {name!r}")
         if select is None:
             if last:
@@ -84,12 +85,12 @@ def _locate(scenario: DictConfig, path: str) -> tuple[Any, str]:
             node = node[name]
             continue
         items = node[name]
-        if not isinstance(items, ListConfig):
+        if isinstance(items, str) or not isinstance(items, Sequence):
             raise KeyError(f"{name!r} is not a list")
         found = [
             item
             for item in items
-            if all(isinstance(item, DictConfig) and str(item.get(k)) == v for k, v in select.items())
+            if all(isinstance(item, Mapping) and str(item.get(k)) == v for k, v in select.items())
         ]
         if len(found) != 1:
             what = ", ".join(f"{k}={v}" for k, v in select.items())
@@ -125,6 +126,11 @@ def with_assumption(cfg: DictConfig, path: str, value: float) -> DictConfig:
     return out
 
 
+def _plain(node: Any) -> Any:
+    """A configuration node as plain data (a ``DictConfig`` converted, plain data as it is)."""
+    return OmegaConf.to_container(node) if isinstance(node, DictConfig) else node
+
+
 def _is_whole_field(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -143,7 +149,7 @@ def check_assumptions(cfg: DictConfig, fail) -> None:
         except (KeyError, ValueError) as exc:
             fail(f"{p}.path", a.path, f"a path to one number of the scenario ({exc})")
         if isinstance(value, bool) or not isinstance(value, int | float):
-            fail(f"{p}.path", a.path, f"a path to a number (it holds {OmegaConf.to_container(node)[name]!r})")
+            fail(f"{p}.path", a.path, f"a path to a number (it holds {_plain(node)[name]!r})")
         if a.path in seen:
             fail(f"{p}.path", a.path, "each number listed once")
         seen.add(a.path)

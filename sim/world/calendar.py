@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar as _calendar
 import datetime as _dt
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,6 +77,9 @@ class MonthlyCalendar:
         """Share of each step's days on which a measure in force from ``start`` to ``end``
         (inclusive; ``None`` for open-ended) applies.
         """
+        return _coverage(self, start, end).copy()
+
+    def _coverage_uncached(self, start: _dt.date, end: _dt.date | None) -> np.ndarray:
         out = np.zeros(self.n_steps)
         for step in range(self.n_steps):
             a, b = self.first_day(step), self.last_day(step)
@@ -84,3 +88,13 @@ class MonthlyCalendar:
             if hi >= lo:
                 out[step] = ((hi - lo).days + 1) / ((b - a).days + 1)
         return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _coverage(cal: MonthlyCalendar, start: _dt.date, end: _dt.date | None) -> np.ndarray:
+    """:meth:`MonthlyCalendar.coverage`, computed once per calendar and dates (a world is built per
+    run, and its measures' dates do not change between runs); callers get a copy.
+    """
+    out = cal._coverage_uncached(start, end)
+    out.flags.writeable = False
+    return out

@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from sim.coercion.measures import DOMESTIC_TYPES, MEASURE_TYPES, ExportQuota, MeasureArrays, link_quota_years
 from sim.world.calendar import MonthlyCalendar, parse_date, parse_month
 from sim.world.config import REQUIRED_HINTS, check_scenario_schema, is_generated
+from sim.world.plain import PlainConfig
 from sim.world.schema import (
     MAX_BASELINE_UTILISATION,
     MAX_DEMAND_ELASTICITY,
@@ -60,6 +61,11 @@ def prepare_config(cfg):
         hydra.errors.ConfigCompositionException: an unknown key or a wrong type in the scenario.
         ScenarioError: a bad value (generator parameter, scenario field or model setting).
     """
+    if isinstance(cfg, PlainConfig):
+        # Already composed, typed and resolved (sim.experiments.exploration.CaseRunner): its values are
+        # checked by the same rules, without the node checks that plain data cannot fail.
+        validate_config(cfg)
+        return cfg
     cfg = check_scenario_schema(cfg)
     if is_generated(cfg.scenario):
         from sim.world.generate import expand_config
@@ -118,9 +124,14 @@ def validate_config(cfg) -> None:
     are checked by :mod:`sim.world.assumptions`. A generated world is checked by its parameters and then
     as the scenario they generate.
     """
-    node = cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(cfg)
-    resolved = _resolved(node)
-    _check_complete(resolved)
+    if isinstance(cfg, PlainConfig):
+        # Plain data (sim.world.plain), made from a configuration that passed the node checks below: it
+        # is resolved and complete; its values are checked again since a run may have changed them.
+        node = resolved = cfg
+    else:
+        node = cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(cfg)
+        resolved = _resolved(node)
+        _check_complete(resolved)
     if is_generated(node.scenario):
         from sim.world.generate import expand_config
 

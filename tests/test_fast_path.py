@@ -1,0 +1,140 @@
+"""The fast in-memory path (sim.world.plain, CaseRunner composing once): the same metrics as a full run
+of the command-line path for the same configuration and seed, a changed number really changing the
+run (no stale cache), interpolations following the numbers they refer to, and bad values failing as
+they do on the reference path."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from omegaconf.errors import ValidationError
+
+from sim.api import compose_config, run_config
+from sim.experiments import exploration as ex
+from sim.world.plain import PlainConfig, split_key, with_values
+from sim.world.scenario import ScenarioError
+
+#: Metrics that measure the machine, not the model.
+TIMINGS = {"clearing_seconds", "wall_seconds", "cpu_seconds"}
+FIXED = ["output.figures=false", "output.flows=false", "output.progress=never"]
+
+
+def _assert_same_metrics(fast: dict, reference: dict, rtol: float = 1e-9) -> None:
+    """Every metric equal to ``rtol`` (the two paths do the same arithmetic; only the configuration
+    they read differs), NaNs where the other has NaN."""
+
+    def walk(a, b, path):
+        if isinstance(a, dict):
+            assert set(a) == set(b), f"{path}: keys differ: {sorted(set(a) ^ set(b))}"
+            for k in a:
+                if k not in TIMINGS:
+                    walk(a[k], b[k], f"{path}.{k}" if path else k)
+        elif isinstance(a, float) and isinstance(b, float):
+            assert (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=rtol, abs_tol=1e-12), (path, a, b)
+        else:
+            assert a == b, (path, a, b)
+
+    walk(fast, reference, "")
+
+
+@pytest.mark.parametrize(
+    ("case", "values", "seed"),
+    [
+        ("rare_earth_2010", {"model.precaution": 2.5, "scenario.goods.0.armington_elasticity": 3.1}, 4),
+        ("minimal", {"model.risk_aversion": 1.5}, 2),
+    ],
+)
+def test_fast_path_equals_the_command_line_run(case, values, seed):
+    fast = ex.CaseRunner(case).run(values, seed=seed)
+    cfg = compose_config(case, [*FIXED, *(f"{k}={v}" for k, v in values.items()), f"seed={seed}"])
+    reference = run_config(cfg).metrics
+    _assert_same_metrics(fast, reference)
+
+
+def test_a_changed_number_changes_the_run_and_leaves_the_base_as_it_was():
+    runner = ex.CaseRunner("minimal")
+    base = runner.run(seed=1)
+    slow = runner.run({"model.sourcing_adjustment_rate": 0.001, "model.precaution": 0.0}, seed=1)
+    assert slow["output_loss.JPN"] != pytest.approx(base["output_loss.JPN"], rel=1e-6)
+    _assert_same_metrics(runner.run(seed=1), base, rtol=1e-12)
+    cfg = runner.config({"model.precaution": 0.5}, seed=3)
+    assert isinstance(cfg, PlainConfig) and cfg.model.precaution == 0.5 and cfg.seed == 3
+    assert runner.config(seed=3).model.precaution != 0.5
+
+
+def test_fast_and_reference_configs_hold_the_same_values():
+    values = {"model.precaution": 1, "scenario.goods.0.armington_elasticity": 2.5}
+    fast = ex.CaseRunner("minimal").config(values, seed=5)
+    reference = ex.CaseRunner("minimal", fast=False).config(values, seed=5)
+    from omegaconf import OmegaConf
+
+    assert dict(fast) == OmegaConf.to_container(reference, resolve=True)
+    assert isinstance(fast.model.precaution, float)  # converted as an override is: an int into a float field
+
+
+def test_an_interpolated_value_follows_the_number_it_refers_to():
+    runner = ex.CaseRunner("australia_2020")
+    base = runner.config(seed=1)
+    goods = [g.id for g in base.scenario.goods]
+    raw = ex._plain_base("australia_2020", (), (), None).raw
+    refs = [
+        i
+        for i, g in enumerate(raw["scenario"]["goods"])
+        if g["armington_elasticity"] == "${parameters.armington.cereals}"
+    ]
+    assert refs, goods
+    cfg = runner.config({"parameters.armington.cereals": 7.25}, seed=1)
+    assert all(cfg.scenario.goods[i].armington_elasticity == 7.25 for i in refs)
+    assert (
+        runner.config(seed=1).scenario.goods[refs[0]].armington_elasticity
+        == base.scenario.goods[refs[0]].armington_elasticity
+    )
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_bad_values_fail_as_on_the_reference_path(fast):
+    runner = ex.CaseRunner("minimal", fast=fast)
+    with pytest.raises(ScenarioError, match=r"model\.precaution"):
+        runner.config({"model.precaution": -1.0}, seed=1)
+    with pytest.raises(ValidationError):
+        runner.config({"model.precaution": "plenty"}, seed=1)
+    with pytest.raises(ScenarioError, match=r"model\.risk_aversion"):
+        runner.config({"model.risk_aversion": math.inf}, seed=1)
+    # A failed run leaves nothing behind: the next configuration is the case's own.
+    assert (
+        runner.config(seed=1).model.precaution == ex.CaseRunner("minimal", fast=False).config(seed=1).model.precaution
+    )
+
+
+def test_run_many_equals_runs_one_by_one():
+    runner = ex.CaseRunner("minimal")
+    points = [{"model.precaution": 1.0}, None, {"model.precaution": 3.0}]
+    many = runner.run_many(points, [1, 2, 3])
+    for metrics, point, seed in zip(many, points, [1, 2, 3], strict=True):
+        _assert_same_metrics(metrics, runner.run(point, seed=seed), rtol=1e-12)
+    with pytest.raises(ex.ExplorationError, match="seeds"):
+        runner.run_many(points, [1, 2])
+
+
+def test_plain_config_is_read_only_and_copies_only_the_changed_path():
+    base = PlainConfig({"a": PlainConfig({"b": 1.0, "c": [PlainConfig({"d": 2.0})]}), "e": PlainConfig({"f": 3})})
+    new = with_values(base, {"a.c.0.d": 5.0})
+    assert new.a.c[0].d == 5.0 and base.a.c[0].d == 2.0
+    assert new.e is base.e  # untouched nodes are shared
+    assert split_key("scenario.goods[1].x") == ["scenario", "goods", 1, "x"] == split_key("scenario.goods.1.x")
+    with pytest.raises(TypeError):
+        new.a.b = 2.0
+    with pytest.raises(TypeError):
+        new["e"] = 1
+    with pytest.raises(AttributeError):
+        _ = new.a.nope
+
+
+@pytest.mark.slow
+def test_run_many_in_worker_processes_equals_one_process():
+    runner = ex.CaseRunner("minimal")
+    points = [{"model.precaution": p} for p in (0.5, 1.5, 2.5)]
+    together = runner.run_many(points, [1, 2, 3], n_jobs=2)
+    for a, b in zip(together, runner.run_many(points, [1, 2, 3]), strict=True):
+        _assert_same_metrics(a, b, rtol=1e-12)
