@@ -12,13 +12,13 @@ import math
 import subprocess
 import sys
 
+import helpers
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import helpers
 from sim import calibration as cal
 from sim.figures import load_history
 
