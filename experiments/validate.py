@@ -12,10 +12,11 @@ history). Phases already done are skipped on ``--resume`` (the ABC resumes from 
 Budgets, in model runs (about 1 s of CPU each for rare_earth_2010 today, i.e. ~120 runs a minute on 2 quiet
 cores):
 
-* ``quick``: ABC 24 particles x 3 generations (at most 150 runs), predictive 6 draws x 1 seed x 5 cases
-  (30 runs), levers 6 draws x 9 variants (54 runs): about 230 runs, within 5 minutes on 2 cores;
+* ``quick``: ABC 24 particles x 3 generations after a 24-run calibration sample (no generation starts past
+  150 runs; 182 in the first run), predictive 6 draws x 1 seed x 5 cases (30 runs), levers 6 draws x 10
+  variants (60 runs): about 270 runs, within 5 minutes on 2 quiet cores;
 * ``default``: ABC 150 particles x 6 generations (at most 2,000 runs), predictive 40 draws x 2 seeds x 5
-  cases (400 runs), levers 40 draws x 9 variants (360 runs): about 2,700 runs, 25-40 minutes on 2 cores.
+  cases (400 runs), levers 40 draws x 10 variants (400 runs): about 2,800 runs, 25-40 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -150,10 +151,14 @@ def figures(out: Path, posterior: pd.DataFrame, predictive: pd.DataFrame, levers
         for case in sorted(q.case.unique()):
             sub = q[q.case == case]
             panels = []
-            for (var, country, good), _ in sub.groupby(["variable", "country", "good"]):
-                if var in ("price_export_ratio", "coercer_import_share", "coercer_exports", "price_domestic_ratio"):
-                    if var == "coercer_import_share" and case == cal.IN_SAMPLE and country != "JPN":
-                        continue
+            for (var, country, good), grp in sub.groupby(["variable", "country", "good"]):
+                if not np.isfinite(grp["value"]).any():
+                    continue  # a country without imports: no share to draw
+                if var == "output_loss_share" and not (grp["value"].abs() > 1e-9).any():
+                    continue
+                if case == cal.IN_SAMPLE and var in ("coercer_import_share", "output_loss_share") and country != "JPN":
+                    continue
+                if var != "price_domestic_ratio" or case == cal.IN_SAMPLE:
                     panels.append((var, country, good))
             panels = panels[:8]
             cols = 2
@@ -161,7 +166,9 @@ def figures(out: Path, posterior: pd.DataFrame, predictive: pd.DataFrame, levers
             fig, axes = plt.subplots(rows, cols, figsize=(7.2, 2.2 * rows), squeeze=False)
             for ax, (var, country, good) in zip(axes.ravel(), panels, strict=False):
                 s = sub[(sub.variable == var) & (sub.country == country) & (sub.good == good)]
-                piv = s.pivot_table(index="date", columns="quantile", values="value")
+                piv = s.pivot_table(index="date", columns="quantile", values="value", dropna=False).reindex(
+                    columns=[0.05, 0.25, 0.5, 0.75, 0.95]
+                )
                 x = piv.index.to_numpy()
                 ax.fill_between(x, piv[0.05], piv[0.95], color="C0", alpha=0.2, lw=0, label="5-95 %")
                 ax.fill_between(x, piv[0.25], piv[0.75], color="C0", alpha=0.35, lw=0, label="25-75 %")
@@ -235,6 +242,7 @@ def main(argv=None) -> int:
         print(f"error: --cases {unknown} is invalid; allowed: {', '.join(cal.SHIPPED_CASES)}", file=sys.stderr)
         return 2
     budget = dict(BUDGETS[args.budget])
+    prov_old: dict = {}
     if args.resume is not None:
         out = args.resume
         prov_old = json.loads((out / "provenance.json").read_text()) if (out / "provenance.json").exists() else {}
@@ -243,7 +251,7 @@ def main(argv=None) -> int:
     else:
         out = args.out / dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     out.mkdir(parents=True, exist_ok=True)
-    timings: dict = {}
+    timings: dict = dict(prov_old.get("timings_seconds", {})) if args.resume is not None else {}
     atomic_write_text(out / "provenance.json", json.dumps(provenance(args, budget, timings), indent=1))
     ctx = mp.get_context("spawn")
     with ctx.Pool(args.workers) if args.workers > 1 else _Serial() as pool:
@@ -271,8 +279,9 @@ def main(argv=None) -> int:
             cal.check_weights(posterior)
             _parquet(posterior, out / "posterior.parquet")
             timings["abc_runs"] = int(hist.total_nr_simulations)
+            timings["abc"] = time.perf_counter() - t0
+            atomic_write_text(out / "provenance.json", json.dumps(provenance(args, budget, timings), indent=1))
         posterior = pd.read_parquet(out / "posterior.parquet")
-        timings["abc"] = time.perf_counter() - t0
         # 2. Posterior predictive, every shipped case
         t0 = time.perf_counter()
         if not (out / "predictive.parquet").exists():
@@ -311,7 +320,8 @@ def main(argv=None) -> int:
             )
             _parquet(predictive.reset_index(drop=True), out / "predictive.parquet")
             timings["predictive_runs"] = len(tasks)
-        timings["predictive"] = time.perf_counter() - t0
+            timings["predictive"] = time.perf_counter() - t0
+            atomic_write_text(out / "provenance.json", json.dumps(provenance(args, budget, timings), indent=1))
         # 3. Levers over posterior draws
         t0 = time.perf_counter()
         if not (out / "levers.parquet").exists():
@@ -329,10 +339,13 @@ def main(argv=None) -> int:
             table = cal.lever_table(rows).sort_values(["draw", "variant"]).reset_index(drop=True)
             _parquet(table, out / "levers.parquet")
             timings["lever_runs"] = len(tasks)
-        timings["levers"] = time.perf_counter() - t0
+            timings["levers"] = time.perf_counter() - t0
+            atomic_write_text(out / "provenance.json", json.dumps(provenance(args, budget, timings), indent=1))
     predictive = pd.read_parquet(out / "predictive.parquet")
     levers = pd.read_parquet(out / "levers.parquet")
+    t0 = time.perf_counter()
     figures(out, posterior, predictive, levers, history)
+    timings["figures_and_report"] = time.perf_counter() - t0
     atomic_write_text(out / "provenance.json", json.dumps(provenance(args, budget, timings), indent=1))
     cal.write_report(out, history=history)
     print(out)
