@@ -429,15 +429,21 @@ class SeededMappingSampler(MappingSampler):
     def map_function(self, simulate_one, seed):
         """Sample particles with ``seed`` until one is accepted (in a worker)."""
         simulate_one = self.unpickle(simulate_one)
+        # In one process this runs in the main process: keep its generator's state, which draws the seeds.
+        saved = np.random.get_state(), random.getstate()
         np.random.seed(seed)
         random.seed(seed)
-        n, sample = 0, self._create_empty_sample()
-        while True:
-            new = simulate_one()
-            n += 1
-            sample.append(new)
-            if new.accepted:
-                return sample, n
+        try:
+            n, sample = 0, self._create_empty_sample()
+            while True:
+                new = simulate_one()
+                n += 1
+                sample.append(new)
+                if new.accepted:
+                    return sample, n
+        finally:
+            np.random.set_state(saved[0])
+            random.setstate(saved[1])
 
     def sample_until_n_accepted(self, n, simulate_one, t, *, max_eval=np.inf, all_accepted=False, ana_vars=None):  # noqa: ARG002
         """``n`` accepted particles, one seeded task each, in the order of the seeds."""
