@@ -793,6 +793,16 @@ def write_report(out_dir, *, history: pd.DataFrame | None = None) -> str:
         f"Budget: {json.dumps(budget)}. Seed {prov.get('seed', '?')}. "
         f"Posterior: {len(posterior)} particles, effective sample size {ess:.0f}.",
         "",
+        *(
+            [
+                f"**Caution:** an effective sample size of {ess:.0f} (< 30) means a few particles carry the "
+                "weight: shrinkage, correlations and bands from this budget are indicative only (run the "
+                "default budget, `make validate`).",
+                "",
+            ]
+            if ess < 30
+            else []
+        ),
         "## Posterior",
         "",
         _md_table(ident[["parameter", "default", "prior_low", "prior_high", "mean", "sd", "q05", "q50", "q95"]]),
