@@ -46,10 +46,10 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_model.py
 
 # Mutation testing with mutmut (not part of `make test`; configured in pyproject.toml's [tool.mutmut]).
-# MUTANTS: mutant name patterns (e.g. MUTANTS='sim.calendar.*'); MUTATION_JOBS: parallel test processes.
+# MUTANTS: mutant name patterns (e.g. MUTANTS='sim.world.calendar.*'); MUTATION_JOBS: parallel test processes.
 # Afterwards: `.venv/bin/mutmut results` lists survivors, `.venv/bin/mutmut show NAME` shows one;
 # docs/mutation.md keeps the scores and the reviewed list of survivors.
-MUTANTS ?= sim.calendar.* sim.coercion.* sim.outputs.* sim.policy.*
+MUTANTS ?= sim.world.calendar.* sim.coercion.measures.* sim.outputs.files.* sim.policy.levers.*
 MUTATION_JOBS ?= 2
 mutation: $(STAMP)
 	nice -n 19 $(VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) $(foreach m,$(MUTANTS),'$(m)')
@@ -90,7 +90,7 @@ PORT ?= 8765
 app: $(STAMP)
 	$(PY) -m sim.dashboard --port $(PORT)
 
-# Calibration with uncertainty (sim/calibration.py, experiments/validate.py, docs/calibration.md): ABC-SMC on
+# Calibration with uncertainty (sim/experiments/calibration.py, experiments/validate.py, docs/calibration.md): ABC-SMC on
 # rare_earth_2010, posterior predictive bands for every shipped case, the lever comparison over posterior
 # draws. Writes outputs/validation/<timestamp>/. `make validate` ~2,800 runs (25-40 min on 2 cores);
 # `make validate-quick` ~270 runs (under 5 min on 2 quiet cores). Resume an interrupted run:

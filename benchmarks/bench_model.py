@@ -8,7 +8,7 @@ Measures, on this machine, single-threaded:
   2,000 producers, 120 months, structure seed 0):
   build time, time per step (mean, median, 95th percentile), total, recording (tables) time, peak
   memory of the process, and the share of step time spent inside compiled (numba) kernels, the
-  market-clearing kernel and those of ``sim.kernels``, versus outside them (Python-level agent and
+  market-clearing kernel and those of ``sim.model.kernels``, versus outside them (Python-level agent and
   model code, vectorised NumPy, recording); see ``benchmarks/kernel_timing.py``.
 
 Targets (issue "The model end to end"): rare_earth_2010 under 1 s in process and under 5 s as a
@@ -41,9 +41,9 @@ sys.path.insert(0, sys.argv[2])
 from kernel_timing import instrument
 timer = instrument()  # time every compiled kernel the step calls (see benchmarks/kernel_timing.py)
 from sim.api import compose_config
-from sim.model import CoercionModel
-from sim.metrics import compute_metrics
-from sim.scenario import prepare_config
+from sim.model.model import CoercionModel
+from sim.outputs.metrics import compute_metrics
+from sim.world.scenario import prepare_config
 months = int(sys.argv[1])
 t0 = time.perf_counter()
 # The same entry point as `coercion-sim scenario=generated scenario.countries=200 ...`.
@@ -112,7 +112,7 @@ def machine_info() -> dict:
 
 def bench_rare_earth_in_process(repeats: int = 3) -> dict:
     from sim.api import compose_config
-    from sim.model import CoercionModel
+    from sim.model.model import CoercionModel
 
     cfg = compose_config("rare_earth_2010", ["output.figures=false"])
     CoercionModel(cfg).run()  # warm-up: JIT cache load, imports

@@ -1,6 +1,6 @@
 """Sweep benchmark: throughput and per-job overhead of the three ways to run many rare_earth_2010 runs.
 
-* ``in-process``: :func:`sim.sensitivity.run_experiments` (the EMA Workbench's evaluators: in this
+* ``in-process``: :func:`sim.experiments.sensitivity.run_experiments` (the EMA Workbench's evaluators: in this
   process, or its worker processes, each composing the configuration once and running design points
   in memory, no files per run), with 1 and with ``--jobs`` workers, on a Sobol' design over three
   model parameters;
@@ -45,7 +45,7 @@ def _machine() -> dict:
 
 
 def _design(n_runs: int):
-    from sim.sensitivity import Uncertainty, sample
+    from sim.experiments.sensitivity import Uncertainty, sample
 
     params = [
         Uncertainty("model.precaution", 1.0, 3.0),
@@ -59,7 +59,7 @@ def _design(n_runs: int):
 
 
 def bench_in_process(n_runs: int, n_jobs: int) -> dict:
-    from sim.sensitivity import run_experiments
+    from sim.experiments.sensitivity import run_experiments
 
     params, design = _design(n_runs)
     t0 = time.perf_counter()

@@ -1,7 +1,7 @@
 """Time spent inside compiled kernels during a model run (benchmark instrumentation only).
 
 :func:`instrument` replaces every numba function that Python code calls from the model's step (the
-public functions of :mod:`sim.kernels` and the market kernel's entry points in
+public functions of :mod:`sim.model.kernels` and the market kernel's entry points in
 :mod:`sim.market.kernel`) with a thin
 wrapper that adds the call's wall time to a counter. "Inside compiled kernels" is then the time
 between entering and leaving those compiled calls (argument unboxing and result boxing included);
@@ -38,19 +38,19 @@ class KernelTimer:
 
 
 def instrument() -> KernelTimer:
-    """Wrap the compiled functions of ``sim.kernels`` and ``sim.market.kernel`` with timers.
+    """Wrap the compiled functions of ``sim.model.kernels`` and ``sim.market.kernel`` with timers.
 
     Call before building a model; the wrappers stay in place for the rest of the process.
     """
     from numba.core.registry import CPUDispatcher
 
-    import sim.kernels
     import sim.market.kernel
+    import sim.model.kernels
 
     timer = KernelTimer()
     # Only entry points that Python calls: a kernel that another kernel calls is resolved by numba
     # at compile time, and must stay a dispatcher.
-    entry_points = [(sim.kernels, name) for name in sim.kernels.__all__]
+    entry_points = [(sim.model.kernels, name) for name in sim.model.kernels.__all__]
     entry_points += [(sim.market.kernel, "clear_all_goods"), (sim.market.kernel, "build_structure")]
     for module, name in entry_points:
         obj = getattr(module, name)

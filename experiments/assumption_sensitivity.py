@@ -1,7 +1,7 @@
 """How far do a case's outcomes rest on its named assumptions?
 
 Every scenario lists under ``assumptions:`` the numbers no source gives, each with a plausible range
-(:mod:`sim.assumptions`). This experiment runs the case at its stated values (the base run) and then
+(:mod:`sim.world.assumptions`). This experiment runs the case at its stated values (the base run) and then
 with each assumption set to the low and to the high end of its range, one at a time, everything else
 unchanged, for the given seeds. It writes, per case, to ``experiments/results/``:
 
@@ -29,10 +29,10 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from sim.api import compose_config, run_config
-from sim.assumptions import assumption_value, with_assumption
-from sim.figures import save_figure, style
-from sim.outputs import atomic_write_text, write_parquet
-from sim.scenario import validate_config
+from sim.outputs.figures import save_figure, style
+from sim.outputs.files import atomic_write_text, write_parquet
+from sim.world.assumptions import assumption_value, with_assumption
+from sim.world.scenario import validate_config
 
 OUT = Path(__file__).resolve().parent / "results"
 

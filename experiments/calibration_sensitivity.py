@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 import sim
-from sim.config import ModelConfig
-from sim.figures import save_figure, style
-from sim.outputs import write_parquet
+from sim.outputs.figures import save_figure, style
+from sim.outputs.files import write_parquet
+from sim.world.config import ModelConfig
 
 OUT = Path(__file__).resolve().parent / "results"
 PARAMETERS = (

@@ -1,7 +1,7 @@
 """Robust levers under deep uncertainty on the minimal case, with the EMA Workbench.
 
 The minimal world (one good; China halves its exports to Japan with a one-year quota; Australia the
-other supplier) as an EMA model (``sim.exploration.ema_model``):
+other supplier) as an EMA model (``sim.experiments.exploration.ema_model``):
 
 * uncertainties: how firms behave (precaution, inventory adjustment, risk aversion), how
   substitutable origins are (Armington elasticity), how tight the quota is (its quantity);
@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sim import exploration as ex
-from sim.figures import save_figure
-from sim.outputs import write_parquet
+from sim.experiments import exploration as ex
+from sim.outputs.figures import save_figure
+from sim.outputs.files import write_parquet
 
 OUT = Path(__file__).resolve().parent / "results" / "ema"
 CASE = "minimal"

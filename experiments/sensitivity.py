@@ -2,7 +2,7 @@
 
 Uncertainties (config keys with ranges, about half to double the calibrated value or the range the
 sources leave open), outcomes (metric keys), a SALib design (Sobol' by default, or Morris), run
-in memory by ``sim.sensitivity.run_experiments`` on worker processes (the fastest path; see
+in memory by ``sim.experiments.sensitivity.run_experiments`` on worker processes (the fastest path; see
 benchmarks/README.md), then indices. Writes to ``experiments/results/sensitivity/``:
 ``experiments_<method>.parquet`` (design and outcomes), ``indices_<method>.{parquet,csv}`` and the
 figure ``indices_<method>.{png,pdf}``.
@@ -17,9 +17,9 @@ import argparse
 import time
 from pathlib import Path
 
-from sim.figures import save_figure
-from sim.outputs import write_parquet
-from sim.sensitivity import Outcome, Uncertainty, analyze, indices_figure, run_experiments, sample
+from sim.experiments.sensitivity import Outcome, Uncertainty, analyze, indices_figure, run_experiments, sample
+from sim.outputs.figures import save_figure
+from sim.outputs.files import write_parquet
 
 OUT = Path(__file__).resolve().parent / "results" / "sensitivity"
 SCENARIO = "rare_earth_2010"

@@ -17,7 +17,11 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from sim.config import (
+from sim.model.model import CoercionModel
+from sim.outputs.files import provenance
+from sim.outputs.metrics import compute_metrics
+from sim.outputs.progress import MonthProgress
+from sim.world.config import (
     CONFIG_DIR,
     SCHEMA_NAMES,
     check_scenario_schema,
@@ -26,10 +30,6 @@ from sim.config import (
     scenario_name_problem,
     shadowed_scenario_message,
 )
-from sim.metrics import compute_metrics
-from sim.model import CoercionModel
-from sim.outputs import provenance
-from sim.progress import MonthProgress
 
 __all__ = ["RunResult", "CONFIG_DIR", "ScenarioShadowedWarning", "compose_config", "run", "run_config"]
 
@@ -41,7 +41,7 @@ class RunResult:
     Attributes:
         timeseries: Tidy table (``date, step, country, good, variable, value``).
         flows: Tidy trade flows (``date, step, good, origin, destination, quantity, value``).
-        metrics: Scalar outcomes (see :data:`sim.metrics.METRIC_DOCS`).
+        metrics: Scalar outcomes (see :data:`sim.outputs.metrics.METRIC_DOCS`).
         config: The resolved configuration.
         provenance: Versions, seed, wall time.
         model: The finished model if ``keep_model`` was set (else ``None``, so it can be freed).
@@ -67,7 +67,7 @@ def compose_config(
             shipped configs, as Hydra's ``--config-dir`` is: use names the shipped configs do not.
 
     A generated world (``scenario="generated"``) comes back with its generator parameters; a run
-    expands it into the scenario they generate (:func:`sim.scenario.prepare_config`).
+    expands it into the scenario they generate (:func:`sim.world.scenario.prepare_config`).
 
     Raises:
         hydra.errors.HydraException: unknown scenario, misspelt key or bad value (the message names it).
@@ -103,7 +103,7 @@ class ScenarioShadowedWarning(UserWarning):
 
 
 def _check_scenario_file(scenario: str, overrides: Sequence[str], config_dir) -> None:
-    """Check the file of ``scenario`` before composing it (see :func:`sim.config.lint_scenario_file`):
+    """Check the file of ``scenario`` before composing it (see :func:`sim.world.config.lint_scenario_file`):
     an empty, binary or oversized file, invalid YAML, a misspelt key, a wrong type or a required field
     left out raises one ``ConfigCompositionException`` naming the file and the field; a user's file
     shadowed by a shipped one of the same name gives a :class:`ScenarioShadowedWarning` saying which
@@ -139,7 +139,7 @@ def run_config(cfg: DictConfig, *, keep_model: bool = False, progress: str | Cal
         cfg: A composed config (see :func:`compose_config`).
         keep_model: Keep the finished model on the result (for inspecting agents).
         progress: ``"auto"``, ``"always"``, ``"never"`` (a tqdm bar on stderr, see
-            :mod:`sim.progress`), a callable ``(done, total)``, or ``None`` to use ``cfg.output.progress``.
+            :mod:`sim.outputs.progress`), a callable ``(done, total)``, or ``None`` to use ``cfg.output.progress``.
     """
     started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()

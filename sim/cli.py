@@ -7,9 +7,9 @@ input stops the run before anything is written, with one message naming the fiel
 
 In a multirun (``coercion-sim -m ...``) each job does the same in its own directory, except that it
 draws no figures unless ``output.figures=true``, a failed run writes ``failed.json`` and lets the
-sweep go on, and ``resume=true`` skips jobs whose complete outputs exist (see :mod:`sim.sweep`).
+sweep go on, and ``resume=true`` skips jobs whose complete outputs exist (see :mod:`sim.experiments.sweep`).
 
-Faults: a run (or sweep, or sweep job) claims its output folder (:class:`sim.outputs.OutputLock`), so a
+Faults: a run (or sweep, or sweep job) claims its output folder (:class:`sim.outputs.files.OutputLock`), so a
 second run pointed at the same folder stops at once (exit code 2, naming the holder's pid and host);
 an output folder that cannot be written (full disk, no permission, a path through a file) stops a
 single run with ``error: cannot write ...`` (exit code 1), removes what it had written, and leaves no
@@ -34,7 +34,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from sim.config import CONFIG_DIR, register_configs
+from sim.world.config import CONFIG_DIR, register_configs
 
 __all__ = ["main", "write_outputs", "figures_wanted", "summary_lines", "FigureWorkers", "figure_worker_count"]
 
@@ -60,8 +60,8 @@ def write_outputs(
     ``provenance.json`` beside outputs of another run (an earlier run's is removed before anything
     is written) nor one of an incomplete run.
     """
-    from sim.outputs import atomic_write_text, write_json, write_parquet
-    from sim.sweep import COMPLETE_FILE
+    from sim.experiments.sweep import COMPLETE_FILE
+    from sim.outputs.files import atomic_write_text, write_json, write_parquet
 
     t0 = time.perf_counter()
     outdir = Path(outdir)
@@ -111,9 +111,9 @@ def _remove_written(written: list[Path], outdir: Path) -> None:
 
 def _announce(what: str, cfg: DictConfig) -> None:
     """One progress line on stderr (``output.progress``: ``always``, or ``auto`` on a terminal), for
-    a step that takes seconds without other output, such as drawing the figures (:func:`sim.progress.announce`).
+    a step that takes seconds without other output, such as drawing the figures (:func:`sim.outputs.progress.announce`).
     """
-    from sim.progress import announce
+    from sim.outputs.progress import announce
 
     mode = str(OmegaConf.select(cfg, "output.progress", default="auto"))
     announce(what, mode, str(OmegaConf.select(cfg, "scenario.name", default="run")))
@@ -122,7 +122,7 @@ def _announce(what: str, cfg: DictConfig) -> None:
 def figures_wanted(cfg: DictConfig, *, sweep_job: bool) -> bool:
     """Whether a run draws its figures: ``output.figures`` ``true``/``false`` as set; ``auto`` (the
     default) draws them for a single run and not for a job of a sweep, where the two figures would
-    cost several times the run itself (compare a sweep's results with :mod:`sim.sweep_figures`).
+    cost several times the run itself (compare a sweep's results with :mod:`sim.outputs.sweep_figures`).
     """
     value = cfg.output.figures
     if isinstance(value, bool):
@@ -142,7 +142,7 @@ def _write_figures(result, figdir: Path, written: list[Path], workers: FigureWor
     another here.
     """
     scenario = OmegaConf.to_container(result.config.scenario, resolve=True)
-    from sim.figures import run_figure_names
+    from sim.outputs.figures import run_figure_names
 
     names = run_figure_names(scenario)
     start = len(written)
@@ -150,7 +150,7 @@ def _write_figures(result, figdir: Path, written: list[Path], workers: FigureWor
     if workers is not None:
         paths = workers.draw(names, result.timeseries, result.flows, scenario, figdir)
     else:
-        from sim.figures import draw_run_figure
+        from sim.outputs.figures import draw_run_figure
 
         paths = [p for name in names for p in draw_run_figure(name, result.timeseries, result.flows, scenario, figdir)]
     del written[start:]
@@ -161,8 +161,8 @@ class FigureWorkers:
     """Worker processes that draw a run's figures side by side while the command does the rest.
 
     Started before the run, each worker imports Matplotlib and loads its fonts
-    (:func:`sim.figures.warm_up`) while the model simulates, on a core the simulation leaves idle;
-    when the tables are ready, each draws one figure (:func:`sim.figures.draw_run_figure`). The
+    (:func:`sim.outputs.figures.warm_up`) while the model simulates, on a core the simulation leaves idle;
+    when the tables are ready, each draws one figure (:func:`sim.outputs.figures.draw_run_figure`). The
     figures are the same as drawn in the command's own process; only where the work happens
     changes. Workers are fresh interpreters (``spawn``), so nothing of the parent's state, threads
     or locks is inherited. Use as a context manager, or call :meth:`close`.
@@ -172,7 +172,7 @@ class FigureWorkers:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        from sim.figures import warm_up
+        from sim.outputs.figures import warm_up
 
         self._pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
         # One warm-up per worker: each submit with no idle worker starts another process.
@@ -248,7 +248,7 @@ def _figure_workers(cfg: DictConfig) -> FigureWorkers | contextlib.AbstractConte
     """Worker processes for a single run's figures (:func:`figure_worker_count`), started now so
     they load Matplotlib while the model runs; or none, and the figures are drawn in this process.
     """
-    from sim.figures import run_figure_names
+    from sim.outputs.figures import run_figure_names
 
     n = figure_worker_count(len(run_figure_names(cfg.scenario)))
     return FigureWorkers(n) if n else contextlib.nullcontext()
@@ -256,7 +256,7 @@ def _figure_workers(cfg: DictConfig) -> FigureWorkers | contextlib.AbstractConte
 
 def _draw_figure(name, timeseries, flows, scenario, figdir):
     """One figure, in a worker process (:class:`FigureWorkers`)."""
-    from sim.figures import draw_run_figure
+    from sim.outputs.figures import draw_run_figure
 
     return draw_run_figure(name, timeseries, flows, scenario, figdir)
 
@@ -307,7 +307,7 @@ def summary_lines(metrics: dict, *, goods, coercer: str, targets, measures) -> l
     Returns:
         The lines, indented by two spaces.
     """
-    from sim.measure_sides import measure_side
+    from sim.coercion.sides import measure_side
 
     m = metrics
     sides: dict[str, set[str]] = {g: set() for g in goods}
@@ -437,7 +437,7 @@ def _clean_failed_run_dir(outdir: Path) -> None:
         cwd = Path(HydraConfig.get().runtime.cwd).resolve()
     except Exception:  # not inside a Hydra app
         cwd = Path(os.getcwd()).resolve()
-    from sim.outputs import LOCK_FILE, remove_empty_folders
+    from sim.outputs.files import LOCK_FILE, remove_empty_folders
 
     outdir = outdir.resolve()
     if not outdir.is_dir() or outdir == cwd or outdir in cwd.parents:
@@ -453,7 +453,7 @@ def _run(cfg: DictConfig):
     configuration keeps the root seed and the replication number, so it reproduces the run).
     """
     from sim.api import run_config
-    from sim.sweep import run_seed
+    from sim.experiments.sweep import run_seed
 
     if cfg.get("replication") is None:
         return run_config(cfg)
@@ -473,7 +473,7 @@ def _sweep_job(cfg: DictConfig, outdir: Path, overrides: list[str]) -> str:
     jobs still run) and the job is left to it. The job claims its folder while it runs and first
     removes the temporary files of an earlier attempt killed mid-write.
     """
-    from sim.outputs import FolderInUseError, OutputLock, remove_temp_files
+    from sim.outputs.files import FolderInUseError, OutputLock, remove_temp_files
 
     log = logging.getLogger("coercion-sim.sweep")
     lock = OutputLock(outdir)
@@ -491,8 +491,8 @@ def _sweep_job(cfg: DictConfig, outdir: Path, overrides: list[str]) -> str:
 
 def _sweep_job_locked(cfg: DictConfig, outdir: Path, overrides: list[str], log: logging.Logger) -> str:
     """The job of :func:`_sweep_job`, its folder claimed."""
-    from sim.scenario import prepare_config
-    from sim.sweep import COMPLETE_FILE, FAILURE_FILE, same_configuration, write_failure
+    from sim.experiments.sweep import COMPLETE_FILE, FAILURE_FILE, same_configuration, write_failure
+    from sim.world.scenario import prepare_config
 
     def forget_earlier_outputs() -> None:
         # Outputs of an earlier attempt (or another configuration) no longer count as complete.
@@ -544,9 +544,9 @@ def _app(cfg: DictConfig) -> str | None:
     from hydra.errors import ConfigCompositionException
     from omegaconf.errors import OmegaConfBaseException
 
-    from sim.outputs import remove_temp_files
-    from sim.scenario import ScenarioError, prepare_config
-    from sim.sweep import claim_output_folder, run_seed
+    from sim.experiments.sweep import claim_output_folder, run_seed
+    from sim.outputs.files import remove_temp_files
+    from sim.world.scenario import ScenarioError, prepare_config
 
     claim_output_folder(outdir, "hydra.run.dir")  # already claimed by SweepCallback.on_run_start
     remove_temp_files(outdir)  # left by an earlier run in this folder killed mid-write
@@ -600,7 +600,7 @@ def _lint_named_scenarios(argv: list[str]) -> None:
     A user's file with the name of a shipped scenario is shadowed by it (Hydra reads the shipped
     configs first): a warning line says which file is used.
     """
-    from sim.config import lint_scenario_file, scenario_name_problem, shadowed_scenario_message
+    from sim.world.config import lint_scenario_file, scenario_name_problem, shadowed_scenario_message
 
     dirs, names, overridden, other_paths = [], [], set(), False
     for i, arg in enumerate(argv):
@@ -697,7 +697,7 @@ def main() -> None:
 
 
 def _discard_unstarted_plans() -> None:
-    from sim.sweep import discard_unstarted_plans
+    from sim.experiments.sweep import discard_unstarted_plans
 
     discard_unstarted_plans()
 

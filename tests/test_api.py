@@ -14,9 +14,9 @@ from omegaconf import DictConfig
 
 import sim.api
 from sim.api import RunResult, compose_config, run
-from sim.model import CoercionModel
-from sim.progress import MonthProgress, announce
-from sim.scenario import ScenarioError
+from sim.model.model import CoercionModel
+from sim.outputs.progress import MonthProgress, announce
+from sim.world.scenario import ScenarioError
 
 #: A short run: six months without measures (the minimal quota starts in 2021).
 SHORT = ["scenario.end=2020-06", "scenario.measures=[]"]

@@ -1,4 +1,4 @@
-"""Named assumptions (``scenario.assumptions``, :mod:`sim.assumptions`) and their sensitivity sweep
+"""Named assumptions (``scenario.assumptions``, :mod:`sim.world.assumptions`) and their sensitivity sweep
 (``experiments/assumption_sensitivity.py``)."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import helpers
 import pandas as pd
 import pytest
 
-from sim.assumptions import assumption_value, parse_path, with_assumption
-from sim.scenario import ScenarioError, validate_config
+from sim.world.assumptions import assumption_value, parse_path, with_assumption
+from sim.world.scenario import ScenarioError, validate_config
 
 SCRIPT = helpers.REPO_ROOT / "experiments" / "assumption_sensitivity.py"
 SHIPPED = sorted(p.stem for p in helpers.SCENARIO_DIR.glob("*.yaml") if p.stem not in ("generated", "schema"))

@@ -1,4 +1,4 @@
-"""The monthly calendar (sim/calendar.py): date parsing, months of a run, and the share of each month a
+"""The monthly calendar (sim/world/calendar.py): date parsing, months of a run, and the share of each month a
 dated measure is in force (its start and end days both count).
 """
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.calendar import MonthlyCalendar, parse_date, parse_month
+from sim.world.calendar import MonthlyCalendar, parse_date, parse_month
 
 CAL = MonthlyCalendar((2010, 1), (2012, 12))  # 36 months, 2012 a leap year
 FIRST, LAST = dt.date(2010, 1, 1), dt.date(2012, 12, 31)

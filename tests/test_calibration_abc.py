@@ -1,4 +1,4 @@
-"""Calibration with uncertainty (sim/calibration.py, experiments/validate.py; docs/calibration.md).
+"""Calibration with uncertainty (sim/experiments/calibration.py, experiments/validate.py; docs/calibration.md).
 
 Fast tests check the statistics, the distance, the posterior's weights and that the report is rebuilt from
 the files alone (synthetic files, no model run). Slow tests recover known parameters from data the model
@@ -19,8 +19,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim import calibration as cal
-from sim.figures import load_history
+from sim.experiments import calibration as cal
+from sim.outputs.figures import load_history
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +207,7 @@ RECOVERY = {"long_run_thrift": (1.4, 0.3), "sourcing_adjustment_rate": (0.06, 0.
 
 
 def _synthetic_history(paths) -> pd.DataFrame:
-    """History rows in the format of sim/data/*_history.csv from a run's paths (the minimal world)."""
+    """History rows in the format of sim/world/data/*_history.csv from a run's paths (the minimal world)."""
     dates = pd.to_datetime(paths["dates"])
     pe = paths[("price_export_ratio", "CHN", "ore")]
     share = paths[("coercer_import_share", "JPN", "all")]

@@ -14,9 +14,9 @@ import helpers
 import pytest
 from omegaconf import OmegaConf
 
-from sim.config import CONFIG_DIR
-from sim.outputs import OUTPUT_FILES
-from sim.scenario import ScenarioError, validate_config
+from sim.outputs.files import OUTPUT_FILES
+from sim.world.config import CONFIG_DIR
+from sim.world.scenario import ScenarioError, validate_config
 
 #: scenario -> (short end month: the last measure start must fit, validation requires it; metric keys)
 CASES = {

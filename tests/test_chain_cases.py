@@ -17,8 +17,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from sim.api import run_config
-from sim.config import MeasureConfig, RequirementChangeConfig
-from sim.scenario import build_world, validate_config
+from sim.world.config import MeasureConfig, RequirementChangeConfig
+from sim.world.scenario import build_world, validate_config
 
 
 def _structured(schema, values: dict):
@@ -66,7 +66,7 @@ def test_ban_on_the_processed_good_hurts_the_country_that_mines_the_raw_one(meta
     assert magnets.iloc[-4:].mean() < 0.67 * magnets.iloc[0]
     # Mountain Pass keeps mining (and selling to China). The median, not the mean: with input cost
     # pass-through the upstream market can alternate month to month (a cobweb reported to the chains
-    # mechanism, sim/chains.py), which is not what this test is about.
+    # mechanism, sim/model/chains.py), which is not what this test is about.
     assert mined.median() > 0.85 * mined.iloc[0]
     assert (loss.iloc[-4:] > 0).all()
     assert metal_ban_run.metrics["output_loss_share.USA"] > 0
@@ -106,7 +106,7 @@ def test_gallium_cannot_outgrow_alumina_output_times_recovery():
 
 
 def test_magnet_chain_upstream_markets_do_not_cobweb():
-    """Producers pass on expected (adaptive) input prices, not last month's (sim.chains): with last month's
+    """Producers pass on expected (adaptive) input prices, not last month's (sim.model.chains): with last month's
     the magnets case's upstream turned into a cobweb (concentrate output alternating between capacity and
     zero, prices paid up to 10x). Seed 1: every stage keeps producing every month, and no price paid by a
     country for any stage doubles."""

@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from sim.config import MAX_SCENARIO_FILE_BYTES, REQUIRED_HINTS
-from sim.metrics import METRIC_DOCS
-from sim.outputs import OUTPUT_FILES
-from sim.recording import VARIABLES
+from sim.outputs.files import OUTPUT_FILES
+from sim.outputs.metrics import METRIC_DOCS
+from sim.outputs.recording import VARIABLES
+from sim.world.config import MAX_SCENARIO_FILE_BYTES, REQUIRED_HINTS
 
 MINIMAL_GOODS = ["ore"]
 MINIMAL_COUNTRIES = ["CHN", "JPN", "AUS"]
@@ -110,7 +110,7 @@ def test_job_log_records_what_ran_and_the_summary(cli_runs):
 def test_help_is_a_usage_summary():
     """``--help``: usage, every shipped scenario, common overrides with examples and where outputs go,
     then the config groups; not Hydra's banner nor the whole configuration (``--cfg job`` prints that)."""
-    from sim.config import SCHEMA_NAMES, available_scenarios
+    from sim.world.config import SCHEMA_NAMES, available_scenarios
 
     proc = subprocess.run(
         [helpers.coercion_sim_exe(), "--help"], env=helpers.cli_env(), capture_output=True, text=True, timeout=120
@@ -253,17 +253,17 @@ def test_config_yaml_loads_and_has_the_seed(run_a):
     assert cfg.scenario.name == "minimal"
     assert cfg.output.figures is False
     # The written config is complete and valid: it passes the schema and the domain checks.
-    from sim.config import Config
-    from sim.scenario import validate_config
+    from sim.world.config import Config
+    from sim.world.scenario import validate_config
 
     merged = OmegaConf.merge(OmegaConf.structured(Config), cfg)
     validate_config(merged)
 
 
 def test_generated_world_runs_from_the_command_line(cli_runs):
-    from sim.config import Config
-    from sim.generate import generated_scenario, generator_seed
-    from sim.scenario import validate_config
+    from sim.world.config import Config
+    from sim.world.generate import generated_scenario, generator_seed
+    from sim.world.scenario import validate_config
 
     run = _ok(cli_runs["g"])
     for name in ("timeseries.parquet", "flows.parquet", "metrics.json", "config.yaml", "provenance.json"):
@@ -408,7 +408,7 @@ def test_output_flows_false_writes_no_flows(cli_runs):
 
 @pytest.mark.slow
 def test_figures_are_written(tmp_path):
-    pytest.importorskip("sim.figures", reason="sim/figures.py is not there yet")
+    pytest.importorskip("sim.outputs.figures", reason="sim/outputs/figures.py is not there yet")
     helpers.warm_numba_cache()
     run = _ok(helpers.run_cli(["scenario=minimal", "seed=1"], tmp_path / "fig"))
     figdir = run.run_dir / "figures"
@@ -814,8 +814,8 @@ def test_figure_workers_only_with_idle_cores(monkeypatch):
 
 def test_figure_workers_draw_the_same_files_as_the_command_itself(tmp_path):
     """The worker path writes the figures a run draws in its own process (same names, PNG and PDF)."""
-    from sim import figures as F
     from sim.cli import FigureWorkers
+    from sim.outputs import figures as F
 
     ts = pd.DataFrame(
         {

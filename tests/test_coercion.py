@@ -9,8 +9,15 @@ import numpy as np
 import pytest
 
 import sim
-from sim.calendar import MonthlyCalendar
-from sim.coercion import ExportBan, ExportDuty, ExportQuota, ImportTariff, InformalExportRestriction, MeasureArrays
+from sim.coercion.measures import (
+    ExportBan,
+    ExportDuty,
+    ExportQuota,
+    ImportTariff,
+    InformalExportRestriction,
+    MeasureArrays,
+)
+from sim.world.calendar import MonthlyCalendar
 
 CAL = MonthlyCalendar((2010, 1), (2010, 12))
 
@@ -169,7 +176,7 @@ def test_rule_based_coercer_ignores_measures_of_other_countries():
     """Rule (b) ends the coercer's own measures; another country's measure stays as dated."""
     from omegaconf import OmegaConf
 
-    from sim.config import MeasureConfig
+    from sim.world.config import MeasureConfig
 
     cfg = helpers.minimal_cfg(
         [
@@ -191,7 +198,7 @@ def test_rule_based_coercer_ignores_measures_of_other_countries():
 def test_import_side_measures_block_and_tax_imports_into_the_imposer():
     """Import bans and informal import restrictions block the edge from the target into the imposer;
     an export ban blocks the edge from the imposer to the target. Several goods and targets at once."""
-    from sim.coercion import ImportBan, InformalImportRestriction
+    from sim.coercion.measures import ImportBan, InformalImportRestriction
 
     cal = MonthlyCalendar((2020, 1), (2020, 12))
     kw = dict(
@@ -214,7 +221,7 @@ def test_import_side_measures_block_and_tax_imports_into_the_imposer():
     expected_export = np.zeros((3, 4, 4))
     expected_export[np.ix_([0, 2], [1], [0, 3])] = 1.0  # [good, origin = imposer, destination = targets]
     np.testing.assert_array_equal(arrays.ban_intensity, expected_export)
-    # Metadata used by the coercion signal (sim.policy.coercion_in_force) and the outputs.
+    # Metadata used by the coercion signal (sim.policy.levers.coercion_in_force) and the outputs.
     assert ImportBan.classifier["side"] == InformalImportRestriction.classifier["side"] == "import"
     assert ExportBan.classifier["side"] == InformalExportRestriction.classifier["side"] == "export"
 
@@ -254,7 +261,7 @@ def test_a_measure_ended_by_the_strategy_has_no_effect_from_that_month():
 def test_quota_licences_carry_over_within_the_year_and_the_tightest_cap_wins():
     """The 2010 rare-earth quota came in two batches: licences unused in the first carry into the
     second. A month counts for a period when the period covers at least half of it."""
-    from sim.coercion import link_quota_years
+    from sim.coercion.measures import link_quota_years
 
     h1 = _measure(ExportQuota, dt.date(2010, 1, 1), dt.date(2010, 6, 30), quantity=600.0)
     h2 = _measure(ExportQuota, dt.date(2010, 7, 1), dt.date(2010, 12, 31), quantity=300.0)

@@ -16,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from sim.collect import aggregate, collect, main, override_columns, summary
-from sim.sweep import (
+from sim.experiments.collect import aggregate, collect, main, override_columns, summary
+from sim.experiments.sweep import (
     count_finished,
     job_status,
     replication_seed,

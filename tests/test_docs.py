@@ -59,7 +59,7 @@ CITING_FILES = sorted(
         "configs/**/*.yaml",
         "docs/**/*.md",
         "sim/**/*.py",
-        "sim/data/*",
+        "sim/world/data/*",
         "experiments/*.py",
         "notebooks/*.ipynb",
         "tests/**/*.py",

@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
 from sim.api import run
-from sim.coercion import supply_curve
-from sim.config import ScenarioConfig
+from sim.coercion.measures import supply_curve
 from sim.market.kernel import producer_supply
-from sim.scenario import ScenarioError, validate_config
+from sim.world.config import ScenarioConfig
+from sim.world.scenario import ScenarioError, validate_config
 
 START, END = "2020-01", "2021-12"
 FORMAL, INFORMAL = "CHN licensed mines", "CHN illegal mines"

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import exploration as ex
-from sim.exploration import ExplorationError
-from sim.scenario import ScenarioError
+from sim.experiments import exploration as ex
+from sim.experiments.exploration import ExplorationError
+from sim.world.scenario import ScenarioError
 
 UNCERTAINTIES = {"model.precaution": (1.0, 3.0), "scenario.goods.0.armington_elasticity": (2.0, 5.0)}
 LEVERS = {"policy.stockpile.months": (0.0, 4.0)}

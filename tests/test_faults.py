@@ -28,7 +28,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.outputs import LOCK_FILE, OUTPUT_FILES, FolderInUseError, OutputLock
+from sim.outputs.files import LOCK_FILE, OUTPUT_FILES, FolderInUseError, OutputLock
 
 #: A small, fast sweep: four seeds of ``minimal``, no figures or flows.
 SWEEP_ARGS = ["scenario=minimal", "output.figures=false", "output.flows=false", "seed=range(0,4)"]
@@ -89,7 +89,7 @@ def sweep_killed_after(sweep_dir: Path, done: int) -> tuple[int, str, str]:
 
 
 def collected(sweep_dir: Path) -> pd.DataFrame:
-    from sim.collect import collect
+    from sim.experiments.collect import collect
 
     return collect(sweep_dir, write=False)
 
@@ -280,7 +280,7 @@ def test_collect_counts_a_job_killed_while_hydra_wrote_its_overrides_once(killed
 
 
 def test_collector_reports_a_results_table_it_cannot_write(killed_in_job_2, tmp_path, monkeypatch, capsys):
-    from sim.collect import main
+    from sim.experiments.collect import main
 
     sweep_dir = tmp_path / "sweep"
     shutil.copytree(killed_in_job_2, sweep_dir)
@@ -611,7 +611,7 @@ def test_output_lock_never_has_two_holders(tmp_path_factory, steps):
 
 @given(st.sampled_from(["metrics.json", "timeseries.parquet", "provenance.json", "config.yaml"]))
 def test_fault_injection_recognises_the_temporary_files_of_atomic_writes(tmp_path_factory, name):
-    """The test harness itself: the temporary file of :func:`sim.outputs.atomic_write_bytes` maps to
+    """The test harness itself: the temporary file of :func:`sim.outputs.files.atomic_write_bytes` maps to
     the file it stands for (otherwise the faults above would never strike).
     """
     import tempfile
@@ -629,7 +629,7 @@ def test_only_the_temporary_files_of_our_own_writes_are_removed(tmp_path):
     """Left-over temporary files of a run's files (and figures) go; anything else in the folder, which
     may be the working directory, stays.
     """
-    from sim.outputs import remove_temp_files
+    from sim.outputs.files import remove_temp_files
 
     ours = [".metrics.json.k3j_x9a2.tmp", ".results.parquet.abcdefgh.tmp", "figures/.overview.q1w2e3r4.pdf.tmp"]
     theirs = [

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from sim import figures as F
+from sim.outputs import figures as F
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -24,8 +24,8 @@ def minimal_run():
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from sim.config import register_configs
-    from sim.model import CoercionModel
+    from sim.model.model import CoercionModel
+    from sim.world.config import register_configs
 
     register_configs()
     if GlobalHydra.instance().is_initialized():
@@ -107,7 +107,7 @@ def synthetic_run():
 
 
 def write_fake_history(path: Path, goods=("ore",), start="2020-01") -> Path:
-    """A small history file in the format of sim/data/rare_earth_2010_history.csv."""
+    """A small history file in the format of sim/world/data/rare_earth_2010_history.csv."""
     base = pd.Timestamp(start)
     rows = []
     for g in goods:
@@ -273,7 +273,7 @@ def test_history_figure_many_goods_real_history_file():
     ts, flows = synthetic_run()
     name = "rare_earth_2010_history.csv"
     if not (F.DATA_DIR / name).exists():
-        pytest.skip("sim/data/rare_earth_2010_history.csv not written yet")
+        pytest.skip("sim/world/data/rare_earth_2010_history.csv not written yet")
     history = F.load_history(name)
     fig = F.history_figure(ts, history, coercer="CHN", goods=["ree_light", "ree_heavy"], flows=flows)
     assert len(fig.axes) == 3
@@ -425,8 +425,8 @@ def test_measure_periods_are_trade_measures_merged():
 
 
 def test_measure_sides_match_the_instruments_classifiers():
-    from sim.coercion import MEASURE_TYPES
-    from sim.measure_sides import EXPORT_MEASURES, IMPORT_MEASURES, measure_kind
+    from sim.coercion.measures import MEASURE_TYPES
+    from sim.coercion.sides import EXPORT_MEASURES, IMPORT_MEASURES, measure_kind
 
     assert EXPORT_MEASURES == {k for k, v in MEASURE_TYPES.items() if v.classifier["side"] == "export"}
     assert IMPORT_MEASURES == {k for k, v in MEASURE_TYPES.items() if v.classifier["side"] == "import"}

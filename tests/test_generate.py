@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from sim.config import GeneratedScenarioConfig, ScenarioConfig
-from sim.generate import GENERATED_MEASURES, expand_config, generated_scenario, generator_seed
-from sim.scenario import MAX_BASELINE_UTILISATION, ScenarioError, prepare_config, validate_config
+from sim.world.config import GeneratedScenarioConfig, ScenarioConfig
+from sim.world.generate import GENERATED_MEASURES, expand_config, generated_scenario, generator_seed
+from sim.world.scenario import MAX_BASELINE_UTILISATION, ScenarioError, prepare_config, validate_config
 
 SMALL = ["scenario.countries=8", "scenario.goods=3", "scenario.firms=40", "scenario.months=12"]
 
@@ -258,14 +258,14 @@ def _configured(params: dict):
 
 
 def _check_world_as_a_run_would(params: dict):
-    """Build the model the way a run does (:class:`sim.model.CoercionModel`: the scenario checks of
-    :func:`sim.scenario.prepare_config`, then the baseline calibration of
-    :func:`sim.scenario.build_world`), which raises on any failed check, and check what the
+    """Build the model the way a run does (:class:`sim.model.model.CoercionModel`: the scenario checks of
+    :func:`sim.world.scenario.prepare_config`, then the baseline calibration of
+    :func:`sim.world.scenario.build_world`), which raises on any failed check, and check what the
     generator promises on top: the sizes asked for, world capacity at least ``capacity_headroom``
     times world use, every origin's baseline demand within the calibration's limit, and a coercer
     that is the largest producer of the goods its measure covers.
     """
-    from sim.model import CoercionModel
+    from sim.model.model import CoercionModel
 
     model = CoercionModel(_configured(params))
     s, w = model.cfg.scenario, model.world

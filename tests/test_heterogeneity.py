@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from sim.policy import expand_scenario
-from sim.scenario import build_world, match_margins, prepare_config
+from sim.policy.levers import expand_scenario
+from sim.world.scenario import build_world, match_margins, prepare_config
 
 CASES = ["rare_earth_2010", "australia_2020", "gallium_germanium_2023", "rare_earth_magnets_2025", "us_tariffs_2025"]
 

@@ -1,4 +1,4 @@
-"""The model's compiled per-row kernels (``sim.kernels``) reproduce the NumPy formulation they
+"""The model's compiled per-row kernels (``sim.model.kernels``) reproduce the NumPy formulation they
 replaced: outputs of a run must not depend on whether a step's loop is compiled.
 
 The kernels follow NumPy's order of operations, so on the machines we have seen they agree bit for
@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from sim import kernels
+from sim.model import kernels
 
 _finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
 #: Relative tolerance: a few units in the last place of float64.

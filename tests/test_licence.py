@@ -16,10 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from sim.config import ScenarioConfig
 from sim.market import clear_markets
-from sim.model import CoercionModel
-from sim.scenario import ScenarioError, validate_config
+from sim.model.model import CoercionModel
+from sim.world.config import ScenarioConfig
+from sim.world.scenario import ScenarioError, validate_config
 
 START, END = "2020-01", "2021-06"
 #: Month index of 2020-04 (the regimes start on 1 Apr 2020).
@@ -235,7 +235,7 @@ def test_the_price_cap_months_count_the_months_a_buyer_paid_a_capped_price():
     scenario["goods"][0]["price_cap"] = 1.3
     model = CoercionModel(cfg_of(scenario))
     model.run()
-    from sim.metrics import compute_metrics
+    from sim.outputs.metrics import compute_metrics
 
     metrics = compute_metrics(model)
     assert metrics["price_cap_months.ore.JPN"] > 0

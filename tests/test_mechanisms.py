@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
 from sim.api import run
-from sim.config import ScenarioConfig
+from sim.world.config import ScenarioConfig
 
 START, END, MEASURE_START = "2020-01", "2021-06", "2020-04-01"
 # Each example is several model runs: the profile's budget for model-run properties.

@@ -19,11 +19,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import sim.api
-from sim.agents import ProducerFirm, StateAgent, UserFirm
 from sim.api import run
-from sim.model import CoercionModel
-from sim.recording import VARIABLES
-from sim.scenario import RECORDABLE_VARIABLES
+from sim.model.agents import ProducerFirm, StateAgent, UserFirm
+from sim.model.model import CoercionModel
+from sim.outputs.recording import VARIABLES
+from sim.world.scenario import RECORDABLE_VARIABLES
 
 COUNTRIES = ["CHN", "JPN", "AUS"]
 QUOTA_MONTHS = range(12, 24)  # 2021-01 .. 2021-12

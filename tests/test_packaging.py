@@ -75,7 +75,7 @@ def test_wheel_carries_the_configs_and_runs_without_the_checkout(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {n.removeprefix("sim/_configs/") for n in names if n.startswith("sim/_configs/")}
     assert shipped == {p.relative_to(src / "configs").as_posix() for p in (src / "configs").rglob("*.yaml")}
-    assert "sim/style/coercion.mplstyle" in names and "sim/data/rare_earth_2010_history.csv" in names
+    assert "sim/style/coercion.mplstyle" in names and "sim/world/data/rare_earth_2010_history.csv" in names
 
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(wheel)],
@@ -90,7 +90,7 @@ def test_wheel_carries_the_configs_and_runs_without_the_checkout(tmp_path):
     env["PYTHONPATH"] = os.pathsep.join([str(target), sysconfig.get_paths()["purelib"]])
     env["NUMBA_CACHE_DIR"] = str(tmp_path / "numba-cache")
     code = (
-        "import sys, sim.config; print(sim.config.CONFIG_DIR);"
+        "import sys, sim.world.config; print(sim.world.config.CONFIG_DIR);"
         f"sys.argv = ['coercion-sim', 'scenario=minimal', 'seed=1', 'output.figures=false', 'hydra.run.dir={tmp_path / 'run'}'];"
         "from sim.cli import main; main()"
     )

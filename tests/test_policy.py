@@ -1,4 +1,4 @@
-"""Policy levers (sim/policy.py): composition, neutral settings, directions of effect, costs, validation.
+"""Policy levers (sim/policy/levers.py): composition, neutral settings, directions of effect, costs, validation.
 
 Direction tests are hypothesis properties over parameter ranges; each example is two model runs of about
 half a second, so their example count is the profile's budget for model-run properties
@@ -20,8 +20,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import sim
-from sim.policy import LEVER_NAMES
-from sim.scenario import ScenarioError
+from sim.policy.levers import LEVER_NAMES
+from sim.world.scenario import ScenarioError
 
 TEST_CONFIGS = Path(__file__).resolve().parent / "configs"
 POLICY_VARIABLES = {"policy_cost", "policy_revenue", *(f"policy_cost_{n}" for n in LEVER_NAMES)}
@@ -483,9 +483,9 @@ def test_coercion_in_force_flags_the_coercers_discriminatory_measures_by_side():
     import datetime as dt
     from types import SimpleNamespace
 
-    from sim.calendar import MonthlyCalendar
-    from sim.coercion import ExportBan, ExportDuty, ImportTariff, InformalImportRestriction
-    from sim.policy import CounterTariff, coercion_in_force
+    from sim.coercion.measures import ExportBan, ExportDuty, ImportTariff, InformalImportRestriction
+    from sim.policy.levers import CounterTariff, coercion_in_force
+    from sim.world.calendar import MonthlyCalendar
 
     cal = MonthlyCalendar((2020, 1), (2020, 12))
     always = cal.coverage(dt.date(2020, 1, 1), None)

@@ -1,7 +1,7 @@
-"""``sim.scenario.validate_config``: every rule, each with a message naming the field and the value.
+"""``sim.world.scenario.validate_config``: every rule, each with a message naming the field and the value.
 
 Each case alters a fresh copy of the composed ``minimal`` config and expects one
-:class:`~sim.scenario.ScenarioError` whose message starts with the field's path and contains the bad
+:class:`~sim.world.scenario.ScenarioError` whose message starts with the field's path and contains the bad
 value as ``repr`` prints it.
 """
 
@@ -18,8 +18,8 @@ from omegaconf import OmegaConf
 
 import sim
 from sim.api import compose_config
-from sim.config import MeasureConfig, RequirementChangeConfig, ScenarioConfig
-from sim.scenario import ScenarioError, validate_config
+from sim.world.config import MeasureConfig, RequirementChangeConfig, ScenarioConfig
+from sim.world.scenario import ScenarioError, validate_config
 
 
 def _node_and_key(cfg, dotted: str):
@@ -477,9 +477,9 @@ def test_measure_cannot_target_its_imposer():
 
 # ---------------------------------------------------------------------------------------------- schema lint
 def test_every_shipped_scenario_file_passes_the_schema_lint():
-    """The pre-composition lint (``sim.config.lint_scenario_file``) must not reject a valid file: it
+    """The pre-composition lint (``sim.world.config.lint_scenario_file``) must not reject a valid file: it
     runs before every command that names a scenario."""
-    from sim.config import lint_scenario_file
+    from sim.world.config import lint_scenario_file
 
     for folder in (helpers.CONFIG_DIR, helpers.TESTS_DIR / "configs"):
         for path in sorted((folder / "scenario").glob("*.yaml")):
@@ -508,7 +508,7 @@ def test_every_shipped_scenario_file_passes_the_schema_lint():
     ],
 )
 def test_schema_problem_names_the_full_path_and_what_is_allowed(data, message):
-    from sim.config import ScenarioConfig, schema_problem
+    from sim.world.config import ScenarioConfig, schema_problem
 
     assert schema_problem(data, ScenarioConfig, "scenario").startswith(message)
 
@@ -522,7 +522,7 @@ def test_schema_problem_names_the_full_path_and_what_is_allowed(data, message):
     ],
 )
 def test_schema_problem_leaves_valid_forms_alone(data):
-    from sim.config import ScenarioConfig, schema_problem
+    from sim.world.config import ScenarioConfig, schema_problem
 
     assert schema_problem(data, ScenarioConfig, "scenario") is None
 
@@ -531,7 +531,7 @@ def test_schema_lint_leaves_files_it_cannot_judge_to_hydra(tmp_path):
     """The lint runs before every command: it must not block a file Hydra composes correctly, nor
     raise. Files that extend another config, files with a package header, a user's file shadowed by
     a shipped one of the same name (Hydra reads the shipped one first), odd names."""
-    from sim.config import lint_scenario_file
+    from sim.world.config import lint_scenario_file
 
     d = tmp_path / "my" / "scenario"
     d.mkdir(parents=True)
@@ -548,8 +548,8 @@ def test_schema_lint_leaves_files_it_cannot_judge_to_hydra(tmp_path):
 
 
 def test_history_file_with_a_byte_order_mark_or_quoted_header_is_accepted(tmp_path):
-    from sim.data import HISTORY_COLUMNS
-    from sim.scenario import _check_history
+    from sim.world.data import HISTORY_COLUMNS
+    from sim.world.scenario import _check_history
 
     good = tmp_path / "h.csv"
     good.write_text(",".join(f'"{c}"' for c in HISTORY_COLUMNS) + "\n", encoding="utf-8-sig")
@@ -562,7 +562,7 @@ def test_history_file_with_a_byte_order_mark_or_quoted_header_is_accepted(tmp_pa
 
 # ------------------------------------------------------------------------------ scenario-file mistakes
 def _lint(tmp_path, name, text=None, data=None):
-    from sim.config import lint_scenario_file
+    from sim.world.config import lint_scenario_file
 
     path = tmp_path / "my" / "scenario" / f"{name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -595,9 +595,9 @@ def test_a_file_that_is_no_scenario_is_named_with_the_problem(tmp_path, content,
 
 
 def test_an_oversized_file_is_refused_without_reading_it(tmp_path, monkeypatch):
-    import sim.config
+    import sim.world.config
 
-    monkeypatch.setattr(sim.config, "MAX_SCENARIO_FILE_BYTES", 1000)
+    monkeypatch.setattr(sim.world.config, "MAX_SCENARIO_FILE_BYTES", 1000)
     path, problem = _lint(tmp_path, "huge", data=helpers.minimal_scenario_dict())
     assert problem.startswith(f"{path}: 0.0 MiB is too large for a scenario file; allowed: at most 0 MiB"), problem
 
@@ -624,7 +624,7 @@ def test_a_required_field_left_out_is_named(tmp_path, drop, message):
 
 
 def test_a_required_field_set_on_the_command_line_counts_as_given(tmp_path):
-    from sim.config import lint_scenario_file
+    from sim.world.config import lint_scenario_file
 
     data = helpers.minimal_scenario_dict()
     del data["start"], data["producers"][0]["good"]
@@ -645,13 +645,13 @@ def test_a_required_field_set_on_the_command_line_counts_as_given(tmp_path):
     ],
 )
 def test_values_omegaconf_refuses_without_a_path_are_named(data, message):
-    from sim.config import ScenarioConfig, schema_problem
+    from sim.world.config import ScenarioConfig, schema_problem
 
     assert schema_problem(data, ScenarioConfig, "scenario").startswith(message)
 
 
 def test_schema_and_unknown_names_are_not_scenarios(tmp_path):
-    from sim.config import scenario_name_problem
+    from sim.world.config import scenario_name_problem
 
     assert scenario_name_problem("minimal") is None
     schema = scenario_name_problem("schema")

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from sim.exploration import ExplorationError
-from sim.scenario import ScenarioError
-from sim.sensitivity import Outcome, Uncertainty, analyze, indices_figure, problem, run_experiments, sample
+from sim.experiments.exploration import ExplorationError
+from sim.experiments.sensitivity import Outcome, Uncertainty, analyze, indices_figure, problem, run_experiments, sample
+from sim.world.scenario import ScenarioError
 
 PARAMS = [Uncertainty("model.precaution", 1.0, 3.0), Uncertainty("model.sourcing_adjustment_rate", 0.01, 0.09)]
 
@@ -100,7 +100,7 @@ def test_parallel_workers_give_the_same_outcomes():
 def test_outcomes_in_memory_equal_the_run_metrics():
     import helpers
 
-    from sim.sensitivity import outcomes_in_memory
+    from sim.experiments.sensitivity import outcomes_in_memory
 
     ref = helpers.cached_run("minimal", (), 1).metrics
     got = outcomes_in_memory(helpers.minimal_cfg(["seed=1"]))

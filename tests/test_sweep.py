@@ -11,7 +11,7 @@ import helpers
 import pandas as pd
 import pytest
 
-from sim.sweep import replication_seed
+from sim.experiments.sweep import replication_seed
 
 #: Common to every sweep here: the small scenario, no figures or flows (fast).
 FAST = ["scenario=minimal", "output.figures=false", "output.flows=false"]
@@ -124,7 +124,7 @@ def test_a_sweep_stopped_by_a_misspelt_key_leaves_no_plan(tmp_path):
 
 
 def test_discard_unstarted_plans_keeps_a_plan_whose_jobs_started(tmp_path, monkeypatch):
-    from sim import sweep as sweep_mod
+    from sim.experiments import sweep as sweep_mod
 
     monkeypatch.chdir(tmp_path)
     started, unstarted = tmp_path / "a" / "sweep", tmp_path / "b" / "sweep"
@@ -175,7 +175,7 @@ def test_results_columns_are_overrides_then_metrics(basic_sweep):
     assert cols[0] == "job"
     for key in ("scenario", "model.precaution", "scenario.goods.0.armington_elasticity", "seed", "status", "error"):
         assert key in cols
-    # output.figures is overridden too, but does not change results (sim.sweep.NON_RESULT_KEYS): no column
+    # output.figures is overridden too, but does not change results (sim.experiments.sweep.NON_RESULT_KEYS): no column
     assert res.attrs["override_columns"] == [
         "scenario",
         "output.flows",
@@ -285,7 +285,7 @@ def test_launcher_presets_compose(preset, target, expected):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from sim.config import CONFIG_DIR, register_configs
+    from sim.world.config import CONFIG_DIR, register_configs
 
     register_configs()
     GlobalHydra.instance().clear()
@@ -296,4 +296,4 @@ def test_launcher_presets_compose(preset, target, expected):
     assert launcher._target_.endswith(target)
     for key, value in expected.items():
         assert launcher[key] == value, key
-    assert cfg.hydra.callbacks.sweep._target_ == "sim.sweep.SweepCallback"
+    assert cfg.hydra.callbacks.sweep._target_ == "sim.experiments.sweep.SweepCallback"

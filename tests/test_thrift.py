@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
 from sim.api import run
-from sim.config import ScenarioConfig
-from sim.model import CoercionModel
+from sim.model.model import CoercionModel
+from sim.world.config import ScenarioConfig
 
 START, END = "2020-01", "2021-06"
 #: Month index of 2020-04, when the quota starts.

@@ -1,4 +1,4 @@
-"""Value chains (sim/chains.py): producers that buy inputs, input stocks, by-products, losses by stage.
+"""Value chains (sim/model/chains.py): producers that buy inputs, input stocks, by-products, losses by stage.
 
 The world is ``tests/configs/scenario/chain_toy.yaml``: ore is mined in CHN and the USA, separated
 into oxide only in CHN (2 t of ore per t of oxide), and made into magnets in CHN, JPN and the USA
@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 
 import sim
 from sim.api import compose_config
-from sim.model import CoercionModel
-from sim.scenario import ScenarioError
+from sim.model.model import CoercionModel
+from sim.world.scenario import ScenarioError
 
 TEST_CONFIGS = Path(__file__).resolve().parent / "configs"
 CHAIN_YAML = TEST_CONFIGS / "scenario" / "chain_toy.yaml"
@@ -322,7 +322,7 @@ def test_no_chain_no_chain_state():
 
 def test_supply_at_prices_compiled_equals_python():
     """The compiled helper gives what its pure-Python body gives (NaN prices offer nothing)."""
-    from sim.chains import supply_at_prices
+    from sim.model.chains import supply_at_prices
 
     rng = np.random.default_rng(3)
     P, G, C = 40, 3, 4

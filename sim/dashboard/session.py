@@ -1,5 +1,5 @@
 """One dashboard run: the scenario and levers chosen in the page, turned into the command line's
-configuration and a :class:`sim.model.CoercionModel` stepped month by month.
+configuration and a :class:`sim.model.model.CoercionModel` stepped month by month.
 
 The levers are Hydra overrides, composed by :func:`sim.api.compose_config` exactly as
 ``coercion-sim`` composes them, so the dashboard accepts and refuses what the command line does; a
@@ -13,7 +13,7 @@ from functools import cache
 import mesa
 import yaml
 
-from sim.config import CONFIG_DIR
+from sim.world.config import CONFIG_DIR
 
 __all__ = ["DashboardModel", "STRATEGIES", "command_line", "lever_overrides", "own_policy", "shipped_scenarios"]
 
@@ -107,7 +107,7 @@ def command_line(scenario: str, overrides: list[str]) -> str:
 
 
 class DashboardModel(mesa.Model):
-    """The dashboard's Mesa model: a :class:`sim.model.CoercionModel` built from a scenario and a
+    """The dashboard's Mesa model: a :class:`sim.model.model.CoercionModel` built from a scenario and a
     choice of levers, stepped one month per Mesa step; or, when the choice is refused, the error.
 
     SolaraViz re-creates it with the page's parameters on Reset, so its keyword arguments are the
@@ -180,7 +180,7 @@ class DashboardModel(mesa.Model):
 def _build(scenario: str, overrides: list[str]):
     """Compose and build as ``coercion-sim`` does: composition errors and validation errors raise."""
     from sim.api import compose_config
-    from sim.model import CoercionModel
+    from sim.model.model import CoercionModel
 
     return CoercionModel(compose_config(scenario, overrides))
 

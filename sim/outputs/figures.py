@@ -1,6 +1,6 @@
 """Figures of a run: the coercer's prices, the targets' sourcing and their output losses.
 
-Every function takes the run's tidy tables (``timeseries`` and ``flows``, see :mod:`sim.recording`)
+Every function takes the run's tidy tables (``timeseries`` and ``flows``, see :mod:`sim.outputs.recording`)
 plus the scenario's coercer and targets, and returns a :class:`matplotlib.figure.Figure` drawn in the
 project style (:func:`style`, ``sim/style/coercion.mplstyle``). Figures are built with the
 object-oriented API and are not registered with :mod:`matplotlib.pyplot`, so making one changes no
@@ -9,7 +9,7 @@ global plotting state and needs no backend; :func:`save_figure` writes the PNG a
 * :func:`overview_figure` -- four panels: the coercer's export and domestic prices, the wedge between
   them, each target's share of its imports bought from the coercer, and output losses.
 * :func:`history_figure` -- the modelled export-price and import-share paths beside historical
-  observations (:func:`load_history` reads them from ``sim/data``).
+  observations (:func:`load_history` reads them from ``sim/world/data``).
 
 Prices are shown as ratios to their first simulated month (the baseline), import shares in quantity
 terms (domestic deliveries left out), output losses as a percentage of baseline monthly value added.
@@ -37,8 +37,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from sim.data import DATA_DIR, resolve_history
-from sim.measure_sides import EXPORT_MEASURES, IMPORT_MEASURES, measure_kind
+from sim.coercion.sides import EXPORT_MEASURES, IMPORT_MEASURES, measure_kind
+from sim.world.data import DATA_DIR, resolve_history
 
 __all__ = [
     "STYLE_PATH",
@@ -673,14 +673,14 @@ def load_history(path: str | os.PathLike | None = None) -> pd.DataFrame:
     """Read a file of historical observations for comparison with a run.
 
     Args:
-        path: A CSV path, or a file name in ``sim/data`` (the scenario's ``history`` key). Columns:
+        path: A CSV path, or a file name in ``sim/world/data`` (the scenario's ``history`` key). Columns:
             ``series, good, element, date, value, ratio_to_baseline, basis, source, quality``.
 
     Returns:
         The table with ``date`` parsed; ``attrs["source_file"]`` holds the file name for legends.
 
     Raises:
-        FileNotFoundError: neither the path nor ``sim/data/<name>`` exists.
+        FileNotFoundError: neither the path nor ``sim/world/data/<name>`` exists.
     """
     if path is None:
         path = "rare_earth_2010_history.csv"

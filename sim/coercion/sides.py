@@ -3,7 +3,7 @@
 The summary a run prints and the overview figure choose what to show by it: an export restriction
 (the coercer limits what it sells) hurts the targets as buyers, an import measure (the coercer
 limits what it buys) hurts them as sellers. The sets mirror ``classifier["side"]`` of the classes
-in :mod:`sim.coercion` (a test keeps them equal); this module stays free of numba and Mesa so the
+in :mod:`sim.coercion.measures` (a test keeps them equal); this module stays free of numba and Mesa so the
 command's summary and the figures' worker processes load fast.
 """
 

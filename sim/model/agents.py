@@ -53,7 +53,7 @@ class StateAgent(mesa.Agent):
     def act(self) -> None:
         """Step 2: run this state's policy levers (stockpile releases, subsidies, coalition action).
 
-        A lever is any :class:`sim.policy.Lever` (an object with ``act(model, state)``); it may release
+        A lever is any :class:`sim.policy.levers.Lever` (an object with ``act(model, state)``); it may release
         reserve stock to firms (``model.stockpile_release`` and ``model.stockpile_delivery``, by good
         and country) and books its cost (US$) in ``model.lever_cost[lever, country]``, recorded as the
         ``policy_cost`` and ``policy_cost_<lever>`` variables.
@@ -107,7 +107,7 @@ class ProducerFirm(mesa.Agent):
     @property
     def usable_capacity(self) -> float:
         """Capacity the market saw last month, quantity per month: the capacity, limited by the input
-        stock for a good with inputs and by the host's output for a by-product (:mod:`sim.chains`).
+        stock for a good with inputs and by the host's output for a by-product (:mod:`sim.model.chains`).
         """
         return float(self.model.usable_capacity[self.index])
 

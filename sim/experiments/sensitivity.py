@@ -1,6 +1,6 @@
 """Global sensitivity analysis: SALib designs and indices on top of the EMA Workbench model.
 
-The vocabulary is the EMA Workbench's (:mod:`sim.exploration`): an uncertainty or a lever is an EMA
+The vocabulary is the EMA Workbench's (:mod:`sim.experiments.exploration`): an uncertainty or a lever is an EMA
 parameter whose ``variable_name`` is a dotted config key (``model.precaution`` in [1, 3],
 ``scenario.goods.0.armington_elasticity`` in [2, 5], ``policy.stockpile.months`` in [0, 6]), made by
 :func:`Uncertainty` / :func:`Lever` (the same thing, named for the reader); an outcome is a key of
@@ -8,7 +8,7 @@ parameter whose ``variable_name`` is a dotted config key (``model.precaution`` i
 
 * :func:`sample` draws a design with EMA's SALib samplers (``sobol``: Saltelli/Sobol' sequence;
   ``morris``: elementary-effect trajectories): one row per experiment, one column per config key;
-* :func:`run_experiments` runs it through the EMA Workbench (:func:`sim.exploration.ema_model`,
+* :func:`run_experiments` runs it through the EMA Workbench (:func:`sim.experiments.exploration.ema_model`,
   in process or on EMA's worker processes), each process composing the configuration once and
   running design points in memory (no files per run; ``benchmarks/bench_sweep.py`` measures it);
 * :func:`analyze` turns the outcomes into SALib indices (a tidy table, one row per outcome and
@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.exploration import outcome as _outcome
-from sim.exploration import outcomes_in_memory, parameter
+from sim.experiments.exploration import outcome as _outcome
+from sim.experiments.exploration import outcomes_in_memory, parameter
 
 __all__ = [
     "Uncertainty",
@@ -47,7 +47,7 @@ MORRIS_LEVELS = 4
 
 def Uncertainty(name: str, low: float, high: float):  # noqa: N802 (a constructor, named as before)
     """A scenario or model parameter whose value is uncertain: the config key ``name`` in
-    [``low``, ``high``] (an EMA ``RealParameter``, see :func:`sim.exploration.parameter`).
+    [``low``, ``high``] (an EMA ``RealParameter``, see :func:`sim.experiments.exploration.parameter`).
     """
     return parameter(name, low, high)
 
@@ -121,7 +121,7 @@ def run_experiments(
     """Run every row of ``design`` (columns: config keys) through the EMA Workbench and return the
     design with the outcomes.
 
-    The rows are EMA scenarios of :func:`sim.exploration.ema_model` (one replication, root
+    The rows are EMA scenarios of :func:`sim.experiments.exploration.ema_model` (one replication, root
     ``seed`` for every run: common random numbers, so differences come from the parameters); with
     ``n_jobs`` > 1 (-1: one per core) EMA's worker processes run them, each composing the
     configuration once. Nothing is written per run.
@@ -131,15 +131,15 @@ def run_experiments(
         its worker).
 
     Raises:
-        sim.exploration.ExplorationError: a design column the configuration does not have, or an
+        sim.experiments.exploration.ExplorationError: a design column the configuration does not have, or an
             outcome the metrics do not have.
-        sim.scenario.ScenarioError: a range end that fails validation (checked before any run).
+        sim.world.scenario.ScenarioError: a range end that fails validation (checked before any run).
     """
     import os
 
     import ema_workbench as ema
 
-    from sim.exploration import ema_model, ema_name, perform_experiments
+    from sim.experiments.exploration import ema_model, ema_name, perform_experiments
 
     names = [_key(o) for o in outcomes]
     if parameters is None:
@@ -218,7 +218,7 @@ def indices_figure(indices: pd.DataFrame, *, labels: dict[str, str] | None = Non
     """
     from matplotlib.figure import Figure
 
-    from sim.figures import style
+    from sim.outputs.figures import style
 
     labels = labels or {}
     sobol_like = "ST" in indices.columns

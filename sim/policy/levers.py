@@ -1,13 +1,13 @@
 """Policy levers: what states do against coercion, each with its mechanism and its cost.
 
 A run's levers come from the ``policy`` node of its config (``configs/policy/``; schema in
-:mod:`sim.config`). Each lever is a small class below; its docstring says what it does, the units of
+:mod:`sim.world.config`). Each lever is a small class below; its docstring says what it does, the units of
 its parameters and the historical case or literature it follows. Levers act at fixed points of the
-model's step (:mod:`sim.model`):
+model's step (:mod:`sim.model.model`):
 
 - **before the world is built**, levers that finance capacity (friend-shoring, recycling) add or commit
   capacity projects (:func:`expand_scenario`), so the projects' build lags and ramp-ups are the model's;
-- **step 2, state actions** (:meth:`Lever.act`, run by each :class:`sim.agents.StateAgent` for its own
+- **step 2, state actions** (:meth:`Lever.act`, run by each :class:`sim.model.agents.StateAgent` for its own
   country): stockpile releases and refill orders, shared stock, inventory credits, substitution R&D;
 - **after market clearing** (:meth:`Lever.after_clear`): reserve purchases are booked at the prices paid;
 - **after adaptation** (:meth:`Lever.after_adapt`): sourcing weights are capped, sped up or shifted
@@ -26,8 +26,8 @@ from typing import ClassVar, override
 
 import numpy as np
 
-from sim.calendar import MonthlyCalendar, parse_date, parse_month
-from sim.coercion import ImportTariff
+from sim.coercion.measures import ImportTariff
+from sim.world.calendar import MonthlyCalendar, parse_date, parse_month
 
 __all__ = [
     "LEVER_NAMES",
@@ -61,7 +61,7 @@ LEVER_NAMES: tuple[str, ...] = (
 
 
 def _policy_error(path: str, value, allowed: str):
-    from sim.scenario import ScenarioError
+    from sim.world.scenario import ScenarioError
 
     return ScenarioError(f"{path}: {value!r} is invalid; allowed: {allowed}")
 
@@ -72,7 +72,7 @@ def _check(cond: bool, path: str, value, allowed: str) -> None:
 
 
 def _known(values, known: list[str], path: str, what: str) -> None:
-    from sim.scenario import ScenarioError
+    from sim.world.scenario import ScenarioError
 
     for i, v in enumerate(values):
         if v not in known:
@@ -120,7 +120,7 @@ def _baseline_use(scenario) -> dict[tuple[str, str], float]:
 
 # --------------------------------------------------------------------------- validation
 def validate_policy(cfg) -> None:
-    """Check every lever's settings against the scenario; raise :class:`sim.scenario.ScenarioError`
+    """Check every lever's settings against the scenario; raise :class:`sim.world.scenario.ScenarioError`
     naming the field (``policy.<lever>.<field>``), the value and what is allowed.
     """
     s = cfg.scenario
@@ -202,7 +202,7 @@ def validate_policy(cfg) -> None:
             q = f"{p}.projects[{i}]"
             if pj.project is not None:
                 if pj.project not in projects:
-                    from sim.scenario import ScenarioError
+                    from sim.world.scenario import ScenarioError
 
                     raise ScenarioError(
                         f"{q}.project: unknown project {pj.project!r}; the scenario defines: {', '.join(projects) or '(none)'}"
@@ -233,7 +233,7 @@ def validate_policy(cfg) -> None:
     if "collective_response" in nodes:
         n, p = nodes["collective_response"], "policy.collective_response"
         if n.coalition not in coalitions:
-            from sim.scenario import ScenarioError
+            from sim.world.scenario import ScenarioError
 
             raise ScenarioError(
                 f"{p}.coalition: unknown coalition {n.coalition!r}; the scenario's countries belong to: {', '.join(coalitions) or '(none)'}"
@@ -323,7 +323,7 @@ def _financed_project(
     """A project a lever finances: ``spec`` gives its cost ratios and lags (unit cost and capex as
     multiples of the reference price ``ref``), committed on ``start``.
     """
-    from sim.config import ProjectConfig
+    from sim.world.config import ProjectConfig
 
     return ProjectConfig(
         name=_project_name(lever, financer, good, host),
@@ -708,7 +708,7 @@ class _ProjectFinance(Lever):
     finance: list[tuple[int, int, float]]
 
     def after_adapt(self, model, t: int, result) -> None:
-        # Projects start during adaptation (sim.model), so their spending is booked after it.
+        # Projects start during adaptation (sim.model.model), so their spending is booked after it.
         w = model.world
         for p, country, money in self.finance:
             if money <= 0:
@@ -814,7 +814,7 @@ class Substitution(Lever):
 
     @override
     def act(self, model, state) -> None:
-        from sim.scenario import ramp_share
+        from sim.world.scenario import ramp_share
 
         t = model.step_index
         first = state.country == self.countries[0]

@@ -36,7 +36,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from sim.sweep import COMPLETE_FILE, FAILURE_FILE, NON_RESULT_KEYS, PLAN_FILE, job_status, replication_seed
+from sim.experiments.sweep import COMPLETE_FILE, FAILURE_FILE, NON_RESULT_KEYS, PLAN_FILE, job_status, replication_seed
 
 __all__ = [
     "RESULTS_FILE",
@@ -293,7 +293,7 @@ def _utc_datetimes(values: pd.Series) -> pd.Series:
 
 def _write_table(df: pd.DataFrame, path: Path) -> Path:
     """Write a table with its ``attrs`` (override columns) in the Parquet metadata, atomically."""
-    from sim.outputs import write_parquet
+    from sim.outputs.files import write_parquet
 
     return write_parquet(df, path)
 

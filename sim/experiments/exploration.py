@@ -12,7 +12,7 @@ The vocabulary is EMA Workbench's (Kwakkel 2017), the names are the simulator's 
 Underneath is one function, :func:`run` (``run(scenario, policy, *, seed) -> outcomes``): a point in
 uncertainty space and a point in lever space in, the run's metrics out. It composes the case as the
 command line does (:func:`sim.api.compose_config`, once per process) and runs it in memory, so the
-EMA Workbench (:func:`ema_model`), SALib designs (:mod:`sim.sensitivity`) and scripts call the same
+EMA Workbench (:func:`ema_model`), SALib designs (:mod:`sim.experiments.sensitivity`) and scripts call the same
 thing. On top of EMA's experiments this module adds what exploratory modelling is for:
 :func:`discover` (PRIM scenario discovery of where a policy fails, boxes with coverage and
 density), :func:`feature_scores` (extra-trees feature scoring) and :func:`regret` (a minimax-regret
@@ -52,7 +52,7 @@ try:
         from ema_workbench.em_framework.parameters import Parameter
 except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ImportError(
-        f"sim.exploration needs the EMA Workbench ({exc}); install it with: pip install 'coercion-sim[explore]'"
+        f"sim.experiments.exploration needs the EMA Workbench ({exc}); install it with: pip install 'coercion-sim[explore]'"
     ) from exc
 
 __all__ = [
@@ -222,15 +222,15 @@ def _value(value: Any) -> Any:
 
 
 def outcomes_in_memory(cfg) -> dict:
-    """Run a composed, prepared configuration (:func:`sim.scenario.prepare_config`) and return its
+    """Run a composed, prepared configuration (:func:`sim.world.scenario.prepare_config`) and return its
     metrics only.
 
-    The same model run and :func:`sim.metrics.compute_metrics` as :func:`sim.api.run_config`, without
+    The same model run and :func:`sim.outputs.metrics.compute_metrics` as :func:`sim.api.run_config`, without
     the tidy tables, the resolved copy of the configuration and the provenance that a run's files
     need (about a third of the CPU time of a rare_earth_2010 run).
     """
-    from sim.metrics import compute_metrics
-    from sim.model import CoercionModel
+    from sim.model.model import CoercionModel
+    from sim.outputs.metrics import compute_metrics
 
     model = CoercionModel(cfg)
     model.run()
@@ -265,11 +265,11 @@ class CaseRunner:
 
         Raises:
             ExplorationError: a key the configuration does not have.
-            sim.scenario.ScenarioError: a value the configuration does not accept.
+            sim.world.scenario.ScenarioError: a value the configuration does not accept.
         """
         from omegaconf import OmegaConf
 
-        from sim.scenario import prepare_config
+        from sim.world.scenario import prepare_config
 
         base = _base_config(self.case, tuple(self.policies), tuple(self.overrides), self.config_dir)
         values = {**(scenario or {}), **(policy or {})}
@@ -428,7 +428,7 @@ def check_model(model: ema.ReplicatorModel) -> None:
 
     Raises:
         ExplorationError: keys the case does not have (all named in one message), a name used twice.
-        sim.scenario.ScenarioError: a range end the configuration rejects (names the field and value).
+        sim.world.scenario.ScenarioError: a range end the configuration rejects (names the field and value).
     """
     runner: CaseRunner = model.function
     params = [*model.uncertainties, *model.levers]
@@ -779,7 +779,7 @@ def boxes_figure(
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
-    from sim.figures import style
+    from sim.outputs.figures import style
 
     labels = dict(labels or {})
     y = np.asarray(cases_of_interest, dtype=bool)
@@ -818,7 +818,7 @@ def feature_scores_figure(scores: pd.DataFrame, *, labels: Mapping[str, str] | N
     """Heat map of feature scores (inputs by outcomes, from :func:`feature_scores`), values printed."""
     from matplotlib.figure import Figure
 
-    from sim.figures import style
+    from sim.outputs.figures import style
 
     labels = dict(labels or {})
     values = scores.to_numpy(dtype=float)
@@ -846,7 +846,7 @@ def regret_figure(ranking: pd.DataFrame, *, unit: float = 1.0, unit_label: str =
     """
     from matplotlib.figure import Figure
 
-    from sim.figures import style
+    from sim.outputs.figures import style
 
     objectives = [c.removeprefix("max_regret.") for c in ranking.columns if c.startswith("max_regret.")]
     with style():

@@ -4,9 +4,9 @@ One step, in the design's order (``docs/sources/model_design.md``; details and e
 
 1. **Measures**: the coercer's strategy decides which of its measures stay in force; every measure in
    force writes this month's bans, quotas, duties and tariffs.
-2. **Policy actions**: every state runs its policy levers (:mod:`sim.policy`: stockpile releases and
+2. **Policy actions**: every state runs its policy levers (:mod:`sim.policy.levers`: stockpile releases and
    refill orders, shared stock, inventory credits, substitution R&D) and books their costs; then the
-   domestic instruments (:class:`sim.coercion.DomesticMeasure`: production quotas, crackdowns, halts,
+   domestic instruments (:class:`sim.coercion.measures.DomesticMeasure`: production quotas, crackdowns, halts,
    production taxes, state purchases) set the supply curves and state orders the market sees; after
    clearing they book what they bought and what they cost.
 3. **Plans**: user firms plan output (baseline) and purchases: requirement for planned output plus a
@@ -30,10 +30,7 @@ import time as _time
 import mesa
 import numpy as np
 
-from sim import kernels
-from sim.agents import ProducerFirm, StateAgent, UserFirm
-from sim.chains import ValueChains
-from sim.coercion import (
+from sim.coercion.measures import (
     DomesticMeasure,
     ExportLicence,
     ExportQuota,
@@ -47,9 +44,12 @@ from sim.coercion import (
     supply_curve,
 )
 from sim.market import MarketInputs, MarketStructure, clear_markets
-from sim.policy import LEVER_NAMES, build_levers, expand_scenario
-from sim.recording import Recorder
-from sim.scenario import World, build_world, prepare_config, ramp_share
+from sim.model import kernels
+from sim.model.agents import ProducerFirm, StateAgent, UserFirm
+from sim.model.chains import ValueChains
+from sim.outputs.recording import Recorder
+from sim.policy.levers import LEVER_NAMES, build_levers, expand_scenario
+from sim.world.scenario import World, build_world, prepare_config, ramp_share
 
 __all__ = ["CoercionModel"]
 
@@ -60,12 +60,12 @@ class CoercionModel(mesa.Model):
     """An economic-coercion world built from a composed configuration.
 
     Args:
-        cfg: A composed :class:`sim.config.Config` (or DictConfig with its fields).
+        cfg: A composed :class:`sim.world.config.Config` (or DictConfig with its fields).
         rng: Seed or generator for the model's random numbers (Mesa 3.5 ``rng``); defaults to
             ``cfg.seed``.
 
     Attributes:
-        world: The scenario's arrays (:class:`sim.scenario.World`).
+        world: The scenario's arrays (:class:`sim.world.scenario.World`).
         states, producers, firms: The Mesa agent sets of each kind.
         step_index: Index of the month being (or last) simulated, from 0.
     """
@@ -101,7 +101,7 @@ class CoercionModel(mesa.Model):
         ]
         for p in range(P):
             ProducerFirm(self, p)
-        for f in range(w.n_user_firms):  # the rest are producers' input buyers (sim.chains)
+        for f in range(w.n_user_firms):  # the rest are producers' input buyers (sim.model.chains)
             UserFirm(self, f)
         self.states = self.agents_by_type[StateAgent]
         self.producers = self.agents_by_type[ProducerFirm]
@@ -130,7 +130,7 @@ class CoercionModel(mesa.Model):
         self.project_start = np.where(w.is_project, _NEVER, -1).astype(np.int64)
         self.project_signal_months = np.zeros(P, dtype=np.int64)
         self.producer_output = np.zeros(P)
-        # Policy levers' state and this month's actions (see sim.policy): reserves, what they release
+        # Policy levers' state and this month's actions (see sim.policy.levers): reserves, what they release
         # (by the releasing country) and deliver (by the receiving country), refill orders and what
         # they bought at what value; each lever's cost by country; firms' extra target cover and
         # requirement multiplier set by levers.
@@ -153,7 +153,7 @@ class CoercionModel(mesa.Model):
         self.scarcity = np.zeros(R)
         self.firm_output = w.firm_value_added[: w.n_user_firms].copy()
         self.firm_output_loss = np.zeros(w.n_user_firms)
-        # Value chains (sim.chains): None in a world without inputs or by-products.
+        # Value chains (sim.model.chains): None in a world without inputs or by-products.
         self.chains = ValueChains(w) if ValueChains.present(w) else None
         self.usable_capacity = self.capacity  # what the market sees; limited by inputs in a chain
         self.lost_output = np.zeros(P)
@@ -473,7 +473,7 @@ class CoercionModel(mesa.Model):
         elasticity = self._purchase_elasticity(need)
         # Supply the market sees: the domestic instruments' curves (halts, crackdowns, output caps,
         # taxes: _set_supply_terms), within what input stocks allow and shifted by expected input
-        # costs in a value chain (sim.chains).
+        # costs in a value chain (sim.model.chains).
         capacity, unit_cost, full_capacity_price = self._market_supply
         if self.chains is not None:
             capacity = np.minimum(capacity, self.usable_capacity)
@@ -533,7 +533,7 @@ class CoercionModel(mesa.Model):
         price_factor = np.where(np.isfinite(pidx), (pidx / self.baseline_price_index) ** (-self._row_eps), 1.0)
         baseline_output = w.firm_value_added
         inventory_start = self.inventory
-        # Output is then limited by the scarcest input: stock plus deliveries (sim.kernels.produce_rows).
+        # Output is then limited by the scarcest input: stock plus deliveries (sim.model.kernels.produce_rows).
         _, output, use, self.inventory, shortage = kernels.produce_rows(
             price_factor,
             baseline_output,
@@ -572,7 +572,7 @@ class CoercionModel(mesa.Model):
         # Perceived risk of each origin: this month's hit (blocked share of the edge, or the quota
         # rent's share of the export price) or the remembered risk, whichever is larger. Sourcing
         # weights move toward targets: affinity x current capacity of the origin, lowered by
-        # perceived risk, plus contracted offtake (see sim.kernels.adapt_sourcing).
+        # perceived risk, plus contracted offtake (see sim.model.kernels.adapt_sourcing).
         with np.errstate(divide="ignore", invalid="ignore"):
             rent_share = np.nan_to_num(result.quota_rent / result.price_export, nan=0.0)
         cap = self._capacity_by_origin()

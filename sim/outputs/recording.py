@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sim import kernels
+from sim.model import kernels
 
 __all__ = ["Recorder", "VARIABLES"]
 
@@ -156,7 +156,7 @@ class Recorder:
         self._base_need_gc = np.bincount(
             gc_of_row, weights=w.row_requirement * w.firm_value_added[w.row_firm], minlength=G * C
         )
-        n_user = w.n_user_firms  # firms after these are producers' input buyers (sim.chains)
+        n_user = w.n_user_firms  # firms after these are producers' input buyers (sim.model.chains)
         self._user_country = w.firm_country[:n_user]
         self._user_sector = w.firm_sector[:n_user]
         self.baseline_value_added = np.bincount(self._user_country, weights=w.firm_value_added[:n_user], minlength=C)
@@ -185,7 +185,7 @@ class Recorder:
         gl["price_domestic"][t] = result.price_domestic
         gl["price_export"][t] = result.price_export
         gl["quota_rent"][t] = np.where(np.isfinite(result.price_domestic), result.quota_rent, np.nan)
-        # Row totals by (good, country), in one compiled pass (sim.kernels.group_sums).
+        # Row totals by (good, country), in one compiled pass (sim.model.kernels.group_sums).
         need_now = production["requirement"] * w.firm_value_added[w.row_firm]
         delivered, spend, demand, shortage, rationed, inventory, need_now = kernels.group_sums(
             self._gc_of_row,

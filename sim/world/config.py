@@ -5,7 +5,7 @@ These dataclasses are Hydra structured configs registered in the ConfigStore as
 own folder) is merged into them, so a misspelt key or a wrong type fails when the config is
 composed, with the key's path in the message. Domain rules that a type cannot express (unknown
 countries, shares that do not sum to one, dates out of range, ...) are checked by
-:func:`sim.scenario.validate_config` before a run starts.
+:func:`sim.world.scenario.validate_config` before a run starts.
 
 A scenario is one of two kinds, so the root :class:`Config` types ``scenario`` loosely and
 :func:`check_scenario_schema` (called by :func:`sim.api.compose_config` and the command line right
@@ -15,7 +15,7 @@ after composition) checks it against the schema of its kind:
 * a **generated world** (``kind: generated``; ``configs/scenario/generated.yaml`` extends
   :class:`GeneratedScenarioConfig`, registered as ``scenario/generated_schema``) against
   :class:`GeneratedScenarioConfig`: the generator's parameters, expanded into a full
-  :class:`ScenarioConfig` by :func:`sim.generate.expand_config` before validation and world
+  :class:`ScenarioConfig` by :func:`sim.world.generate.expand_config` before validation and world
   building.
 
 Units: quantities in the good's ``unit`` (tonnes by default) per year unless a field says per month;
@@ -214,7 +214,7 @@ class MeasureConfig:
     ``type`` is one of ``export_quota``, ``export_ban``, ``export_duty``, ``export_licence``,
     ``import_ban``, ``import_tariff``, ``informal_restriction``, ``informal_import_restriction``, or a
     domestic instrument: ``production_quota``, ``crackdown``, ``production_halt``, ``production_tax``,
-    ``state_purchase`` (see :mod:`sim.coercion`). ``imposer`` is the
+    ``state_purchase`` (see :mod:`sim.coercion.measures`). ``imposer`` is the
     country that imposes it; ``targets`` are destinations (export measures) or origins (import
     measures), all countries when empty (domestic instruments take none). ``end`` is the last day in
     force (null: to the end). Domestic instruments act on the imposer's producers of ``goods``,
@@ -303,7 +303,7 @@ class StrategyConfig:
 class AssumptionConfig:
     """A number of the scenario that no source gives, with the range it could plausibly take.
 
-    ``path`` names the number inside ``scenario`` (see :mod:`sim.assumptions`, e.g.
+    ``path`` names the number inside ``scenario`` (see :mod:`sim.world.assumptions`, e.g.
     ``goods[id=ree_light].demand_elasticity``); ``low`` and ``high`` bound it (the scenario's value
     inside); ``reason`` says why it is assumed and why this range.
     ``experiments/assumption_sensitivity.py`` sweeps each over its range.
@@ -341,7 +341,7 @@ class ScenarioConfig:
     sources: dict[str, str] = field(default_factory=dict)
     #: Numbers no source gives, each with a plausible range (swept by experiments/assumption_sensitivity.py).
     assumptions: list[AssumptionConfig] = field(default_factory=list)
-    #: Historical observations for comparison figures: file name in ``sim/data`` (optional).
+    #: Historical observations for comparison figures: file name in ``sim/world/data`` (optional).
     history: str | None = None
     #: Most origins one purchase row can source from: its baseline origins, then the other
     #: candidate origins (producers and projects of the good) by capacity.
@@ -353,7 +353,7 @@ class ScenarioConfig:
 
 @dataclass
 class GeneratedScenarioConfig:
-    """Parameters of a generated world (:func:`sim.generate.generated_scenario`).
+    """Parameters of a generated world (:func:`sim.world.generate.generated_scenario`).
 
     Structure: each good is produced in a few countries, drawn with Zipf-like weights over the
     countries (``production_concentration``), with capacity shares from a Dirichlet draw
@@ -453,7 +453,7 @@ class ModelConfig:
 
 
 # ---------------------------------------------------------------------------- policy levers
-# One dataclass per lever (sim/policy.py has the mechanisms). Every lever names the countries that
+# One dataclass per lever (sim/policy/levers.py has the mechanisms). Every lever names the countries that
 # run it (empty: the scenario's targets) and the goods it covers (empty: every good); dates are
 # ``YYYY-MM`` or ``YYYY-MM-DD`` (null: the scenario's first month). Units as in the scenario.
 
@@ -704,7 +704,7 @@ class Config:
     #: ``numpy.random.SeedSequence(seed)`` (``seed`` is then the root seed of the replications), so
     #: ``seed=7 replication='range(0,20)'`` gives 20 independent, reproducible replications. Applied
     #: by the ``coercion-sim`` command, single runs and multiruns; ``sim.run`` takes a plain seed
-    #: (pass :func:`sim.sweep.replication_seed` ``(seed, k)``).
+    #: (pass :func:`sim.experiments.sweep.replication_seed` ``(seed, k)``).
     replication: int | None = None
     #: In a multirun, skip a job whose output directory already holds complete outputs
     #: (``provenance.json``, written last) of the same configuration; rerun it otherwise.

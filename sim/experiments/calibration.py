@@ -4,7 +4,7 @@ The method (docs/calibration.md, docs/ODD.md "Calibration with uncertainty"):
 
 1. **Estimate** the shared behavioural parameters of :data:`PARAMETERS` on ``rare_earth_2010`` alone, by
    approximate Bayesian computation with sequential Monte Carlo (pyabc's ``ABCSMC``), against the
-   observations of the case's history file (``sim/data/rare_earth_2010_history.csv``), turned into
+   observations of the case's history file (``sim/world/data/rare_earth_2010_history.csv``), turned into
    unit-free statistics by :func:`observations` and compared by :func:`distance`. The result is a
    weighted set of accepted parameter sets (the posterior), with identifiability (:func:`identifiability`).
 2. **Predict**: every shipped case run with posterior draws x seeds; paths (:func:`simulate`) and their
@@ -12,7 +12,7 @@ The method (docs/calibration.md, docs/ODD.md "Calibration with uncertainty"):
 3. **Levers**: the counterfactual lever variants of ``experiments/counterfactual_levers.py`` re-run over
    posterior draws (:func:`lever_table`, :func:`lever_summary`).
 
-Runs go through :class:`sim.exploration.CaseRunner` (its composed configuration, cached per process), so
+Runs go through :class:`sim.experiments.exploration.CaseRunner` (its composed configuration, cached per process), so
 speed-ups of that path reach the calibration. Outputs and the report are written by
 ``experiments/validate.py`` (``make validate``, ``make validate-quick``); :func:`write_report` rebuilds
 ``report.md`` from the files alone.
@@ -156,7 +156,7 @@ PARAMETERS: tuple[Parameter, ...] = (
 
 @functools.lru_cache(maxsize=64)
 def _runner(case: str, overrides_: tuple[str, ...] = (), config_dir: str | None = None):
-    from sim.exploration import CaseRunner
+    from sim.experiments.exploration import CaseRunner
 
     return CaseRunner(case, overrides=overrides_, config_dir=config_dir)
 
@@ -170,7 +170,7 @@ def overrides(values: Mapping[str, float], runner, parameters: Sequence[Paramete
     """
     from omegaconf import OmegaConf
 
-    from sim.exploration import _base_config
+    from sim.experiments.exploration import _base_config
 
     out: dict[str, float] = {}
     base = None
@@ -199,8 +199,8 @@ def simulate(runner, values: Mapping[str, float], seed: int, parameters: Sequenc
         (coercer's share of each other country's imports, quantity, all goods; NaN without imports)
         and ``output_loss_share`` (each country's monthly output loss / baseline monthly value added).
     """
-    from sim.metrics import _FlowCubes, compute_metrics
-    from sim.model import CoercionModel
+    from sim.model.model import CoercionModel
+    from sim.outputs.metrics import _FlowCubes, compute_metrics
 
     cfg = runner.config(overrides(values, runner, parameters), seed=int(seed))
     model = CoercionModel(cfg)
@@ -765,7 +765,7 @@ def write_report(out_dir, *, history: pd.DataFrame | None = None) -> str:
     """
     from pathlib import Path
 
-    from sim.outputs import atomic_write_text
+    from sim.outputs.files import atomic_write_text
 
     out = Path(out_dir)
     posterior = pd.read_parquet(out / "posterior.parquet")
@@ -789,7 +789,7 @@ def write_report(out_dir, *, history: pd.DataFrame | None = None) -> str:
         + str(prov.get("versions", {}).get("pyabc", "?"))
         + ") on the in-sample case `rare_earth_2010` only, uniform priors, median-quantile epsilon schedule, "
         "weighted distance of unit-free statistics (log ratios of export, domestic and export-volume paths; "
-        "China's share of Japan's imports) against `sim/data/rare_earth_2010_history.csv`. "
+        "China's share of Japan's imports) against `sim/world/data/rare_earth_2010_history.csv`. "
         f"Budget: {json.dumps(budget)}. Seed {prov.get('seed', '?')}. "
         f"Posterior: {len(posterior)} particles, effective sample size {ess:.0f}.",
         "",

@@ -1,9 +1,9 @@
 """Figures of a sweep: policy comparisons from a results table and price fan charts over replications.
 
-Every function takes a table the collector writes (``results.parquet``, :mod:`sim.collect`: one row
+Every function takes a table the collector writes (``results.parquet``, :mod:`sim.experiments.collect`: one row
 per job, override columns named by config key, metrics by dotted key) or the time series of a
-sweep's jobs (:func:`sim.collect.load_timeseries`), and returns a :class:`matplotlib.figure.Figure`
-in the project style (:func:`sim.figures.style`); :func:`sim.figures.save_figure` writes PNG and PDF.
+sweep's jobs (:func:`sim.experiments.collect.load_timeseries`), and returns a :class:`matplotlib.figure.Figure`
+in the project style (:func:`sim.outputs.figures.style`); :func:`sim.outputs.figures.save_figure` writes PNG and PDF.
 
 * :func:`outcome_heatmap` -- an outcome (e.g. Japan's output loss) over two swept parameters (e.g.
   stockpile months x diversification speed), averaged over seeds and replications.
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sim.figures import style
+from sim.outputs.figures import style
 
 __all__ = ["LEVER_OFF", "outcome_heatmap", "cost_effectiveness_frontier", "frontier_table", "price_fan_chart"]
 
@@ -236,7 +236,7 @@ def price_fan_chart(
 
     Args:
         timeseries: Tidy time series of several runs with a column ``run`` telling them apart (as
-            :func:`sim.collect.load_timeseries` returns).
+            :func:`sim.experiments.collect.load_timeseries` returns).
         variable: The variable drawn (e.g. ``price_export``).
         country: Its country (e.g. ``CHN``).
         good: Its good (e.g. ``ree_light``).

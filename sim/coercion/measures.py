@@ -5,7 +5,7 @@ Each instrument is a small class that writes its effect for one month into the s
 its ``classifier`` dict carries metadata (instrument family, the side of trade it acts on, the
 historical example). Domestic instruments (:class:`DomesticMeasure`: production quotas, crackdowns,
 production halts, production taxes, state stockpile purchases) act on the imposer's own producers and
-market through the kernel's supply inputs (:class:`SupplyTerms`) instead of trade. Measures are built from scenario entries (:class:`sim.config.MeasureConfig`) by
+market through the kernel's supply inputs (:class:`SupplyTerms`) instead of trade. Measures are built from scenario entries (:class:`sim.world.config.MeasureConfig`) by
 :func:`build_measure`. A strategy decides each month which of the coercer's measures stay in force:
 :class:`ScheduleStrategy` follows the dates, :class:`RuleBasedStrategy` follows the design's rules
 (coercer cost tolerance, target concession, outside ruling).
@@ -299,7 +299,7 @@ class ExportLicence(Measure):
     decides. General licences exempt some destinations or end uses: their orders pass in full from
     the first day. Unapproved orders are not re-placed elsewhere in the month (buyers do not know
     which applications will be refused); they are rationed (the market's ``rationed``), and buyers
-    learn from them through perceived risk and sourcing adaptation (:func:`sim.kernels.adapt_sourcing`),
+    learn from them through perceived risk and sourcing adaptation (:func:`sim.model.kernels.adapt_sourcing`),
     as for shipments held by an informal restriction. Day-weighted like every measure: in a month
     partly before the lag ends the blocked share is the pre-lag share of its days plus the post-lag
     share times the refused share.

@@ -28,13 +28,13 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from sim.calendar import MonthlyCalendar, parse_date, parse_month
-from sim.coercion import DOMESTIC_TYPES, MEASURE_TYPES, ExportQuota, MeasureArrays, link_quota_years
-from sim.recording import VARIABLES
+from sim.coercion.measures import DOMESTIC_TYPES, MEASURE_TYPES, ExportQuota, MeasureArrays, link_quota_years
+from sim.outputs.recording import VARIABLES
+from sim.world.calendar import MonthlyCalendar, parse_date, parse_month
 
 __all__ = ["ScenarioError", "prepare_config", "validate_config", "World", "build_world", "RECORDABLE_VARIABLES"]
 
-#: Variables :mod:`sim.recording` can write to timeseries.parquet.
+#: Variables :mod:`sim.outputs.recording` can write to timeseries.parquet.
 RECORDABLE_VARIABLES = tuple(VARIABLES)
 
 _COUNTRY_CODE = re.compile(r"^(?:[A-Z]{3}|EU27)$")
@@ -163,17 +163,17 @@ def _validate_domestic(m, p: str, s) -> None:
 
 def prepare_config(cfg):
     """The configuration a run uses: ``cfg.scenario`` checked against its kind's schema, a generated
-    world expanded into its scenario (:func:`sim.generate.expand_config`), and everything validated.
+    world expanded into its scenario (:func:`sim.world.generate.expand_config`), and everything validated.
 
     Raises:
         hydra.errors.ConfigCompositionException: an unknown key or a wrong type in the scenario.
         ScenarioError: a bad value (generator parameter, scenario field or model setting).
     """
-    from sim.config import check_scenario_schema, is_generated
+    from sim.world.config import check_scenario_schema, is_generated
 
     cfg = check_scenario_schema(cfg)
     if is_generated(cfg.scenario):
-        from sim.generate import expand_config
+        from sim.world.generate import expand_config
 
         cfg = expand_config(cfg)
     validate_config(cfg)
@@ -182,9 +182,9 @@ def prepare_config(cfg):
 
 def _check_history(name: str) -> None:
     """``scenario.history``: a readable CSV of observations with the expected columns, found as a
-    path or in ``sim/data``, so a mistyped name fails before the run, not when the figure is drawn.
+    path or in ``sim/world/data``, so a mistyped name fails before the run, not when the figure is drawn.
     """
-    from sim.data import DATA_DIR, HISTORY_COLUMNS, resolve_history
+    from sim.world.data import DATA_DIR, HISTORY_COLUMNS, resolve_history
 
     path = resolve_history(name)
     shipped = ", ".join(sorted(p.name for p in DATA_DIR.glob("*.csv")))
@@ -192,7 +192,7 @@ def _check_history(name: str) -> None:
         path is not None,
         "scenario.history",
         name,
-        f"a CSV file path (relative to the working directory) or a file in sim/data ({shipped}), or null",
+        f"a CSV file path (relative to the working directory) or a file in sim/world/data ({shipped}), or null",
     )
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:  # -sig: a byte-order mark as Excel writes it
@@ -230,7 +230,7 @@ def _check_complete(cfg: DictConfig) -> None:
     ``good`` (a field with no default, ``???`` after composition) is named here, before anything
     reads it.
     """
-    from sim.config import REQUIRED_HINTS
+    from sim.world.config import REQUIRED_HINTS
 
     missing = OmegaConf.missing_keys(cfg)
     if missing:
@@ -256,22 +256,22 @@ def _resolved(cfg: DictConfig) -> Any:
 
 
 def validate_config(cfg) -> None:
-    """Check a composed :class:`sim.config.Config` (or DictConfig); raise :class:`ScenarioError`.
+    """Check a composed :class:`sim.world.config.Config` (or DictConfig); raise :class:`ScenarioError`.
 
     A generated world is checked by its parameters and then as the scenario they generate.
     """
-    from sim.config import is_generated
+    from sim.world.config import is_generated
 
     node = cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(cfg)
     resolved = _resolved(node)
     _check_complete(node)
     _check_finite(resolved, "")
-    # The random streams: NumPy seeds are non-negative integers (sim.sweep.replication_seed).
+    # The random streams: NumPy seeds are non-negative integers (sim.experiments.sweep.replication_seed).
     _check(int(cfg.seed) >= 0, "seed", cfg.seed, "an integer >= 0")
     replication = cfg.get("replication")
     _check(replication is None or int(replication) >= 0, "replication", replication, "an integer >= 0, or null")
     if is_generated(cfg.scenario):
-        from sim.generate import expand_config
+        from sim.world.generate import expand_config
 
         validate_config(expand_config(cfg))
         return
@@ -555,14 +555,14 @@ def validate_config(cfg) -> None:
         "auto (a single run draws figures, a sweep job does not), true or false",
     )
 
-    # Named assumptions (sim.assumptions): each a path to one number of the scenario, with its range.
-    from sim.assumptions import check_assumptions
+    # Named assumptions (sim.world.assumptions): each a path to one number of the scenario, with its range.
+    from sim.world.assumptions import check_assumptions
 
     check_assumptions(node, _fail)
 
-    # Policy levers (sim.policy): their settings against this scenario.
+    # Policy levers (sim.policy.levers): their settings against this scenario.
     if cfg.get("policy") is not None:
-        from sim.policy import validate_policy
+        from sim.policy.levers import validate_policy
 
         validate_policy(cfg)
 
@@ -571,7 +571,7 @@ def _check_value_chains(s, goods: list[str], producing: set[tuple[str, str]], so
     """Goods' ``inputs`` and ``byproduct_of``: known goods, positive coefficients and recovery rates,
     no cycle, and a sourcing entry for every input the producers of a good buy abroad.
     """
-    from sim.chains import input_cycle
+    from sim.model.chains import input_cycle
 
     for i, g in enumerate(s.goods):
         p = f"scenario.goods[{i}]"
@@ -674,7 +674,7 @@ class World:
     baseline_exports: np.ndarray  # [G, C] per month
     sources: dict[str, str] = field(default_factory=dict)
     history: str | None = None
-    # value chains (sim.chains): firms from n_user_firms on are producers' input buyers, whose
+    # value chains (sim.model.chains): firms from n_user_firms on are producers' input buyers, whose
     # firm_value_added is their producer's baseline output (quantity per month) and whose rows'
     # row_requirement is the input coefficient (input per unit of output)
     n_user_firms: int = 0
@@ -974,7 +974,7 @@ def build_world(cfg, rng: np.random.Generator) -> World:
         n = len(cands)
         slot_origin[r, :n], base_s[r, :n], base_price[r, :n] = cands, firm_s, prices
     # The firms' draws redistribute each sector's calibrated sourcing, never change it: the use-weighted
-    # shares of a (sector, good) are exactly the scenario's shares for every seed (sim.scenario.match_margins).
+    # shares of a (sector, good) are exactly the scenario's shares for every seed (sim.world.scenario.match_margins).
     row_sector = np.asarray(firm_sector, dtype=np.int64)[row_firm] if R else np.zeros(0, dtype=np.int64)
     row_use = np.array([r[2] for r in rows], dtype=float)
     for key in np.unique(row_sector * G + row_good):
@@ -1014,7 +1014,7 @@ def build_world(cfg, rng: np.random.Generator) -> World:
     # ---- value chains: every producer of a good with inputs buys them (one input buyer each) ----
     # Downstream goods first, so the demand on a good is complete (user firms and the producers of
     # every good it goes into) when its own producers' output, and so their input purchases, are set.
-    from sim.chains import chain_order
+    from sim.model.chains import chain_order
 
     inputs_of = {g.id: dict(g.inputs) for g in s.goods}
     cover_of = {g.id: float(g.input_inventory_months) for g in s.goods}
