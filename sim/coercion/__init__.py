@@ -5,7 +5,7 @@ Submodules are imported on first use (``sim.coercion.<name>``); the public names
 
 import importlib
 
-_SUBMODULES = ("episodes", "measures", "sides", "strategy")
+_SUBMODULES = ("measures", "sides", "strategy")
 
 
 def __getattr__(name: str):

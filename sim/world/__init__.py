@@ -5,7 +5,7 @@ Submodules are imported on first use.
 
 import importlib
 
-_SUBMODULES = ("assumptions", "calendar", "config", "generate", "scenario", "schema", "schemas")
+_SUBMODULES = ("assumptions", "calendar", "config", "data", "generate", "plain", "scenario", "schema")
 
 
 def __getattr__(name: str):
