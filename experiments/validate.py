@@ -177,8 +177,9 @@ def figures(out: Path, posterior: pd.DataFrame, predictive: pd.DataFrame, levers
                     h = history
                     if var == "price_export_ratio":
                         o = h[(h.series == "export_price") & (h.good == good)].dropna(subset=["ratio_to_baseline"])
-                        ax.plot(o.date, o.ratio_to_baseline, "k.", ms=3, label="observed (elements)")
-                        ax.set_yscale("log")
+                        if len(o):  # a good without observations (the magnets) keeps a linear axis
+                            ax.plot(o.date, o.ratio_to_baseline, "k.", ms=3, label="observed (elements)")
+                            ax.set_yscale("log")
                     elif var == "coercer_import_share":
                         o = h[h.series == "china_share_of_japan_imports"]
                         ax.plot(o.date, o.value, "k.", ms=3, label="observed")
@@ -208,7 +209,8 @@ def figures(out: Path, posterior: pd.DataFrame, predictive: pd.DataFrame, levers
                 f"{v} ({s:.0%} first)" if np.isfinite(s) else v
                 for v, s in zip(summ.variant, summ.share_ranked_first, strict=True)
             ]
-            ax.set_yticks(y, labels, fontsize=6)
+            ax.set_yticks(y, labels)
+            ax.tick_params(axis="y", labelsize=6)  # a tick property, kept when save_figure fixes the ticks
             ax.invert_yaxis()
             ax.axvline(0, color="0.6", lw=0.6)
             ax.set_xlabel("Japan's damage avoided, US$ m (median, 5-95 % over posterior draws)")
@@ -223,7 +225,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "validation")
     parser.add_argument("--resume", type=Path, default=None, help="continue the run in this folder")
-    parser.add_argument("--report-only", type=Path, default=None, help="rebuild report.md in this folder")
+    parser.add_argument(
+        "--report-only", type=Path, default=None, help="rebuild report.md and figures/ in this folder from its files"
+    )
     parser.add_argument("--progress", choices=("auto", "always", "never"), default="auto")
     parser.add_argument("--cases", nargs="*", default=list(cal.SHIPPED_CASES))
     args = parser.parse_args(argv)
@@ -231,8 +235,18 @@ def main(argv=None) -> int:
 
     history = load_history("rare_earth_2010_history.csv")
     if args.report_only is not None:
-        cal.write_report(args.report_only, history=history)
-        print(args.report_only / "report.md")
+        # The report and its figures, from the folder's files alone (no run).
+        folder = args.report_only
+        levers_file = folder / "levers.parquet"
+        figures(
+            folder,
+            pd.read_parquet(folder / "posterior.parquet"),
+            pd.read_parquet(folder / "predictive.parquet"),
+            pd.read_parquet(levers_file) if levers_file.exists() else None,
+            history,
+        )
+        cal.write_report(folder, history=history)
+        print(folder / "report.md")
         return 0
     if args.workers < 1:
         print(f"error: --workers {args.workers} is invalid; allowed: 1 or more", file=sys.stderr)

@@ -477,3 +477,22 @@ def test_draw_run_figure_writes_the_named_figure(minimal_run, tmp_path):
     assert [p.name for p in paths] == ["overview.png", "overview.pdf"]
     with pytest.raises(ValueError, match="unknown figure 'map'"):
         F.draw_run_figure("map", r["timeseries"], r["flows"], scenario, tmp_path)
+
+
+def test_save_figure_keeps_long_tick_labels_inside_the_png(tmp_path):
+    """The tight box is measured at the PNG's resolution: small text hinted at 100 dpi is narrower
+    than at 300, and a box measured there cut the first letters off long tick labels."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from sim.outputs.figures import save_figure, style
+
+    with style():
+        fig, ax = plt.subplots(figsize=(6.5, 3.2))
+        ax.plot([1, 2, 3], [0, 1, 2], "o")
+        ax.set_yticks([0, 1, 2], ["short", "historical_substitution (10% first)", "x"])
+        ax.tick_params(axis="y", labelsize=6)
+        (png,) = save_figure(fig, tmp_path / "labels", formats=("png",))
+    grey = np.asarray(Image.open(png).convert("L"), dtype=float)
+    assert grey[:, :3].min() > 200, "ink in the leftmost columns: a tick label is clipped"
+    assert grey[:, :60].min() < 128, "the long label is drawn near the left edge"

@@ -999,6 +999,11 @@ def _freeze_layout(fig: Figure):
     same labels again. Each axis gets a fixed locator and formatter holding exactly the ticks,
     labels and offset text its own locator and formatter gave, so the files come out the same.
     """
+    dpi = mpl.rcParams["savefig.dpi"]
+    if isinstance(dpi, int | float):
+        # Measure text at the resolution the PNG is written at: small text hinted at the screen's
+        # 100 dpi is narrower than at 300, and a box measured there clips long tick labels.
+        fig.set_dpi(dpi)
     fig.draw_without_rendering()
     fig.set_layout_engine("none")
     for ax in fig.axes:
