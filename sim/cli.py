@@ -144,7 +144,7 @@ def _write_figures(result, figdir: Path, written: list[Path], workers: FigureWor
     another here.
     """
     scenario = OmegaConf.to_container(result.config.scenario, resolve=True)
-    from sim.outputs.figures import run_figure_names
+    from sim.outputs.figure_names import run_figure_names
 
     names = run_figure_names(scenario)
     start = len(written)
@@ -174,11 +174,10 @@ class FigureWorkers:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        from sim.outputs.figures import warm_up
-
         self._pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
-        # One warm-up per worker: each submit with no idle worker starts another process.
-        self._warming = [self._pool.submit(warm_up) for _ in range(n)]
+        # One warm-up per worker: each submit with no idle worker starts another process. The
+        # command's own process does not import Matplotlib: only the workers do.
+        self._warming = [self._pool.submit(_warm_up) for _ in range(n)]
 
     def draw(self, names, timeseries, flows, scenario: dict, figdir: Path) -> list[Path]:
         """Draw the named figures in the workers; return their paths in the order of ``names``.
@@ -250,10 +249,17 @@ def _figure_workers(cfg: DictConfig) -> FigureWorkers | contextlib.AbstractConte
     """Worker processes for a single run's figures (:func:`figure_worker_count`), started now so
     they load Matplotlib while the model runs; or none, and the figures are drawn in this process.
     """
-    from sim.outputs.figures import run_figure_names
+    from sim.outputs.figure_names import run_figure_names
 
     n = figure_worker_count(len(run_figure_names(cfg.scenario)))
     return FigureWorkers(n) if n else contextlib.nullcontext()
+
+
+def _warm_up() -> None:
+    """Load Matplotlib and what saving a figure needs, in a worker process (:class:`FigureWorkers`)."""
+    from sim.outputs.figures import warm_up
+
+    warm_up()
 
 
 def _draw_figure(name, timeseries, flows, scenario, figdir):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 
 import helpers
 import numpy as np
@@ -834,3 +835,23 @@ def test_figure_workers_draw_the_same_files_as_the_command_itself(tmp_path):
     assert [p.name for p in paths] == ["overview.png", "overview.pdf"] * 2
     own = F.draw_run_figure("overview", ts, flows, scenario, tmp_path / "own")
     assert all(p.stat().st_size > 1000 for p in [*paths, *own])
+
+
+def test_the_command_process_imports_no_matplotlib_unless_it_draws_itself():
+    """Without figures, or with the figures drawn in worker processes, the command's own process
+    never imports Matplotlib (about 0.6-1 s of CPU): deciding which figures a run draws and how many
+    workers to start needs none of it."""
+    code = (
+        "import sys\n"
+        "import sim.cli, sim.api, sim.outputs.files, sim.outputs.recording, sim.outputs.metrics\n"
+        "from omegaconf import OmegaConf\n"
+        "from sim.cli import figure_worker_count, figures_wanted\n"
+        "from sim.outputs.figure_names import run_figure_names\n"
+        "cfg = OmegaConf.create({'output': {'figures': 'auto'}, 'scenario': {'history': 'x.csv'}})\n"
+        "assert figures_wanted(cfg, sweep_job=False)\n"
+        "assert run_figure_names(cfg.scenario) == ['overview', 'history']\n"
+        "figure_worker_count(2)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'fontTools', 'PIL')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

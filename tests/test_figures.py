@@ -496,3 +496,31 @@ def test_save_figure_keeps_long_tick_labels_inside_the_png(tmp_path):
     grey = np.asarray(Image.open(png).convert("L"), dtype=float)
     assert grey[:, :3].min() > 200, "ink in the leftmost columns: a tick label is clipped"
     assert grey[:, :60].min() < 128, "the long label is drawn near the left edge"
+
+
+def test_pdf_fonts_are_editable_truetype_subsets_without_layout_tables(minimal_run, tmp_path):
+    """The PDF embeds its text as Type 42 (TrueType, CIDFontType2 with a ToUnicode map: editable and
+    searchable); the subsets leave out the layout tables no PDF viewer reads (ligatures, kerning,
+    mark positioning), which were most of a PDF's saving time; Matplotlib's own subsetting is back in
+    place after the save."""
+    from fontTools.ttLib import TTFont
+    from matplotlib.backends import _backend_pdf_ps
+    from matplotlib.font_manager import findfont
+
+    original = _backend_pdf_ps.get_glyphs_subset
+    r = minimal_run
+    fig = F.overview_figure(r["timeseries"], r["flows"], coercer=r["coercer"], targets=r["targets"])
+    pdf = F.save_figure(fig, tmp_path / "overview", formats=("pdf",))[0].read_bytes()
+    assert _backend_pdf_ps.get_glyphs_subset is original
+    assert b"/CIDFontType2" in pdf and b"/FontFile2" in pdf and b"/ToUnicode" in pdf
+    assert b"/FontFile3" not in pdf and b"/Type3" not in pdf  # no Type 3 or CFF fonts
+
+    with F.style():
+        path = findfont("sans")
+    font = TTFont(path)
+    gids = {font.getGlyphID(n) for n in ("A", "a", "zero", "percent")}
+    with F._subset_without_layout(path, gids) as sub:
+        tables = set(sub.font.keys())
+        assert {"glyf", "hmtx", "cmap"} <= tables
+        assert not tables & set(F._PDF_FONT_DROP_TABLES)
+        assert gids <= set(sub.glyph_index_map)  # every glyph asked for keeps a place in the subset

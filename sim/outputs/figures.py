@@ -38,6 +38,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from sim.coercion.sides import EXPORT_MEASURES, IMPORT_MEASURES, measure_kind
+from sim.outputs.figure_names import run_figure_names
 from sim.world.data import DATA_DIR, resolve_history
 
 __all__ = [
@@ -935,6 +936,59 @@ def history_figure(
 #: Metadata that keeps output byte-stable across runs (no timestamps).
 _METADATA = {"png": {"Software": None}, "pdf": {"Creator": None, "Producer": None, "CreationDate": None}}
 
+#: OpenType tables left out of the fonts embedded in a PDF. A PDF places each glyph by its index and
+#: position, so no viewer reads the fonts' layout tables (ligatures, kerning pairs, mark positioning,
+#: maths layout); subsetting them (decompiling DejaVu Sans's large GSUB and GPOS tables) was most of
+#: the time a PDF took to save. The glyph outlines, metrics, hinting and names are kept, so the text
+#: stays Type 42 (TrueType) and editable, and looks the same.
+_PDF_FONT_DROP_TABLES = ("GSUB", "GPOS", "GDEF", "BASE", "JSTF", "MATH", "kern")
+
+
+def _subset_without_layout(fontfile, glyphs):
+    """Matplotlib's glyph subsetting for an embedded TrueType font, without the layout tables
+    (:data:`_PDF_FONT_DROP_TABLES`); the same options otherwise.
+    """
+    from fontTools import subset
+    from matplotlib.backends import _backend_pdf_ps
+
+    options = subset.Options(glyph_names=True, recommended_glyphs=True, layout_closure=False)
+    options.drop_tables += [*_SUBSET_DROP_EXTRA, *_PDF_FONT_DROP_TABLES]
+    options.layout_features = []
+    options.font_number = getattr(fontfile, "face_index", 0)
+    font = subset.load_font(fontfile, options)
+    for tag in _PDF_FONT_DROP_TABLES:  # before subsetting: fontTools would decompile them first
+        if tag in font:
+            del font[tag]
+    subsetter = subset.Subsetter(options=options)
+    subsetter.populate(gids=glyphs)
+    subsetter.subset(font)
+    return _backend_pdf_ps.SubsetResults(font, subsetter.glyph_index_map)._as_cm()
+
+
+#: Tables Matplotlib itself leaves out of its subsets (``matplotlib.backends._backend_pdf_ps``).
+_SUBSET_DROP_EXTRA = (
+    "FFTM", "PfEd", "BDF", "meta", "MERG", "TSIV", "Zapf", "bdat", "bloc", "cidg", "fdsc", "feat", "fmtx",
+    "fond", "just", "kerx", "ltag", "morx", "trak", "xref",
+)  # fmt: skip
+
+
+@contextlib.contextmanager
+def _light_pdf_fonts() -> Iterator[None]:
+    """Subset the PDF's fonts without their layout tables (:func:`_subset_without_layout`) while the
+    block runs, where this Matplotlib subsets as expected; otherwise leave its subsetting alone.
+    """
+    from matplotlib.backends import _backend_pdf_ps
+
+    original = getattr(_backend_pdf_ps, "get_glyphs_subset", None)
+    usable = original is not None and hasattr(_backend_pdf_ps, "SubsetResults")
+    if usable:
+        _backend_pdf_ps.get_glyphs_subset = _subset_without_layout
+    try:
+        yield
+    finally:
+        if usable:
+            _backend_pdf_ps.get_glyphs_subset = original
+
 
 def save_figure(
     fig: Figure, path_without_suffix: str | os.PathLike, *, formats: Sequence[str] = ("png", "pdf")
@@ -964,7 +1018,7 @@ def save_figure(
     umask = os.umask(0)
     os.umask(umask)
     try:
-        with style():
+        with style(), _light_pdf_fonts():
             bbox = _freeze_layout(fig)
             for fmt in formats:
                 target = base.parent / f"{base.name}.{fmt}"
@@ -1039,19 +1093,6 @@ def _close(fig: Figure) -> None:
 # --------------------------------------------------------------------------------------------------
 # The figures of one run, drawn by name (in this process or in a worker process)
 # --------------------------------------------------------------------------------------------------
-def run_figure_names(scenario: Mapping[str, Any]) -> list[str]:
-    """Names of the figures a run draws: ``overview``, and ``history`` when the scenario names a
-    file of historical observations.
-
-    Args:
-        scenario: The run's scenario (its configuration section or a plain mapping).
-
-    Returns:
-        The figure names, which are also the files' stems in ``figures/``.
-    """
-    return ["overview"] + (["history"] if scenario.get("history") else [])
-
-
 def draw_run_figure(
     name: str,
     timeseries: pd.DataFrame,
@@ -1106,7 +1147,7 @@ def warm_up() -> None:
     import logging
 
     logging.getLogger("fontTools").setLevel(logging.WARNING)  # it logs each pruned table at INFO
-    with style():
+    with style(), _light_pdf_fonts():
         fig = Figure(figsize=(1.0, 0.8))
         ax = fig.subplots()
         ax.plot([0.0, 1.0], [1.0, 2.0])
