@@ -5,7 +5,7 @@ Submodules are imported on first use.
 
 import importlib
 
-_SUBMODULES = ("figures", "files", "metrics", "progress", "recording", "sweep_figures")
+_SUBMODULES = ("figure_names", "figures", "files", "metrics", "progress", "recording", "sweep_figures")
 
 
 def __getattr__(name: str):
