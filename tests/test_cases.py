@@ -55,6 +55,7 @@ def test_every_case_file_is_listed():
         "minimal",
         "generated",
         "coercion_game",  # the strategic layer's world (tests/test_strategy.py), not a historical case
+        "rare_earth_2010_game",  # the calibration case played by the strategic layer (tests/test_strategy_2010.py)
     }
     assert shipped == set(CASES)
 

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,12 +60,14 @@ from sim.coercion.measures import (
     InformalExportRestriction,
     InformalImportRestriction,
 )
+from sim.policy.levers import InactiveLeverWarning
 
 __all__ = [
     "GAME_INSTRUMENTS",
     "OUTCOMES",
     "EPISODE_COLUMNS",
     "Episode",
+    "InactiveCoalitionWarning",
     "StrategicCoercer",
     "validate_game",
     "lognormal_cdf",
@@ -106,12 +109,23 @@ EPISODE_COLUMNS = (
     "target_cost",
     "coercer_cost",
     "coalition_support",
+    "coalition_stock",
     "stake",
     "resolve",
     "credibility",
     "expected_pain",
     "expected_net_gain",
 )
+
+
+class InactiveCoalitionWarning(InactiveLeverWarning):
+    """A coalition response of the strategic layer that cannot act in the scenario (e.g. a counter-threat
+    without a leverage good); the metric ``game.leverage_goods`` records the same.
+    """
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, InactiveCoalitionWarning, stacklevel=3)
 
 
 def lognormal_cdf(x: float, median: float, sigma: float) -> float:
@@ -211,6 +225,16 @@ def validate_game(cfg) -> None:
         for name in ("commitment", "absorb_rate", "absorb_max_share", "share_rate", "dependence_threshold"):
             if not 0 <= float(co[name]) <= 1:
                 fail(f"{q}.{name}", co[name], "a share in [0, 1]")
+    labels = [m.label for m in s.measures if m.label]
+    for i, label in enumerate(game.get("replaces_measures") or []):
+        hits = [m for m in s.measures if m.label == label]
+        if len(hits) != 1 or hits[0].imposer != s.coercer:
+            fail(
+                f"{p}.replaces_measures[{i}]",
+                label,
+                f"the label of exactly one scheduled measure of the coercer {s.coercer} "
+                f"(scenario.measures labels: {', '.join(labels) or '(none)'})",
+            )
     for code, by_good in game.stockpile_months.items():
         if code not in codes:
             fail(f"{p}.stockpile_months", code, f"countries of scenario.countries ({', '.join(codes)})")
@@ -244,6 +268,8 @@ class Episode:
     support: float = 0.0
     ruling_step: int | None = None
     measures: list = field(default_factory=list)
+    #: Quantity (all goods, their units) other coalition members' game stocks delivered to the target.
+    coalition_stock: float = 0.0
     target_cost: float = 0.0
     coercer_cost: float = 0.0
     #: Highest pain (share of GDP per year) the target bore without conceding.
@@ -333,6 +359,18 @@ class StrategicCoercer:
             is_member = np.zeros(C, dtype=bool)
             is_member[members] = True
             self.coalitions.append({"cfg": co, "members": members, "is_member": is_member, "counter": counter})
+            if co.counter_threat and counter.size == 0:
+                shares = ", ".join(
+                    f"{w.goods[x]} {share[x]:.0%}" if tot[x] > 0 else f"{w.goods[x]} not imported"
+                    for x in range(len(w.goods))
+                )
+                _warn(
+                    f"game.coalitions[coalition={co.coalition}].counter_threat: {w.countries[self.coercer]} imports "
+                    f"none of the scenario's goods for >= {float(co.dependence_threshold):.0%} from "
+                    f"{co.coalition} (members' share of its baseline imports: {shares}), so the counter-threat has "
+                    "no leverage good and cannot act; add a good the coercer imports mostly from the coalition, "
+                    "or lower dependence_threshold"
+                )
         # Game stocks: months of baseline monthly use.
         G = len(w.goods)
         use = model.recorder._base_need_gc.reshape(G, C)
@@ -481,6 +519,8 @@ class StrategicCoercer:
                         model.stockpile_release[g, d] += q
                         model.stockpile_delivery[g, ep.target] += q
                         gap -= q
+                        if d != ep.target:
+                            ep.coalition_stock += q
 
     def _absorb(self, model) -> None:
         """After the month: committed members move sourcing toward a target's shut-out exports."""
@@ -823,6 +863,7 @@ class StrategicCoercer:
                     "target_cost": ep.target_cost,
                     "coercer_cost": ep.coercer_cost,
                     "coalition_support": ep.support,
+                    "coalition_stock": ep.coalition_stock,
                     "stake": ep.stake,
                     "resolve": ep.resolve,
                     "credibility": ep.credibility,
@@ -841,6 +882,7 @@ class StrategicCoercer:
             "target_cost",
             "coercer_cost",
             "coalition_support",
+            "coalition_stock",
             "stake",
             "resolve",
             "credibility",
@@ -869,4 +911,9 @@ class StrategicCoercer:
         out["game.success_rate"] = conceded / len(ended) if ended else None
         out["game.coercer_cost"] = float(sum(e.coercer_cost for e in eps))
         out["game.target_cost"] = float(sum(e.target_cost for e in eps))
+        out["game.coalition_support_episodes"] = sum(1 for e in eps if e.support > 0)
+        out["game.coalition_stock"] = float(sum(e.coalition_stock for e in eps))
+        out["game.counter_measures"] = sum(1 for e in eps for m in e.measures if getattr(m, "counter_measure", False))
+        lev = [co["counter"] for co in self.coalitions if co["cfg"].counter_threat]
+        out["game.leverage_goods"] = int(np.unique(np.concatenate(lev)).size) if lev else 0
         return out

@@ -408,6 +408,10 @@ class GameConfig:
     coalitions: list[CoalitionRuleConfig] = field(default_factory=list)
     #: Game stocks by country and good, months of the country's baseline use (released when coerced).
     stockpile_months: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: Labels of scheduled measures (``scenario.measures``) the game decides instead: left out of the
+    #: schedule under ``strategy.type: game`` (e.g. a historical halt that becomes one of the coercer's
+    #: options when a scenario file reuses a historical case).
+    replaces_measures: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -318,7 +318,12 @@ def build_world(cfg, rng: np.random.Generator) -> World:
 
     # ---- measures ----
     measures = []
+    # The strategic layer decides the measures its game block replaces (scenario.game.replaces_measures).
+    game = s.get("game") if s.strategy.type == "game" else None
+    replaced = set(game.get("replaces_measures") or []) if game is not None else set()
     for mc in s.measures:
+        if mc.label and mc.label in replaced:
+            continue
         cls = MEASURE_TYPES[mc.type]
         start = parse_date(mc.start, field="start")
         end = parse_date(mc.end, field="end", end_of_period=True) if mc.end is not None else None
