@@ -49,7 +49,8 @@ from sim.model.agents import ProducerFirm, StateAgent, UserFirm
 from sim.model.chains import ValueChains
 from sim.outputs.recording import Recorder
 from sim.policy.levers import LEVER_NAMES, build_levers, check_levers_after_run, expand_scenario
-from sim.world.scenario import World, build_world, prepare_config, ramp_share
+from sim.world.calendar import ramp_share
+from sim.world.scenario import World, build_world, prepare_config
 
 __all__ = ["CoercionModel"]
 

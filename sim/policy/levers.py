@@ -825,7 +825,7 @@ class Substitution(Lever):
 
     @override
     def act(self, model, state) -> None:
-        from sim.world.scenario import ramp_share
+        from sim.world.calendar import ramp_share
 
         t = model.step_index
         first = state.country == self.countries[0]

@@ -98,3 +98,12 @@ def _coverage(cal: MonthlyCalendar, start: _dt.date, end: _dt.date | None) -> np
     out = cal._coverage_uncached(start, end)
     out.flags.writeable = False
     return out
+
+
+def ramp_share(step: int, start: int, ramp: int) -> float:
+    """Share of a linear ramp completed at ``step`` (0 before ``start``, 1 after ``start + ramp``)."""
+    if step < start:
+        return 0.0
+    if ramp <= 0:
+        return 1.0
+    return min(1.0, (step - start + 1) / ramp)

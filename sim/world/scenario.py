@@ -27,7 +27,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from sim.coercion.measures import DOMESTIC_TYPES, MEASURE_TYPES, ExportQuota, MeasureArrays, link_quota_years
-from sim.world.calendar import MonthlyCalendar, parse_date, parse_month
+from sim.world.calendar import MonthlyCalendar, parse_date, parse_month, ramp_share  # noqa: F401 (re-exported)
 from sim.world.config import REQUIRED_HINTS, check_scenario_schema, is_generated
 from sim.world.plain import PlainConfig
 from sim.world.schema import (
@@ -762,12 +762,3 @@ def _baseline_overload(index: int, good, country: str, demand: float, capacity: 
         f"capacity = {host_limit * 12:.4g} per year); allowed: a recovery rate, host output or recycled capacity "
         f"that covers the by-product's baseline demand (or a lower demand for it)"
     )
-
-
-def ramp_share(step: int, start: int, ramp: int) -> float:
-    """Share of a linear ramp completed at ``step`` (0 before ``start``, 1 after ``start + ramp``)."""
-    if step < start:
-        return 0.0
-    if ramp <= 0:
-        return 1.0
-    return min(1.0, (step - start + 1) / ramp)
