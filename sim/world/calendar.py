@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["parse_date", "parse_month", "MonthlyCalendar"]
+__all__ = ["parse_date", "parse_month", "MonthlyCalendar", "ramp_share"]
 
 
 def parse_date(value: str, *, field: str, end_of_period: bool = False) -> _dt.date:
