@@ -60,7 +60,7 @@ from sim.coercion.measures import (
     InformalExportRestriction,
     InformalImportRestriction,
 )
-from sim.policy.levers import InactiveLeverWarning
+from sim.policy.levers import InactiveLeverWarning, shift_sourcing_toward
 
 __all__ = [
     "GAME_INSTRUMENTS",
@@ -524,7 +524,6 @@ class StrategicCoercer:
 
     def _absorb(self, model) -> None:
         """After the month: committed members move sourcing toward a target's shut-out exports."""
-        w = model.world
         for ep in self.episodes:
             if not ep.imposed or ep.support <= 0:
                 continue
@@ -537,22 +536,9 @@ class StrategicCoercer:
                 if not cc.absorb_exports:
                     continue
                 buyers = co["members"][co["members"] != ep.target]
+                rate = float(cc.absorb_rate) * ep.support
                 for g in goods:
-                    rows = np.flatnonzero((w.row_good == g) & np.isin(model._row_destination, buyers))
-                    if rows.size == 0:
-                        continue
-                    slot = w.slot_origin[rows] == ep.target
-                    has = slot.any(axis=1)
-                    rows, slot = rows[has], slot[has]
-                    if rows.size == 0:
-                        continue
-                    wts = model.weights[rows]
-                    cur = np.where(slot, wts, 0.0).sum(axis=1)
-                    rate = float(cc.absorb_rate) * ep.support
-                    new = cur + rate * np.maximum(float(cc.absorb_max_share) - cur, 0.0)
-                    others = 1.0 - cur
-                    scale = np.where(others > 0, (1.0 - new) / np.where(others > 0, others, 1.0), 1.0)
-                    model.weights[rows] = np.where(slot, new[:, None], wts * scale[:, None])
+                    shift_sourcing_toward(model, int(g), buyers, ep.target, rate, float(cc.absorb_max_share))
 
     # ------------------------------------------------------------------ lookahead
     def _rollout(self, model, t: int, action) -> tuple[np.ndarray, int]:

@@ -53,6 +53,7 @@ __all__ = [
     "build_levers",
     "coercion_in_force",
     "check_levers_after_run",
+    "shift_sourcing_toward",
 ]
 
 #: Levers in the order they act within a phase: a state's own reserve releases before coalition partners
@@ -1198,27 +1199,40 @@ class CollectiveResponse(Lever):
         _, imp = self.coerced(model, t)
         if not imp.any():
             return
-        w = model.world
         for g, target in zip(*np.nonzero(imp), strict=True):
-            rows = np.flatnonzero(
-                (w.row_good == g) & np.isin(model._row_destination, self.countries) & (model._row_destination != target)
-            )
-            if rows.size == 0:
-                continue
-            slot = w.slot_origin[rows] == target
-            has = slot.any(axis=1)
-            rows, slot = rows[has], slot[has]
-            if rows.size == 0:
-                continue
-            wts = model.weights[rows]
-            cur = np.where(slot, wts, 0.0).sum(axis=1)
-            goal = float(n.max_target_share)
-            new = cur + float(n.purchase_shift_rate) * np.maximum(goal - cur, 0.0)
-            if np.any(new > cur + 1e-12):
+            rate, goal = float(n.purchase_shift_rate), float(n.max_target_share)
+            if shift_sourcing_toward(model, int(g), self.countries, int(target), rate, goal):
                 self.mark(model, "buy_target_exports")
-            others = 1.0 - cur
-            scale = np.where(others > 0, (1.0 - new) / np.where(others > 0, others, 1.0), 1.0)
-            model.weights[rows] = np.where(slot, new[:, None], wts * scale[:, None])
+
+
+def shift_sourcing_toward(model, good: int, buyers: np.ndarray, origin: int, rate: float, max_share: float) -> bool:
+    """Move buyers' sourcing of ``good`` toward ``origin`` (a coalition absorbing a coerced member's
+    shut-out exports).
+
+    Every purchase row of ``good`` in a ``buyers`` country (``origin`` itself excluded) that can buy
+    from ``origin`` raises its weight on it by ``rate`` of the gap to ``max_share``; its other
+    origins are scaled down in proportion, so its weights still sum to one.
+
+    Returns:
+        Whether any weight rose.
+    """
+    w = model.world
+    dest = model._row_destination
+    rows = np.flatnonzero((w.row_good == good) & np.isin(dest, buyers) & (dest != origin))
+    if rows.size == 0:
+        return False
+    slot = w.slot_origin[rows] == origin
+    has = slot.any(axis=1)
+    rows, slot = rows[has], slot[has]
+    if rows.size == 0:
+        return False
+    wts = model.weights[rows]
+    cur = np.where(slot, wts, 0.0).sum(axis=1)
+    new = cur + rate * np.maximum(max_share - cur, 0.0)
+    others = 1.0 - cur
+    scale = np.where(others > 0, (1.0 - new) / np.where(others > 0, others, 1.0), 1.0)
+    model.weights[rows] = np.where(slot, new[:, None], wts * scale[:, None])
+    return bool(np.any(new > cur + 1e-12))
 
 
 _CLASSES: dict[str, type[Lever]] = {
