@@ -269,19 +269,14 @@ def _coercer_import_shares(model) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass
-class CounterTariff(ImportTariff):
-    """A coalition member's counter-tariff on imports from the coercer, in force while the coercer runs a
-    discriminatory measure against any member (see :class:`CollectiveResponse`).
+class _WhileMemberCoerced:
+    """A coalition's counter-measure: in force while the coercer runs a discriminatory measure
+    against any member of its :class:`CollectiveResponse` (``lever``) in ``model``.
     """
 
     lever: object = None
     model: object = None
     counter_measure: ClassVar[bool] = True
-    classifier: ClassVar[dict] = {
-        "instrument": "counter_tariff",
-        "side": "import",
-        "example": "G7 coordination platform, 2023",
-    }
 
     def in_force(self, step: int) -> float:
         """1 while any coalition member is coerced, else 0."""
@@ -289,24 +284,30 @@ class CounterTariff(ImportTariff):
 
 
 @dataclass
-class CounterRestriction(ExportBan):
+class CounterTariff(_WhileMemberCoerced, ImportTariff):
+    """A coalition member's counter-tariff on imports from the coercer, in force while the coercer runs a
+    discriminatory measure against any member (see :class:`CollectiveResponse`).
+    """
+
+    classifier: ClassVar[dict] = {
+        "instrument": "counter_tariff",
+        "side": "import",
+        "example": "G7 coordination platform, 2023",
+    }
+
+
+@dataclass
+class CounterRestriction(_WhileMemberCoerced, ExportBan):
     """A coalition member's counter-restriction: it withholds ``intensity`` (the coalition's commitment
     strength) of its exports of the leverage goods to the coercer while the coercer runs a
     discriminatory measure against any member (see :class:`CollectiveResponse`).
     """
 
-    lever: object = None
-    model: object = None
-    counter_measure: ClassVar[bool] = True
     classifier: ClassVar[dict] = {
         "instrument": "counter_restriction",
         "side": "export",
         "example": "collective resilience counter-threat (Cha 2023)",
     }
-
-    def in_force(self, step: int) -> float:
-        """1 while any coalition member is coerced, else 0."""
-        return 1.0 if self.lever.any_member_coerced(self.model, step) else 0.0
 
 
 class Lever:
