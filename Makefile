@@ -54,7 +54,7 @@ bench: $(STAMP)
 # MUTANTS: mutant name patterns (e.g. MUTANTS='sim.world.calendar.*'); MUTATION_JOBS: parallel test processes.
 # Afterwards: `.venv/bin/mutmut results` lists survivors, `.venv/bin/mutmut show NAME` shows one;
 # docs/mutation.md keeps the scores and the reviewed list of survivors.
-MUTANTS ?= sim.world.calendar.* sim.coercion.measures.* sim.outputs.files.* sim.policy.levers.*
+MUTANTS ?= sim.world.calendar.* sim.coercion.measures.* sim.reporting.files.* sim.policy.levers.*
 MUTATION_JOBS ?= 2
 mutation: $(STAMP)
 	nice -n 19 $(VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) $(foreach m,$(MUTANTS),'$(m)')

@@ -42,7 +42,7 @@ from kernel_timing import instrument
 timer = instrument()  # time every compiled kernel the step calls (see benchmarks/kernel_timing.py)
 from sim.api import compose_config
 from sim.model.model import CoercionModel
-from sim.outputs.metrics import compute_metrics
+from sim.reporting.metrics import compute_metrics
 from sim.world.scenario import prepare_config
 months = int(sys.argv[1])
 t0 = time.perf_counter()

@@ -29,8 +29,8 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from sim.api import compose_config, run_config
-from sim.outputs.figures import save_figure, style
-from sim.outputs.files import atomic_write_text, write_parquet
+from sim.reporting.figures import save_figure, style
+from sim.reporting.files import atomic_write_text, write_parquet
 from sim.world.assumptions import assumption_value, with_assumption
 from sim.world.scenario import validate_config
 

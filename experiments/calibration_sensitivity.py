@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 import sim
-from sim.outputs.figures import save_figure, style
-from sim.outputs.files import write_parquet
+from sim.reporting.figures import save_figure, style
+from sim.reporting.files import write_parquet
 from sim.world.config import ModelConfig
 
 OUT = Path(__file__).resolve().parent / "results"

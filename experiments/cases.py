@@ -7,7 +7,7 @@ For each of ``australia_2020``, ``gallium_germanium_2023``, ``rare_earth_magnets
 ``experiments/results/cases/``:
 
 * ``<case>.{png,pdf}``: the model's four-panel overview (prices, import shares, output loss, flows;
-  :func:`sim.outputs.figures.overview_figure`), with the measure periods shaded;
+  :func:`sim.reporting.figures.overview_figure`), with the measure periods shaded;
 * ``australia_2020_redirection.{png,pdf}``: per good, the share of Australia's lost Chinese sales re-sold
   elsewhere within 12 and 24 months and the producer price received (12-month average / start);
 * ``rare_earth_magnets_2025_chain.{png,pdf}`` and ``gallium_germanium_2023_chain.{png,pdf}``: the value
@@ -27,8 +27,8 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 import sim
-from sim.outputs.figures import overview_figure, save_figure, style
-from sim.outputs.files import atomic_write_text
+from sim.reporting.figures import overview_figure, save_figure, style
+from sim.reporting.files import atomic_write_text
 
 OUT = Path(__file__).resolve().parent / "results" / "cases"
 CASES = ("australia_2020", "gallium_germanium_2023", "rare_earth_magnets_2025", "us_tariffs_2025")

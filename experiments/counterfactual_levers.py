@@ -110,7 +110,7 @@ def figure(table: pd.DataFrame):
     """Four panels: Japan's output loss, peak price paid, months of shortage, damage avoided vs cost."""
     import matplotlib.pyplot as plt
 
-    from sim.outputs.figures import style
+    from sim.reporting.figures import style
 
     with style():
         fig, axes = plt.subplots(2, 2, figsize=(7.2, 6.4))
@@ -152,8 +152,8 @@ def figure(table: pd.DataFrame):
 
 def write(table: pd.DataFrame, out: Path) -> list[Path]:
     """Write the table (CSV, Parquet) and the figure (PNG, PDF) atomically into ``out``."""
-    from sim.outputs.figures import save_figure
-    from sim.outputs.files import atomic_write_bytes, atomic_write_text
+    from sim.reporting.figures import save_figure
+    from sim.reporting.files import atomic_write_bytes, atomic_write_text
 
     out.mkdir(parents=True, exist_ok=True)
     csv = out / "counterfactual_levers.csv"

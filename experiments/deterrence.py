@@ -166,7 +166,7 @@ def figure(table: pd.DataFrame):
     """Four panels against coalition size, one line per commitment (stocks: solid none, dashed 3 months)."""
     import matplotlib.pyplot as plt
 
-    from sim.outputs.figures import style
+    from sim.reporting.figures import style
 
     panels = [
         ("p_targeted_member", "a  P(member targeted in the decade)"),
@@ -198,8 +198,8 @@ def figure(table: pd.DataFrame):
 
 def write(runs: pd.DataFrame, table: pd.DataFrame, out: Path) -> list[Path]:
     """Write the run table (Parquet), the cell table (CSV) and the figure (PNG, PDF) atomically."""
-    from sim.outputs.figures import save_figure
-    from sim.outputs.files import atomic_write_bytes, atomic_write_text
+    from sim.reporting.figures import save_figure
+    from sim.reporting.files import atomic_write_bytes, atomic_write_text
 
     out.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()

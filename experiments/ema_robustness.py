@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from sim.experiments import exploration as ex
-from sim.outputs.figures import save_figure
-from sim.outputs.files import write_parquet
+from sim.reporting.figures import save_figure
+from sim.reporting.files import write_parquet
 
 OUT = Path(__file__).resolve().parent / "results" / "ema"
 CASE = "minimal"

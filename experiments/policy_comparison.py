@@ -12,7 +12,7 @@ Three paper figures (PNG and PDF, project style) in ``experiments/results/policy
 
 Each part is a Hydra multirun (``hydra/launcher=local_parallel``) into its own sweep directory with
 ``resume=true``, so an interrupted run picks up where it stopped; the collector's
-``results.parquet`` feeds the figures (``sim.outputs.sweep_figures``).
+``results.parquet`` feeds the figures (``sim.reporting.sweep_figures``).
 
 Run: ``.venv/bin/python experiments/policy_comparison.py [--part levers|fan|all] [--replications N]
 [--lever-replications N]`` (about 3 minutes on 2 cores with the defaults). The lever grid runs
@@ -29,8 +29,8 @@ import sys
 from pathlib import Path
 
 from sim.experiments.collect import collect, load_timeseries
-from sim.outputs.figures import save_figure
-from sim.outputs.sweep_figures import cost_effectiveness_frontier, frontier_table, outcome_heatmap, price_fan_chart
+from sim.reporting.figures import save_figure
+from sim.reporting.sweep_figures import cost_effectiveness_frontier, frontier_table, outcome_heatmap, price_fan_chart
 
 OUT = Path(__file__).resolve().parent / "results" / "policy"
 EXE = str(Path(sys.executable).parent / "coercion-sim")

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from sim.experiments.sensitivity import Outcome, Uncertainty, analyze, indices_figure, run_experiments, sample
-from sim.outputs.figures import save_figure
-from sim.outputs.files import write_parquet
+from sim.reporting.figures import save_figure
+from sim.reporting.files import write_parquet
 
 OUT = Path(__file__).resolve().parent / "results" / "sensitivity"
 SCENARIO = "rare_earth_2010"

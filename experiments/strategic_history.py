@@ -95,7 +95,7 @@ def compare(ep: pd.DataFrame) -> dict:
 
 
 def main(argv=None) -> None:
-    from sim.outputs.files import atomic_write_bytes, atomic_write_text
+    from sim.reporting.files import atomic_write_bytes, atomic_write_text
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--replications", type=int, default=20)

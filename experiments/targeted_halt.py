@@ -24,7 +24,7 @@ import pandas as pd
 
 import sim
 from sim.api import compose_config
-from sim.outputs.files import atomic_write_text
+from sim.reporting.files import atomic_write_text
 
 OUT = Path(__file__).resolve().parent / "results" / "targeted_halt"
 WINDOW = ("2010-09", "2011-03")

@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from counterfactual_levers import VARIANTS  # noqa: E402
 
 from sim.experiments import calibration as cal  # noqa: E402
-from sim.outputs.files import atomic_write_bytes, atomic_write_text  # noqa: E402
+from sim.reporting.files import atomic_write_bytes, atomic_write_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BUDGETS = {
@@ -66,7 +66,7 @@ def _parquet(df: pd.DataFrame, path: Path) -> None:
 
 
 def _bar(total: int, desc: str, mode: str):
-    from sim.outputs.progress import shown
+    from sim.reporting.progress import shown
 
     return tqdm(total=total, desc=f"[coercion-sim] {desc}", disable=not shown(mode), file=sys.stderr, mininterval=1.0)
 
@@ -112,7 +112,7 @@ def figures(out: Path, posterior: pd.DataFrame, predictive: pd.DataFrame, levers
     """Corner plot, fan charts (every case; the in-sample one with the observations) and the lever chart."""
     import matplotlib.pyplot as plt
 
-    from sim.outputs.figures import save_figure, style
+    from sim.reporting.figures import save_figure, style
 
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -231,7 +231,7 @@ def main(argv=None) -> int:
     parser.add_argument("--progress", choices=("auto", "always", "never"), default="auto")
     parser.add_argument("--cases", nargs="*", default=list(cal.SHIPPED_CASES))
     args = parser.parse_args(argv)
-    from sim.outputs.figures import load_history
+    from sim.reporting.figures import load_history
 
     history = load_history("rare_earth_2010_history.csv")
     if args.report_only is not None:

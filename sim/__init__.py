@@ -15,8 +15,8 @@ __all__ = ["__version__", "RunResult", "compose_config", "run"]
 
 #: Names of :mod:`sim.api` served from here on first use.
 _API_NAMES = ("RunResult", "compose_config", "run")
-#: Submodules reachable as attributes (``sim.outputs.metrics.METRIC_DOCS``) without importing them first.
-_LAZY_MODULES = ("api", "world", "model", "market", "coercion", "policy", "outputs", "experiments")
+#: Submodules reachable as attributes (``sim.reporting.metrics.METRIC_DOCS``) without importing them first.
+_LAZY_MODULES = ("api", "world", "model", "market", "coercion", "policy", "reporting", "experiments")
 
 
 def __getattr__(name: str):
@@ -32,7 +32,7 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    """The module's names with the lazily imported ones (``sim.run``, ``sim.outputs.metrics``, ...), so tab
+    """The module's names with the lazily imported ones (``sim.run``, ``sim.reporting.metrics``, ...), so tab
     completion and ``dir(sim)`` show them before their first use.
     """
     return sorted(set(globals()) | set(_API_NAMES) | set(_LAZY_MODULES))

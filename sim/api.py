@@ -18,9 +18,9 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from sim.model.model import CoercionModel
-from sim.outputs.files import provenance
-from sim.outputs.metrics import compute_metrics
-from sim.outputs.progress import MonthProgress
+from sim.reporting.files import provenance
+from sim.reporting.metrics import compute_metrics
+from sim.reporting.progress import MonthProgress
 from sim.world.config import (
     CONFIG_DIR,
     SCHEMA_NAMES,
@@ -41,7 +41,7 @@ class RunResult:
     Attributes:
         timeseries: Tidy table (``date, step, country, good, variable, value``).
         flows: Tidy trade flows (``date, step, good, origin, destination, quantity, value``).
-        metrics: Scalar outcomes (see :data:`sim.outputs.metrics.METRIC_DOCS`).
+        metrics: Scalar outcomes (see :data:`sim.reporting.metrics.METRIC_DOCS`).
         config: The resolved configuration.
         provenance: Versions, seed, wall time.
         model: The finished model if ``keep_model`` was set (else ``None``, so it can be freed).
@@ -142,7 +142,7 @@ def run_config(cfg: DictConfig, *, keep_model: bool = False, progress: str | Cal
         cfg: A composed config (see :func:`compose_config`).
         keep_model: Keep the finished model on the result (for inspecting agents).
         progress: ``"auto"``, ``"always"``, ``"never"`` (a tqdm bar on stderr, see
-            :mod:`sim.outputs.progress`), a callable ``(done, total)``, or ``None`` to use ``cfg.output.progress``.
+            :mod:`sim.reporting.progress`), a callable ``(done, total)``, or ``None`` to use ``cfg.output.progress``.
     """
     started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()

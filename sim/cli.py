@@ -9,7 +9,7 @@ In a multirun (``coercion-sim -m ...``) each job does the same in its own direct
 draws no figures unless ``output.figures=true``, a failed run writes ``failed.json`` and lets the
 sweep go on, and ``resume=true`` skips jobs whose complete outputs exist (see :mod:`sim.experiments.sweep`).
 
-Faults: a run (or sweep, or sweep job) claims its output folder (:class:`sim.outputs.files.OutputLock`), so a
+Faults: a run (or sweep, or sweep job) claims its output folder (:class:`sim.reporting.files.OutputLock`), so a
 second run pointed at the same folder stops at once (exit code 2, naming the holder's pid and host);
 an output folder that cannot be written (full disk, no permission, a path through a file) stops a
 single run with ``error: cannot write ...`` (exit code 1), removes what it had written, and leaves no
@@ -61,7 +61,7 @@ def write_outputs(
     is written) nor one of an incomplete run.
     """
     from sim.experiments.sweep import COMPLETE_FILE
-    from sim.outputs.files import atomic_write_text, write_json, write_parquet
+    from sim.reporting.files import atomic_write_text, write_json, write_parquet
 
     t0 = time.perf_counter()
     outdir = Path(outdir)
@@ -113,9 +113,9 @@ def _remove_written(written: list[Path], outdir: Path) -> None:
 
 def _announce(what: str, cfg: DictConfig) -> None:
     """One progress line on stderr (``output.progress``: ``always``, or ``auto`` on a terminal), for
-    a step that takes seconds without other output, such as drawing the figures (:func:`sim.outputs.progress.announce`).
+    a step that takes seconds without other output, such as drawing the figures (:func:`sim.reporting.progress.announce`).
     """
-    from sim.outputs.progress import announce
+    from sim.reporting.progress import announce
 
     mode = str(OmegaConf.select(cfg, "output.progress", default="auto"))
     announce(what, mode, str(OmegaConf.select(cfg, "scenario.name", default="run")))
@@ -124,7 +124,7 @@ def _announce(what: str, cfg: DictConfig) -> None:
 def figures_wanted(cfg: DictConfig, *, sweep_job: bool) -> bool:
     """Whether a run draws its figures: ``output.figures`` ``true``/``false`` as set; ``auto`` (the
     default) draws them for a single run and not for a job of a sweep, where the two figures would
-    cost several times the run itself (compare a sweep's results with :mod:`sim.outputs.sweep_figures`).
+    cost several times the run itself (compare a sweep's results with :mod:`sim.reporting.sweep_figures`).
     """
     value = cfg.output.figures
     if isinstance(value, bool):
@@ -144,7 +144,7 @@ def _write_figures(result, figdir: Path, written: list[Path], workers: FigureWor
     another here.
     """
     scenario = OmegaConf.to_container(result.config.scenario, resolve=True)
-    from sim.outputs.figure_names import run_figure_names
+    from sim.reporting.figure_names import run_figure_names
 
     names = run_figure_names(scenario)
     start = len(written)
@@ -152,7 +152,7 @@ def _write_figures(result, figdir: Path, written: list[Path], workers: FigureWor
     if workers is not None:
         paths = workers.draw(names, result.timeseries, result.flows, scenario, figdir)
     else:
-        from sim.outputs.figures import draw_run_figure
+        from sim.reporting.figures import draw_run_figure
 
         paths = [p for name in names for p in draw_run_figure(name, result.timeseries, result.flows, scenario, figdir)]
     del written[start:]
@@ -163,8 +163,8 @@ class FigureWorkers:
     """Worker processes that draw a run's figures side by side while the command does the rest.
 
     Started before the run, each worker imports Matplotlib and loads its fonts
-    (:func:`sim.outputs.figures.warm_up`) while the model simulates, on a core the simulation leaves idle;
-    when the tables are ready, each draws one figure (:func:`sim.outputs.figures.draw_run_figure`). The
+    (:func:`sim.reporting.figures.warm_up`) while the model simulates, on a core the simulation leaves idle;
+    when the tables are ready, each draws one figure (:func:`sim.reporting.figures.draw_run_figure`). The
     figures are the same as drawn in the command's own process; only where the work happens
     changes. Workers are fresh interpreters (``spawn``), so nothing of the parent's state, threads
     or locks is inherited. Use as a context manager, or call :meth:`close`.
@@ -249,7 +249,7 @@ def _figure_workers(cfg: DictConfig) -> FigureWorkers | contextlib.AbstractConte
     """Worker processes for a single run's figures (:func:`figure_worker_count`), started now so
     they load Matplotlib while the model runs; or none, and the figures are drawn in this process.
     """
-    from sim.outputs.figure_names import run_figure_names
+    from sim.reporting.figure_names import run_figure_names
 
     n = figure_worker_count(len(run_figure_names(cfg.scenario)))
     return FigureWorkers(n) if n else contextlib.nullcontext()
@@ -257,14 +257,14 @@ def _figure_workers(cfg: DictConfig) -> FigureWorkers | contextlib.AbstractConte
 
 def _warm_up() -> None:
     """Load Matplotlib and what saving a figure needs, in a worker process (:class:`FigureWorkers`)."""
-    from sim.outputs.figures import warm_up
+    from sim.reporting.figures import warm_up
 
     warm_up()
 
 
 def _draw_figure(name, timeseries, flows, scenario, figdir):
     """One figure, in a worker process (:class:`FigureWorkers`)."""
-    from sim.outputs.figures import draw_run_figure
+    from sim.reporting.figures import draw_run_figure
 
     return draw_run_figure(name, timeseries, flows, scenario, figdir)
 
@@ -456,7 +456,7 @@ def _clean_failed_run_dir(outdir: Path) -> None:
         cwd = Path(HydraConfig.get().runtime.cwd).resolve()
     except Exception:  # not inside a Hydra app
         cwd = Path(os.getcwd()).resolve()
-    from sim.outputs.files import LOCK_FILE, remove_empty_folders
+    from sim.reporting.files import LOCK_FILE, remove_empty_folders
 
     outdir = outdir.resolve()
     if not outdir.is_dir() or outdir == cwd or outdir in cwd.parents:
@@ -492,7 +492,7 @@ def _sweep_job(cfg: DictConfig, outdir: Path, overrides: list[str]) -> str:
     jobs still run) and the job is left to it. The job claims its folder while it runs and first
     removes the temporary files of an earlier attempt killed mid-write.
     """
-    from sim.outputs.files import FolderInUseError, OutputLock, remove_temp_files
+    from sim.reporting.files import FolderInUseError, OutputLock, remove_temp_files
 
     log = logging.getLogger("coercion-sim.sweep")
     lock = OutputLock(outdir)
@@ -564,7 +564,7 @@ def _app(cfg: DictConfig) -> str | None:
     from omegaconf.errors import OmegaConfBaseException
 
     from sim.experiments.sweep import claim_output_folder, run_seed
-    from sim.outputs.files import remove_temp_files
+    from sim.reporting.files import remove_temp_files
     from sim.world.scenario import ScenarioError, prepare_config
 
     claim_output_folder(outdir, "hydra.run.dir")  # already claimed by SweepCallback.on_run_start

@@ -3,7 +3,7 @@ of a run fail to be written, or kill the run while it writes that file.
 
 A fault is a spec ``ACTION:TARGET``. ``TARGET`` is the end of the path of the file the run means to
 write (``metrics.json``, ``2/metrics.json`` for job 2 of a sweep, ``figures/overview.pdf``); the run
-writes it through a temporary file ``.NAME.<random>.tmp`` beside it (:mod:`sim.outputs.files`), and the
+writes it through a temporary file ``.NAME.<random>.tmp`` beside it (:mod:`sim.reporting.files`), and the
 fault strikes when that temporary file is created or flushed to disk. ``ACTION`` is
 
 * ``enospc``: flushing the file fails with ``OSError(ENOSPC)``, as on a full disk;

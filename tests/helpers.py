@@ -29,7 +29,7 @@ SCENARIO_DIR = CONFIG_DIR / "scenario"
 MINIMAL_YAML = SCENARIO_DIR / "minimal.yaml"
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 
-#: Columns of timeseries.parquet and flows.parquet, in order (sim/outputs/recording.py).
+#: Columns of timeseries.parquet and flows.parquet, in order (sim/reporting/recording.py).
 TIMESERIES_COLUMNS = ["date", "step", "country", "good", "variable", "value"]
 FLOWS_COLUMNS = ["date", "step", "good", "origin", "destination", "quantity", "value"]
 #: Variables the brief requires in the time series (at least these).
@@ -130,8 +130,8 @@ def metric_key_regex(goods: Iterable[str], countries: Iterable[str]) -> re.Patte
     """A regex matching every key documented in ``METRIC_DOCS``, with ``<good>``, ``<country>`` and
     ``<lever>`` placeholders standing for the scenario's goods and countries and the policy levers
     (``<sector>``: any user sector's name)."""
-    from sim.outputs.metrics import METRIC_DOCS
     from sim.policy.levers import LEVER_NAMES
+    from sim.reporting.metrics import METRIC_DOCS
 
     g = "(?:" + "|".join(re.escape(x) for x in goods) + ")"
     c = "(?:" + "|".join(re.escape(x) for x in countries) + ")"

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 import sim.api
 from sim.api import RunResult, compose_config, run
 from sim.model.model import CoercionModel
-from sim.outputs.progress import MonthProgress, announce
+from sim.reporting.progress import MonthProgress, announce
 from sim.world.scenario import ScenarioError
 
 #: A short run: six months without measures (the minimal quota starts in 2021).
@@ -192,7 +192,7 @@ def test_dir_lists_the_lazy_entry_points():
     import sim
 
     names = dir(sim)
-    for name in [*sim.__all__, "world", "model", "market", "coercion", "policy", "outputs", "experiments"]:
+    for name in [*sim.__all__, "world", "model", "market", "coercion", "policy", "reporting", "experiments"]:
         assert name in names, name
     for name in names:
         getattr(sim, name)

@@ -146,7 +146,7 @@ def _reach(graph: dict[str, set[str]], start: str) -> set[str]:
 
 
 def test_the_tree_has_the_packages_of_the_data_flow():
-    for pkg in ("world", "model", "market", "coercion", "policy", "outputs", "experiments"):
+    for pkg in ("world", "model", "market", "coercion", "policy", "reporting", "experiments"):
         assert (SIM / pkg / "__init__.py").is_file(), f"sim/{pkg}/ is not a package"
     flat = sorted(p.name for p in SIM.glob("*.py"))
     assert flat == ["__init__.py", "api.py", "cli.py"], f"modules left flat in sim/: {flat}"

@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sim.experiments import calibration as cal
-from sim.outputs.figures import load_history
+from sim.reporting.figures import load_history
 
 
 @pytest.fixture(scope="module")

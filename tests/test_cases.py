@@ -14,7 +14,7 @@ import helpers
 import pytest
 from omegaconf import OmegaConf
 
-from sim.outputs.files import OUTPUT_FILES
+from sim.reporting.files import OUTPUT_FILES
 from sim.world.config import CONFIG_DIR
 from sim.world.scenario import ScenarioError, validate_config
 

@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from sim.outputs.files import OUTPUT_FILES
-from sim.outputs.metrics import METRIC_DOCS
-from sim.outputs.recording import VARIABLES
+from sim.reporting.files import OUTPUT_FILES
+from sim.reporting.metrics import METRIC_DOCS
+from sim.reporting.recording import VARIABLES
 from sim.world.config import MAX_SCENARIO_FILE_BYTES, REQUIRED_HINTS
 
 MINIMAL_GOODS = ["ore"]
@@ -409,7 +409,7 @@ def test_output_flows_false_writes_no_flows(cli_runs):
 
 @pytest.mark.slow
 def test_figures_are_written(tmp_path):
-    pytest.importorskip("sim.outputs.figures", reason="sim/outputs/figures.py is not there yet")
+    pytest.importorskip("sim.reporting.figures", reason="sim/reporting/figures.py is not there yet")
     helpers.warm_numba_cache()
     run = _ok(helpers.run_cli(["scenario=minimal", "seed=1"], tmp_path / "fig"))
     figdir = run.run_dir / "figures"
@@ -816,7 +816,7 @@ def test_figure_workers_only_with_idle_cores(monkeypatch):
 def test_figure_workers_draw_the_same_files_as_the_command_itself(tmp_path):
     """The worker path writes the figures a run draws in its own process (same names, PNG and PDF)."""
     from sim.cli import FigureWorkers
-    from sim.outputs import figures as F
+    from sim.reporting import figures as F
 
     ts = pd.DataFrame(
         {
@@ -843,10 +843,10 @@ def test_the_command_process_imports_no_matplotlib_unless_it_draws_itself():
     workers to start needs none of it."""
     code = (
         "import sys\n"
-        "import sim.cli, sim.api, sim.outputs.files, sim.outputs.recording, sim.outputs.metrics\n"
+        "import sim.cli, sim.api, sim.reporting.files, sim.reporting.recording, sim.reporting.metrics\n"
         "from omegaconf import OmegaConf\n"
         "from sim.cli import figure_worker_count, figures_wanted\n"
-        "from sim.outputs.figure_names import run_figure_names\n"
+        "from sim.reporting.figure_names import run_figure_names\n"
         "cfg = OmegaConf.create({'output': {'figures': 'auto'}, 'scenario': {'history': 'x.csv'}})\n"
         "assert figures_wanted(cfg, sweep_job=False)\n"
         "assert run_figure_names(cfg.scenario) == ['overview', 'history']\n"

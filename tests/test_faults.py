@@ -28,7 +28,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.outputs.files import LOCK_FILE, OUTPUT_FILES, FolderInUseError, OutputLock
+from sim.reporting.files import LOCK_FILE, OUTPUT_FILES, FolderInUseError, OutputLock
 
 #: A small, fast sweep: four seeds of ``minimal``, no figures or flows.
 SWEEP_ARGS = ["scenario=minimal", "output.figures=false", "output.flows=false", "seed=range(0,4)"]
@@ -611,7 +611,7 @@ def test_output_lock_never_has_two_holders(tmp_path_factory, steps):
 
 @given(st.sampled_from(["metrics.json", "timeseries.parquet", "provenance.json", "config.yaml"]))
 def test_fault_injection_recognises_the_temporary_files_of_atomic_writes(tmp_path_factory, name):
-    """The test harness itself: the temporary file of :func:`sim.outputs.files.atomic_write_bytes` maps to
+    """The test harness itself: the temporary file of :func:`sim.reporting.files.atomic_write_bytes` maps to
     the file it stands for (otherwise the faults above would never strike).
     """
     import tempfile
@@ -629,7 +629,7 @@ def test_only_the_temporary_files_of_our_own_writes_are_removed(tmp_path):
     """Left-over temporary files of a run's files (and figures) go; anything else in the folder, which
     may be the working directory, stays.
     """
-    from sim.outputs.files import remove_temp_files
+    from sim.reporting.files import remove_temp_files
 
     ours = [".metrics.json.k3j_x9a2.tmp", ".results.parquet.abcdefgh.tmp", "figures/.overview.q1w2e3r4.pdf.tmp"]
     theirs = [

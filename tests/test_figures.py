@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from sim.outputs import figures as F
+from sim.reporting import figures as F
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -485,7 +485,7 @@ def test_save_figure_keeps_long_tick_labels_inside_the_png(tmp_path):
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    from sim.outputs.figures import save_figure, style
+    from sim.reporting.figures import save_figure, style
 
     with style():
         fig, ax = plt.subplots(figsize=(6.5, 3.2))

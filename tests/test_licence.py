@@ -235,7 +235,7 @@ def test_the_price_cap_months_count_the_months_a_buyer_paid_a_capped_price():
     scenario["goods"][0]["price_cap"] = 1.3
     model = CoercionModel(cfg_of(scenario))
     model.run()
-    from sim.outputs.metrics import compute_metrics
+    from sim.reporting.metrics import compute_metrics
 
     metrics = compute_metrics(model)
     assert metrics["price_cap_months.ore.JPN"] > 0

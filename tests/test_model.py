@@ -22,7 +22,7 @@ import sim.api
 from sim.api import run
 from sim.model.agents import ProducerFirm, StateAgent, UserFirm
 from sim.model.model import CoercionModel
-from sim.outputs.recording import VARIABLES
+from sim.reporting.recording import VARIABLES
 from sim.world.scenario import RECORDABLE_VARIABLES
 
 COUNTRIES = ["CHN", "JPN", "AUS"]

@@ -1,4 +1,4 @@
-"""Writing a run's data files (sim/outputs/files.py): every writer goes through a temporary file and a rename,
+"""Writing a run's data files (sim/reporting/files.py): every writer goes through a temporary file and a rename,
 so a crash mid-write leaves the previous file (or none), never a truncated one; and provenance records
 what produced the run.
 """
@@ -14,7 +14,7 @@ import helpers
 import pandas as pd
 import pytest
 
-import sim.outputs.files as outputs
+import sim.reporting.files as outputs
 
 TABLE = pd.DataFrame({"step": [0, 1, 2], "country": ["JPN", "JPN", "CHN"], "value": [1.5, 2.5, -0.25]})
 

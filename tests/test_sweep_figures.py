@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from sim.outputs.figures import save_figure
-from sim.outputs.sweep_figures import cost_effectiveness_frontier, frontier_table, outcome_heatmap, price_fan_chart
+from sim.reporting.figures import save_figure
+from sim.reporting.sweep_figures import cost_effectiveness_frontier, frontier_table, outcome_heatmap, price_fan_chart
 
 MONTHS = (0.0, 3.0, 6.0)
 SPEEDS = (1.0, 2.0)
@@ -134,7 +134,7 @@ def test_fan_chart_bands(tmp_path):
 
 
 def test_heat_map_title_says_one_run_not_mean_over_1_runs():
-    from sim.outputs.sweep_figures import _runs_per_cell
+    from sim.reporting.sweep_figures import _runs_per_cell
 
     assert _runs_per_cell(1, 1) == "one run per cell"
     assert _runs_per_cell(3, 3) == "mean over 3 runs per cell"

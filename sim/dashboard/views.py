@@ -1,7 +1,7 @@
 """The dashboard's figures, drawn from a running model's records up to the month simulated.
 
 Each function takes a :class:`sim.model.model.CoercionModel` part-way through its run (its
-:class:`sim.outputs.recording.Recorder` arrays hold the months simulated so far) and returns a Matplotlib
+:class:`sim.reporting.recording.Recorder` arrays hold the months simulated so far) and returns a Matplotlib
 :class:`~matplotlib.figure.Figure` in the project style, not registered with pyplot:
 
 * :func:`prices_figure` -- the coercer's export price and the targets' delivered price, each good as
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sim.outputs.figures import STYLE_PATH
+from sim.reporting.figures import STYLE_PATH
 
 __all__ = ["damage_figure", "figure_png", "prices_figure", "trade_network_figure"]
 

@@ -201,7 +201,7 @@ def simulate(runner, values: Mapping[str, float], seed: int, parameters: Sequenc
         and ``output_loss_share`` (each country's monthly output loss / baseline monthly value added).
     """
     from sim.model.model import CoercionModel
-    from sim.outputs.metrics import _FlowCubes, compute_metrics
+    from sim.reporting.metrics import _FlowCubes, compute_metrics
 
     cfg = runner.config(overrides(values, runner, parameters), seed=int(seed))
     model = CoercionModel(cfg)
@@ -770,7 +770,7 @@ def write_report(out_dir, *, history: pd.DataFrame | None = None) -> str:
     """
     from pathlib import Path
 
-    from sim.outputs.files import atomic_write_text
+    from sim.reporting.files import atomic_write_text
 
     out = Path(out_dir)
     posterior = pd.read_parquet(out / "posterior.parquet")

@@ -293,7 +293,7 @@ def _utc_datetimes(values: pd.Series) -> pd.Series:
 
 def _write_table(df: pd.DataFrame, path: Path) -> Path:
     """Write a table with its ``attrs`` (override columns) in the Parquet metadata, atomically."""
-    from sim.outputs.files import write_parquet
+    from sim.reporting.files import write_parquet
 
     return write_parquet(df, path)
 

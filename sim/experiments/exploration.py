@@ -291,12 +291,12 @@ def outcomes_in_memory(cfg) -> dict:
     """Run a composed, prepared configuration (:func:`sim.world.scenario.prepare_config`) and return its
     metrics only.
 
-    The same model run and :func:`sim.outputs.metrics.compute_metrics` as :func:`sim.api.run_config`, without
+    The same model run and :func:`sim.reporting.metrics.compute_metrics` as :func:`sim.api.run_config`, without
     the tidy tables, the resolved copy of the configuration and the provenance that a run's files
     need (about a third of the CPU time of a rare_earth_2010 run).
     """
     from sim.model.model import CoercionModel
-    from sim.outputs.metrics import compute_metrics
+    from sim.reporting.metrics import compute_metrics
 
     model = CoercionModel(cfg)
     model.run()
@@ -943,7 +943,7 @@ def boxes_figure(
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
-    from sim.outputs.figures import style
+    from sim.reporting.figures import style
 
     labels = dict(labels or {})
     y = np.asarray(cases_of_interest, dtype=bool)
@@ -982,7 +982,7 @@ def feature_scores_figure(scores: pd.DataFrame, *, labels: Mapping[str, str] | N
     """Heat map of feature scores (inputs by outcomes, from :func:`feature_scores`), values printed."""
     from matplotlib.figure import Figure
 
-    from sim.outputs.figures import style
+    from sim.reporting.figures import style
 
     labels = dict(labels or {})
     values = scores.to_numpy(dtype=float)
@@ -1010,7 +1010,7 @@ def regret_figure(ranking: pd.DataFrame, *, unit: float = 1.0, unit_label: str =
     """
     from matplotlib.figure import Figure
 
-    from sim.outputs.figures import style
+    from sim.reporting.figures import style
 
     objectives = [c.removeprefix("max_regret.") for c in ranking.columns if c.startswith("max_regret.")]
     with style():

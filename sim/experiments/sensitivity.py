@@ -218,7 +218,7 @@ def indices_figure(indices: pd.DataFrame, *, labels: dict[str, str] | None = Non
     """
     from matplotlib.figure import Figure
 
-    from sim.outputs.figures import style
+    from sim.reporting.figures import style
 
     labels = labels or {}
     sobol_like = "ST" in indices.columns

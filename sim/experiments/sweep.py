@@ -103,7 +103,7 @@ def same_configuration(job_dir: str | Path, cfg: DictConfig) -> bool:
 
 def write_failure(job_dir: str | Path, exc: BaseException, overrides: Sequence[str]) -> Path:
     """Write the failure marker ``failed.json`` (error, its type, the job's overrides, traceback)."""
-    from sim.outputs.files import write_json
+    from sim.reporting.files import write_json
 
     return write_json(
         {
@@ -164,14 +164,14 @@ def _read_total(sweep_dir: Path) -> int | None:
 
 
 def claim_output_folder(directory: str | Path, key: str):
-    """Claim an output folder for this process (:class:`sim.outputs.files.OutputLock`, kept until the
+    """Claim an output folder for this process (:class:`sim.reporting.files.OutputLock`, kept until the
     process ends or the lock is released), or stop: exit code 2 with ``error: KEY: 'DIR' is in use by
     another run (pid P on host H, started T); allowed: ...`` when another live process holds it, exit
     code 1 with ``error: cannot write ...`` when the folder cannot be created. ``key`` is the setting
     that named the folder (``hydra.run.dir``, ``hydra.sweep.dir``). A folder this process already
     holds is returned as it is.
     """
-    from sim.outputs.files import FolderInUseError, OutputLock, held_lock
+    from sim.reporting.files import FolderInUseError, OutputLock, held_lock
 
     directory = Path(directory).absolute()
     lock = held_lock(directory)
@@ -210,9 +210,9 @@ def discard_unstarted_plans() -> list[Path]:
             continue  # a job has started: the plan tells what is still to run
         plan.unlink()
         removed.append(plan)
-        from sim.outputs.files import held_lock, remove_empty_folders
+        from sim.reporting.files import held_lock, remove_empty_folders
 
-        lock = held_lock(sweep_dir)  # this sweep's claim on its folder (sim.outputs.files.OutputLock)
+        lock = held_lock(sweep_dir)  # this sweep's claim on its folder (sim.reporting.files.OutputLock)
         if lock is not None:
             lock.release()
         remove_empty_folders(sweep_dir.resolve(), cwd)
@@ -244,7 +244,7 @@ class SweepCallback(Callback):
         """Claim the sweep folder, remove the temporary files a killed sweep left there, and write
         the sweep's plan (``sweep.json``) so every job can report ``done/total``.
         """
-        from sim.outputs.files import remove_temp_files, write_json
+        from sim.reporting.files import remove_temp_files, write_json
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
         claim_output_folder(sweep_dir, "hydra.sweep.dir")
@@ -307,7 +307,7 @@ class SweepCallback(Callback):
                     return
                 print(summary(results, sweep_dir), flush=True)
         finally:
-            from sim.outputs.files import held_lock
+            from sim.reporting.files import held_lock
 
             lock = held_lock(sweep_dir)
             if lock is not None:

@@ -47,8 +47,8 @@ from sim.market import MarketInputs, MarketStructure, clear_markets
 from sim.model import kernels
 from sim.model.agents import ProducerFirm, StateAgent, UserFirm
 from sim.model.chains import ValueChains
-from sim.outputs.recording import Recorder
 from sim.policy.levers import LEVER_NAMES, build_levers, check_levers_after_run, expand_scenario
+from sim.reporting.recording import Recorder
 from sim.world.calendar import ramp_share
 from sim.world.scenario import World, build_world, prepare_config
 

@@ -38,7 +38,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, mod
 from pydantic_core import PydanticCustomError
 
 from sim.coercion.measures import DOMESTIC_TYPES, MEASURE_TYPES
-from sim.outputs.recording import VARIABLES
+from sim.reporting.recording import VARIABLES
 from sim.world.calendar import MonthlyCalendar, parse_date, parse_month
 
 __all__ = [
@@ -64,7 +64,7 @@ __all__ = [
     "RECORDABLE_VARIABLES",
 ]
 
-#: Variables :mod:`sim.outputs.recording` can write to timeseries.parquet.
+#: Variables :mod:`sim.reporting.recording` can write to timeseries.parquet.
 RECORDABLE_VARIABLES = tuple(VARIABLES)
 #: Largest magnitude of any number in a configuration: beyond it quantities x prices overflow the
 #: model's arithmetic (world GDP is about 1e14 US$ a year; the largest mineral flows about 1e10 t).

@@ -1,7 +1,7 @@
 """Which figures a run draws, without importing Matplotlib.
 
 The command asks this before the run, to decide whether and how many worker processes to start for
-the figures (:mod:`sim.cli`); keeping it apart from :mod:`sim.outputs.figures` means a command that
+the figures (:mod:`sim.cli`); keeping it apart from :mod:`sim.reporting.figures` means a command that
 draws its figures in worker processes never imports Matplotlib itself.
 """
 

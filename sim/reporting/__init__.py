@@ -11,5 +11,5 @@ _SUBMODULES = ("figure_names", "figures", "files", "metrics", "progress", "recor
 def __getattr__(name: str):
     """A submodule, or a public name of the package's main module, imported on first use."""
     if name in _SUBMODULES:
-        return importlib.import_module(f"sim.outputs.{name}")
-    raise AttributeError(f"module 'sim.outputs' has no attribute {name!r}")
+        return importlib.import_module(f"sim.reporting.{name}")
+    raise AttributeError(f"module 'sim.reporting' has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """Figures of a run: the coercer's prices, the targets' sourcing and their output losses.
 
-Every function takes the run's tidy tables (``timeseries`` and ``flows``, see :mod:`sim.outputs.recording`)
+Every function takes the run's tidy tables (``timeseries`` and ``flows``, see :mod:`sim.reporting.recording`)
 plus the scenario's coercer and targets, and returns a :class:`matplotlib.figure.Figure` drawn in the
 project style (:func:`style`, ``sim/style/coercion.mplstyle``). Figures are built with the
 object-oriented API and are not registered with :mod:`matplotlib.pyplot`, so making one changes no
@@ -38,7 +38,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from sim.coercion.sides import EXPORT_MEASURES, IMPORT_MEASURES, measure_kind
-from sim.outputs.figure_names import run_figure_names
+from sim.reporting.figure_names import run_figure_names
 from sim.world.data import DATA_DIR, resolve_history
 
 __all__ = [

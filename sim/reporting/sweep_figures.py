@@ -3,7 +3,7 @@
 Every function takes a table the collector writes (``results.parquet``, :mod:`sim.experiments.collect`: one row
 per job, override columns named by config key, metrics by dotted key) or the time series of a
 sweep's jobs (:func:`sim.experiments.collect.load_timeseries`), and returns a :class:`matplotlib.figure.Figure`
-in the project style (:func:`sim.outputs.figures.style`); :func:`sim.outputs.figures.save_figure` writes PNG and PDF.
+in the project style (:func:`sim.reporting.figures.style`); :func:`sim.reporting.figures.save_figure` writes PNG and PDF.
 
 * :func:`outcome_heatmap` -- an outcome (e.g. Japan's output loss) over two swept parameters (e.g.
   stockpile months x diversification speed), averaged over seeds and replications.
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sim.outputs.figures import style
+from sim.reporting.figures import style
 
 __all__ = ["LEVER_OFF", "outcome_heatmap", "cost_effectiveness_frontier", "frontier_table", "price_fan_chart"]
 
