@@ -36,20 +36,18 @@ from omegaconf import DictConfig, OmegaConf
 
 from sim.world.config import CONFIG_DIR, register_configs
 
-__all__ = ["main", "write_outputs", "figures_wanted", "summary_lines", "FigureWorkers", "figure_worker_count"]
+__all__ = ["main", "write_outputs", "figures_wanted", "summary_lines", "figure_worker_count"]
 
 #: The run's record in its job log, ``coercion-sim.log`` (configs/hydra/job_logging/coercion_sim.yaml
 #: sends this logger to the file only): what ran, the summary, the files written and the times.
 record = logging.getLogger("coercion-sim.record")
 
 
-def write_outputs(
-    result, outdir: str | Path, *, figures: bool = True, flows: bool = True, workers: FigureWorkers | None = None
-) -> list[Path]:
+def write_outputs(result, outdir: str | Path, *, figures: bool = True, flows: bool = True, workers=None) -> list[Path]:
     """Write a :class:`sim.api.RunResult` into ``outdir`` (atomically, file by file).
 
-    With ``workers`` (:class:`FigureWorkers`) the figures are drawn in those worker processes, side
-    by side, instead of one after another in this process.
+    With ``workers`` (:class:`sim.reporting.figure_worker.FigureWorker`) the figures are drawn there,
+    side by side, instead of one after another in this process.
 
     ``provenance.json`` comes last and is stamped then: ``output_seconds`` is the time spent writing
     the tables, configuration and figures, ``wall_seconds`` the run (``run_seconds``: building and
@@ -69,6 +67,9 @@ def write_outputs(
     try:
         # An earlier run's completeness marker no longer holds once its files start being replaced.
         (outdir / COMPLETE_FILE).unlink(missing_ok=True)
+        if figures:  # first, so a worker draws them while the tables are written
+            _announce("drawing figures", result.config)
+            finish_figures = _start_figures(result, outdir / "figures", written, workers)
         written.append(write_parquet(result.timeseries, outdir / "timeseries.parquet"))
         if flows:
             written.append(write_parquet(result.flows, outdir / "flows.parquet"))
@@ -77,8 +78,7 @@ def write_outputs(
         written.append(write_json(result.metrics, outdir / "metrics.json"))
         written.append(atomic_write_text(outdir / "config.yaml", OmegaConf.to_yaml(result.config)))
         if figures:
-            _announce("drawing figures", result.config)
-            written += _write_figures(result, outdir / "figures", written, workers)
+            written += finish_figures()
         # Provenance last: its presence marks a complete output directory.
         prov = dict(result.provenance)
         run_seconds = float(prov.get("run_seconds", prov.get("wall_seconds", 0.0)))
@@ -91,6 +91,8 @@ def write_outputs(
         )
         written.append(write_json(prov, outdir / COMPLETE_FILE))
     except BaseException:
+        if workers is not None:
+            workers.settle()  # no figure may be written after the files are removed
         _remove_written(written, outdir)
         raise
     return written
@@ -137,136 +139,101 @@ def figures_wanted(cfg: DictConfig, *, sweep_job: bool) -> bool:
     raise ValueError(f"output.figures: {value!r} is invalid; allowed: auto, true or false")
 
 
-def _write_figures(result, figdir: Path, written: list[Path], workers: FigureWorkers | None = None) -> list[Path]:
-    """Draw and save the run's figures; ``written`` (the caller's list of files written so far) gets
-    each figure's files as soon as they exist, so a failure part-way can remove them. With
-    ``workers`` the figures are drawn side by side in those worker processes, otherwise one after
-    another here.
+def _start_figures(result, figdir: Path, written: list[Path], workers=None):
+    """Start drawing the run's figures and return a function that finishes them and returns their
+    paths. ``written`` (the caller's list of files written so far) gets the figures' files at once,
+    so a failure part-way removes them; finishing replaces them by the files written. With
+    ``workers`` (:class:`sim.reporting.figure_worker.FigureWorker`) the figures are handed over now and
+    drawn side by side there while the caller writes the tables; otherwise they are drawn one after
+    another here when finished.
     """
     scenario = OmegaConf.to_container(result.config.scenario, resolve=True)
     from sim.reporting.figure_names import run_figure_names
 
     names = run_figure_names(scenario)
-    start = len(written)
-    written += [figdir / f"{name}.{ext}" for name in names for ext in ("png", "pdf")]  # removed on failure
+    expected = [figdir / f"{name}.{ext}" for name in names for ext in ("png", "pdf")]
+    written += expected  # removed on failure
     if workers is not None:
-        paths = workers.draw(names, result.timeseries, result.flows, scenario, figdir)
-    else:
-        from sim.reporting.figures import draw_run_figure
+        workers.submit(names, result.timeseries, result.flows, scenario, figdir)
 
-        paths = [p for name in names for p in draw_run_figure(name, result.timeseries, result.flows, scenario, figdir)]
-    del written[start:]
-    return paths
+    def finish() -> list[Path]:
+        if workers is not None:
+            paths = workers.result()
+        else:
+            from sim.reporting.figures import draw_run_figure
 
+            paths = [
+                p for name in names for p in draw_run_figure(name, result.timeseries, result.flows, scenario, figdir)
+            ]
+        for p in expected:
+            written.remove(p)
+        return paths
 
-class FigureWorkers:
-    """Worker processes that draw a run's figures side by side while the command does the rest.
-
-    Started before the run, each worker imports Matplotlib and loads its fonts
-    (:func:`sim.reporting.figures.warm_up`) while the model simulates, on a core the simulation leaves idle;
-    when the tables are ready, each draws one figure (:func:`sim.reporting.figures.draw_run_figure`). The
-    figures are the same as drawn in the command's own process; only where the work happens
-    changes. Workers are fresh interpreters (``spawn``), so nothing of the parent's state, threads
-    or locks is inherited. Use as a context manager, or call :meth:`close`.
-    """
-
-    def __init__(self, n: int = 2) -> None:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        self._pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
-        # One warm-up per worker: each submit with no idle worker starts another process. The
-        # command's own process does not import Matplotlib: only the workers do.
-        self._warming = [self._pool.submit(_warm_up) for _ in range(n)]
-
-    def draw(self, names, timeseries, flows, scenario: dict, figdir: Path) -> list[Path]:
-        """Draw the named figures in the workers; return their paths in the order of ``names``.
-
-        Raises:
-            Exception: what drawing or saving a figure raised in its worker (an ``OSError`` for a
-                file that could not be written), after every figure has finished.
-        """
-        futures = [self._pool.submit(_draw_figure, n, timeseries, flows, scenario, figdir) for n in names]
-        errors = [f.exception() for f in futures]
-        for exc in errors:
-            if exc is not None:
-                raise exc
-        return [p for f in futures for p in f.result()]
-
-    def close(self) -> None:
-        """Stop the workers (waiting for any figure still being drawn)."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def __enter__(self) -> FigureWorkers:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+    return finish
 
 
-#: Environment variable that sets how many worker processes draw a single run's figures: ``0`` (or
-#: ``1``) draws them in the command's own process; unset, the command decides (:func:`_figure_workers`).
+#: Environment variable that sets how many figures a single run draws at the same time in its figure
+#: worker (:class:`sim.reporting.figure_worker.FigureWorker`): ``0`` (or ``1``) draws them one after
+#: another in the command's own process; unset, the command decides (:func:`figure_worker_count`).
 WORKERS_ENV = "COERCION_SIM_FIGURE_WORKERS"
 
 
 def figure_worker_count(n_figures: int, *, cores: int | None = None, load: float | None = None) -> int:
-    """How many worker processes draw a single run's figures: one per figure when the machine has
-    that many cores idle besides the one the model runs on, else none (drawn in the command's process).
+    """How many figures a single run draws at the same time in a figure worker; 0: none, the command
+    draws them itself, one after another.
 
-    Workers are fresh interpreters that import pandas and Matplotlib themselves, so they cost more
-    CPU time in all (about 3 s more for the two figures of ``rare_earth_2010``) and save wall time
-    only where cores are free; on a busy machine they would only compete with the model and with
-    each other. ``COERCION_SIM_FIGURE_WORKERS`` overrides the choice.
+    The worker (:class:`sim.reporting.figure_worker.FigureWorker`) imports Matplotlib while the model
+    runs, on the core the model leaves idle, then draws the figures side by side (one in the worker,
+    the others in children it forks) while the command's own process waits: ``min(n_figures, cores)``
+    at once. It costs about 1 CPU s more than drawing in the command's process (the worker imports
+    pandas as well), so it is not started on a single core, nor when the one-minute load average
+    says every core is already busy. ``COERCION_SIM_FIGURE_WORKERS`` overrides the choice.
 
     Args:
         n_figures: Figures the run draws.
-        cores: Logical cores (default: :func:`os.cpu_count`).
+        cores: Logical cores this process may use (default: its CPU affinity, else :func:`os.cpu_count`).
         load: One-minute load average (default: :func:`os.getloadavg`).
 
     Returns:
-        0 (draw in this process) or the number of workers (at least 2).
+        0 (draw in this process) or the number of figures drawn at once (at least 2).
     """
     wanted = os.environ.get(WORKERS_ENV, "").strip()
     if wanted:
         try:
             n = int(wanted)
         except ValueError:
-            raise ValueError(f"{WORKERS_ENV}: {wanted!r} is invalid; allowed: a whole number >= 0") from None
-        return min(n, n_figures) if n >= 2 else 0
+            n = -1
+        if n < 0:
+            raise ValueError(f"{WORKERS_ENV}: {wanted!r} is invalid; allowed: a whole number >= 0")
+        return min(n, n_figures) if n >= 2 and n_figures >= 2 else 0
     if cores is None:
-        cores = os.cpu_count() or 1
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):  # not available on this platform
+            cores = os.cpu_count() or 1
     if load is None:
         try:
             load = os.getloadavg()[0]
         except OSError:  # not available on this platform
-            load = float(cores)
-    idle = int(cores - load - 1)  # one core for the model
-    n = min(n_figures, idle)
+            load = 0.0
+    if cores < 2 or load >= cores:
+        return 0
+    n = min(n_figures, cores)
     return n if n >= 2 else 0
 
 
-def _figure_workers(cfg: DictConfig) -> FigureWorkers | contextlib.AbstractContextManager[None]:
-    """Worker processes for a single run's figures (:func:`figure_worker_count`), started now so
-    they load Matplotlib while the model runs; or none, and the figures are drawn in this process.
+def _figure_workers(cfg: DictConfig):
+    """A figure worker for a single run's figures (:func:`figure_worker_count`), started now so it
+    loads Matplotlib while the model runs; or none, and the figures are drawn in this process.
     """
     from sim.reporting.figure_names import run_figure_names
 
     n = figure_worker_count(len(run_figure_names(cfg.scenario)))
-    return FigureWorkers(n) if n else contextlib.nullcontext()
+    if not n:
+        return contextlib.nullcontext()
+    from sim.reporting.figure_worker import FigureWorker
 
-
-def _warm_up() -> None:
-    """Load Matplotlib and what saving a figure needs, in a worker process (:class:`FigureWorkers`)."""
-    from sim.reporting.figures import warm_up
-
-    warm_up()
-
-
-def _draw_figure(name, timeseries, flows, scenario, figdir):
-    """One figure, in a worker process (:class:`FigureWorkers`)."""
-    from sim.reporting.figures import draw_run_figure
-
-    return draw_run_figure(name, timeseries, flows, scenario, figdir)
+    return FigureWorker(n)
 
 
 def _summary(result, outdir: Path) -> str:
@@ -569,29 +536,38 @@ def _app(cfg: DictConfig) -> str | None:
 
     claim_output_folder(outdir, "hydra.run.dir")  # already claimed by SweepCallback.on_run_start
     remove_temp_files(outdir)  # left by an earlier run in this folder killed mid-write
-    try:
-        cfg = prepare_config(cfg)
-        run_seed(cfg)  # a bad replication number or root seed
-    except (ConfigCompositionException, OmegaConfBaseException, ValueError) as exc:
-        # An unknown key or a wrong type in the scenario (set on the command line), a value that
-        # does not resolve; ScenarioError, or a bad replication: one line, nothing left behind.
-        _clean_failed_run_dir(outdir)
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
-        sys.exit(2)
-    draw = figures_wanted(cfg, sweep_job=False)
-    with _figure_workers(cfg) if draw else contextlib.nullcontext() as workers:
+    with contextlib.ExitStack() as stack:
+        # The figure worker starts before the checks, so it has loaded Matplotlib when the run ends
+        # (it is stopped if the checks fail); a bad output.figures is left to the checks, which name it.
+        workers = None
+        with contextlib.suppress(ValueError):
+            if figures_wanted(cfg, sweep_job=False):
+                workers = stack.enter_context(_figure_workers(cfg))
+        try:
+            cfg = prepare_config(cfg)
+            run_seed(cfg)  # a bad replication number or root seed
+        except (ConfigCompositionException, OmegaConfBaseException, ValueError) as exc:
+            # An unknown key or a wrong type in the scenario (set on the command line), a value that
+            # does not resolve; ScenarioError, or a bad replication: one line, nothing left behind.
+            stack.close()
+            _clean_failed_run_dir(outdir)
+            print(f"error: {_one_line(exc)}", file=sys.stderr)
+            sys.exit(2)
+        draw = figures_wanted(cfg, sweep_job=False)
         from sim.market import MarketClearingError
 
         _record_start(cfg, outdir, [str(o) for o in hydra_cfg.overrides.task])
         try:
             result = _run(cfg)
         except (ScenarioError, MarketClearingError) as exc:
+            stack.close()
             _clean_failed_run_dir(outdir)
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(2)
         try:
             written = write_outputs(result, outdir, figures=draw, flows=bool(cfg.output.flows), workers=workers)
         except OSError as exc:  # a full disk, no permission: write_outputs removed what it had written
+            stack.close()
             _clean_failed_run_dir(outdir)
             print(f"error: cannot write the run's outputs to {outdir}: {exc}", file=sys.stderr)
             sys.exit(1)

@@ -794,30 +794,30 @@ def test_summary_without_trade_measures_keeps_the_coercer_price_line():
         )
 
 
-def test_figure_workers_only_with_idle_cores(monkeypatch):
-    """Worker processes draw the figures side by side only where cores are idle; on a busy or small
-    machine the command draws them itself; the environment variable overrides."""
+def test_figure_worker_wherever_a_core_is_left(monkeypatch):
+    """A figure worker draws the figures side by side on a machine with two cores or more, unless the
+    load says every core is busy; the environment variable overrides; a bad value is one clear error."""
     from sim.cli import WORKERS_ENV, figure_worker_count
 
     monkeypatch.delenv(WORKERS_ENV, raising=False)
     assert figure_worker_count(2, cores=16, load=0.5) == 2
+    assert figure_worker_count(3, cores=2, load=0.0) == 2  # as many at once as there are cores
     assert figure_worker_count(1, cores=16, load=0.5) == 0  # one figure: nothing to do side by side
-    assert figure_worker_count(2, cores=2, load=0.0) == 0  # one core for the model leaves one
-    assert figure_worker_count(2, cores=8, load=6.5) == 0
+    assert figure_worker_count(2, cores=2, load=1.2) == 2  # the model's core and one idle
+    assert figure_worker_count(2, cores=1, load=0.0) == 0
+    assert figure_worker_count(2, cores=8, load=8.5) == 0  # every core busy
     monkeypatch.setenv(WORKERS_ENV, "2")
     assert figure_worker_count(2, cores=2, load=6.0) == 2
+    assert figure_worker_count(1, cores=2, load=0.0) == 0
     monkeypatch.setenv(WORKERS_ENV, "0")
     assert figure_worker_count(2, cores=16, load=0.0) == 0
-    monkeypatch.setenv(WORKERS_ENV, "many")
-    with pytest.raises(ValueError, match="COERCION_SIM_FIGURE_WORKERS: 'many' is invalid"):
-        figure_worker_count(2)
+    for bad in ("many", "-1"):
+        monkeypatch.setenv(WORKERS_ENV, bad)
+        with pytest.raises(ValueError, match=f"COERCION_SIM_FIGURE_WORKERS: '{bad}' is invalid"):
+            figure_worker_count(2)
 
 
-def test_figure_workers_draw_the_same_files_as_the_command_itself(tmp_path):
-    """The worker path writes the figures a run draws in its own process (same names, PNG and PDF)."""
-    from sim.cli import FigureWorkers
-    from sim.reporting import figures as F
-
+def _tiny_run_tables():
     ts = pd.DataFrame(
         {
             "date": pd.date_range("2020-01-01", periods=6, freq="MS").repeat(2),
@@ -830,11 +830,61 @@ def test_figure_workers_draw_the_same_files_as_the_command_itself(tmp_path):
     )
     flows = pd.DataFrame(columns=["date", "step", "good", "origin", "destination", "quantity", "value"])
     scenario = {"coercer": "CHN", "targets": ["JPN"], "goods": [{"id": "ore"}], "measures": []}
-    with FigureWorkers(2) as workers:
-        paths = workers.draw(["overview", "overview"], ts, flows, scenario, tmp_path / "w")
+    return ts, flows, scenario
+
+
+def test_figure_worker_draws_the_same_files_as_the_command_itself(tmp_path):
+    """The worker (figures side by side: one in the worker, one in a forked child) writes the same
+    figures, pixel for pixel, as a run drawing them in its own process; it serves several requests."""
+    from PIL import Image, ImageChops
+
+    from sim.reporting import figures as F
+    from sim.reporting.figure_worker import FigureWorker
+
+    ts, flows, scenario = _tiny_run_tables()
+    scenario_b = {**scenario, "targets": []}
+    with FigureWorker(2) as worker:
+        paths = worker.draw(["overview", "overview"], ts, flows, scenario, tmp_path / "w")
+        again = worker.draw(["overview"], ts, flows, scenario_b, tmp_path / "w2")
     assert [p.name for p in paths] == ["overview.png", "overview.pdf"] * 2
+    assert [p.name for p in again] == ["overview.png", "overview.pdf"]
     own = F.draw_run_figure("overview", ts, flows, scenario, tmp_path / "own")
     assert all(p.stat().st_size > 1000 for p in [*paths, *own])
+    a, b = Image.open(paths[0]).convert("RGB"), Image.open(own[0]).convert("RGB")
+    assert a.size == b.size and ImageChops.difference(a, b).getbbox() is None
+
+
+def test_figure_worker_reports_a_figure_that_fails_after_the_others_are_drawn(tmp_path):
+    """An error in a forked child (an unknown figure) comes back to the command as itself, after the
+    worker's own figure is written; the worker then still serves requests."""
+    from sim.reporting.figure_worker import FigureWorker
+
+    ts, flows, scenario = _tiny_run_tables()
+    with FigureWorker(2) as worker:
+        with pytest.raises(ValueError, match="unknown figure 'nope'"):
+            worker.draw(["overview", "nope"], ts, flows, scenario, tmp_path / "w")
+        assert (tmp_path / "w" / "overview.png").exists()
+        with pytest.raises(ValueError, match="unknown figure 'nope'"):
+            worker.draw(["nope", "overview"], ts, flows, scenario, tmp_path / "x")
+        assert (tmp_path / "x" / "overview.pdf").exists()
+        assert [p.name for p in worker.draw(["overview"], ts, flows, scenario, tmp_path / "y")] == [
+            "overview.png",
+            "overview.pdf",
+        ]
+
+
+def test_a_figure_worker_that_died_is_one_clear_error(tmp_path):
+    from sim.reporting.figure_worker import FigureWorker, FigureWorkerError
+
+    ts, flows, scenario = _tiny_run_tables()
+    worker = FigureWorker(2)
+    try:
+        worker._process.kill()
+        worker._process.join()
+        with pytest.raises(FigureWorkerError, match="figure worker stopped"):
+            worker.draw(["overview"], ts, flows, scenario, tmp_path)
+    finally:
+        worker.close()
 
 
 def test_the_command_process_imports_no_matplotlib_unless_it_draws_itself():

@@ -400,6 +400,24 @@ def test_write_outputs_into_an_empty_folder_leaves_it_empty_on_failure(minimal_r
     assert helpers.output_files_in(outdir) == []
 
 
+def test_a_failed_table_leaves_no_figure_a_worker_was_drawing(minimal_result, tmp_path, monkeypatch):
+    """The figure worker draws while the tables are written; when a table fails, the command waits for
+    the worker before removing what was written, so no figure appears after the cleanup."""
+    from sim.cli import write_outputs
+    from sim.reporting.figure_worker import FigureWorker
+
+    outdir = tmp_path / "run"
+    with FigureWorker(2) as worker, monkeypatch.context() as m:
+        fault_injection.install("enospc:flows.parquet", m.setattr)
+        with pytest.raises(OSError, match="No space left on device"):
+            write_outputs(minimal_result, outdir, figures=True, workers=worker)
+        assert helpers.output_files_in(outdir) == []
+        # The worker is free again: the next run's figures come back as usual.
+        m.undo()
+        written = write_outputs(minimal_result, outdir, figures=True, workers=worker)
+    assert {p.name for p in written} >= {"overview.png", "overview.pdf", "provenance.json"}
+
+
 def _run_cli(args, run_dir: Path, spec: str | None = None, cwd: Path | None = None) -> tuple[int, str, str]:
     """Run ``coercion-sim ARGS hydra.run.dir=RUN_DIR`` (in ``cwd``, default the folder above it)."""
     cwd = cwd or run_dir.parent

@@ -178,21 +178,42 @@ def test_overview_figure_real_run(minimal_run):
     assert fig.canvas.manager is None  # not registered with pyplot
     assert len(fig.axes) == 4
     for ax in fig.axes:
-        assert data_lines(ax), ax.get_title()
+        assert data_lines(ax), F.panel_title(ax)
     ax_a, ax_b, ax_c, ax_d = fig.axes
     assert ax_a.get_yscale() == "log"
     assert len(data_lines(ax_a)) == 2  # export and domestic price of the one good
     # The quota drives the price the target pays far above its first month.
     paid = np.asarray(data_lines(ax_b)[0].get_ydata(), float)
     assert np.nanmax(paid) > 2 and np.isclose(paid[0], 1.0)
-    assert "pay" in ax_b.get_title(loc="left")
+    assert "pay" in F.panel_title(ax_b)
     share = np.asarray(data_lines(ax_c)[0].get_ydata(), float)
     assert 0 <= np.nanmin(share) <= np.nanmax(share) <= 1
     assert {"JPN", "CHN (coercer)"} <= {ln.get_label() for ln in data_lines(ax_d)}
     # The quota's months are shaded in every panel.
     assert all(shaded_spans(ax) for ax in fig.axes)
-    titles = [ax.get_title(loc="left") for ax in fig.axes]
-    assert [t.split("$")[1] for t in titles] == [rf"\mathbf{{{k}}}" for k in "abcd"]
+    # Each panel: its letter in bold as the left title, then its title in regular weight, both plain
+    # text (no mathtext to parse), the title following the letter on the same line.
+    assert [ax.get_title(loc="left") for ax in fig.axes] == list("abcd")
+    fig.draw_without_rendering()
+    renderer = fig._get_renderer()
+    for ax in fig.axes:
+        letter = ax._left_title
+        (title,) = [t for t in ax.texts if t.get_gid() == "panel-title"]
+        assert "$" not in letter.get_text() + title.get_text()
+        assert letter.get_fontweight() in ("bold", 700) and title.get_fontweight() in ("normal", 400)
+        box_l, box_t = letter.get_window_extent(renderer), title.get_window_extent(renderer)
+        assert box_l.x1 < box_t.x0 < box_l.x1 + 20  # after the letter, a few points apart
+        assert box_t.y0 == pytest.approx(box_l.y0, abs=1.0)  # on the same line
+    assert F.panel_title(ax_b) == "b   Prices the targets pay"
+
+
+def test_a_panel_title_holding_a_dollar_sign_is_text_not_mathematics():
+    fig = Figure()
+    ax = fig.subplots()
+    F._panel_title(ax, "a", "Lost revenue (US$ m) and price (US$/t)")
+    assert F.panel_title(ax) == "a   Lost revenue (US$ m) and price (US$/t)"
+    (title,) = [t for t in ax.texts if t.get_gid() == "panel-title"]
+    assert not title._preprocess_math(title.get_text())[1]  # not parsed as mathtext
 
 
 def test_overview_figure_many_goods_and_a_target_without_imports():
@@ -388,7 +409,7 @@ def test_overview_of_an_import_ban_shows_the_targets_lost_exports_prices_receive
     ts, flows, measures = import_ban_run()
     fig = F.overview_figure(ts, flows, coercer="CHN", targets=["AUS"], periods=measures)
     ax_a, ax_b, ax_c, ax_d = fig.axes
-    titles = [ax.get_title(loc="left") for ax in fig.axes]
+    titles = [F.panel_title(ax) for ax in fig.axes]
     assert "export revenue" in titles[0] and "receive" in titles[1] and "Redirection" in titles[2]
     # a: revenue falls to 150 x 8 / (200 x 10) = 60% of the first month for both goods.
     revenue = [np.asarray(ln.get_ydata(), float) for ln in data_lines(ax_a)]
@@ -405,7 +426,7 @@ def test_overview_of_an_import_ban_shows_the_targets_lost_exports_prices_receive
     assert all(shaded_spans(ax) for ax in fig.axes)
     # kind= overrides what the measures say.
     export_fig = F.overview_figure(ts, flows, coercer="CHN", targets=["AUS"], periods=measures, kind="export")
-    assert "CHN prices" in export_fig.axes[0].get_title(loc="left")
+    assert "CHN prices" in F.panel_title(export_fig.axes[0])
 
 
 def test_measure_periods_are_trade_measures_merged():
