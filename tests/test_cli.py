@@ -873,6 +873,22 @@ def test_figure_worker_reports_a_figure_that_fails_after_the_others_are_drawn(tm
         ]
 
 
+def test_a_figure_worker_that_never_drew_is_stopped_at_once_and_a_used_one_ends_cleanly(tmp_path):
+    """A command that fails before drawing does not wait for its worker to finish loading Matplotlib:
+    the worker is terminated; a worker that drew leaves by itself."""
+    import signal
+
+    from sim.reporting.figure_worker import FigureWorker
+
+    unused = FigureWorker(2)
+    unused.close()
+    assert unused._process.exitcode == -signal.SIGTERM
+    ts, flows, scenario = _tiny_run_tables()
+    with FigureWorker(2) as used:
+        used.draw(["overview"], ts, flows, scenario, tmp_path)
+    assert used._process.exitcode == 0
+
+
 def test_a_figure_worker_that_died_is_one_clear_error(tmp_path):
     from sim.reporting.figure_worker import FigureWorker, FigureWorkerError
 

@@ -79,6 +79,7 @@ class FigureWorker:
             self._process.start()
         child_conn.close()
         self._pending: list[str] | None = None
+        self._served = False  # whether the worker has answered a request (it is then warm and idle)
 
     def submit(self, names: Sequence[str], timeseries, flows, scenario: dict, figdir: Path) -> None:
         """Hand the worker the named figures to draw and return at once (:meth:`result` collects them),
@@ -111,6 +112,7 @@ class FigureWorker:
             status, payload = self._conn.recv()
         except (EOFError, OSError) as exc:
             raise self._stopped(names) from exc
+        self._served = True
         if status == "error":
             raise payload
         return [Path(p) for p in payload]
@@ -133,8 +135,13 @@ class FigureWorker:
         return FigureWorkerError(f"the figure worker stopped (exit code {code}) before drawing {list(names)}")
 
     def close(self) -> None:
-        """Stop the worker (it finishes the figures it is drawing first)."""
+        """Stop the worker: it finishes the figures it is drawing first. A worker that never drew (the
+        command stopped at a bad configuration or a failed run) is stopped at once, even while it is
+        still loading Matplotlib, so a failing command does not wait for it.
+        """
         self.settle()
+        if not self._served:
+            self._process.terminate()
         with contextlib.suppress(OSError, ValueError):
             self._conn.send(None)
         self._process.join(timeout=30)
