@@ -596,7 +596,7 @@ class CoercionModel(mesa.Model):
         # weights move toward targets: affinity x current capacity of the origin, lowered by
         # perceived risk, plus contracted offtake (see sim.model.kernels.adapt_sourcing).
         with np.errstate(divide="ignore", invalid="ignore"):
-            rent_share = _nan_to_num(result.quota_rent / result.price_export)
+            rent_share = kernels.nan_to_num(result.quota_rent / result.price_export)
         cap = self._capacity_by_origin()
         contracted = self._offtake_weights(need_by=production["use"], cap=cap)
         kernels.adapt_sourcing(
@@ -785,10 +785,3 @@ class CoercionModel(mesa.Model):
                 progress(self.step_index + 1, self.n_steps)
         check_levers_after_run(self)
         return self
-
-
-def _nan_to_num(values: np.ndarray) -> np.ndarray:
-    """``np.nan_to_num(values)`` (NaN to 0, infinities to the largest floats), read-only: ``values``
-    itself when every value is finite, as in most months (``np.nan_to_num`` costs ~10 us a call).
-    """
-    return values if np.isfinite(values).all() else np.nan_to_num(values)

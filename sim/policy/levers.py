@@ -34,6 +34,7 @@ from typing import ClassVar, override
 import numpy as np
 
 from sim.coercion.measures import ExportBan, ImportTariff
+from sim.model import kernels
 from sim.world.calendar import MonthlyCalendar, parse_date, parse_month
 
 __all__ = [
@@ -455,7 +456,7 @@ class Stockpile(Lever):
         if t <= 0:
             return np.zeros(len(model.world.goods)), np.ones(len(model.world.goods))
         gl = rec.good_level
-        gap = np.nan_to_num(gl["shortage"][t - 1, :, c]) + np.nan_to_num(gl["rationed"][t - 1, :, c])
+        gap = kernels.nan_to_num(gl["shortage"][t - 1, :, c]) + kernels.nan_to_num(gl["rationed"][t - 1, :, c])
         p0, p1 = gl["price_paid"][0, :, c], gl["price_paid"][t - 1, :, c]
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = np.where(np.isfinite(p0) & np.isfinite(p1) & (p0 > 0), p1 / np.where(p0 > 0, p0, 1.0), 1.0)

@@ -257,13 +257,13 @@ class Recorder:
         # Coercer's cost this month: export revenue lost against baseline, plus the extra its own
         # firms paid for the goods against baseline prices (both can be negative: gains).
         c = m.coercer_index
-        revenue = float(np.nansum(result.exports[:, c] * _nan_to_num(result.price_export[:, c])))
+        revenue = float(np.nansum(result.exports[:, c] * kernels.nan_to_num(result.price_export[:, c])))
         self.coercer_export_revenue[t] = revenue
         lost = m.baseline_coercer_revenue - revenue
         paid_unit = gl["price_paid"][t, :, c]
         if self._base_paid is None:
-            self._base_paid = np.nan_to_num(paid_unit)
-        extra = float(np.nansum((_nan_to_num(paid_unit) - self._base_paid) * delivered[:, c]))
+            self._base_paid = kernels.nan_to_num(paid_unit)
+        extra = float(np.nansum((kernels.nan_to_num(paid_unit) - self._base_paid) * delivered[:, c]))
         self.coercer_cost[t] = lost + extra
 
         keep = result.edge_flow > 0
@@ -285,7 +285,9 @@ class Recorder:
         """Mark the (good, destination) pairs that bought from an origin priced at the cap this month."""
         level = self._cap_level[:, None] * (1.0 - 1e-9)
         with np.errstate(invalid="ignore"):
-            origin_capped = (_nan_to_num(result.price_domestic) >= level) | (_nan_to_num(result.price_export) >= level)
+            origin_capped = (kernels.nan_to_num(result.price_domestic) >= level) | (
+                kernels.nan_to_num(result.price_export) >= level
+            )
         g, o, d = result.edge_good[flowing], result.edge_origin[flowing], result.edge_destination[flowing]
         hit = origin_capped[g, o]
         self.at_price_cap[t, g[hit], d[hit]] = True
@@ -393,10 +395,3 @@ class Recorder:
                 "value": np.concatenate([f[5] for f in self.flows]),
             }
         )
-
-
-def _nan_to_num(values: np.ndarray) -> np.ndarray:
-    """``np.nan_to_num(values)`` (NaN to 0, infinities to the largest floats), read-only: ``values``
-    itself when every value is finite, as in most months (``np.nan_to_num`` costs ~10 us a call).
-    """
-    return values if np.isfinite(values).all() else np.nan_to_num(values)
