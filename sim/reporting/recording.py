@@ -176,6 +176,7 @@ class Recorder:
         # cap (domestic price at the cap, or export price with the quota rent at its ceiling) [T, G, C].
         self.at_price_cap = np.zeros((T, G, C), dtype=bool)
         self._cap_level = w.price_cap * w.reference_price
+        self._domestic_cache: tuple[list[str], np.ndarray, np.ndarray] | None = None
 
     def record(self, t: int, result, production: dict, purchase: np.ndarray) -> None:
         """Store month ``t``."""
@@ -241,15 +242,14 @@ class Recorder:
         self.country_level["policy_revenue"][t] = m.policy_revenue
         gl["stockpile_purchase"][t] = m.stockpile_bought + m.state_purchase_bought
         if m.domestic:
-            total = np.zeros(C)
-            kinds = {}
-            for dm in m.domestic:
-                kind = dm.classifier["instrument"]
-                kinds.setdefault(kind, np.zeros(C))[dm.imposer] += dm.cost[t]
-                total[dm.imposer] += dm.cost[t]
-            self.country_level["domestic_measure_cost"][t] = total
-            for kind, v in kinds.items():
-                self.country_level[f"domestic_cost_{kind}"][t] = v
+            # Each instrument's cost this month summed by imposer, over all kinds and by kind (in the
+            # instruments' order, as a loop adding them one by one would).
+            kinds, kind_of, imposer = self._domestic_groups()
+            costs = np.fromiter((dm.cost[t] for dm in m.domestic), dtype=float, count=len(m.domestic))
+            self.country_level["domestic_measure_cost"][t] = np.bincount(imposer, costs, minlength=C)
+            by_kind = np.bincount(kind_of * C + imposer, costs, minlength=len(kinds) * C).reshape(len(kinds), C)
+            for k, kind in enumerate(kinds):
+                self.country_level[f"domestic_cost_{kind}"][t] = by_kind[k]
         gl["stockpile_release"][t] = m.stockpile_delivery
         for lever in m.levers:
             self.country_level[f"policy_cost_{lever.name}"][t] = m.lever_cost[lever.index]
@@ -280,6 +280,18 @@ class Recorder:
             )
         )
         self.steps_recorded = t + 1
+
+    def _domestic_groups(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """The kinds of the model's domestic instruments (in order of appearance), each instrument's
+        kind index and its imposer; derived once (the instruments are fixed when the model is built).
+        """
+        if self._domestic_cache is None:
+            domestic = self.model.domestic
+            kinds = list(dict.fromkeys(dm.classifier["instrument"] for dm in domestic))
+            kind_of = np.array([kinds.index(dm.classifier["instrument"]) for dm in domestic], dtype=np.int64)
+            imposer = np.array([dm.imposer for dm in domestic], dtype=np.int64)
+            self._domestic_cache = (kinds, kind_of, imposer)
+        return self._domestic_cache
 
     def _record_price_cap(self, t: int, result, flowing: np.ndarray) -> None:
         """Mark the (good, destination) pairs that bought from an origin priced at the cap this month."""
