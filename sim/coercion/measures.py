@@ -85,19 +85,23 @@ class _Timeline:
         counted_left: ``[n_steps]`` list: months that count for a paced period (covered at least
             half) from each month on, that month included.
         first_covered: The first month with any coverage (0 when none).
+        last_counted: The last month that counts for a paced period (-1 when none).
     """
 
     coverage: np.ndarray
     shares: list
     counted_left: list
     first_covered: int
+    last_counted: int
 
     @classmethod
     def of(cls, coverage: np.ndarray) -> _Timeline:
         counted = np.asarray(coverage) >= 0.5
         left = np.cumsum(counted[::-1])[::-1]
         first = int(np.argmax(np.asarray(coverage) > 0)) if np.size(coverage) else 0
-        return cls(coverage, np.asarray(coverage, dtype=float).tolist(), [int(v) for v in left], first)
+        counted_at = np.flatnonzero(counted)
+        last = int(counted_at[-1]) if counted_at.size else -1
+        return cls(coverage, np.asarray(coverage, dtype=float).tolist(), [int(v) for v in left], first, last)
 
 
 @dataclass

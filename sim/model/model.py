@@ -186,6 +186,7 @@ class CoercionModel(mesa.Model):
         # they do to the producers' supply curves this month, and what state purchases bought.
         self.domestic = sorted((m for m in self.measures if isinstance(m, DomesticMeasure)), key=lambda m: m.stage)
         self.supply_terms = SupplyTerms.empty(P, G, C)
+        self._domestic_by_month: list[list[DomesticMeasure]] | None = None
         self.state_purchase_bought = np.zeros((G, C))
         self.state_purchase_value = np.zeros((G, C))
         self.capacity_offered = self.capacity.copy()
@@ -264,19 +265,20 @@ class CoercionModel(mesa.Model):
             for i, q in enumerate(chain[:-1]):
                 if id(q) in self._closed_quota:
                     continue
-                months = q.months()
-                if months.size == 0 or months.max() >= t:
+                last = q._timeline().last_counted  # the last of q.months(), -1 if none
+                if last < 0 or last >= t:
                     continue
                 chain[i + 1].carried_in = chain[i + 1].carried_in + q.remaining()
                 self._closed_quota.add(id(q))
 
     def _measure_kinds(self) -> tuple[list, list, list]:
-        """The measures (in list order) split into export quotas, the others, and export licences;
-        recomputed only when a lever added measures (the list only grows).
+        """The measures (in list order) split into export quotas, the other trade measures (domestic instruments
+        left out) and export licences; recomputed only when a lever added measures (the list only grows).
         """
         if self._measure_kinds_of != len(self.measures):
             quotas = [m for m in self.measures if isinstance(m, ExportQuota)]
-            others = [m for m in self.measures if not isinstance(m, ExportQuota)]
+            # Domestic instruments write nothing into the trade arrays (see _set_supply_terms).
+            others = [m for m in self.measures if not isinstance(m, ExportQuota | DomesticMeasure)]
             licences = [m for m in self.measures if isinstance(m, ExportLicence)]
             self._measure_kinds_cache = (quotas, others, licences)
             self._measure_kinds_of = len(self.measures)
@@ -334,7 +336,7 @@ class CoercionModel(mesa.Model):
             return
         terms = self.supply_terms
         terms.reset()
-        for m in self.domestic:
+        for m in self._domestic_dated(t):
             if isinstance(m, StatePurchase):
                 last = self._last_prices[m.goods[0], m.imposer]
                 m.last_price = float(last) if np.isfinite(last) else float(w.reference_price[m.goods[0]])
@@ -359,6 +361,18 @@ class CoercionModel(mesa.Model):
             cost = w.unit_cost
         self._market_supply = (cap, cost, full)
 
+    def _domestic_dated(self, t: int) -> list[DomesticMeasure]:
+        """The domestic instruments (in stage order) whose dates cover some of month ``t``: the others
+        change nothing that month (no capacity cut, cap, tax, order or cost). The list of each month
+        is drawn up once from the instruments' coverage, which is fixed when the world is built.
+        """
+        if self._domestic_by_month is None:
+            covered = [np.asarray(m.coverage) > 0 for m in self.domestic]
+            self._domestic_by_month = [
+                [m for m, c in zip(self.domestic, covered, strict=True) if c[month]] for month in range(self.n_steps)
+            ]
+        return self._domestic_by_month[t]
+
     def _book_domestic(self, t: int, result) -> None:
         """After clearing: quotas book output, state purchases book what they bought (into the state's
         stock), and every domestic instrument books its cost to the state this month (US$).
@@ -369,7 +383,8 @@ class CoercionModel(mesa.Model):
         price = result.price_domestic[w.producer_good, w.producer_country]
         price = np.where(np.isfinite(price), price, 0.0)
         out = result.producer_output
-        cuts = [m for m in self.domestic if getattr(m, "withheld", None) is not None]
+        dated = self._domestic_dated(t)
+        cuts = [m for m in dated if getattr(m, "withheld", None) is not None]
         if cuts:
             # Sales the capacity measures prevented at this month's domestic price, and the margin lost,
             # split over the measures acting on a producer by the capacity each withheld.
@@ -377,16 +392,19 @@ class CoercionModel(mesa.Model):
             cap, full = self._uncut_supply
             after = supply_curve(price, cap, w.unit_cost, full, w.supply_elasticity)
             lost_margin = np.maximum(nominal - after, 0.0) * np.maximum(price - w.unit_cost, 0.0)
-            total_withheld = np.zeros(len(w.unit_cost))
-            for m in cuts:
-                np.add.at(total_withheld, m.producers, m.withheld)
+            # (np.bincount adds in index order, as np.add.at measure by measure would)
+            total_withheld = np.bincount(
+                np.concatenate([m.producers for m in cuts]),
+                np.concatenate([m.withheld for m in cuts]),
+                minlength=len(w.unit_cost),
+            )
             with np.errstate(invalid="ignore", divide="ignore"):
                 per_unit = np.where(
                     total_withheld > 0, lost_margin / np.where(total_withheld > 0, total_withheld, 1.0), 0.0
                 )
             for m in cuts:
                 m.cost[t] = float(np.sum(per_unit[m.producers] * m.withheld))
-        for m in self.domestic:
+        for m in dated:
             if isinstance(m, ProductionQuota):
                 m.record_output(t, out)
             elif isinstance(m, ProductionTax):
