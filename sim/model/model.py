@@ -182,6 +182,8 @@ class CoercionModel(mesa.Model):
         self._validated = False
         self._closed_quota: set[int] = set()
         self.last_result = None
+        self._trade_totals_of = None
+        self._trade_totals: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         # Domestic instruments (production quotas, crackdowns, halts, taxes, state purchases): what
         # they do to the producers' supply curves this month, and what state purchases bought.
         self.domestic = sorted((m for m in self.measures if isinstance(m, DomesticMeasure)), key=lambda m: m.stage)
@@ -645,15 +647,7 @@ class CoercionModel(mesa.Model):
 
         # Investors: expected world import price per good; projects start when it passes their hurdle
         # for long enough, or on their financing date; capacity follows the build lag and ramp.
-        qty, val, _ = kernels.international_totals(
-            result.edge_good,
-            result.edge_origin,
-            result.edge_destination,
-            result.edge_flow,
-            result.edge_price,
-            len(w.goods),
-            len(w.countries),
-        )
+        qty, val, _ = self.trade_totals(result)
         world_price = np.where(qty > 0, val / np.where(qty > 0, qty, 1.0), self.expected_price)
         self.expected_price += b * (world_price - self.expected_price)
         self.world_import_price = world_price
@@ -672,6 +666,25 @@ class CoercionModel(mesa.Model):
         building = started & (t >= self.project_start) & (t < self.project_start + np.maximum(w.build_lag, 1))
         spend = np.where(building, w.capex / np.maximum(w.build_lag, 1), 0.0)
         np.add.at(self._investment, (w.producer_good, w.producer_country), spend)
+
+    def trade_totals(self, result) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """International trade of a clearing ``result`` (:func:`sim.model.kernels.international_totals`:
+        quantity and value per good, imports per good and country); computed once per month, for the
+        investors' expected price and the records.
+        """
+        if self._trade_totals_of is not result:
+            w = self.world
+            self._trade_totals = kernels.international_totals(
+                result.edge_good,
+                result.edge_origin,
+                result.edge_destination,
+                result.edge_flow,
+                result.edge_price,
+                len(w.goods),
+                len(w.countries),
+            )
+            self._trade_totals_of = result
+        return self._trade_totals
 
     def _offtake_weights(self, need_by: np.ndarray, cap: np.ndarray) -> np.ndarray:
         """Weights reserved by offtake contracts: a project's contracted share of its current output

@@ -201,8 +201,7 @@ class Recorder:
             ),
             G * C,
         ).reshape(7, G, C)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            gl["price_paid"][t] = np.where(delivered > 0, spend / np.where(delivered > 0, delivered, 1.0), np.nan)
+        _ratio_into(gl["price_paid"][t], spend, delivered)
         gl["demand"][t] = demand
         gl["delivered"][t] = delivered
         gl["shortage"][t] = shortage
@@ -213,13 +212,9 @@ class Recorder:
         gl["capacity"][t], gl["production"][t], gl["capacity_offered"][t] = kernels.group_sums(
             m._producer_gc, (m.capacity_cleared, result.producer_output, offered), G * C
         ).reshape(3, G, C)
-        gl["imports"][t] = kernels.international_totals(
-            result.edge_good, result.edge_origin, result.edge_destination, result.edge_flow, result.edge_price, G, C
-        )[2]
+        gl["imports"][t] = m.trade_totals(result)[2]
         gl["exports"][t] = result.exports
-        base = self._base_need_gc.reshape(G, C)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            gl["requirement_index"][t] = np.where(base > 0, need_now / np.where(base > 0, base, 1.0), np.nan)
+        _ratio_into(gl["requirement_index"][t], need_now, self._base_need_gc.reshape(G, C))
         gl["investment"][t] = m._investment
         self.country_level["output_loss"][t], self.country_level["value_added"][t] = kernels.group_sums(
             self._user_country, (m.firm_output_loss, m.firm_output), C
@@ -257,13 +252,13 @@ class Recorder:
         # Coercer's cost this month: export revenue lost against baseline, plus the extra its own
         # firms paid for the goods against baseline prices (both can be negative: gains).
         c = m.coercer_index
-        revenue = float(np.nansum(result.exports[:, c] * kernels.nan_to_num(result.price_export[:, c])))
+        revenue = float(_nansum(result.exports[:, c] * kernels.nan_to_num(result.price_export[:, c])))
         self.coercer_export_revenue[t] = revenue
         lost = m.baseline_coercer_revenue - revenue
         paid_unit = gl["price_paid"][t, :, c]
         if self._base_paid is None:
             self._base_paid = kernels.nan_to_num(paid_unit)
-        extra = float(np.nansum((kernels.nan_to_num(paid_unit) - self._base_paid) * delivered[:, c]))
+        extra = float(_nansum((kernels.nan_to_num(paid_unit) - self._base_paid) * delivered[:, c]))
         self.coercer_cost[t] = lost + extra
 
         keep = result.edge_flow > 0
@@ -407,3 +402,14 @@ class Recorder:
                 "value": np.concatenate([f[5] for f in self.flows]),
             }
         )
+
+
+def _ratio_into(out: np.ndarray, numerator: np.ndarray, denominator: np.ndarray) -> None:
+    """``out[...] = numerator / denominator`` where the denominator is positive, NaN elsewhere (in place)."""
+    out.fill(np.nan)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+
+
+def _nansum(values: np.ndarray) -> float:
+    """``np.nansum(values)`` (NaN counted as 0, the same sum) without NumPy's wrapper around it."""
+    return np.where(np.isnan(values), 0.0, values).sum()
