@@ -177,6 +177,7 @@ class Recorder:
         self.at_price_cap = np.zeros((T, G, C), dtype=bool)
         self._cap_level = w.price_cap * w.reference_price
         self._domestic_cache: tuple[list[str], np.ndarray, np.ndarray] | None = None
+        self._dated_cache: dict[int, np.ndarray] = {}
 
     def record(self, t: int, result, production: dict, purchase: np.ndarray) -> None:
         """Store month ``t``."""
@@ -238,11 +239,14 @@ class Recorder:
         gl["stockpile_purchase"][t] = m.stockpile_bought + m.state_purchase_bought
         if m.domestic:
             # Each instrument's cost this month summed by imposer, over all kinds and by kind (in the
-            # instruments' order, as a loop adding them one by one would).
+            # instruments' order, as a loop adding them one by one would); only the instruments dated
+            # in this month can have booked a cost in it (CoercionModel._book_domestic).
             kinds, kind_of, imposer = self._domestic_groups()
-            costs = np.fromiter((dm.cost[t] for dm in m.domestic), dtype=float, count=len(m.domestic))
-            self.country_level["domestic_measure_cost"][t] = np.bincount(imposer, costs, minlength=C)
-            by_kind = np.bincount(kind_of * C + imposer, costs, minlength=len(kinds) * C).reshape(len(kinds), C)
+            dated = m._domestic_dated(t)
+            at = self._dated_positions(t, dated)
+            costs = np.array([dm.cost[t] for dm in dated], dtype=float)
+            self.country_level["domestic_measure_cost"][t] = np.bincount(imposer[at], costs, minlength=C)
+            by_kind = np.bincount(kind_of[at] * C + imposer[at], costs, minlength=len(kinds) * C).reshape(len(kinds), C)
             for k, kind in enumerate(kinds):
                 self.country_level[f"domestic_cost_{kind}"][t] = by_kind[k]
         gl["stockpile_release"][t] = m.stockpile_delivery
@@ -287,6 +291,13 @@ class Recorder:
             imposer = np.array([dm.imposer for dm in domestic], dtype=np.int64)
             self._domestic_cache = (kinds, kind_of, imposer)
         return self._domestic_cache
+
+    def _dated_positions(self, t: int, dated: list) -> np.ndarray:
+        """Positions in the model's domestic instruments of those dated in month ``t`` (``dated``)."""
+        if t not in self._dated_cache:
+            position = {id(dm): i for i, dm in enumerate(self.model.domestic)}
+            self._dated_cache[t] = np.array([position[id(dm)] for dm in dated], dtype=np.int64)
+        return self._dated_cache[t]
 
     def _record_price_cap(self, t: int, result, flowing: np.ndarray) -> None:
         """Mark the (good, destination) pairs that bought from an origin priced at the cap this month."""
