@@ -200,6 +200,7 @@ class CoercionModel(mesa.Model):
             np.sum(w.baseline_exports[:, w.coercer] * w.reference_price * (1 + duty0))
         )
         self._investment = np.zeros((G, C))
+        self._project_constants_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.world_import_price = w.reference_price.copy()
         self._row_gc = w.row_good * C + self._row_destination
         self._state_order_rows = np.zeros(R)
@@ -605,8 +606,8 @@ class CoercionModel(mesa.Model):
         # Scarcity signal (precaution): recent price rise and rationing, exponentially remembered.
         pidx = production["price_index"]
         rise = np.where(np.isfinite(pidx), np.maximum(np.log(pidx / self.baseline_price_index), 0.0), 1.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rationed_share = np.where(result.demand > 0, result.rationed / result.demand, 0.0)
+        rationed_share = np.zeros(pidx.shape)
+        np.divide(result.rationed, result.demand, out=rationed_share, where=result.demand > 0)
         signal = rise + rationed_share
         a = 1.0 - math.exp(-1.0 / prm.scarcity_memory_months)
         self.scarcity += a * (signal - self.scarcity)
@@ -654,7 +655,8 @@ class CoercionModel(mesa.Model):
         proj = w.is_project & (self.project_start == _NEVER)
         # Existing producers carry an infinite hurdle; leave them out of the product so a zero unit
         # cost does not make inf * 0 (they are not projects, so never start either way).
-        above = self.expected_price[w.producer_good] >= np.where(w.is_project, w.hurdle, 0.0) * w.unit_cost
+        hurdle_price, lag, spend_while_building = self._project_constants()
+        above = self.expected_price[w.producer_good] >= hurdle_price
         self.project_signal_months = np.where(proj & above & (t >= w.earliest_start), self.project_signal_months + 1, 0)
         start_private = proj & (self.project_signal_months >= prm.project_decision_months)
         start_committed = proj & (w.committed_start <= t)
@@ -662,10 +664,23 @@ class CoercionModel(mesa.Model):
         self.project_start = np.where(start_committed, np.minimum(w.committed_start, t), self.project_start)
         started = w.is_project & (self.project_start != _NEVER)
         kernels.project_capacity(self.capacity, started, self.project_start, w.build_lag, w.nameplate, w.ramp_up, t + 1)
-        self._investment = np.zeros((len(w.goods), len(w.countries)))
-        building = started & (t >= self.project_start) & (t < self.project_start + np.maximum(w.build_lag, 1))
-        spend = np.where(building, w.capex / np.maximum(w.build_lag, 1), 0.0)
-        np.add.at(self._investment, (w.producer_good, w.producer_country), spend)
+        building = started & (t >= self.project_start) & (t < self.project_start + lag)
+        spend = np.where(building, spend_while_building, 0.0)
+        # (np.bincount adds producer by producer in index order, as np.add.at would)
+        self._investment = np.bincount(self._producer_gc, spend, minlength=self._investment.size).reshape(
+            self._investment.shape
+        )
+
+    def _project_constants(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per producer, fixed with the world: the expected price at which a project passes its hurdle
+        (hurdle x unit cost; 0 for existing producers), its build lag (at least a month) and its
+        capital spending per month of building.
+        """
+        if self._project_constants_cache is None:
+            w = self.world
+            lag = np.maximum(w.build_lag, 1)
+            self._project_constants_cache = (np.where(w.is_project, w.hurdle, 0.0) * w.unit_cost, lag, w.capex / lag)
+        return self._project_constants_cache
 
     def trade_totals(self, result) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """International trade of a clearing ``result`` (:func:`sim.model.kernels.international_totals`:
