@@ -401,12 +401,10 @@ class CoercionModel(mesa.Model):
                 np.concatenate([m.withheld for m in cuts]),
                 minlength=len(w.unit_cost),
             )
-            with np.errstate(invalid="ignore", divide="ignore"):
-                per_unit = np.where(
-                    total_withheld > 0, lost_margin / np.where(total_withheld > 0, total_withheld, 1.0), 0.0
-                )
+            per_unit = np.zeros(total_withheld.shape)
+            np.divide(lost_margin, total_withheld, out=per_unit, where=total_withheld > 0)
             for m in cuts:
-                m.cost[t] = float(np.sum(per_unit[m.producers] * m.withheld))
+                m.cost[t] = float((per_unit[m.producers] * m.withheld).sum())
         for m in dated:
             if isinstance(m, ProductionQuota):
                 m.record_output(t, out)
@@ -414,7 +412,7 @@ class CoercionModel(mesa.Model):
                 share = m.in_force(t)
                 if share > 0.0:
                     p = m.producers
-                    m.cost[t] = -float(np.sum((m.per_unit + m.rate * price[p]) * share * out[p]))
+                    m.cost[t] = -float(((m.per_unit + m.rate * price[p]) * share * out[p]).sum())
             elif isinstance(m, StatePurchase):
                 g, c = m.goods[0], m.imposer
                 mine = m.order(t)

@@ -473,7 +473,7 @@ class Stockpile(Lever):
             fill = float(n.initial_fill) * self.target[:, c]
             model.stockpile[:, c] += fill
             if n.cost_initial_fill:
-                self.book(model, c, float(np.sum(fill * ref)))
+                self.book(model, c, float((fill * ref).sum()))
         gap, ratio = self._signals(model, t, c)
         short = gap > 1e-9 * np.maximum(self.base_use[:, c], 1e-300)
         pricey = ratio >= float(n.release_price_ratio)
@@ -497,7 +497,7 @@ class Stockpile(Lever):
                     self.mark(model)
                     model.stockpile_order[g, c] += order
         held = model.stockpile[:, c] * self.mask[:, c]
-        self.book(model, c, float(n.holding_cost) / 12.0 * float(np.sum(held * ref)))
+        self.book(model, c, float(n.holding_cost) / 12.0 * float((held * ref).sum()))
 
     @override
     def after_clear(self, model, t: int, result) -> None:
@@ -507,7 +507,7 @@ class Stockpile(Lever):
             if not sel.any():
                 continue
             model.stockpile[sel, c] += bought[sel, c]
-            self.book(model, int(c), float(np.sum(cost[sel, c])))
+            self.book(model, int(c), float(cost[sel, c].sum()))
 
 
 class Diversification(Lever):
@@ -1125,7 +1125,7 @@ class CollectiveResponse(Lever):
         donor = state.country
         ref = model.world.reference_price
         held = model.stockpile[:, donor] * self.shared[:, donor]
-        self.book(model, donor, float(n.shared_stock_holding_cost) / 12.0 * float(np.sum(held * ref)))
+        self.book(model, donor, float(n.shared_stock_holding_cost) / 12.0 * float((held * ref).sum()))
         if t <= 0:
             return
         exp, imp = self.coerced(model, t)
