@@ -101,7 +101,7 @@ class _Timeline:
         first = int(np.argmax(np.asarray(coverage) > 0)) if np.size(coverage) else 0
         counted_at = np.flatnonzero(counted)
         last = int(counted_at[-1]) if counted_at.size else -1
-        return cls(coverage, np.asarray(coverage, dtype=float).tolist(), [int(v) for v in left], first, last)
+        return cls(coverage, np.asarray(coverage, dtype=float).tolist(), left.tolist(), first, last)
 
 
 @dataclass

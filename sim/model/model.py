@@ -154,6 +154,7 @@ class CoercionModel(mesa.Model):
         self.risk = np.zeros_like(self.weights)
         self.inventory = w.row_requirement * w.firm_value_added[w.row_firm] * w.row_inventory_months
         self.requirement_multiplier = np.ones(R)
+        self._no_requirement_change: np.ndarray | None = None
         self.scarcity = np.zeros(R)
         self.firm_output = w.firm_value_added[: w.n_user_firms].copy()
         self.firm_output_loss = np.zeros(w.n_user_firms)
@@ -478,6 +479,14 @@ class CoercionModel(mesa.Model):
         return result.delivered * (1.0 - share)
 
     def _scheduled_requirement(self, t: int) -> np.ndarray:
+        """Each row's requirement multiplier in month ``t`` from the scenario's dated requirement changes
+        (ones, shared and read-only, without any).
+        """
+        if not self.world.requirement_changes:
+            if self._no_requirement_change is None:
+                self._no_requirement_change = np.ones(len(self.world.row_firm))
+                self._no_requirement_change.flags.writeable = False
+            return self._no_requirement_change
         mult = np.ones(len(self.world.row_firm))
         for idx, start, ramp, change in self.world.requirement_changes:
             mult[idx] *= 1.0 + change * ramp_share(t, start, ramp)

@@ -178,6 +178,7 @@ class Recorder:
         self._cap_level = w.price_cap * w.reference_price
         self._domestic_cache: tuple[list[str], np.ndarray, np.ndarray] | None = None
         self._dated_cache: dict[int, np.ndarray] = {}
+        self._position: dict[int, int] | None = None
 
     def record(self, t: int, result, production: dict, purchase: np.ndarray) -> None:
         """Store month ``t``."""
@@ -295,8 +296,9 @@ class Recorder:
     def _dated_positions(self, t: int, dated: list) -> np.ndarray:
         """Positions in the model's domestic instruments of those dated in month ``t`` (``dated``)."""
         if t not in self._dated_cache:
-            position = {id(dm): i for i, dm in enumerate(self.model.domestic)}
-            self._dated_cache[t] = np.array([position[id(dm)] for dm in dated], dtype=np.int64)
+            if self._position is None:
+                self._position = {id(dm): i for i, dm in enumerate(self.model.domestic)}
+            self._dated_cache[t] = np.array([self._position[id(dm)] for dm in dated], dtype=np.int64)
         return self._dated_cache[t]
 
     def _record_price_cap(self, t: int, result, flowing: np.ndarray) -> None:
