@@ -458,8 +458,8 @@ class Stockpile(Lever):
         gl = rec.good_level
         gap = kernels.nan_to_num(gl["shortage"][t - 1, :, c]) + kernels.nan_to_num(gl["rationed"][t - 1, :, c])
         p0, p1 = gl["price_paid"][0, :, c], gl["price_paid"][t - 1, :, c]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = np.where(np.isfinite(p0) & np.isfinite(p1) & (p0 > 0), p1 / np.where(p0 > 0, p0, 1.0), 1.0)
+        ratio = np.ones(p0.shape)
+        np.divide(p1, p0, out=ratio, where=np.isfinite(p0) & np.isfinite(p1) & (p0 > 0))
         return gap, ratio
 
     @override

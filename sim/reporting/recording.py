@@ -175,7 +175,8 @@ class Recorder:
         # Months in which a country's firms bought a good from an origin whose price sat at the price
         # cap (domestic price at the cap, or export price with the quota rent at its ceiling) [T, G, C].
         self.at_price_cap = np.zeros((T, G, C), dtype=bool)
-        self._cap_level = w.price_cap * w.reference_price
+        # An origin's price at the cap, to a relative 1e-9 ([G, 1], against [G, C] prices).
+        self._cap_level = (w.price_cap * w.reference_price)[:, None] * (1.0 - 1e-9)
         self._domestic_cache: tuple[list[str], np.ndarray, np.ndarray] | None = None
         self._dated_cache: dict[int, np.ndarray] = {}
         self._position: dict[int, int] | None = None
@@ -303,7 +304,7 @@ class Recorder:
 
     def _record_price_cap(self, t: int, result, flowing: np.ndarray) -> None:
         """Mark the (good, destination) pairs that bought from an origin priced at the cap this month."""
-        level = self._cap_level[:, None] * (1.0 - 1e-9)
+        level = self._cap_level
         with np.errstate(invalid="ignore"):
             origin_capped = (kernels.nan_to_num(result.price_domestic) >= level) | (
                 kernels.nan_to_num(result.price_export) >= level
