@@ -190,6 +190,7 @@ class CoercionModel(mesa.Model):
         self.domestic = sorted((m for m in self.measures if isinstance(m, DomesticMeasure)), key=lambda m: m.stage)
         self.supply_terms = SupplyTerms.empty(P, G, C)
         self._domestic_by_month: list[list[DomesticMeasure]] | None = None
+        self._domestic_positions: list[np.ndarray] | None = None
         self.state_purchase_bought = np.zeros((G, C))
         self.state_purchase_value = np.zeros((G, C))
         self.capacity_offered = self.capacity.copy()
@@ -371,11 +372,21 @@ class CoercionModel(mesa.Model):
         is drawn up once from the instruments' coverage, which is fixed when the world is built.
         """
         if self._domestic_by_month is None:
-            covered = [np.asarray(m.coverage) > 0 for m in self.domestic]
-            self._domestic_by_month = [
-                [m for m, c in zip(self.domestic, covered, strict=True) if c[month]] for month in range(self.n_steps)
-            ]
+            self._index_domestic_months()
         return self._domestic_by_month[t]
+
+    def domestic_dated_positions(self, t: int) -> np.ndarray:
+        """Positions in :attr:`domestic` of the instruments :meth:`_domestic_dated` lists for month ``t``."""
+        if self._domestic_positions is None:
+            self._index_domestic_months()
+        return self._domestic_positions[t]
+
+    def _index_domestic_months(self) -> None:
+        covered = np.zeros((len(self.domestic), self.n_steps), dtype=bool)
+        for i, m in enumerate(self.domestic):
+            covered[i] = np.asarray(m.coverage) > 0
+        self._domestic_positions = [np.flatnonzero(covered[:, month]) for month in range(self.n_steps)]
+        self._domestic_by_month = [[self.domestic[i] for i in at] for at in self._domestic_positions]
 
     def _book_domestic(self, t: int, result) -> None:
         """After clearing: quotas book output, state purchases book what they bought (into the state's

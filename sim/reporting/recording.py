@@ -178,8 +178,6 @@ class Recorder:
         # An origin's price at the cap, to a relative 1e-9 ([G, 1], against [G, C] prices).
         self._cap_level = (w.price_cap * w.reference_price)[:, None] * (1.0 - 1e-9)
         self._domestic_cache: tuple[list[str], np.ndarray, np.ndarray] | None = None
-        self._dated_cache: dict[int, np.ndarray] = {}
-        self._position: dict[int, int] | None = None
 
     def record(self, t: int, result, production: dict, purchase: np.ndarray) -> None:
         """Store month ``t``."""
@@ -245,7 +243,7 @@ class Recorder:
             # in this month can have booked a cost in it (CoercionModel._book_domestic).
             kinds, kind_of, imposer = self._domestic_groups()
             dated = m._domestic_dated(t)
-            at = self._dated_positions(t, dated)
+            at = m.domestic_dated_positions(t)
             costs = np.array([dm.cost[t] for dm in dated], dtype=float)
             self.country_level["domestic_measure_cost"][t] = np.bincount(imposer[at], costs, minlength=C)
             by_kind = np.bincount(kind_of[at] * C + imposer[at], costs, minlength=len(kinds) * C).reshape(len(kinds), C)
@@ -293,14 +291,6 @@ class Recorder:
             imposer = np.array([dm.imposer for dm in domestic], dtype=np.int64)
             self._domestic_cache = (kinds, kind_of, imposer)
         return self._domestic_cache
-
-    def _dated_positions(self, t: int, dated: list) -> np.ndarray:
-        """Positions in the model's domestic instruments of those dated in month ``t`` (``dated``)."""
-        if t not in self._dated_cache:
-            if self._position is None:
-                self._position = {id(dm): i for i, dm in enumerate(self.model.domestic)}
-            self._dated_cache[t] = np.array([self._position[id(dm)] for dm in dated], dtype=np.int64)
-        return self._dated_cache[t]
 
     def _record_price_cap(self, t: int, result, flowing: np.ndarray) -> None:
         """Mark the (good, destination) pairs that bought from an origin priced at the cap this month."""
