@@ -108,3 +108,20 @@ def test_international_totals_and_spread_match_numpy(n_goods, n_countries, seed)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(total[row_gc] > 0, need / np.where(total[row_gc] > 0, total[row_gc], 1.0), 0.0)
     close(kernels.spread_by_need(by_gc, row_gc, need), by_gc[row_gc] * share)
+
+
+@given(
+    arrays(
+        np.float64,
+        st.tuples(st.integers(0, 6), st.integers(0, 6)),
+        elements=st.floats(allow_nan=True, allow_infinity=True),
+    )
+)
+def test_nan_to_num_is_numpys(values):
+    want = np.nan_to_num(values)
+    for given_values in (values, values.T, values[:, ::2]):  # contiguous or not
+        got = kernels.nan_to_num(given_values)
+        assert got.shape == given_values.shape
+        assert np.array_equal(got, np.nan_to_num(given_values))
+    assert np.array_equal(kernels.nan_to_num(values), want)
+    assert np.array_equal(np.isnan(values), np.isnan(values))  # the input is left as it was

@@ -75,6 +75,35 @@ class MeasureArrays:
         self.import_tariff.fill(0.0)
 
 
+@dataclass(frozen=True)
+class _Timeline:
+    """A measure's coverage by month, read in every month of a run.
+
+    Attributes:
+        coverage: The ``[n_steps]`` coverage array it was derived from.
+        shares: The coverage as a list of floats (share of each month in force).
+        counted_left: ``[n_steps]`` list: months that count for a paced period (covered at least
+            half) from each month on, that month included.
+        first_covered: The first month with any coverage (0 when none).
+        last_counted: The last month that counts for a paced period (-1 when none).
+    """
+
+    coverage: np.ndarray
+    shares: list
+    counted_left: list
+    first_covered: int
+    last_counted: int
+
+    @classmethod
+    def of(cls, coverage: np.ndarray) -> _Timeline:
+        counted = np.asarray(coverage) >= 0.5
+        left = np.cumsum(counted[::-1])[::-1]
+        first = int(np.argmax(np.asarray(coverage) > 0)) if np.size(coverage) else 0
+        counted_at = np.flatnonzero(counted)
+        last = int(counted_at[-1]) if counted_at.size else -1
+        return cls(coverage, np.asarray(coverage, dtype=float).tolist(), left.tolist(), first, last)
+
+
 @dataclass
 class Measure(ABC):
     """A dated trade measure imposed by one country on some goods and partner countries.
@@ -104,7 +133,18 @@ class Measure(ABC):
         """Share of the month ``step`` the measure applies (0 once a strategy ended it)."""
         if self.ended_at is not None and step >= self.ended_at:
             return 0.0
-        return float(self.coverage[step])
+        return self._timeline().shares[step]
+
+    def _timeline(self) -> _Timeline:
+        """The coverage as Python numbers, with the counts every month's pacing needs (see
+        :class:`_Timeline`); derived once per coverage array (a measure's dates do not change
+        during a run) instead of with NumPy calls in every month.
+        """
+        cached = self.__dict__.get("_timeline_cache")
+        if cached is None or cached.coverage is not self.coverage:
+            cached = _Timeline.of(self.coverage)
+            self.__dict__["_timeline_cache"] = cached
+        return cached
 
     @abstractmethod
     def apply(self, step: int, arrays: MeasureArrays) -> None:
@@ -267,10 +307,10 @@ class ExportQuota(Measure):
         """Per-good export cap in month ``step``, or ``None`` if the period does not count it."""
         if self.ended_at is not None and step >= self.ended_at:
             return None
-        coverage = self.coverage
-        if not 0 <= step < coverage.size or coverage[step] < 0.5:  # not one of months()
+        line = self._timeline()
+        if not 0 <= step < len(line.shares) or line.shares[step] < 0.5:  # not one of months()
             return None
-        left = int(np.count_nonzero(coverage[step:] >= 0.5))  # months() from this step on
+        left = line.counted_left[step]  # months() from this step on
         return self.remaining() / max(left, 1)
 
     def apply(self, step: int, arrays: MeasureArrays) -> None:
@@ -457,7 +497,7 @@ class _CapacityCut(DomesticMeasure):
             return 0.0
         if self.ramp_months <= 0:
             return self.intensity * cover
-        first = int(np.argmax(self.coverage > 0))
+        first = self._timeline().first_covered
         ramp = min(1.0, (step - first + 1) / self.ramp_months)
         return self.intensity * ramp * cover
 
@@ -539,9 +579,10 @@ class ProductionQuota(DomesticMeasure):
         """The covered producers' output cap in month ``step``, or ``None`` if the period does not count it."""
         if self.ended_at is not None and step >= self.ended_at:
             return None
-        if self.coverage[step] < 0.5:
+        line = self._timeline()
+        if line.shares[step] < 0.5:
             return None
-        left = int(np.count_nonzero(self.coverage[step:] >= 0.5))
+        left = line.counted_left[step]
         return max(self.quantity - self.produced, 0.0) / max(left, 1)
 
     def apply_domestic(self, step: int, terms: SupplyTerms, capacity: np.ndarray) -> None:
@@ -629,11 +670,12 @@ class StatePurchase(DomesticMeasure):
         """Quantity ordered in month ``step``."""
         if self.ended_at is not None and step >= self.ended_at:
             return 0.0
-        if self.coverage[step] < 0.5:
+        line = self._timeline()
+        if line.shares[step] < 0.5:
             return 0.0
         if self.budget > 0 and self.quantity <= 0 and np.isfinite(self.last_price) and self.last_price > 0:
             self.quantity = self.budget / self.last_price
-        return self.quantity / max(int(np.count_nonzero(self.coverage >= 0.5)), 1)
+        return self.quantity / max(line.counted_left[0] if line.counted_left else 0, 1)
 
     def apply_domestic(self, step: int, terms: SupplyTerms, capacity: np.ndarray) -> None:
         """Add this month's order to the state's orders of the good."""

@@ -416,7 +416,7 @@ class StrategicCoercer:
         exp = np.nan_to_num(rec.good_level["exports"][t, :, c])
         pe = np.nan_to_num(rec.good_level["price_export"][t, :, c])
         base = w.baseline_exports[:, c] * w.reference_price * (1.0 + w.baseline_measures.export_duty[:, c])
-        return loss + float(np.sum(base - exp * pe))
+        return loss + float((base - exp * pe).sum())
 
     def _pain_share(self, k: int, cost: float, months: int) -> float:
         """A cost over ``months`` months as a share of target ``k``'s GDP per year."""

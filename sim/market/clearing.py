@@ -9,6 +9,7 @@ prices, Armington sourcing, export quotas with rents, rationing at the price cap
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -31,6 +32,21 @@ def _float(a) -> np.ndarray:
 
 def _int(a) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.int64)
+
+
+_INT_INPUTS = frozenset(
+    {"producer_country", "producer_good", "firm_country", "row_firm", "row_good", "sourcing_origin"}
+)
+
+
+@functools.cache
+def _input_conversions() -> tuple:
+    """Each array field of :class:`MarketInputs` with its conversion (to contiguous int64 or float64);
+    listed once, as the model builds inputs every month.
+    """
+    return tuple(
+        (f.name, _int if f.name in _INT_INPUTS else _float) for f in fields(MarketInputs) if f.name != "n_countries"
+    )
 
 
 @dataclass(frozen=True)
@@ -108,12 +124,10 @@ class MarketInputs:
     order_pass: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        ints = {"producer_country", "producer_good", "firm_country", "row_firm", "row_good", "sourcing_origin"}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "n_countries" or value is None:
-                continue
-            object.__setattr__(self, f.name, _int(value) if f.name in ints else _float(value))
+        for name, convert in _input_conversions():
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, convert(value))
 
     @property
     def n_goods(self) -> int:

@@ -136,6 +136,8 @@ class ValueChains:
         recycled = w.producer_recycled if w.producer_recycled.size else np.zeros(len(w.producer_good), dtype=bool)
         self._byproduct_producers = np.flatnonzero(np.isin(w.producer_good, self.byproduct_goods) & ~recycled)
         self._gc = w.producer_good * C + w.producer_country
+        # Producers whose output inputs or host output can limit (see lost_output), fixed with the world.
+        self._limitable = np.flatnonzero(self.limited | np.isin(w.producer_good, self.byproduct_goods))
         #: Host good's output per (good, country) last month (baseline at the start).
         self.host_output = w.baseline_output.copy()
         #: ``[P]`` change of each producer's unit cost from its inputs' prices against baseline (US$
@@ -237,7 +239,7 @@ class ValueChains:
         """
         w = model.world
         out = np.zeros(len(w.producer_name))
-        producers = np.flatnonzero(self.limited | np.isin(w.producer_good, self.byproduct_goods))
+        producers = self._limitable
         if producers.size == 0:
             return out
         price = result.price_domestic

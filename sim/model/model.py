@@ -154,6 +154,7 @@ class CoercionModel(mesa.Model):
         self.risk = np.zeros_like(self.weights)
         self.inventory = w.row_requirement * w.firm_value_added[w.row_firm] * w.row_inventory_months
         self.requirement_multiplier = np.ones(R)
+        self._no_requirement_change: np.ndarray | None = None
         self.scarcity = np.zeros(R)
         self.firm_output = w.firm_value_added[: w.n_user_firms].copy()
         self.firm_output_loss = np.zeros(w.n_user_firms)
@@ -182,10 +183,14 @@ class CoercionModel(mesa.Model):
         self._validated = False
         self._closed_quota: set[int] = set()
         self.last_result = None
+        self._trade_totals_of = None
+        self._trade_totals: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         # Domestic instruments (production quotas, crackdowns, halts, taxes, state purchases): what
         # they do to the producers' supply curves this month, and what state purchases bought.
         self.domestic = sorted((m for m in self.measures if isinstance(m, DomesticMeasure)), key=lambda m: m.stage)
         self.supply_terms = SupplyTerms.empty(P, G, C)
+        self._domestic_by_month: list[list[DomesticMeasure]] | None = None
+        self._domestic_positions: list[np.ndarray] | None = None
         self.state_purchase_bought = np.zeros((G, C))
         self.state_purchase_value = np.zeros((G, C))
         self.capacity_offered = self.capacity.copy()
@@ -197,6 +202,7 @@ class CoercionModel(mesa.Model):
             np.sum(w.baseline_exports[:, w.coercer] * w.reference_price * (1 + duty0))
         )
         self._investment = np.zeros((G, C))
+        self._project_constants_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.world_import_price = w.reference_price.copy()
         self._row_gc = w.row_good * C + self._row_destination
         self._state_order_rows = np.zeros(R)
@@ -264,19 +270,20 @@ class CoercionModel(mesa.Model):
             for i, q in enumerate(chain[:-1]):
                 if id(q) in self._closed_quota:
                     continue
-                months = q.months()
-                if months.size == 0 or months.max() >= t:
+                last = q._timeline().last_counted  # the last of q.months(), -1 if none
+                if last < 0 or last >= t:
                     continue
                 chain[i + 1].carried_in = chain[i + 1].carried_in + q.remaining()
                 self._closed_quota.add(id(q))
 
     def _measure_kinds(self) -> tuple[list, list, list]:
-        """The measures (in list order) split into export quotas, the others, and export licences;
-        recomputed only when a lever added measures (the list only grows).
+        """The measures (in list order) split into export quotas, the other trade measures (domestic instruments
+        left out) and export licences; recomputed only when a lever added measures (the list only grows).
         """
         if self._measure_kinds_of != len(self.measures):
             quotas = [m for m in self.measures if isinstance(m, ExportQuota)]
-            others = [m for m in self.measures if not isinstance(m, ExportQuota)]
+            # Domestic instruments write nothing into the trade arrays (see _set_supply_terms).
+            others = [m for m in self.measures if not isinstance(m, ExportQuota | DomesticMeasure)]
             licences = [m for m in self.measures if isinstance(m, ExportLicence)]
             self._measure_kinds_cache = (quotas, others, licences)
             self._measure_kinds_of = len(self.measures)
@@ -334,7 +341,7 @@ class CoercionModel(mesa.Model):
             return
         terms = self.supply_terms
         terms.reset()
-        for m in self.domestic:
+        for m in self._domestic_dated(t):
             if isinstance(m, StatePurchase):
                 last = self._last_prices[m.goods[0], m.imposer]
                 m.last_price = float(last) if np.isfinite(last) else float(w.reference_price[m.goods[0]])
@@ -359,6 +366,28 @@ class CoercionModel(mesa.Model):
             cost = w.unit_cost
         self._market_supply = (cap, cost, full)
 
+    def _domestic_dated(self, t: int) -> list[DomesticMeasure]:
+        """The domestic instruments (in stage order) whose dates cover some of month ``t``: the others
+        change nothing that month (no capacity cut, cap, tax, order or cost). The list of each month
+        is drawn up once from the instruments' coverage, which is fixed when the world is built.
+        """
+        if self._domestic_by_month is None:
+            self._index_domestic_months()
+        return self._domestic_by_month[t]
+
+    def domestic_dated_positions(self, t: int) -> np.ndarray:
+        """Positions in :attr:`domestic` of the instruments :meth:`_domestic_dated` lists for month ``t``."""
+        if self._domestic_positions is None:
+            self._index_domestic_months()
+        return self._domestic_positions[t]
+
+    def _index_domestic_months(self) -> None:
+        covered = np.zeros((len(self.domestic), self.n_steps), dtype=bool)
+        for i, m in enumerate(self.domestic):
+            covered[i] = np.asarray(m.coverage) > 0
+        self._domestic_positions = [np.flatnonzero(covered[:, month]) for month in range(self.n_steps)]
+        self._domestic_by_month = [[self.domestic[i] for i in at] for at in self._domestic_positions]
+
     def _book_domestic(self, t: int, result) -> None:
         """After clearing: quotas book output, state purchases book what they bought (into the state's
         stock), and every domestic instrument books its cost to the state this month (US$).
@@ -369,7 +398,8 @@ class CoercionModel(mesa.Model):
         price = result.price_domestic[w.producer_good, w.producer_country]
         price = np.where(np.isfinite(price), price, 0.0)
         out = result.producer_output
-        cuts = [m for m in self.domestic if getattr(m, "withheld", None) is not None]
+        dated = self._domestic_dated(t)
+        cuts = [m for m in dated if getattr(m, "withheld", None) is not None]
         if cuts:
             # Sales the capacity measures prevented at this month's domestic price, and the margin lost,
             # split over the measures acting on a producer by the capacity each withheld.
@@ -377,23 +407,24 @@ class CoercionModel(mesa.Model):
             cap, full = self._uncut_supply
             after = supply_curve(price, cap, w.unit_cost, full, w.supply_elasticity)
             lost_margin = np.maximum(nominal - after, 0.0) * np.maximum(price - w.unit_cost, 0.0)
-            total_withheld = np.zeros(len(w.unit_cost))
+            # (np.bincount adds in index order, as np.add.at measure by measure would)
+            total_withheld = np.bincount(
+                np.concatenate([m.producers for m in cuts]),
+                np.concatenate([m.withheld for m in cuts]),
+                minlength=len(w.unit_cost),
+            )
+            per_unit = np.zeros(total_withheld.shape)
+            np.divide(lost_margin, total_withheld, out=per_unit, where=total_withheld > 0)
             for m in cuts:
-                np.add.at(total_withheld, m.producers, m.withheld)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                per_unit = np.where(
-                    total_withheld > 0, lost_margin / np.where(total_withheld > 0, total_withheld, 1.0), 0.0
-                )
-            for m in cuts:
-                m.cost[t] = float(np.sum(per_unit[m.producers] * m.withheld))
-        for m in self.domestic:
+                m.cost[t] = float((per_unit[m.producers] * m.withheld).sum())
+        for m in dated:
             if isinstance(m, ProductionQuota):
                 m.record_output(t, out)
             elif isinstance(m, ProductionTax):
                 share = m.in_force(t)
                 if share > 0.0:
                     p = m.producers
-                    m.cost[t] = -float(np.sum((m.per_unit + m.rate * price[p]) * share * out[p]))
+                    m.cost[t] = -float(((m.per_unit + m.rate * price[p]) * share * out[p]).sum())
             elif isinstance(m, StatePurchase):
                 g, c = m.goods[0], m.imposer
                 mine = m.order(t)
@@ -459,6 +490,14 @@ class CoercionModel(mesa.Model):
         return result.delivered * (1.0 - share)
 
     def _scheduled_requirement(self, t: int) -> np.ndarray:
+        """Each row's requirement multiplier in month ``t`` from the scenario's dated requirement changes
+        (ones, shared and read-only, without any).
+        """
+        if not self.world.requirement_changes:
+            if self._no_requirement_change is None:
+                self._no_requirement_change = np.ones(len(self.world.row_firm))
+                self._no_requirement_change.flags.writeable = False
+            return self._no_requirement_change
         mult = np.ones(len(self.world.row_firm))
         for idx, start, ramp, change in self.world.requirement_changes:
             mult[idx] *= 1.0 + change * ramp_share(t, start, ramp)
@@ -585,8 +624,8 @@ class CoercionModel(mesa.Model):
         # Scarcity signal (precaution): recent price rise and rationing, exponentially remembered.
         pidx = production["price_index"]
         rise = np.where(np.isfinite(pidx), np.maximum(np.log(pidx / self.baseline_price_index), 0.0), 1.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rationed_share = np.where(result.demand > 0, result.rationed / result.demand, 0.0)
+        rationed_share = np.zeros(pidx.shape)
+        np.divide(result.rationed, result.demand, out=rationed_share, where=result.demand > 0)
         signal = rise + rationed_share
         a = 1.0 - math.exp(-1.0 / prm.scarcity_memory_months)
         self.scarcity += a * (signal - self.scarcity)
@@ -596,7 +635,7 @@ class CoercionModel(mesa.Model):
         # weights move toward targets: affinity x current capacity of the origin, lowered by
         # perceived risk, plus contracted offtake (see sim.model.kernels.adapt_sourcing).
         with np.errstate(divide="ignore", invalid="ignore"):
-            rent_share = _nan_to_num(result.quota_rent / result.price_export)
+            rent_share = kernels.nan_to_num(result.quota_rent / result.price_export)
         cap = self._capacity_by_origin()
         contracted = self._offtake_weights(need_by=production["use"], cap=cap)
         kernels.adapt_sourcing(
@@ -627,22 +666,15 @@ class CoercionModel(mesa.Model):
 
         # Investors: expected world import price per good; projects start when it passes their hurdle
         # for long enough, or on their financing date; capacity follows the build lag and ramp.
-        qty, val, _ = kernels.international_totals(
-            result.edge_good,
-            result.edge_origin,
-            result.edge_destination,
-            result.edge_flow,
-            result.edge_price,
-            len(w.goods),
-            len(w.countries),
-        )
+        qty, val, _ = self.trade_totals(result)
         world_price = np.where(qty > 0, val / np.where(qty > 0, qty, 1.0), self.expected_price)
         self.expected_price += b * (world_price - self.expected_price)
         self.world_import_price = world_price
         proj = w.is_project & (self.project_start == _NEVER)
         # Existing producers carry an infinite hurdle; leave them out of the product so a zero unit
         # cost does not make inf * 0 (they are not projects, so never start either way).
-        above = self.expected_price[w.producer_good] >= np.where(w.is_project, w.hurdle, 0.0) * w.unit_cost
+        hurdle_price, lag, spend_while_building = self._project_constants()
+        above = self.expected_price[w.producer_good] >= hurdle_price
         self.project_signal_months = np.where(proj & above & (t >= w.earliest_start), self.project_signal_months + 1, 0)
         start_private = proj & (self.project_signal_months >= prm.project_decision_months)
         start_committed = proj & (w.committed_start <= t)
@@ -650,10 +682,42 @@ class CoercionModel(mesa.Model):
         self.project_start = np.where(start_committed, np.minimum(w.committed_start, t), self.project_start)
         started = w.is_project & (self.project_start != _NEVER)
         kernels.project_capacity(self.capacity, started, self.project_start, w.build_lag, w.nameplate, w.ramp_up, t + 1)
-        self._investment = np.zeros((len(w.goods), len(w.countries)))
-        building = started & (t >= self.project_start) & (t < self.project_start + np.maximum(w.build_lag, 1))
-        spend = np.where(building, w.capex / np.maximum(w.build_lag, 1), 0.0)
-        np.add.at(self._investment, (w.producer_good, w.producer_country), spend)
+        building = started & (t >= self.project_start) & (t < self.project_start + lag)
+        spend = np.where(building, spend_while_building, 0.0)
+        # (np.bincount adds producer by producer in index order, as np.add.at would)
+        self._investment = np.bincount(self._producer_gc, spend, minlength=self._investment.size).reshape(
+            self._investment.shape
+        )
+
+    def _project_constants(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per producer, fixed with the world: the expected price at which a project passes its hurdle
+        (hurdle x unit cost; 0 for existing producers), its build lag (at least a month) and its
+        capital spending per month of building.
+        """
+        if self._project_constants_cache is None:
+            w = self.world
+            lag = np.maximum(w.build_lag, 1)
+            self._project_constants_cache = (np.where(w.is_project, w.hurdle, 0.0) * w.unit_cost, lag, w.capex / lag)
+        return self._project_constants_cache
+
+    def trade_totals(self, result) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """International trade of a clearing ``result`` (:func:`sim.model.kernels.international_totals`:
+        quantity and value per good, imports per good and country); computed once per month, for the
+        investors' expected price and the records.
+        """
+        if self._trade_totals_of is not result:
+            w = self.world
+            self._trade_totals = kernels.international_totals(
+                result.edge_good,
+                result.edge_origin,
+                result.edge_destination,
+                result.edge_flow,
+                result.edge_price,
+                len(w.goods),
+                len(w.countries),
+            )
+            self._trade_totals_of = result
+        return self._trade_totals
 
     def _offtake_weights(self, need_by: np.ndarray, cap: np.ndarray) -> np.ndarray:
         """Weights reserved by offtake contracts: a project's contracted share of its current output
@@ -785,10 +849,3 @@ class CoercionModel(mesa.Model):
                 progress(self.step_index + 1, self.n_steps)
         check_levers_after_run(self)
         return self
-
-
-def _nan_to_num(values: np.ndarray) -> np.ndarray:
-    """``np.nan_to_num(values)`` (NaN to 0, infinities to the largest floats), read-only: ``values``
-    itself when every value is finite, as in most months (``np.nan_to_num`` costs ~10 us a call).
-    """
-    return values if np.isfinite(values).all() else np.nan_to_num(values)

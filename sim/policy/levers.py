@@ -34,6 +34,7 @@ from typing import ClassVar, override
 import numpy as np
 
 from sim.coercion.measures import ExportBan, ImportTariff
+from sim.model import kernels
 from sim.world.calendar import MonthlyCalendar, parse_date, parse_month
 
 __all__ = [
@@ -455,10 +456,10 @@ class Stockpile(Lever):
         if t <= 0:
             return np.zeros(len(model.world.goods)), np.ones(len(model.world.goods))
         gl = rec.good_level
-        gap = np.nan_to_num(gl["shortage"][t - 1, :, c]) + np.nan_to_num(gl["rationed"][t - 1, :, c])
+        gap = kernels.nan_to_num(gl["shortage"][t - 1, :, c]) + kernels.nan_to_num(gl["rationed"][t - 1, :, c])
         p0, p1 = gl["price_paid"][0, :, c], gl["price_paid"][t - 1, :, c]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = np.where(np.isfinite(p0) & np.isfinite(p1) & (p0 > 0), p1 / np.where(p0 > 0, p0, 1.0), 1.0)
+        ratio = np.ones(p0.shape)
+        np.divide(p1, p0, out=ratio, where=np.isfinite(p0) & np.isfinite(p1) & (p0 > 0))
         return gap, ratio
 
     @override
@@ -472,7 +473,7 @@ class Stockpile(Lever):
             fill = float(n.initial_fill) * self.target[:, c]
             model.stockpile[:, c] += fill
             if n.cost_initial_fill:
-                self.book(model, c, float(np.sum(fill * ref)))
+                self.book(model, c, float((fill * ref).sum()))
         gap, ratio = self._signals(model, t, c)
         short = gap > 1e-9 * np.maximum(self.base_use[:, c], 1e-300)
         pricey = ratio >= float(n.release_price_ratio)
@@ -496,7 +497,7 @@ class Stockpile(Lever):
                     self.mark(model)
                     model.stockpile_order[g, c] += order
         held = model.stockpile[:, c] * self.mask[:, c]
-        self.book(model, c, float(n.holding_cost) / 12.0 * float(np.sum(held * ref)))
+        self.book(model, c, float(n.holding_cost) / 12.0 * float((held * ref).sum()))
 
     @override
     def after_clear(self, model, t: int, result) -> None:
@@ -506,7 +507,7 @@ class Stockpile(Lever):
             if not sel.any():
                 continue
             model.stockpile[sel, c] += bought[sel, c]
-            self.book(model, int(c), float(np.sum(cost[sel, c])))
+            self.book(model, int(c), float(cost[sel, c].sum()))
 
 
 class Diversification(Lever):
@@ -1124,7 +1125,7 @@ class CollectiveResponse(Lever):
         donor = state.country
         ref = model.world.reference_price
         held = model.stockpile[:, donor] * self.shared[:, donor]
-        self.book(model, donor, float(n.shared_stock_holding_cost) / 12.0 * float(np.sum(held * ref)))
+        self.book(model, donor, float(n.shared_stock_holding_cost) / 12.0 * float((held * ref).sum()))
         if t <= 0:
             return
         exp, imp = self.coerced(model, t)

@@ -175,7 +175,9 @@ class Recorder:
         # Months in which a country's firms bought a good from an origin whose price sat at the price
         # cap (domestic price at the cap, or export price with the quota rent at its ceiling) [T, G, C].
         self.at_price_cap = np.zeros((T, G, C), dtype=bool)
-        self._cap_level = w.price_cap * w.reference_price
+        # An origin's price at the cap, to a relative 1e-9 ([G, 1], against [G, C] prices).
+        self._cap_level = (w.price_cap * w.reference_price)[:, None] * (1.0 - 1e-9)
+        self._domestic_cache: tuple[list[str], np.ndarray, np.ndarray] | None = None
 
     def record(self, t: int, result, production: dict, purchase: np.ndarray) -> None:
         """Store month ``t``."""
@@ -200,8 +202,7 @@ class Recorder:
             ),
             G * C,
         ).reshape(7, G, C)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            gl["price_paid"][t] = np.where(delivered > 0, spend / np.where(delivered > 0, delivered, 1.0), np.nan)
+        _ratio_into(gl["price_paid"][t], spend, delivered)
         gl["demand"][t] = demand
         gl["delivered"][t] = delivered
         gl["shortage"][t] = shortage
@@ -212,13 +213,9 @@ class Recorder:
         gl["capacity"][t], gl["production"][t], gl["capacity_offered"][t] = kernels.group_sums(
             m._producer_gc, (m.capacity_cleared, result.producer_output, offered), G * C
         ).reshape(3, G, C)
-        gl["imports"][t] = kernels.international_totals(
-            result.edge_good, result.edge_origin, result.edge_destination, result.edge_flow, result.edge_price, G, C
-        )[2]
+        gl["imports"][t] = m.trade_totals(result)[2]
         gl["exports"][t] = result.exports
-        base = self._base_need_gc.reshape(G, C)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            gl["requirement_index"][t] = np.where(base > 0, need_now / np.where(base > 0, base, 1.0), np.nan)
+        _ratio_into(gl["requirement_index"][t], need_now, self._base_need_gc.reshape(G, C))
         gl["investment"][t] = m._investment
         self.country_level["output_loss"][t], self.country_level["value_added"][t] = kernels.group_sums(
             self._user_country, (m.firm_output_loss, m.firm_output), C
@@ -241,15 +238,17 @@ class Recorder:
         self.country_level["policy_revenue"][t] = m.policy_revenue
         gl["stockpile_purchase"][t] = m.stockpile_bought + m.state_purchase_bought
         if m.domestic:
-            total = np.zeros(C)
-            kinds = {}
-            for dm in m.domestic:
-                kind = dm.classifier["instrument"]
-                kinds.setdefault(kind, np.zeros(C))[dm.imposer] += dm.cost[t]
-                total[dm.imposer] += dm.cost[t]
-            self.country_level["domestic_measure_cost"][t] = total
-            for kind, v in kinds.items():
-                self.country_level[f"domestic_cost_{kind}"][t] = v
+            # Each instrument's cost this month summed by imposer, over all kinds and by kind (in the
+            # instruments' order, as a loop adding them one by one would); only the instruments dated
+            # in this month can have booked a cost in it (CoercionModel._book_domestic).
+            kinds, kind_of, imposer = self._domestic_groups()
+            dated = m._domestic_dated(t)
+            at = m.domestic_dated_positions(t)
+            costs = np.array([dm.cost[t] for dm in dated], dtype=float)
+            self.country_level["domestic_measure_cost"][t] = np.bincount(imposer[at], costs, minlength=C)
+            by_kind = np.bincount(kind_of[at] * C + imposer[at], costs, minlength=len(kinds) * C).reshape(len(kinds), C)
+            for k, kind in enumerate(kinds):
+                self.country_level[f"domestic_cost_{kind}"][t] = by_kind[k]
         gl["stockpile_release"][t] = m.stockpile_delivery
         for lever in m.levers:
             self.country_level[f"policy_cost_{lever.name}"][t] = m.lever_cost[lever.index]
@@ -257,13 +256,13 @@ class Recorder:
         # Coercer's cost this month: export revenue lost against baseline, plus the extra its own
         # firms paid for the goods against baseline prices (both can be negative: gains).
         c = m.coercer_index
-        revenue = float(np.nansum(result.exports[:, c] * _nan_to_num(result.price_export[:, c])))
+        revenue = float(_nansum(result.exports[:, c] * kernels.nan_to_num(result.price_export[:, c])))
         self.coercer_export_revenue[t] = revenue
         lost = m.baseline_coercer_revenue - revenue
         paid_unit = gl["price_paid"][t, :, c]
         if self._base_paid is None:
-            self._base_paid = np.nan_to_num(paid_unit)
-        extra = float(np.nansum((_nan_to_num(paid_unit) - self._base_paid) * delivered[:, c]))
+            self._base_paid = kernels.nan_to_num(paid_unit)
+        extra = float(_nansum((kernels.nan_to_num(paid_unit) - self._base_paid) * delivered[:, c]))
         self.coercer_cost[t] = lost + extra
 
         keep = result.edge_flow > 0
@@ -281,11 +280,25 @@ class Recorder:
         )
         self.steps_recorded = t + 1
 
+    def _domestic_groups(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """The kinds of the model's domestic instruments (in order of appearance), each instrument's
+        kind index and its imposer; derived once (the instruments are fixed when the model is built).
+        """
+        if self._domestic_cache is None:
+            domestic = self.model.domestic
+            kinds = list(dict.fromkeys(dm.classifier["instrument"] for dm in domestic))
+            kind_of = np.array([kinds.index(dm.classifier["instrument"]) for dm in domestic], dtype=np.int64)
+            imposer = np.array([dm.imposer for dm in domestic], dtype=np.int64)
+            self._domestic_cache = (kinds, kind_of, imposer)
+        return self._domestic_cache
+
     def _record_price_cap(self, t: int, result, flowing: np.ndarray) -> None:
         """Mark the (good, destination) pairs that bought from an origin priced at the cap this month."""
-        level = self._cap_level[:, None] * (1.0 - 1e-9)
+        level = self._cap_level
         with np.errstate(invalid="ignore"):
-            origin_capped = (_nan_to_num(result.price_domestic) >= level) | (_nan_to_num(result.price_export) >= level)
+            origin_capped = (kernels.nan_to_num(result.price_domestic) >= level) | (
+                kernels.nan_to_num(result.price_export) >= level
+            )
         g, o, d = result.edge_good[flowing], result.edge_origin[flowing], result.edge_destination[flowing]
         hit = origin_capped[g, o]
         self.at_price_cap[t, g[hit], d[hit]] = True
@@ -395,8 +408,12 @@ class Recorder:
         )
 
 
-def _nan_to_num(values: np.ndarray) -> np.ndarray:
-    """``np.nan_to_num(values)`` (NaN to 0, infinities to the largest floats), read-only: ``values``
-    itself when every value is finite, as in most months (``np.nan_to_num`` costs ~10 us a call).
-    """
-    return values if np.isfinite(values).all() else np.nan_to_num(values)
+def _ratio_into(out: np.ndarray, numerator: np.ndarray, denominator: np.ndarray) -> None:
+    """``out[...] = numerator / denominator`` where the denominator is positive, NaN elsewhere (in place)."""
+    out.fill(np.nan)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+
+
+def _nansum(values: np.ndarray) -> float:
+    """``np.nansum(values)`` (NaN counted as 0, the same sum) without NumPy's wrapper around it."""
+    return np.where(np.isnan(values), 0.0, values).sum()

@@ -432,6 +432,27 @@ def build_world(cfg, rng: np.random.Generator) -> World:
         good ``g`` bought in country ``d``; a user firm's shares are a Dirichlet draw around its
         sector's (``draw``), a producer's input buyer takes its country's shares as they are.
         """
+        if (g, d) not in origins_of:
+            origins_of[g, d] = row_origins(g, d)
+        cands, s_vec, pos, prices = origins_of[g, d]
+        firm_s = np.zeros_like(s_vec)
+        if draw and pos.sum() > 1:
+            firm_s[pos] = rng.dirichlet(conc * s_vec[pos] + 1e-9)
+        elif pos.sum() > 1:
+            firm_s[pos] = s_vec[pos] / s_vec[pos].sum()
+        else:
+            firm_s[pos] = 1.0
+        # w ∝ s p^σ, with prices relative to the highest so the power cannot overflow (same weights).
+        w = firm_s * (prices / prices.max()) ** sigma[g]
+        return cands, firm_s, w / w.sum(), prices
+
+    # Every row of a good bought in a country has the same origins, sector shares and delivered prices.
+    origins_of: dict[tuple[int, int], tuple[list[int], np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def row_origins(g: int, d: int) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray]:
+        """Origins, their baseline quantity shares (and which are positive) and delivered prices for
+        rows of good ``g`` bought in country ``d`` (see row_slots).
+        """
         sector_shares = shares_of.get((countries[d], goods[g]), {countries[d]: 1.0})
         cands = candidates[g]
         if len(cands) > K:
@@ -440,14 +461,6 @@ def build_world(cfg, rng: np.random.Generator) -> World:
             others = sorted((o for o in cands if o not in base), key=lambda o: -capacity_of[g, o])
             cands = sorted((base + others)[:K])
         s_vec = np.array([sector_shares.get(countries[o], 0.0) for o in cands])
-        pos = s_vec > 0
-        firm_s = np.zeros_like(s_vec)
-        if draw and pos.sum() > 1:
-            firm_s[pos] = rng.dirichlet(conc * s_vec[pos] + 1e-9)
-        elif pos.sum() > 1:
-            firm_s[pos] = s_vec[pos] / s_vec[pos].sum()
-        else:
-            firm_s[pos] = 1.0
         prices = np.empty(len(cands))
         for k, o in enumerate(cands):
             if o == d:
@@ -455,9 +468,10 @@ def build_world(cfg, rng: np.random.Generator) -> World:
             else:
                 fob = ref[g] * (1 + baseline_measures.export_duty[g, o])
                 prices[k] = (fob + transport[g, o, d]) * (1 + baseline_measures.import_tariff[g, o, d])
-        # w ∝ s p^σ, with prices relative to the highest so the power cannot overflow (same weights).
-        w = firm_s * (prices / prices.max()) ** sigma[g]
-        return cands, firm_s, w / w.sum(), prices
+        pos = s_vec > 0
+        for a in (s_vec, pos, prices):
+            a.flags.writeable = False  # shared by every row of (g, d)
+        return cands, s_vec, pos, prices
 
     rows = []
     for f in range(F):

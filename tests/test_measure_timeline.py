@@ -1,0 +1,80 @@
+"""A measure's month-by-month reading (``sim.coercion.measures._Timeline``, derived once per coverage
+array) gives what the coverage array itself gives: the share in force, the months left to count for
+paced quotas and purchases, the first covered month; and the domestic instruments a model acts on in a
+month are exactly those whose dates cover some of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from sim.api import compose_config
+from sim.coercion.measures import ExportQuota, ProductionQuota, StatePurchase
+from sim.model.model import CoercionModel
+
+_coverage = arrays(np.float64, st.integers(1, 40), elements=st.sampled_from([0.0, 0.2, 0.5, 0.7, 1.0]))
+
+
+def _quota(cls, coverage, **kwargs):
+    return cls(
+        imposer=0,
+        goods=np.array([0]),
+        targets=np.zeros(0, dtype=np.int64),
+        coverage=coverage,
+        start=dt.date(2010, 1, 1),
+        **kwargs,
+    )
+
+
+@given(_coverage, st.data())
+def test_paced_measures_count_the_months_left_as_the_coverage_does(coverage, data):
+    q = _quota(ProductionQuota, coverage, quantity=120.0, producers=np.array([0]), cost=np.zeros(coverage.size))
+    x = _quota(
+        ExportQuota, coverage, quantity=120.0, allocation=np.ones(1), carried_in=np.zeros(1), shipped=np.zeros(1)
+    )
+    sp = _quota(
+        StatePurchase, coverage, quantity=60.0, producers=np.zeros(0, dtype=np.int64), cost=np.zeros(coverage.size)
+    )
+    for step in range(coverage.size):
+        left = int(np.count_nonzero(coverage[step:] >= 0.5))
+        counted = coverage[step] >= 0.5
+        assert q.in_force(step) == float(coverage[step])
+        assert q.monthly_cap(step) == (120.0 / max(left, 1) if counted else None)
+        want_x = 120.0 / max(left, 1) if counted else None
+        got_x = x.monthly_cap(step)
+        assert (got_x is None) if want_x is None else np.allclose(got_x, want_x, rtol=0, atol=0)
+        assert sp.order(step) == (60.0 / max(int(np.count_nonzero(coverage >= 0.5)), 1) if counted else 0.0)
+    months = x.months()
+    assert x._timeline().last_counted == (int(months.max()) if months.size else -1)
+    assert x._timeline().first_covered == (int(np.argmax(coverage > 0)) if coverage.size else 0)
+    ended = data.draw(st.integers(0, coverage.size))
+    q.ended_at = ended
+    assert all(q.in_force(s) == 0.0 and q.monthly_cap(s) is None for s in range(ended, coverage.size))
+
+
+def test_a_new_coverage_array_is_read_anew():
+    q = _quota(ProductionQuota, np.ones(4), quantity=4.0, producers=np.array([0]), cost=np.zeros(4))
+    assert q.monthly_cap(0) == 1.0
+    q.coverage = np.array([0.0, 1.0, 1.0, 0.0])
+    assert q.monthly_cap(0) is None and q.monthly_cap(1) == 2.0
+
+
+def test_the_model_acts_each_month_on_the_domestic_instruments_dated_in_it():
+    model = CoercionModel(compose_config("rare_earth_2010", ["output.progress=never"]))
+    assert model.domestic, "rare_earth_2010 has domestic instruments"
+    for t in range(model.n_steps):
+        dated = [id(m) for m in model._domestic_dated(t)]
+        assert [id(m) for m in model.domestic if m.coverage[t] > 0] == dated
+        # an instrument not dated in a month changes nothing in it (no share in force, cap or order)
+        for m in model.domestic:
+            if id(m) not in dated:
+                assert m.in_force(t) == 0.0
+    model.run()
+    for t in range(model.n_steps):
+        dated = {id(m) for m in model._domestic_dated(t)}
+        assert all(m.cost[t] == 0.0 for m in model.domestic if id(m) not in dated)
