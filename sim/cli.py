@@ -540,9 +540,17 @@ def _app(cfg: DictConfig) -> str | None:
         # The figure worker starts before the checks, so it has loaded Matplotlib when the run ends
         # (it is stopped if the checks fail); a bad output.figures is left to the checks, which name it.
         workers = None
-        with contextlib.suppress(ValueError):
-            if figures_wanted(cfg, sweep_job=False):
+        try:
+            early = figures_wanted(cfg, sweep_job=False)
+        except ValueError:
+            early = False
+        if early:
+            try:
                 workers = stack.enter_context(_figure_workers(cfg))
+            except ValueError as exc:  # a bad COERCION_SIM_FIGURE_WORKERS
+                _clean_failed_run_dir(outdir)
+                print(f"error: {exc}", file=sys.stderr)
+                sys.exit(2)
         try:
             cfg = prepare_config(cfg)
             run_seed(cfg)  # a bad replication number or root seed

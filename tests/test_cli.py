@@ -921,3 +921,23 @@ def test_the_command_process_imports_no_matplotlib_unless_it_draws_itself():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_a_bad_figure_worker_setting_is_one_clear_error_before_the_run(tmp_path):
+    """``COERCION_SIM_FIGURE_WORKERS=many``: exit 2 with the variable, the value and what is allowed,
+    and no run folder left behind."""
+    import subprocess
+
+    run_dir = tmp_path / "run"
+    proc = subprocess.run(
+        [helpers.coercion_sim_exe(), "scenario=minimal", f"hydra.run.dir={run_dir}"],
+        cwd=tmp_path,
+        env={**helpers.cli_env(), "COERCION_SIM_FIGURE_WORKERS": "many"},
+        capture_output=True,
+        text=True,
+        timeout=helpers.CLI_TIMEOUT_S,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "COERCION_SIM_FIGURE_WORKERS: 'many' is invalid; allowed: a whole number >= 0" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not run_dir.exists()
