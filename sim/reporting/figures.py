@@ -1112,10 +1112,9 @@ def _save_png(fig: Figure, fh, bbox) -> None:
         fig.savefig(fh, format="png", metadata=_METADATA["png"], bbox_inches=bbox, dpi=dpi)
         return
     rgba = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 4)
-    if rgba[..., 3].min() < 255:
-        image = Image.frombuffer("RGBA", (width, height), raw, "raw", "RGBA", 0, 1)
-    else:
-        image = Image.frombuffer("RGBA", (width, height), raw, "raw", "RGBA", 0, 1).convert("RGB")
+    image = Image.frombuffer("RGBA", (width, height), raw, "raw", "RGBA", 0, 1)
+    if rgba[..., 3].min() == 255:  # opaque: no alpha channel to store
+        image = image.convert("RGB")
     # No text chunks (Matplotlib's "Software" is left out, as _METADATA asks), the resolution kept.
     image.save(fh, format="png", dpi=(dpi, dpi), compress_level=_PNG_COMPRESS_LEVEL, pnginfo=PngImagePlugin.PngInfo())
 
