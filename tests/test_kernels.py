@@ -125,3 +125,36 @@ def test_nan_to_num_is_numpys(values):
         assert np.array_equal(got, np.nan_to_num(given_values))
     assert np.array_equal(kernels.nan_to_num(values), want)
     assert np.array_equal(np.isnan(values), np.isnan(values))  # the input is left as it was
+
+
+_price = st.one_of(st.floats(0.0, 3000.0), st.just(np.nan), st.just(np.inf), st.just(-np.inf))
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 3), st.integers(1, 5), st.integers(0, 40))
+def test_mark_price_cap_is_the_numpy_rule(seed, n_goods, n_countries, n_edges):
+    """The recorder's at-the-cap marks (a destination that bought from an origin priced at or above the
+    cap level, NaN counting as 0) equal the NumPy formulation the kernel replaced."""
+    rng = np.random.default_rng(seed)
+    level = rng.uniform(100.0, 2000.0, n_goods)
+    special = np.array([np.nan, np.inf, -np.inf, 0.0])
+
+    def prices():
+        p = rng.uniform(0.0, 2500.0, (n_goods, n_countries))
+        p[rng.random(p.shape) < 0.2] = rng.choice(special)
+        at = rng.random(p.shape) < 0.2
+        p[at] = np.broadcast_to(level[:, None], p.shape)[at]  # exactly at the level counts
+        return p
+
+    dom, exp = prices(), prices()
+    good = rng.integers(0, n_goods, n_edges)
+    origin = rng.integers(0, n_countries, n_edges)
+    dest = rng.integers(0, n_countries, n_edges)
+    flow = np.where(rng.random(n_edges) < 0.3, 0.0, rng.exponential(size=n_edges))
+    got = np.zeros((n_goods, n_countries), dtype=bool)
+    kernels.mark_price_cap(got, dom, exp, level, good, origin, dest, flow)
+    want = np.zeros_like(got)
+    capped = (np.nan_to_num(dom) >= level[:, None]) | (np.nan_to_num(exp) >= level[:, None])
+    on = flow > 0
+    hit = capped[good[on], origin[on]]
+    want[good[on][hit], dest[on][hit]] = True
+    assert np.array_equal(got, want)

@@ -24,7 +24,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from sim.market.kernel import LINEAR_ONSET
+from sim.market.kernel import supply_curve as _kernel_supply_curve
 
 __all__ = [
     "MeasureArrays",
@@ -411,18 +411,18 @@ class ExportLicence(Measure):
 
 
 def supply_curve(price, capacity, unit_cost, full_capacity_price, supply_elasticity) -> np.ndarray:
-    """Quantity each producer offers at ``price`` (arrays): the kernel's supply curve
-    (:func:`sim.market.kernel.producer_supply`) in numpy, for cost accounting outside the kernel.
+    """Quantity each producer offers at ``price`` (arrays of one length): the kernel's supply curve
+    (:func:`sim.market.kernel.producer_supply`, compiled over producers by
+    :func:`sim.market.kernel.supply_curve`), for cost accounting outside the kernel.
     """
-    span = full_capacity_price - unit_cost
-    with np.errstate(invalid="ignore", divide="ignore"):
-        u = np.where(span > 0, (price - unit_cost) / np.where(span > 0, span, 1.0), 0.0)
-        curve = capacity * np.where(
-            u < LINEAR_ONSET,
-            LINEAR_ONSET ** (supply_elasticity - 1.0) * u,
-            np.minimum(np.maximum(u, 0.0), 1.0) ** supply_elasticity,
-        )
-    return np.where((capacity > 0) & (price > unit_cost), curve, 0.0)
+    f = np.asarray
+    return _kernel_supply_curve(
+        f(price, float),
+        f(capacity, float),
+        f(unit_cost, float),
+        f(full_capacity_price, float),
+        f(supply_elasticity, float),
+    )
 
 
 @dataclass

@@ -168,6 +168,23 @@ def producer_supply(price, capacity, unit_cost, full_capacity_price, supply_elas
     return q, price * supply_elasticity * q / (price - unit_cost)
 
 
+def supply_curve(price, capacity, unit_cost, full_capacity_price, supply_elasticity):
+    """Quantity each producer offers at its ``price`` (arrays of one length): :func:`producer_supply`
+    over producers, for cost accounting outside the kernel (lost margins of domestic supply cuts).
+
+    Nothing is offered at a price that is not above unit cost (NaN included), by a producer without
+    capacity, or where the full-capacity price does not lie above unit cost.
+    """
+    n = price.shape[0]
+    out = np.zeros(n)
+    for i in range(n):
+        if capacity[i] > 0.0 and price[i] > unit_cost[i] and full_capacity_price[i] > unit_cost[i]:
+            out[i], _ = producer_supply(
+                price[i], capacity[i], unit_cost[i], full_capacity_price[i], supply_elasticity[i]
+            )
+    return out
+
+
 def _unit_row(jac, i, n_vars):
     """Make row ``i`` of the Jacobian the unit row (an active bound or a flat residual)."""
     for j in range(n_vars):
@@ -1153,6 +1170,7 @@ def clear_all_goods(
 # returns the plain function.
 build_structure = njit(cache=True)(build_structure)
 producer_supply = njit(cache=True)(producer_supply)
+supply_curve = njit(cache=True)(supply_curve)
 _unit_row = njit(cache=True)(_unit_row)
 _lu_solve = njit(cache=True)(_lu_solve)
 _evaluate_good = njit(cache=True)(_evaluate_good)

@@ -23,6 +23,7 @@ __all__ = [
     "produce_rows",
     "spread_by_need",
     "nan_to_num",
+    "mark_price_cap",
 ]
 
 
@@ -436,3 +437,24 @@ def spread_by_need(by_group, row_group, need):
         share = need[r] / t if t > 0.0 else 0.0
         out[r] = by_group[row_group[r]] * share
     return out
+
+
+@njit(cache=True)
+def mark_price_cap(marked, price_domestic, price_export, level, edge_good, edge_origin, edge_destination, edge_flow):
+    """Set ``marked[g, d]`` (``[G, C]``, booleans) where destination ``d`` bought good ``g`` this month
+    (a positive flow) from an origin whose domestic or export price is at least ``level[g]`` (a NaN
+    price counting as 0, as ``np.nan_to_num`` makes it).
+    """
+    for e in range(edge_flow.size):
+        if not edge_flow[e] > 0.0:
+            continue
+        g = edge_good[e]
+        o = edge_origin[e]
+        pd = price_domestic[g, o]
+        pe = price_export[g, o]
+        if np.isnan(pd):
+            pd = 0.0
+        if np.isnan(pe):
+            pe = 0.0
+        if pd >= level[g] or pe >= level[g]:
+            marked[g, edge_destination[e]] = True

@@ -117,6 +117,7 @@ class CoercionModel(mesa.Model):
         # ---- state ----
         self.measures = list(w.measures)  # levers may add counter-measures
         self._offtake_contracts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._no_offtake: np.ndarray | None = None
         self._measure_kinds_of = -1  # len(self.measures) when _measure_kinds was last split
         self._measure_kinds_cache: tuple[list, list, list] = ([], [], [])
         self.coercer_index = w.coercer
@@ -732,6 +733,10 @@ class CoercionModel(mesa.Model):
                 np.array([c[2] for c in contracts], dtype=np.float64),
             )
         project, buyer, share = self._offtake_contracts
+        if project.size == 0:  # no contracts (most scenarios): one zero array, which nothing writes to
+            if self._no_offtake is None or self._no_offtake.shape != self.weights.shape:
+                self._no_offtake = np.zeros(self.weights.shape)
+            return self._no_offtake
         return kernels.offtake_weights(
             self.weights.shape,
             project,

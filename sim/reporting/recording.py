@@ -175,8 +175,8 @@ class Recorder:
         # Months in which a country's firms bought a good from an origin whose price sat at the price
         # cap (domestic price at the cap, or export price with the quota rent at its ceiling) [T, G, C].
         self.at_price_cap = np.zeros((T, G, C), dtype=bool)
-        # An origin's price at the cap, to a relative 1e-9 ([G, 1], against [G, C] prices).
-        self._cap_level = (w.price_cap * w.reference_price)[:, None] * (1.0 - 1e-9)
+        # An origin's price at the cap, to a relative 1e-9 ([G]).
+        self._cap_level = np.asarray(w.price_cap * w.reference_price, dtype=float) * (1.0 - 1e-9)
         self._domestic_cache: tuple[list[str], np.ndarray, np.ndarray] | None = None
 
     def record(self, t: int, result, production: dict, purchase: np.ndarray) -> None:
@@ -266,7 +266,7 @@ class Recorder:
         self.coercer_cost[t] = lost + extra
 
         keep = result.edge_flow > 0
-        self._record_price_cap(t, result, keep)
+        self._record_price_cap(t, result)
         dt = self._index_dtype
         self.flows.append(
             (
@@ -292,16 +292,20 @@ class Recorder:
             self._domestic_cache = (kinds, kind_of, imposer)
         return self._domestic_cache
 
-    def _record_price_cap(self, t: int, result, flowing: np.ndarray) -> None:
-        """Mark the (good, destination) pairs that bought from an origin priced at the cap this month."""
-        level = self._cap_level
-        with np.errstate(invalid="ignore"):
-            origin_capped = (kernels.nan_to_num(result.price_domestic) >= level) | (
-                kernels.nan_to_num(result.price_export) >= level
-            )
-        g, o, d = result.edge_good[flowing], result.edge_origin[flowing], result.edge_destination[flowing]
-        hit = origin_capped[g, o]
-        self.at_price_cap[t, g[hit], d[hit]] = True
+    def _record_price_cap(self, t: int, result) -> None:
+        """Mark the (good, destination) pairs that bought from an origin priced at the cap this month
+        (:func:`sim.model.kernels.mark_price_cap`, one pass over the month's trade edges).
+        """
+        kernels.mark_price_cap(
+            self.at_price_cap[t],
+            result.price_domestic,
+            result.price_export,
+            self._cap_level,
+            result.edge_good,
+            result.edge_origin,
+            result.edge_destination,
+            result.edge_flow,
+        )
 
     # ---- trailing outcomes for strategies ----
     def trailing_output_loss_share(self, country: int, months: int, t: int) -> float:

@@ -21,6 +21,7 @@ silently moves to another entry when the list is reordered). A comma inside a se
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -71,10 +72,18 @@ def parse_path(path: str) -> list[tuple[str, dict[str, str] | None]]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
+def _segments(path: str) -> tuple[tuple[str, tuple[tuple[str, str], ...] | None], ...]:
+    """:func:`parse_path` as immutable tuples, parsed once per path (every run checks every
+    assumption's path; a calibration runs the same case thousands of times).
+    """
+    return tuple((name, None if select is None else tuple(select.items())) for name, select in parse_path(path))
+
+
 def _locate(scenario: DictConfig, path: str) -> tuple[Any, str]:
     """The node holding the path's last field, and that field's name."""
     node: Any = scenario
-    segments = parse_path(path)
+    segments = _segments(str(path))
     for i, (name, select) in enumerate(segments):
         last = i == len(segments) - 1
         if not isinstance(node, Mapping) or name not in node:
@@ -87,13 +96,9 @@ def _locate(scenario: DictConfig, path: str) -> tuple[Any, str]:
         items = node[name]
         if isinstance(items, str) or not isinstance(items, Sequence):
             raise KeyError(f"{name!r} is not a list")
-        found = [
-            item
-            for item in items
-            if all(isinstance(item, Mapping) and str(item.get(k)) == v for k, v in select.items())
-        ]
+        found = [item for item in items if all(isinstance(item, Mapping) and str(item.get(k)) == v for k, v in select)]
         if len(found) != 1:
-            what = ", ".join(f"{k}={v}" for k, v in select.items())
+            what = ", ".join(f"{k}={v}" for k, v in select)
             raise KeyError(f"{len(found)} entries of {name!r} match {what} (must be exactly one)")
         if last:
             raise KeyError("the path must end in a field, not a list element")

@@ -53,6 +53,10 @@ PROJECT_UTILISATION_AT_REFERENCE = 0.85
 __all__ += ["MAX_BASELINE_UTILISATION", "MAX_MAGNITUDE", "MAX_DEMAND_ELASTICITY", "MAX_ELASTICITY"]
 
 
+#: The last PlainConfig that passed prepare_config (read-only, so checking it again would change nothing).
+_last_prepared: PlainConfig | None = None
+
+
 def prepare_config(cfg):
     """The configuration a run uses: ``cfg.scenario`` checked against its kind's schema, a generated
     world expanded into its scenario (:func:`sim.world.generate.expand_config`), and everything validated.
@@ -61,10 +65,15 @@ def prepare_config(cfg):
         hydra.errors.ConfigCompositionException: an unknown key or a wrong type in the scenario.
         ScenarioError: a bad value (generator parameter, scenario field or model setting).
     """
+    global _last_prepared
     if isinstance(cfg, PlainConfig):
         # Already composed, typed and resolved (sim.experiments.exploration.CaseRunner): its values are
-        # checked by the same rules, without the node checks that plain data cannot fail.
-        validate_config(cfg)
+        # checked by the same rules, without the node checks that plain data cannot fail. A PlainConfig
+        # is read-only, so the one just checked (CaseRunner.config, then the model it builds) is not
+        # checked twice.
+        if cfg is not _last_prepared:
+            validate_config(cfg)
+            _last_prepared = cfg
         return cfg
     cfg = check_scenario_schema(cfg)
     if is_generated(cfg.scenario):
@@ -427,27 +436,34 @@ def build_world(cfg, rng: np.random.Generator) -> World:
     # ---- purchase rows, by good: user firms' first ----
     conc = float(mcfg.sourcing_concentration)
 
-    def row_slots(g: int, d: int, draw: bool) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray]:
-        """Origins, baseline quantity shares, Armington weights and delivered prices of a row of
-        good ``g`` bought in country ``d``; a user firm's shares are a Dirichlet draw around its
-        sector's (``draw``), a producer's input buyer takes its country's shares as they are.
+    def row_slots(
+        g: int, d: int, draw: bool, weights: bool = True
+    ) -> tuple[list[int], np.ndarray, np.ndarray | None, np.ndarray]:
+        """Origins, baseline quantity shares, Armington weights (``None`` unless ``weights``) and
+        delivered prices of a row of good ``g`` bought in country ``d``; a user firm's shares are a
+        Dirichlet draw around its sector's (``draw``), a producer's input buyer takes its country's
+        shares as they are.
         """
         if (g, d) not in origins_of:
             origins_of[g, d] = row_origins(g, d)
         cands, s_vec, pos, prices = origins_of[g, d]
-        firm_s = np.zeros_like(s_vec)
-        if draw and pos.sum() > 1:
-            firm_s[pos] = rng.dirichlet(conc * s_vec[pos] + 1e-9)
-        elif pos.sum() > 1:
-            firm_s[pos] = s_vec[pos] / s_vec[pos].sum()
+        n_pos, alpha, s_pos = sourcing_of[g, d]
+        firm_s = np.zeros(s_vec.size)
+        if draw and n_pos > 1:
+            firm_s[pos] = rng.dirichlet(alpha)
+        elif n_pos > 1:
+            firm_s[pos] = s_pos
         else:
             firm_s[pos] = 1.0
+        if not weights:
+            return cands, firm_s, None, prices
         # w ∝ s p^σ, with prices relative to the highest so the power cannot overflow (same weights).
         w = firm_s * (prices / prices.max()) ** sigma[g]
         return cands, firm_s, w / w.sum(), prices
 
     # Every row of a good bought in a country has the same origins, sector shares and delivered prices.
     origins_of: dict[tuple[int, int], tuple[list[int], np.ndarray, np.ndarray, np.ndarray]] = {}
+    sourcing_of: dict[tuple[int, int], tuple[int, np.ndarray, np.ndarray]] = {}
 
     def row_origins(g: int, d: int) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray]:
         """Origins, their baseline quantity shares (and which are positive) and delivered prices for
@@ -471,6 +487,8 @@ def build_world(cfg, rng: np.random.Generator) -> World:
         pos = s_vec > 0
         for a in (s_vec, pos, prices):
             a.flags.writeable = False  # shared by every row of (g, d)
+        # The Dirichlet's concentration around the shares and the shares normalised (row_slots).
+        sourcing_of[g, d] = (int(pos.sum()), conc * s_vec[pos] + 1e-9, s_vec[pos] / s_vec[pos].sum())
         return cands, s_vec, pos, prices
 
     rows = []
@@ -488,7 +506,7 @@ def build_world(cfg, rng: np.random.Generator) -> World:
     base_s = np.zeros((R, K))
     base_price = np.zeros((R, K))
     for r, (g, f, _) in enumerate(rows):
-        cands, firm_s, _, prices = row_slots(g, firm_country[f], draw=True)
+        cands, firm_s, _, prices = row_slots(g, firm_country[f], draw=True, weights=False)
         n = len(cands)
         slot_origin[r, :n], base_s[r, :n], base_price[r, :n] = cands, firm_s, prices
     # The firms' draws redistribute each sector's calibrated sourcing, never change it: the use-weighted
@@ -501,13 +519,16 @@ def build_world(cfg, rng: np.random.Generator) -> World:
         sector_shares = shares_of.get((countries[d], goods[g]), {countries[d]: 1.0})
         target = np.array([sector_shares.get(countries[o], 0.0) if o >= 0 else 0.0 for o in slot_origin[idx[0]]])
         base_s[idx] = match_margins(base_s[idx], row_use[idx], target)
-    for r in range(R):
-        g = row_good[r]
-        n = int(np.sum(slot_origin[r] >= 0))
-        # w ∝ s p^σ, with prices relative to the highest so the power cannot overflow (same weights).
-        prices = base_price[r, :n]
-        w = base_s[r, :n] * (prices / prices.max()) ** sigma[g]
-        base_w[r, :n] = w / w.sum()
+    if R:
+        # w ∝ s p^σ, with prices relative to each row's highest so the power cannot overflow (same
+        # weights); empty slots (origin -1) weigh nothing. All rows at once, element by element as a
+        # loop over rows would compute them.
+        open_slot = slot_origin >= 0
+        row_max = np.where(open_slot, base_price, -np.inf).max(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            relative = np.where(open_slot, base_price / row_max[:, None], 0.0)
+        w = np.where(open_slot, base_s * relative ** sigma[row_good][:, None], 0.0)
+        base_w[...] = w / w.sum(axis=1, keepdims=True)
 
     # ---- baseline demand on each origin ----
     demand_on = np.zeros((G, C))
@@ -568,7 +589,7 @@ def build_world(cfg, rng: np.random.Generator) -> World:
                 chain_rows.append((gi[u_id], f, a * output, a))
                 new.append(chain_rows[-1])
             for u, _, q, _ in new:
-                cands, firm_s, _, _ = row_slots(u, c, draw=False)
+                cands, firm_s, _, _ = row_slots(u, c, draw=False, weights=False)
                 for k, o in enumerate(cands):
                     demand_on[u, o] += q * firm_s[k]
                     if o != c:
