@@ -24,6 +24,8 @@ __all__ = [
     "spread_by_need",
     "nan_to_num",
     "mark_price_cap",
+    "adapt_rows",
+    "advance_projects",
 ]
 
 
@@ -458,3 +460,110 @@ def mark_price_cap(marked, price_domestic, price_export, level, edge_good, edge_
             pe = 0.0
         if pd >= level[g] or pe >= level[g]:
             marked[g, edge_destination[e]] = True
+
+
+@njit(cache=True)
+def adapt_rows(
+    price_index,
+    baseline_price_index,
+    rationed,
+    demand,
+    scarcity,
+    scarcity_weight,
+    expectation,
+    expectation_weight,
+    requirement_multiplier,
+    substitution_rate,
+    substitution_floor,
+):
+    """A month's learning of every purchase row, in place (``CoercionModel._adapt``).
+
+    Scarcity signal: the log rise of the row's delivered price index over baseline (at least 0; 1
+    where the row got no price, a NaN index) plus its rationed share of demand, remembered
+    exponentially (``scarcity += scarcity_weight * (signal - scarcity)``). Expected price index: this
+    month's index (or the old expectation where NaN) remembered with ``expectation_weight``.
+    Requirement multiplier: lowered by ``substitution_rate`` times the expected index's log excess
+    over baseline (endogenous substitution), never below ``substitution_floor``.
+    """
+    for r in range(price_index.size):
+        p = price_index[r]
+        base = baseline_price_index[r]
+        finite = np.isfinite(p)
+        if finite:
+            rise = np.log(p / base)
+            if not rise > 0.0:
+                rise = 0.0 if rise == rise else rise  # np.maximum(nan, 0) is nan
+        else:
+            rise = 1.0
+        share = rationed[r] / demand[r] if demand[r] > 0.0 else 0.0
+        scarcity[r] += scarcity_weight * ((rise + share) - scarcity[r])
+        seen = p if finite else expectation[r]
+        expectation[r] += expectation_weight * (seen - expectation[r])
+        excess = np.log(expectation[r] / base)
+        if not excess > 0.0:
+            excess = 0.0 if excess == excess else excess
+        m = requirement_multiplier[r] * (1.0 - substitution_rate * excess)
+        requirement_multiplier[r] = m if (m >= substitution_floor or m != m) else substitution_floor
+
+
+@njit(cache=True)
+def advance_projects(
+    step,
+    never,
+    is_project,
+    project_start,
+    signal_months,
+    expected_price,
+    producer_good,
+    hurdle_price,
+    earliest_start,
+    committed_start,
+    decision_months,
+    capacity,
+    build_lag,
+    nameplate,
+    ramp_up,
+    lag,
+    spend_while_building,
+    producer_gc,
+    investment,
+):
+    """Capacity projects' month, in place (``CoercionModel._adapt``).
+
+    A project not yet started counts the months its good's expected price has stood at or above its
+    hurdle price (from its earliest start; the count restarts at 0 when the price falls back) and
+    starts in month ``step`` once the count reaches ``decision_months``, or on its committed start
+    (financing), whichever is first; ``never`` marks a project not started. Then every started
+    project's capacity follows its build lag and ramp (:func:`project_capacity`) and the capital
+    spending of the projects being built is summed by (good, country) into ``investment`` (flat
+    ``[G * C]``, overwritten), producer by producer in index order.
+    """
+    n = is_project.size
+    for p in range(n):
+        if is_project[p] and project_start[p] == never:
+            if expected_price[producer_good[p]] >= hurdle_price[p] and step >= earliest_start[p]:
+                signal_months[p] += 1
+            else:
+                signal_months[p] = 0
+            if signal_months[p] >= decision_months:
+                project_start[p] = step
+            if committed_start[p] <= step:
+                project_start[p] = min(committed_start[p], step)
+        else:
+            signal_months[p] = 0
+    for i in range(investment.size):
+        investment[i] = 0.0
+    for p in range(n):
+        if not is_project[p] or project_start[p] == never:
+            continue
+        first_output = project_start[p] + build_lag[p]
+        ramp = ramp_up[p]
+        if step + 1 < first_output:
+            share = 0.0
+        elif ramp <= 0:
+            share = 1.0
+        else:
+            share = min(1.0, (step + 1 - first_output + 1) / ramp)
+        capacity[p] = nameplate[p] * share
+        if step >= project_start[p] and step < project_start[p] + lag[p]:
+            investment[producer_gc[p]] += spend_while_building[p]

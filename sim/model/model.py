@@ -622,14 +622,24 @@ class CoercionModel(mesa.Model):
     def _adapt(self, t: int, result, production: dict[str, np.ndarray]) -> None:
         w, prm = self.world, self.params
 
-        # Scarcity signal (precaution): recent price rise and rationing, exponentially remembered.
-        pidx = production["price_index"]
-        rise = np.where(np.isfinite(pidx), np.maximum(np.log(pidx / self.baseline_price_index), 0.0), 1.0)
-        rationed_share = np.zeros(pidx.shape)
-        np.divide(result.rationed, result.demand, out=rationed_share, where=result.demand > 0)
-        signal = rise + rationed_share
-        a = 1.0 - math.exp(-1.0 / prm.scarcity_memory_months)
-        self.scarcity += a * (signal - self.scarcity)
+        # Per row, in one compiled pass (sim.model.kernels.adapt_rows): the scarcity signal
+        # (precaution: recent price rise and rationing, exponentially remembered), the expected price
+        # index and endogenous substitution and recycling-by-design (requirements fall while the
+        # expected price stays high). The scarcity seen here drives next month's plans.
+        b = 1.0 - math.exp(-1.0 / prm.expectation_memory_months)
+        kernels.adapt_rows(
+            production["price_index"],
+            self.baseline_price_index,
+            result.rationed,
+            result.demand,
+            self.scarcity,
+            1.0 - math.exp(-1.0 / prm.scarcity_memory_months),
+            self.price_index_expectation,
+            b,
+            self.requirement_multiplier,
+            float(prm.substitution_rate),
+            float(prm.substitution_floor),
+        )
 
         # Perceived risk of each origin: this month's hit (blocked share of the edge, or the quota
         # rent's share of the export price) or the remembered risk, whichever is larger. Sourcing
@@ -656,38 +666,33 @@ class CoercionModel(mesa.Model):
             float(prm.sourcing_adjustment_rate),
         )
 
-        # Endogenous substitution and recycling-by-design: requirements fall while prices stay high.
-        b = 1.0 - math.exp(-1.0 / prm.expectation_memory_months)
-        pidx_or_exp = np.where(np.isfinite(pidx), pidx, self.price_index_expectation)
-        self.price_index_expectation += b * (pidx_or_exp - self.price_index_expectation)
-        excess = np.maximum(np.log(self.price_index_expectation / self.baseline_price_index), 0.0)
-        self.requirement_multiplier = np.maximum(
-            prm.substitution_floor, self.requirement_multiplier * (1.0 - prm.substitution_rate * excess)
-        )
-
         # Investors: expected world import price per good; projects start when it passes their hurdle
         # for long enough, or on their financing date; capacity follows the build lag and ramp.
         qty, val, _ = self.trade_totals(result)
         world_price = np.where(qty > 0, val / np.where(qty > 0, qty, 1.0), self.expected_price)
         self.expected_price += b * (world_price - self.expected_price)
         self.world_import_price = world_price
-        proj = w.is_project & (self.project_start == _NEVER)
-        # Existing producers carry an infinite hurdle; leave them out of the product so a zero unit
-        # cost does not make inf * 0 (they are not projects, so never start either way).
         hurdle_price, lag, spend_while_building = self._project_constants()
-        above = self.expected_price[w.producer_good] >= hurdle_price
-        self.project_signal_months = np.where(proj & above & (t >= w.earliest_start), self.project_signal_months + 1, 0)
-        start_private = proj & (self.project_signal_months >= prm.project_decision_months)
-        start_committed = proj & (w.committed_start <= t)
-        self.project_start = np.where(start_private, t, self.project_start)
-        self.project_start = np.where(start_committed, np.minimum(w.committed_start, t), self.project_start)
-        started = w.is_project & (self.project_start != _NEVER)
-        kernels.project_capacity(self.capacity, started, self.project_start, w.build_lag, w.nameplate, w.ramp_up, t + 1)
-        building = started & (t >= self.project_start) & (t < self.project_start + lag)
-        spend = np.where(building, spend_while_building, 0.0)
-        # (np.bincount adds producer by producer in index order, as np.add.at would)
-        self._investment = np.bincount(self._producer_gc, spend, minlength=self._investment.size).reshape(
-            self._investment.shape
+        kernels.advance_projects(
+            t,
+            _NEVER,
+            w.is_project,
+            self.project_start,
+            self.project_signal_months,
+            self.expected_price,
+            w.producer_good,
+            hurdle_price,
+            w.earliest_start,
+            w.committed_start,
+            int(prm.project_decision_months),
+            self.capacity,
+            w.build_lag,
+            w.nameplate,
+            w.ramp_up,
+            lag,
+            spend_while_building,
+            self._producer_gc,
+            self._investment.reshape(-1),
         )
 
     def _project_constants(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
