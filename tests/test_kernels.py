@@ -158,3 +158,79 @@ def test_mark_price_cap_is_the_numpy_rule(seed, n_goods, n_countries, n_edges):
     hit = capped[good[on], origin[on]]
     want[good[on][hit], dest[on][hit]] = True
     assert np.array_equal(got, want)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 60))
+def test_adapt_rows_is_the_numpy_formulation(seed, n_rows):
+    """Rows' scarcity, expected price index and requirement multiplier (CoercionModel._adapt) as the
+    NumPy expressions the kernel replaced, NaN price indices (rows that got nothing) included."""
+    rng = np.random.default_rng(seed)
+    base = rng.uniform(0.5, 2.0, n_rows)
+    pidx = base * rng.uniform(0.5, 5.0, n_rows)
+    pidx[rng.random(n_rows) < 0.2] = np.nan
+    demand = np.where(rng.random(n_rows) < 0.2, 0.0, rng.exponential(size=n_rows))
+    rationed = demand * rng.uniform(0.0, 1.0, n_rows)
+    scarcity, expectation = rng.uniform(0.0, 2.0, n_rows), base * rng.uniform(0.8, 3.0, n_rows)
+    mult = rng.uniform(0.2, 1.0, n_rows)
+    a, b, rate, floor = rng.uniform(0.05, 0.5), rng.uniform(0.05, 0.5), rng.uniform(0.0, 0.3), rng.uniform(0.1, 0.6)
+
+    rise = np.where(np.isfinite(pidx), np.maximum(np.log(pidx / base), 0.0), 1.0)
+    share = np.zeros(n_rows)
+    np.divide(rationed, demand, out=share, where=demand > 0)
+    want_scarcity = scarcity + a * ((rise + share) - scarcity)
+    want_expectation = expectation + b * (np.where(np.isfinite(pidx), pidx, expectation) - expectation)
+    excess = np.maximum(np.log(want_expectation / base), 0.0)
+    want_mult = np.maximum(floor, mult * (1.0 - rate * excess))
+
+    kernels.adapt_rows(pidx, base, rationed, demand, scarcity, a, expectation, b, mult, rate, floor)
+    close(scarcity, want_scarcity, np.abs(want_scarcity) + 1.0)
+    close(expectation, want_expectation)
+    close(mult, want_mult)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 12), st.integers(0, 40))
+def test_advance_projects_is_the_numpy_formulation(seed, n_producers, step):
+    """Capacity projects' starts, signal months, capacity and investment (CoercionModel._adapt) as the
+    NumPy expressions the kernel replaced."""
+    rng = np.random.default_rng(seed)
+    never = np.iinfo(np.int64).max
+    P, G, C = n_producers, 2, 3
+    is_project = rng.random(P) < 0.7
+    start = np.where(is_project & (rng.random(P) < 0.3), rng.integers(0, 30, P), never)
+    start = np.where(is_project, start, -1).astype(np.int64)
+    signal = np.where(is_project, rng.integers(0, 4, P), 0).astype(np.int64)
+    good = rng.integers(0, G, P)
+    gc = (good * C + rng.integers(0, C, P)).astype(np.int64)
+    expected = rng.uniform(50.0, 150.0, G)
+    hurdle = np.where(is_project, rng.uniform(50.0, 150.0, P), 0.0)
+    earliest = rng.integers(-5, 30, P).astype(np.int64)
+    committed = np.where(rng.random(P) < 0.3, rng.integers(0, 40, P), 10**12).astype(np.int64)
+    build_lag = rng.integers(0, 12, P).astype(np.int64)
+    lag = np.maximum(build_lag, 1)
+    ramp = rng.integers(0, 6, P).astype(np.int64)
+    nameplate = rng.uniform(1.0, 100.0, P)
+    capacity = np.where(is_project, 0.0, nameplate)
+    spend = rng.uniform(0.0, 10.0, P)
+    decision = 3
+
+    proj = is_project & (start == never)
+    above = expected[good] >= hurdle
+    want_signal = np.where(proj & above & (step >= earliest), signal + 1, 0)
+    want_start = np.where(proj & (want_signal >= decision), step, start)
+    want_start = np.where(proj & (committed <= step), np.minimum(committed, step), want_start)
+    started = is_project & (want_start != never)
+    want_capacity = capacity.copy()
+    kernels.project_capacity(want_capacity, started, want_start, build_lag, nameplate, ramp, step + 1)
+    with np.errstate(over="ignore"):
+        building = started & (step >= want_start) & (step < want_start + lag)
+    want_investment = np.bincount(gc, np.where(building, spend, 0.0), minlength=G * C)
+
+    investment = np.full(G * C, np.nan)
+    kernels.advance_projects(
+        step, never, is_project, start, signal, expected, good, hurdle, earliest, committed, decision,
+        capacity, build_lag, nameplate, ramp, lag, spend, gc, investment,
+    )  # fmt: skip
+    assert np.array_equal(signal, want_signal)
+    assert np.array_equal(start, want_start)
+    close(capacity, want_capacity)
+    close(investment, want_investment)
