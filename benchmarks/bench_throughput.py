@@ -9,6 +9,9 @@
   process, each run's configuration derived as plain data, :mod:`sim.world.plain`);
 * ``batch``: :meth:`sim.experiments.exploration.CaseRunner.run_many` (the fast path in N worker processes).
 
+``--scaling 1,4,16`` adds what an ensemble axis could buy: the CPU cost per copy of generated worlds ``k``
+times the size of the case (:func:`scaling`).
+
 Every in-memory run has its own parameter set (three model and scenario numbers drawn uniformly)
 and its own seed, so nothing is cached between runs but the composed case. Reported per path:
 runs per minute of wall time with N workers (worker start-up and composition included), the CPU
@@ -166,6 +169,71 @@ def wall_multirun(n: int) -> dict:
     }
 
 
+def scaling(factors: list[int], months: int = 144) -> list[dict]:
+    """What an ensemble axis would buy: CPU cost of one run of a generated world ``k`` times the size of
+    rare_earth_2010 (``6k`` countries, ``2k`` goods, ``60k`` user firms, ``months`` months), per copy.
+
+    A stacked ensemble of ``k`` independent copies advances through the same month's Python and NumPy
+    calls at once, so the cost per copy of a ``k``-times larger world is what such an axis could reach
+    (the world build and the market kernel scale with the rows; the Python overhead of a month does
+    not). Reported per ``k``: rows, world build and steps in CPU seconds (best of two seeds, after a
+    warm-up run), the market kernel's share, and the per-copy costs.
+    """
+    import sim.market.clearing as clearing
+    from sim.experiments.exploration import CaseRunner
+    from sim.model.model import CoercionModel
+
+    kernel_s = [0.0]
+    compiled = clearing.kernel.clear_all_goods
+
+    def timed(*a):
+        t0 = time.process_time()
+        try:
+            return compiled(*a)
+        finally:
+            kernel_s[0] += time.process_time() - t0
+
+    clearing.kernel.clear_all_goods = timed
+    out = []
+    try:
+        for k in factors:
+            overrides = (
+                f"scenario.countries={6 * k}",
+                f"scenario.goods={2 * k}",
+                f"scenario.firms={60 * k}",
+                f"scenario.months={months}",
+            )
+            runner = CaseRunner("generated", overrides=overrides)
+            CoercionModel(runner.config({}, seed=1)).run()  # warm-up (compilation, composition)
+            best = None
+            for seed in (2, 3):
+                cfg = runner.config({}, seed=seed)
+                kernel_s[0] = 0.0
+                t0 = time.process_time()
+                model = CoercionModel(cfg)
+                t1 = time.process_time()
+                model.run()
+                t2 = time.process_time()
+                trial = (t2 - t1, t1 - t0, kernel_s[0], len(model.world.row_firm))
+                best = trial if best is None or trial[0] < best[0] else best
+            steps, build, kern, rows = best
+            row = {
+                "copies_k": k,
+                "rows": rows,
+                "build_cpu_s": round(build, 4),
+                "steps_cpu_s": round(steps, 4),
+                "kernel_cpu_s": round(kern, 4),
+                "per_copy_steps_ms": round(steps / k * 1e3, 2),
+                "per_copy_steps_outside_kernel_ms": round((steps - kern) / k * 1e3, 2),
+                "per_copy_build_ms": round(build / k * 1e3, 2),
+            }
+            print("scaling:", row)
+            out.append(row)
+    finally:
+        clearing.kernel.clear_all_goods = compiled
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (default %(default)s)")
@@ -175,6 +243,12 @@ def main() -> None:
     parser.add_argument("--cpu-runs", type=int, default=10, help="runs timed for CPU per run (%(default)s)")
     parser.add_argument("--tree", type=Path, help="another checkout (e.g. main): its CPU per run, for a before/after")
     parser.add_argument("--cpu-only", action="store_true", help="only the CPU per run (no wall-clock paths)")
+    parser.add_argument(
+        "--scaling",
+        default="",
+        help="comma-separated size factors k (e.g. 1,4,16): per-copy cost of k-times larger generated worlds, "
+        "what an ensemble axis could reach (default: skip)",
+    )
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args()
 
@@ -216,6 +290,7 @@ def main() -> None:
             cpu_tree["cpu_s_per_run_median"] / cpu_fast["cpu_s_per_run_median"], 2
         )
     cpu["fast"]["ratio_to_reference"] = round(cpu_ref["cpu_s_per_run_median"] / cpu_fast["cpu_s_per_run_median"], 2)
+    scale_rows = scaling([int(k) for k in args.scaling.split(",") if k.strip()]) if args.scaling else []
     lines = [f"{'path':40s} {'runs':>5s} {'wall s':>8s} {'runs/min':>9s} {'x reference':>12s}  load (1 min) before"]
     for name, r in rows.items():
         load = r["uptime_before"].rsplit("load average:", 1)[-1].split(",")[0].strip()
@@ -227,6 +302,11 @@ def main() -> None:
             f"CPU per run ({name}): {c['cpu_s_per_run_median']:.3f} s median, {c['cpu_s_per_run_min']:.3f} s min "
             f"-> {c['runs_per_min_on_free_cores']} runs/min on {args.jobs} free cores"
         )
+    for r in scale_rows:
+        lines.append(
+            f"generated world x{r['copies_k']} ({r['rows']} rows): per copy {r['per_copy_steps_ms']:.1f} ms of steps "
+            f"({r['per_copy_steps_outside_kernel_ms']:.1f} ms outside the market kernel), {r['per_copy_build_ms']:.1f} ms build"
+        )
     lines.append(f"target: >= 2000 runs/min on 2 cores; {_uptime()}")
     table = "\n".join(lines)
     print(table)
@@ -235,7 +315,10 @@ def main() -> None:
     if not args.no_save:
         RESULTS.mkdir(exist_ok=True)
         path = RESULTS / f"throughput-{dt.datetime.now():%Y%m%d-%H%M}.json"
-        path.write_text(json.dumps({"machine": machine, "wall": rows, "cpu": cpu, "table": table}, indent=2) + "\n")
+        path.write_text(
+            json.dumps({"machine": machine, "wall": rows, "cpu": cpu, "scaling": scale_rows, "table": table}, indent=2)
+            + "\n"
+        )
         print(f"-> {path}")
 
 
