@@ -92,6 +92,50 @@ def test_an_interpolated_value_follows_the_number_it_refers_to():
     )
 
 
+def test_only_interpolations_that_read_a_changed_value_are_resolved_again():
+    """What each interpolation reads is found once (through chains of interpolations; unknown for a
+    resolver or a relative reference, which are then always resolved again), so a run re-resolves only
+    the values a changed key can move: the key itself, a key above it (a whole block) or below it."""
+    raw = {
+        "a": {"x": 1.0, "y": 2.0},
+        "b": "${a.x}",
+        "c": "${b}",
+        "d": "${a.y} and ${a.x}",
+        "e": "${oc.env:HOME}",
+        "f": {"g": "${.h}", "h": 3.0},
+        "i": "${a}",
+    }
+    keys = ("b", "c", "d", "e", "f.g", "i")
+    reads = ex._interpolation_reads(raw, keys)
+    assert dict(zip(keys, reads, strict=True)) == {
+        "b": (("a", "x"),),
+        "c": (("a", "x"), ("b",)),
+        "d": (("a", "x"), ("a", "y")),
+        "e": None,
+        "f.g": None,
+        "i": (("a",),),
+    }
+    base = ex._PlainBase(plain=None, raw=raw, interpolated=keys, scratch=None, reads=reads)
+    assert base.stale(["a.x"]) == ["b", "c", "d", "e", "f.g", "i"]
+    assert base.stale(["a.y"]) == ["d", "e", "f.g", "i"]
+    assert base.stale(["a"]) == ["b", "c", "d", "e", "f.g", "i"]
+    assert base.stale(["model.precaution"]) == ["e", "f.g"]
+    assert base.stale([]) == ["e", "f.g"]
+
+
+@pytest.mark.parametrize(
+    ("key", "one", "other"),
+    [("parameters.armington.critical_minerals", 3.4, 2.6), ("parameters.supply_elasticity.coproduct", 0.45, 0.2)],
+)
+def test_skipping_unaffected_interpolations_keeps_the_reference_paths_values(key, one, other):
+    from omegaconf import OmegaConf
+
+    for values in ({key: one}, {key: other, "model.precaution": 1.5}, {"model.precaution": 1.5}):
+        fast = ex.CaseRunner("rare_earth_2010").config(values, seed=2)
+        reference = ex.CaseRunner("rare_earth_2010", fast=False).config(values, seed=2)
+        assert dict(fast) == OmegaConf.to_container(reference, resolve=True)
+
+
 @pytest.mark.parametrize("fast", [True, False])
 def test_bad_values_fail_as_on_the_reference_path(fast):
     runner = ex.CaseRunner("minimal", fast=fast)

@@ -35,6 +35,7 @@ import functools
 import logging
 import math
 import os
+import re
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -221,7 +222,11 @@ class _PlainBase:
         plain: The prepared configuration as a :class:`sim.world.plain.PlainConfig` (resolved).
         raw: The prepared configuration as plain data with its interpolations unresolved.
         interpolated: Dotted keys of the values that are interpolations (``${parameters...}``):
-            re-resolved in every run that changes a value.
+            re-resolved in a run that changes a value they read.
+        reads: For each of ``interpolated``, the keys (as :func:`sim.world.plain.split_key` segments)
+            its value reads, directly or through other interpolations; ``None`` where that is not
+            known (a resolver or a relative reference), so the value is re-resolved in every run that
+            changes a value.
         scratch: A private copy of the prepared ``DictConfig``: a run's changed values are written
             into it (OmegaConf checks and converts their types as it does for an override), read
             back, and the original values restored.
@@ -231,6 +236,60 @@ class _PlainBase:
     raw: Any
     interpolated: tuple[str, ...]
     scratch: Any
+    reads: tuple[tuple[tuple[str | int, ...], ...] | None, ...] = ()
+
+    def stale(self, changed: Sequence[str]) -> list[str]:
+        """The interpolated keys whose value may differ once the ``changed`` keys have new values."""
+        from sim.world.plain import split_key
+
+        paths = [tuple(split_key(k)) for k in changed]
+
+        def hits(read: tuple) -> bool:  # a changed key at, above or below a key the value reads
+            return any(p[: len(read)] == read or read[: len(p)] == p for p in paths)
+
+        reads = self.reads or (None,) * len(self.interpolated)
+        return [k for k, r in zip(self.interpolated, reads, strict=True) if r is None or any(hits(x) for x in r)]
+
+
+#: A value that only references other keys: ``${a.b}``, ``${a.b[0].c}`` (any number of them in a string).
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.\[\]]*)\}")
+
+
+def _interpolation_reads(raw: Any, interpolated: tuple[str, ...]):
+    """What each interpolated value reads (see :class:`_PlainBase`), following references to other
+    interpolated values until nothing new is added.
+    """
+    from sim.world.plain import split_key
+
+    direct: dict[str, set[tuple] | None] = {}
+    for key in interpolated:
+        text = str(_raw_at(raw, key))
+        refs = _REFERENCE.findall(text)
+        if text.count("${") != len(refs):  # a resolver (``${oc.env:...}``), a relative or nested reference
+            direct[key] = None
+        else:
+            direct[key] = {tuple(split_key(r)) for r in refs}
+    as_path = {tuple(split_key(k)): k for k in interpolated}
+    reads = {k: None if v is None else set(v) for k, v in direct.items()}
+    grew = True
+    while grew:
+        grew = False
+        for key, mine in reads.items():
+            if mine is None:
+                continue
+            for read in list(mine):
+                other = as_path.get(read)
+                if other is None or other == key:
+                    continue
+                theirs = reads[other]
+                if theirs is None:
+                    reads[key] = None
+                    grew = True
+                    break
+                if not theirs <= mine:
+                    mine |= theirs
+                    grew = True
+    return tuple(None if reads[k] is None else tuple(sorted(reads[k], key=repr)) for k in interpolated)
 
 
 @functools.lru_cache(maxsize=8)
@@ -250,7 +309,8 @@ def _plain_base(case: str, policies: tuple[str, ...], overrides: tuple[str, ...]
     prepared = prepare_config(copy.deepcopy(base))
     raw = OmegaConf.to_container(prepared, resolve=False)
     interpolated = tuple(k for k, v in _leaves(raw) if isinstance(v, str) and "${" in v)
-    return _PlainBase(plain_config(prepared), raw, interpolated, copy.deepcopy(prepared))
+    reads = _interpolation_reads(raw, interpolated)
+    return _PlainBase(plain_config(prepared), raw, interpolated, copy.deepcopy(prepared), reads)
 
 
 def _leaves(data: Any, prefix: str = ""):
@@ -375,7 +435,7 @@ class CaseRunner:
                     written.append(key)
                     OmegaConf.update(scratch, key, _value(value), merge=False)
                     changed[key] = _container(OmegaConf.select(scratch, key))
-                for key in base.interpolated:  # values that refer to a changed one follow it
+                for key in base.stale(written):  # values that read a changed one follow it
                     changed[key] = _container(OmegaConf.select(scratch, key))
             finally:
                 for key in written:
