@@ -234,3 +234,26 @@ def test_advance_projects_is_the_numpy_formulation(seed, n_producers, step):
     assert np.array_equal(start, want_start)
     close(capacity, want_capacity)
     close(investment, want_investment)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 40), st.integers(1, 6))
+def test_plan_rows_is_the_numpy_formulation(seed, n_rows, k_max):
+    """Planned purchases (CoercionModel._plan): need plus a share of the gap to a precautionary target
+    cover, as the NumPy expressions the kernel replaced."""
+    rng = np.random.default_rng(seed)
+    need = np.where(rng.random(n_rows) < 0.2, 0.0, rng.exponential(size=n_rows))
+    inventory = rng.exponential(3.0, n_rows)
+    weights = rng.dirichlet(np.ones(k_max), n_rows) if n_rows else np.zeros((0, k_max))
+    risk = rng.uniform(0.0, 1.0, (n_rows, k_max))
+    scarcity = rng.uniform(0.0, 2.0, n_rows)
+    months = rng.uniform(0.0, 6.0, n_rows)
+    extra = np.where(rng.random(n_rows) < 0.5, 0.0, rng.uniform(0.0, 2.0, n_rows))
+    precaution, max_multiple, adjustment = rng.uniform(0.0, 4.0), rng.uniform(1.0, 4.0), rng.uniform(1.0, 12.0)
+
+    alarm = np.maximum(scarcity, np.sum(weights * risk, axis=1))
+    cover = months * np.minimum(max_multiple, 1.0 + precaution * alarm) + extra
+    want = np.maximum(0.0, need + (cover * need - inventory) / adjustment)
+    got = kernels.plan_rows(
+        need, inventory, weights, risk, scarcity, months, extra, precaution, max_multiple, adjustment
+    )
+    close(got, want, np.abs(need) + np.abs(cover * need) + np.abs(inventory) + 1e-300)

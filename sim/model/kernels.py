@@ -26,6 +26,7 @@ __all__ = [
     "mark_price_cap",
     "adapt_rows",
     "advance_projects",
+    "plan_rows",
 ]
 
 
@@ -567,3 +568,39 @@ def advance_projects(
         capacity[p] = nameplate[p] * share
         if step >= project_start[p] and step < project_start[p] + lag[p]:
             investment[producer_gc[p]] += spend_while_building[p]
+
+
+@njit(cache=True)
+def plan_rows(
+    need,
+    inventory,
+    weights,
+    risk,
+    scarcity,
+    inventory_months,
+    extra_cover,
+    precaution,
+    precaution_max_multiple,
+    inventory_adjustment_months,
+):
+    """Each purchase row's planned purchase for the month (``CoercionModel._plan``): its ``need`` plus
+    a share ``1 / inventory_adjustment_months`` of the gap between its target stock and its
+    ``inventory`` (never negative). The target covers ``inventory_months`` of need, raised by
+    precaution: times ``min(precaution_max_multiple, 1 + precaution * alarm)``, where the alarm is the
+    larger of the row's remembered scarcity and the supply risk of its sourcing (the weighted sum of
+    its origins' perceived risk); plus the months of ``extra_cover`` a lever pays for.
+    """
+    n_rows, k_max = weights.shape
+    out = np.empty(n_rows)
+    for r in range(n_rows):
+        supply_risk = 0.0
+        for k in range(k_max):
+            supply_risk += weights[r, k] * risk[r, k]
+        alarm = scarcity[r] if scarcity[r] >= supply_risk or scarcity[r] != scarcity[r] else supply_risk
+        multiple = 1.0 + precaution * alarm
+        if not multiple <= precaution_max_multiple:
+            multiple = precaution_max_multiple if multiple == multiple else multiple
+        cover = inventory_months[r] * multiple + extra_cover[r]
+        q = need[r] + (cover * need[r] - inventory[r]) / inventory_adjustment_months
+        out[r] = q if (q >= 0.0 or q != q) else 0.0
+    return out

@@ -452,14 +452,21 @@ class CoercionModel(mesa.Model):
         if self.stockpile_delivery.any():
             self.inventory = self.inventory + self._spread(self.stockpile_delivery, need)
         # Precaution: the target cover rises with the larger of the scarcity the firm has seen
-        # (recent price rise and rationing) and the supply risk it perceives in its own sourcing.
-        supply_risk = np.sum(self.weights * self.risk, axis=1)
-        alarm = np.maximum(self.scarcity, supply_risk)
-        cover = w.row_inventory_months * np.minimum(prm.precaution_max_multiple, 1.0 + prm.precaution * alarm)
-        if self.levers:
-            cover = cover + self.extra_cover
-        target = cover * need
-        purchase = np.maximum(0.0, need + (target - self.inventory) / prm.inventory_adjustment_months)
+        # (recent price rise and rationing) and the supply risk it perceives in its own sourcing;
+        # levers may pay for extra months of cover. Firms buy their need and close a share of the gap
+        # to the target (sim.model.kernels.plan_rows).
+        purchase = kernels.plan_rows(
+            need,
+            self.inventory,
+            self.weights,
+            self.risk,
+            self.scarcity,
+            w.row_inventory_months,
+            self.extra_cover,
+            float(prm.precaution),
+            float(prm.precaution_max_multiple),
+            float(prm.inventory_adjustment_months),
+        )
         # States refilling reserves buy through their firms' sourcing mix (split off after clearing).
         if self.stockpile_order.any():
             self._state_order_rows = self._spread(self.stockpile_order, need)
