@@ -257,3 +257,34 @@ def test_plan_rows_is_the_numpy_formulation(seed, n_rows, k_max):
         need, inventory, weights, risk, scarcity, months, extra, precaution, max_multiple, adjustment
     )
     close(got, want, np.abs(need) + np.abs(cover * need) + np.abs(inventory) + 1e-300)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 3), st.integers(1, 5), st.integers(0, 30), st.integers(0, 8))
+def test_record_month_is_the_numpy_formulation(seed, n_goods, n_countries, n_rows, n_producers):
+    """The recorder's (good, country) variables of a month as the bincounts, ratios and masks they
+    replaced: sums in index order, NaN price paid where nothing was delivered, NaN requirement index
+    where nothing was needed at baseline, NaN quota rent where a country has no supply."""
+    rng = np.random.default_rng(seed)
+    G, C, T, t = n_goods, n_countries, 3, 1
+    gc = rng.integers(0, G * C, n_rows)
+    va = rng.exponential(size=n_rows)
+    rows = [np.where(rng.random(n_rows) < 0.2, 0.0, rng.exponential(size=n_rows)) for _ in range(7)]
+    base_need = np.where(rng.random(G * C) < 0.3, 0.0, rng.exponential(size=G * C))
+    pgc = rng.integers(0, G * C, n_producers)
+    prods = [rng.exponential(size=n_producers) for _ in range(3)]
+    pd = np.where(rng.random((G, C)) < 0.3, np.nan, rng.uniform(1.0, 9.0, (G, C)))
+    pe, rent = pd * 1.1, rng.uniform(0.0, 1.0, (G, C))
+    outs = [np.full((T, G, C), -7.0) for _ in range(13)]
+    kernels.record_month(t, gc, va, *rows, base_need, pgc, *prods, pd, pe, rent, *outs)
+
+    delivered, spend, demand, shortage, rationed, inventory, requirement = rows
+    sums = [np.bincount(gc, v, G * C).reshape(G, C) for v in (delivered, spend, demand, shortage, rationed, inventory)]
+    need = np.bincount(gc, requirement * va, G * C).reshape(G, C)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        paid = np.where(sums[0] > 0, sums[1] / sums[0], np.nan)
+        index = np.where(base_need.reshape(G, C) > 0, need / base_need.reshape(G, C), np.nan)
+    made = [np.bincount(pgc, v, G * C).reshape(G, C) for v in prods]
+    want = [pd, pe, np.where(np.isfinite(pd), rent, np.nan), paid, sums[2], sums[0], *sums[3:6], *made, index]
+    for got, expected in zip(outs, want, strict=True):
+        close(got[t], expected, np.abs(np.nan_to_num(expected)) + 1e-12)
+        assert (got[[0, 2]] == -7.0).all()  # other months untouched

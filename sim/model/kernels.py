@@ -27,6 +27,7 @@ __all__ = [
     "adapt_rows",
     "advance_projects",
     "plan_rows",
+    "record_month",
 ]
 
 
@@ -604,3 +605,84 @@ def plan_rows(
         q = need[r] + (cover * need[r] - inventory[r]) / inventory_adjustment_months
         out[r] = q if (q >= 0.0 or q != q) else 0.0
     return out
+
+
+@njit(cache=True)
+def record_month(
+    t,
+    gc_of_row,
+    row_value_added,
+    delivered,
+    expenditure,
+    demand,
+    shortage,
+    rationed,
+    inventory,
+    requirement,
+    base_need,
+    producer_gc,
+    capacity,
+    producer_output,
+    offered,
+    price_domestic,
+    price_export,
+    quota_rent,
+    out_price_domestic,
+    out_price_export,
+    out_quota_rent,
+    out_price_paid,
+    out_demand,
+    out_delivered,
+    out_shortage,
+    out_rationed,
+    out_inventory,
+    out_capacity,
+    out_production,
+    out_capacity_offered,
+    out_requirement_index,
+):
+    """Month ``t`` of the recorder's (good, country) variables (``sim.reporting.recording.Recorder``),
+    written into the ``out_*`` arrays ``[T, G, C]`` at ``t``.
+
+    Prices as cleared (the quota rent NaN where the country has no supply); purchase rows' demand,
+    deliveries, shortage, rationing and stocks summed by (good, destination) row by row in index
+    order (``gc_of_row``, flat ``g * C + c``), the price paid their spending over their deliveries
+    and the requirement index their requirement for this month's output (``requirement`` per unit of
+    value added x ``row_value_added``) over ``base_need`` (NaN where nothing was delivered or nothing
+    was needed at baseline); producers' capacity, output and offered capacity summed by (good, country).
+    """
+    n_goods, n_countries = price_domestic.shape
+    n = n_goods * n_countries
+    sums = np.zeros((7, n))
+    for r in range(gc_of_row.size):
+        i = gc_of_row[r]
+        sums[0, i] += delivered[r]
+        sums[1, i] += expenditure[r]
+        sums[2, i] += demand[r]
+        sums[3, i] += shortage[r]
+        sums[4, i] += rationed[r]
+        sums[5, i] += inventory[r]
+        sums[6, i] += requirement[r] * row_value_added[r]
+    made = np.zeros((3, n))
+    for p in range(producer_gc.size):
+        i = producer_gc[p]
+        made[0, i] += capacity[p]
+        made[1, i] += producer_output[p]
+        made[2, i] += offered[p]
+    for g in range(n_goods):
+        for c in range(n_countries):
+            i = g * n_countries + c
+            pd = price_domestic[g, c]
+            out_price_domestic[t, g, c] = pd
+            out_price_export[t, g, c] = price_export[g, c]
+            out_quota_rent[t, g, c] = quota_rent[g, c] if np.isfinite(pd) else np.nan
+            out_delivered[t, g, c] = sums[0, i]
+            out_price_paid[t, g, c] = sums[1, i] / sums[0, i] if sums[0, i] > 0.0 else np.nan
+            out_demand[t, g, c] = sums[2, i]
+            out_shortage[t, g, c] = sums[3, i]
+            out_rationed[t, g, c] = sums[4, i]
+            out_inventory[t, g, c] = sums[5, i]
+            out_requirement_index[t, g, c] = sums[6, i] / base_need[i] if base_need[i] > 0.0 else np.nan
+            out_capacity[t, g, c] = made[0, i]
+            out_production[t, g, c] = made[1, i]
+            out_capacity_offered[t, g, c] = made[2, i]

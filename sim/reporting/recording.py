@@ -132,6 +132,24 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
 }
 
 
+#: The (good, country) variables :func:`sim.model.kernels.record_month` writes, in its argument order.
+_RECORDED_MONTHLY = (
+    "price_domestic",
+    "price_export",
+    "quota_rent",
+    "price_paid",
+    "demand",
+    "delivered",
+    "shortage",
+    "rationed",
+    "inventory",
+    "capacity",
+    "production",
+    "capacity_offered",
+    "requirement_index",
+)
+
+
 class Recorder:
     """Collects a model's variables month by month into preallocated arrays."""
 
@@ -153,6 +171,7 @@ class Recorder:
         self.steps_recorded = 0
         gc_of_row = w.row_good * C + w.firm_country[w.row_firm]
         self._gc_of_row = gc_of_row
+        self._row_value_added = np.ascontiguousarray(w.firm_value_added[w.row_firm], dtype=float)
         self._base_need_gc = np.bincount(
             gc_of_row, weights=w.row_requirement * w.firm_value_added[w.row_firm], minlength=G * C
         )
@@ -181,41 +200,37 @@ class Recorder:
 
     def record(self, t: int, result, production: dict, purchase: np.ndarray) -> None:
         """Store month ``t``."""
-        m, w = self.model, self.model.world
+        m = self.model
         G, C = self.G, self.C
         gl = self.good_level
-        gl["price_domestic"][t] = result.price_domestic
-        gl["price_export"][t] = result.price_export
-        gl["quota_rent"][t] = np.where(np.isfinite(result.price_domestic), result.quota_rent, np.nan)
-        # Row totals by (good, country), in one compiled pass (sim.model.kernels.group_sums).
-        need_now = production["requirement"] * w.firm_value_added[w.row_firm]
-        delivered, spend, demand, shortage, rationed, inventory, need_now = kernels.group_sums(
-            self._gc_of_row,
-            (
-                result.delivered,
-                result.expenditure,
-                result.demand,
-                production["shortage"],
-                result.rationed,
-                m.inventory,
-                need_now,
-            ),
-            G * C,
-        ).reshape(7, G, C)
-        _ratio_into(gl["price_paid"][t], spend, delivered)
-        gl["demand"][t] = demand
-        gl["delivered"][t] = delivered
-        gl["shortage"][t] = shortage
-        gl["rationed"][t] = rationed
-        gl["inventory"][t] = inventory
-        gl["stockpile"][t] = m.stockpile
+        # Prices, the purchase rows' totals by (good, destination) and the producers' by (good,
+        # country), in one compiled pass (sim.model.kernels.record_month).
         offered = m.capacity_offered if m.domestic else m.capacity_cleared
-        gl["capacity"][t], gl["production"][t], gl["capacity_offered"][t] = kernels.group_sums(
-            m._producer_gc, (m.capacity_cleared, result.producer_output, offered), G * C
-        ).reshape(3, G, C)
+        kernels.record_month(
+            t,
+            self._gc_of_row,
+            self._row_value_added,
+            result.delivered,
+            result.expenditure,
+            result.demand,
+            production["shortage"],
+            result.rationed,
+            m.inventory,
+            production["requirement"],
+            self._base_need_gc,
+            m._producer_gc,
+            m.capacity_cleared,
+            result.producer_output,
+            offered,
+            result.price_domestic,
+            result.price_export,
+            result.quota_rent,
+            *(gl[v] for v in _RECORDED_MONTHLY),
+        )
+        delivered = gl["delivered"][t]
+        gl["stockpile"][t] = m.stockpile
         gl["imports"][t] = m.trade_totals(result)[2]
         gl["exports"][t] = result.exports
-        _ratio_into(gl["requirement_index"][t], need_now, self._base_need_gc.reshape(G, C))
         gl["investment"][t] = m._investment
         self.country_level["output_loss"][t], self.country_level["value_added"][t] = kernels.group_sums(
             self._user_country, (m.firm_output_loss, m.firm_output), C
@@ -410,12 +425,6 @@ class Recorder:
                 "value": np.concatenate([f[5] for f in self.flows]),
             }
         )
-
-
-def _ratio_into(out: np.ndarray, numerator: np.ndarray, denominator: np.ndarray) -> None:
-    """``out[...] = numerator / denominator`` where the denominator is positive, NaN elsewhere (in place)."""
-    out.fill(np.nan)
-    np.divide(numerator, denominator, out=out, where=denominator > 0)
 
 
 def _nansum(values: np.ndarray) -> float:
