@@ -26,7 +26,7 @@ from omegaconf import OmegaConf
 
 from sim.api import run
 from sim.coercion.measures import supply_curve
-from sim.market.kernel import producer_supply
+from sim.market.kernel import LINEAR_ONSET, producer_supply
 from sim.world.config import ScenarioConfig
 from sim.world.scenario import ScenarioError, validate_config
 
@@ -273,12 +273,28 @@ def test_property_quota_output_never_above_the_quota_and_cost_signs_hold(quantit
     eps=st.floats(0.1, 3.0),
 )
 def test_the_cost_accounting_supply_curve_is_the_kernels(price, capacity, unit_cost, span, eps):
+    """The cost accounting's supply curve (compiled over producers) is the kernel's, and both are the
+    documented curve: nothing at or below unit cost, the chord over the first LINEAR_ONSET of the span,
+    capacity x u**eps above it, full capacity from the full-capacity price on."""
     full = unit_cost + span
     expected, _ = producer_supply(price, capacity, unit_cost, full, eps)
+    u = (price - unit_cost) / span
+    if capacity <= 0.0 or price <= unit_cost:
+        formula = 0.0
+    elif u >= 1.0:
+        formula = capacity
+    elif u < LINEAR_ONSET:
+        formula = capacity * LINEAR_ONSET ** (eps - 1.0) * u
+    else:
+        formula = capacity * u**eps
     got = supply_curve(
         np.array([price]), np.array([capacity]), np.array([unit_cost]), np.array([full]), np.array([eps])
     )
     assert got[0] == pytest.approx(expected, rel=1e-9, abs=1e-9)
+    assert got[0] == pytest.approx(formula, rel=1e-9, abs=1e-9)
+    # scalars and broadcasting, as NumPy expressions take them
+    assert supply_curve(price, capacity, unit_cost, full, eps) == pytest.approx(got[0], rel=1e-15, abs=0.0)
+    assert supply_curve(np.full(3, price), capacity, unit_cost, full, eps) == pytest.approx(np.full(3, got[0]))
 
 
 # ---------------------------------------------------------------------------------------------- validation

@@ -104,8 +104,12 @@ def test_only_interpolations_that_read_a_changed_value_are_resolved_again():
         "e": "${oc.env:HOME}",
         "f": {"g": "${.h}", "h": 3.0},
         "i": "${a}",
+        "k": {"z": "${a.y}"},
+        "m": "${k}",
+        "n": {"y": {"w": "${a.x}"}},
+        "o": "${n.y.w}",
     }
-    keys = ("b", "c", "d", "e", "f.g", "i")
+    keys = ("b", "c", "d", "e", "f.g", "i", "k.z", "m", "n.y.w", "o")
     reads = ex._interpolation_reads(raw, keys)
     assert dict(zip(keys, reads, strict=True)) == {
         "b": (("a", "x"),),
@@ -114,13 +118,21 @@ def test_only_interpolations_that_read_a_changed_value_are_resolved_again():
         "e": None,
         "f.g": None,
         "i": (("a",),),
+        "k.z": (("a", "y"),),
+        "m": (("a", "y"), ("k",)),  # reads a block that holds an interpolation
+        "n.y.w": (("a", "x"),),
+        "o": (("a", "x"), ("n", "y", "w")),
     }
     base = ex._PlainBase(plain=None, raw=raw, interpolated=keys, scratch=None, reads=reads)
-    assert base.stale(["a.x"]) == ["b", "c", "d", "e", "f.g", "i"]
-    assert base.stale(["a.y"]) == ["d", "e", "f.g", "i"]
-    assert base.stale(["a"]) == ["b", "c", "d", "e", "f.g", "i"]
+    assert base.stale(["a.x"]) == ["b", "c", "d", "e", "f.g", "i", "n.y.w", "o"]
+    assert base.stale(["a.y"]) == ["d", "e", "f.g", "i", "k.z", "m"]
+    assert base.stale(["a"]) == ["b", "c", "d", "e", "f.g", "i", "k.z", "m", "n.y.w", "o"]
     assert base.stale(["model.precaution"]) == ["e", "f.g"]
     assert base.stale([]) == ["e", "f.g"]
+    # reading into an interpolated block: ``p`` reads inside ``q``, whose value is an interpolation
+    raw2 = {"a": {"x": 1.0}, "q": "${a}", "p": "${q.x}"}
+    reads2 = ex._interpolation_reads(raw2, ("q", "p"))
+    assert reads2 == ((("a",),), (("a",), ("q", "x")))
 
 
 @pytest.mark.parametrize(

@@ -411,18 +411,16 @@ class ExportLicence(Measure):
 
 
 def supply_curve(price, capacity, unit_cost, full_capacity_price, supply_elasticity) -> np.ndarray:
-    """Quantity each producer offers at ``price`` (arrays of one length): the kernel's supply curve
+    """Quantity each producer offers at ``price`` (arrays or numbers, broadcast): the kernel's supply curve
     (:func:`sim.market.kernel.producer_supply`, compiled over producers by
     :func:`sim.market.kernel.supply_curve`), for cost accounting outside the kernel.
     """
-    f = np.asarray
-    return _kernel_supply_curve(
-        f(price, float),
-        f(capacity, float),
-        f(unit_cost, float),
-        f(full_capacity_price, float),
-        f(supply_elasticity, float),
-    )
+    args = [np.asarray(a, dtype=float) for a in (price, capacity, unit_cost, full_capacity_price, supply_elasticity)]
+    if all(a.ndim == 1 and a.shape == args[0].shape for a in args):
+        return _kernel_supply_curve(*args)
+    # Scalars and arrays of other shapes broadcast against each other, as NumPy expressions would.
+    shaped = np.broadcast_arrays(*args)
+    return _kernel_supply_curve(*(np.ascontiguousarray(a).ravel() for a in shaped)).reshape(shaped[0].shape)
 
 
 @dataclass

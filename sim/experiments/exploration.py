@@ -269,17 +269,20 @@ def _interpolation_reads(raw: Any, interpolated: tuple[str, ...]):
             direct[key] = None
         else:
             direct[key] = {tuple(split_key(r)) for r in refs}
-    as_path = {tuple(split_key(k)): k for k in interpolated}
+    paths = {k: tuple(split_key(k)) for k in interpolated}
+
+    def overlaps(a: tuple, b: tuple) -> bool:  # one key is the other or lies inside it
+        return a[: len(b)] == b or b[: len(a)] == a
+
     reads = {k: None if v is None else set(v) for k, v in direct.items()}
     grew = True
-    while grew:
+    while grew:  # a value that reads (into, or a block holding) another interpolation reads what it reads
         grew = False
         for key, mine in reads.items():
             if mine is None:
                 continue
-            for read in list(mine):
-                other = as_path.get(read)
-                if other is None or other == key:
+            for other, path in paths.items():
+                if other == key or not any(overlaps(read, path) for read in mine):
                     continue
                 theirs = reads[other]
                 if theirs is None:

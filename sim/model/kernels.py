@@ -446,9 +446,11 @@ def spread_by_need(by_group, row_group, need):
 @njit(cache=True)
 def mark_price_cap(marked, price_domestic, price_export, level, edge_good, edge_origin, edge_destination, edge_flow):
     """Set ``marked[g, d]`` (``[G, C]``, booleans) where destination ``d`` bought good ``g`` this month
-    (a positive flow) from an origin whose domestic or export price is at least ``level[g]`` (a NaN
-    price counting as 0, as ``np.nan_to_num`` makes it).
+    (a positive flow) from an origin whose domestic or export price is at least ``level[g]``, prices
+    taken as ``np.nan_to_num`` makes them (NaN as 0, infinities as the largest finite floats, so an
+    infinite cap is never reached).
     """
+    big = np.finfo(np.float64).max
     for e in range(edge_flow.size):
         if not edge_flow[e] > 0.0:
             continue
@@ -456,10 +458,8 @@ def mark_price_cap(marked, price_domestic, price_export, level, edge_good, edge_
         o = edge_origin[e]
         pd = price_domestic[g, o]
         pe = price_export[g, o]
-        if np.isnan(pd):
-            pd = 0.0
-        if np.isnan(pe):
-            pe = 0.0
+        pd = 0.0 if np.isnan(pd) else min(max(pd, -big), big)
+        pe = 0.0 if np.isnan(pe) else min(max(pe, -big), big)
         if pd >= level[g] or pe >= level[g]:
             marked[g, edge_destination[e]] = True
 
@@ -593,10 +593,11 @@ def plan_rows(
     """
     n_rows, k_max = weights.shape
     out = np.empty(n_rows)
+    weighted = np.empty(k_max)
     for r in range(n_rows):
-        supply_risk = 0.0
         for k in range(k_max):
-            supply_risk += weights[r, k] * risk[r, k]
+            weighted[k] = weights[r, k] * risk[r, k]
+        supply_risk = pairwise_sum(weighted, 0, k_max)  # np.sum's order, for any number of slots
         alarm = scarcity[r] if scarcity[r] >= supply_risk or scarcity[r] != scarcity[r] else supply_risk
         multiple = 1.0 + precaution * alarm
         if not multiple <= precaution_max_multiple:

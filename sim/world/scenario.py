@@ -69,8 +69,9 @@ def prepare_config(cfg):
     if isinstance(cfg, PlainConfig):
         # Already composed, typed and resolved (sim.experiments.exploration.CaseRunner): its values are
         # checked by the same rules, without the node checks that plain data cannot fail. A PlainConfig
-        # is read-only, so the one just checked (CaseRunner.config, then the model it builds) is not
-        # checked twice.
+        # is read-only (its lists are plain lists, but shared between the runs derived from one base
+        # and never written), so the one just checked (CaseRunner.config, then the model it builds)
+        # is not checked twice.
         if cfg is not _last_prepared:
             validate_config(cfg)
             _last_prepared = cfg
@@ -521,14 +522,19 @@ def build_world(cfg, rng: np.random.Generator) -> World:
         base_s[idx] = match_margins(base_s[idx], row_use[idx], target)
     if R:
         # w ∝ s p^σ, with prices relative to each row's highest so the power cannot overflow (same
-        # weights); empty slots (origin -1) weigh nothing. All rows at once, element by element as a
-        # loop over rows would compute them.
+        # weights); a row's open slots come first, empty ones (origin -1) weigh nothing. All rows at
+        # once, element by element as a loop over rows would compute them, and each row's weights
+        # summed over its open slots only (rows grouped by their number of open slots), as such a
+        # loop would sum them.
         open_slot = slot_origin >= 0
         row_max = np.where(open_slot, base_price, -np.inf).max(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             relative = np.where(open_slot, base_price / row_max[:, None], 0.0)
         w = np.where(open_slot, base_s * relative ** sigma[row_good][:, None], 0.0)
-        base_w[...] = w / w.sum(axis=1, keepdims=True)
+        n_open = open_slot.sum(axis=1)
+        for n in np.unique(n_open):
+            rows_n = np.flatnonzero(n_open == n)
+            base_w[rows_n, :n] = w[rows_n, :n] / w[rows_n, :n].sum(axis=1, keepdims=True)
 
     # ---- baseline demand on each origin ----
     demand_on = np.zeros((G, C))
