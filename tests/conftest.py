@@ -42,3 +42,28 @@ settings.register_profile("ci", settings.get_profile("default"))
 settings.register_profile("dev", settings.get_profile("thorough"))
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "default")
 settings.load_profile(PROFILE)
+
+
+def _without_local_constants() -> None:
+    """Keep derandomized examples a function of the test alone.
+
+    Hypothesis (6.1xx) also draws numbers it finds as literals in the local modules loaded so far
+    (``sys.modules``), pooled once per process. Under pytest-xdist which test files a worker has
+    imported before a property runs depends on the scheduling, so the "fixed" examples of the
+    ``default`` profile changed from run to run, and any edit of a literal anywhere changed them
+    too (2026-12-03: a market the solver cannot clear appeared only when some files shared a
+    worker; it is now a strict xfail in ``tests/test_market_kernel.py``). Only the default profile
+    is pinned; ``thorough`` keeps the constants, as its draws are random anyway. The hook is
+    private to Hypothesis: if it moves, this does nothing and the examples vary as before.
+    """
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # pragma: no cover - a Hypothesis without the module
+        return
+    empty = getattr(providers, "_local_constants", None)
+    if empty is not None and hasattr(providers, "_get_local_constants") and not len(empty):
+        providers._get_local_constants = lambda: empty
+
+
+if settings.get_profile(PROFILE).derandomize:
+    _without_local_constants()

@@ -34,6 +34,11 @@ def _int(a) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.int64)
 
 
+def _bool(a) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.bool_)
+
+
+_BOOL_INPUTS = {"check_warm_start": _bool}
 _INT_INPUTS = frozenset(
     {"producer_country", "producer_good", "firm_country", "row_firm", "row_good", "sourcing_origin"}
 )
@@ -45,7 +50,9 @@ def _input_conversions() -> tuple:
     listed once, as the model builds inputs every month.
     """
     return tuple(
-        (f.name, _int if f.name in _INT_INPUTS else _float) for f in fields(MarketInputs) if f.name != "n_countries"
+        (f.name, _BOOL_INPUTS.get(f.name) or (_int if f.name in _INT_INPUTS else _float))
+        for f in fields(MarketInputs)
+        if f.name != "n_countries"
     )
 
 
@@ -89,6 +96,10 @@ class MarketInputs:
         stockpile_release: ``[G, C]`` quantity a country's stockpile puts on its market this step.
         initial_price: optional ``[G, C]`` starting producer prices (e.g. last step's), for speed.
         initial_rent: optional ``[G, C]`` starting quota rents.
+        check_warm_start: optional ``[G]`` booleans: goods whose warm start (``initial_price``) is
+            checked without the Jacobian first, because it may have cleared already (the model sets
+            it for the goods that cleared at their warm start last step). A speed hint only: the
+            result is the same. ``None``: every good with a warm start.
         order_pass: optional ``[R, K]`` share of each purchase row's order on each sourcing slot that
             is let through (export licences approved for the row's destination and end use); the
             rest is held and counts as rationed, like the blocked share of an informal restriction
@@ -122,6 +133,7 @@ class MarketInputs:
     initial_price: np.ndarray | None = None
     initial_rent: np.ndarray | None = None
     order_pass: np.ndarray | None = None
+    check_warm_start: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         for name, convert in _input_conversions():
@@ -169,6 +181,7 @@ class MarketInputs:
             "stockpile_release": (G, C),
             "initial_price": (G, C),
             "initial_rent": (G, C),
+            "check_warm_start": (G,),
             "order_pass": (R, K),
         }
         for name, shape in expected.items():
@@ -464,6 +477,7 @@ def clear_markets(
         market.stockpile_release,
         _float(initial_price),
         _float(initial_rent),
+        market.check_warm_start if market.check_warm_start is not None else np.ones(G, dtype=np.bool_),
         float(tolerance),
         int(max_iterations),
         structure.row_order,

@@ -707,6 +707,7 @@ def clear_all_goods(
     stockpile_release,
     initial_price,
     initial_rent,
+    check_warm_start,
     tolerance,
     max_iterations,
     row_order,
@@ -722,8 +723,11 @@ def clear_all_goods(
 ):
     """Clear every good's market for one step. See :func:`sim.market.clear_markets`.
 
-    Arguments ``row_order`` to ``producer_ptr`` are the index structure from
-    :func:`build_structure`; ``method`` is :data:`METHOD_NEWTON` (semismooth Newton, with fallback
+    ``check_warm_start`` ``[G]`` (booleans): for these goods a warm start (an initial price for every
+    origin) is first checked without the Jacobian, which pays where it has often cleared already
+    and costs a second evaluation at the same point where it has not; the others evaluate the
+    Jacobian at once. Either way the iterates and the result are the same. Arguments ``row_order`` to
+    ``producer_ptr`` are the index structure from :func:`build_structure`; ``method`` is :data:`METHOD_NEWTON` (semismooth Newton, with fallback
     sweeps where it stalls) or :data:`METHOD_FALLBACK` (fallback sweeps alone, for testing).
     """
     n_goods = reference_price.shape[0]
@@ -960,9 +964,11 @@ def clear_all_goods(
             stockpile_release,
             QUANTITY_FLOOR,
         )
-        # A warm start (last step's prices) is often already cleared: check its residual before paying
-        # for the Jacobian. A cold start (reference prices) practically never is.
-        have_jacobian = not warm_start
+        # A warm start (last step's prices) may be cleared already: where the caller expects it
+        # (check_warm_start), check its residual before paying for the Jacobian. A cold start
+        # (reference prices) practically never is. The residual does not depend on whether the
+        # Jacobian is computed, so the iterates are the same either way.
+        have_jacobian = not (warm_start and check_warm_start[g])
         norm = _evaluate_good(g, x, have_jacobian, n_price, n_vars, structure, data, work, residual, jac)
         it = 0
         slow = 0  # consecutive Newton steps that barely cut the residual

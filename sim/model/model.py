@@ -180,6 +180,9 @@ class CoercionModel(mesa.Model):
         self._affinity = self._calibrate_affinity()
         self._last_prices = np.full((G, C), np.nan)
         self._last_rent = np.zeros((G, C))
+        # Goods whose market cleared at last month's prices without an iteration: this month their
+        # warm start is checked before the solver pays for a Jacobian (a speed hint; MarketInputs).
+        self._cleared_at_start: np.ndarray | None = None
         self._structure: MarketStructure | None = None
         self._validated = False
         self._closed_quota: set[int] = set()
@@ -575,6 +578,7 @@ class CoercionModel(mesa.Model):
             initial_price=self._last_prices,
             initial_rent=self._last_rent,
             order_pass=self._order_pass,
+            check_warm_start=self._cleared_at_start,
         )
         if not self._validated:
             market.validate()
@@ -591,6 +595,7 @@ class CoercionModel(mesa.Model):
         self.clearing_max_residual = max(self.clearing_max_residual, float(result.residual.max(initial=0.0)))
         self._last_prices = np.where(np.isfinite(result.price_domestic), result.price_domestic, np.nan)
         self._last_rent = result.quota_rent
+        self._cleared_at_start = result.iterations == 0
         return result
 
     def _produce(self, req: np.ndarray, result, delivered: np.ndarray) -> dict[str, np.ndarray]:
