@@ -97,8 +97,8 @@ app: $(STAMP)
 
 # Calibration with uncertainty (sim/experiments/calibration.py, experiments/validate.py, docs/calibration.md): ABC-SMC on
 # rare_earth_2010, posterior predictive bands for every shipped case, the lever comparison over posterior
-# draws. Writes outputs/validation/<timestamp>/. `make validate` ~2,800 runs (25-40 min on 2 cores);
-# `make validate-quick` ~270 runs (under 5 min on 2 quiet cores). Resume an interrupted run:
+# draws. Writes outputs/validation/<timestamp>/. `make validate` ~8,500 runs (about 16 min on 2 quiet
+# cores); `make validate-quick` ~260 runs (about 1 min). Resume an interrupted run:
 # `.venv/bin/python experiments/validate.py --resume outputs/validation/<timestamp>`.
 .PHONY: validate validate-quick
 VALIDATE_WORKERS ?= 2

@@ -9,14 +9,16 @@ good, variable, value; scalar metrics have no date), ``levers.parquet``, ``repor
 (corner plot, fan charts, lever comparison; PNG and PDF), ``provenance.json`` and ``abc.db`` (pyabc's
 history). Phases already done are skipped on ``--resume`` (the ABC resumes from its database).
 
-Budgets, in model runs (about 1 s of CPU each for rare_earth_2010 today, i.e. ~120 runs a minute on 2 quiet
-cores):
+Budgets, in model runs (about 0.17 s of CPU each for rare_earth_2010 on the fast path, i.e. ~700 runs a
+minute on 2 free cores; with pyabc's bookkeeping and the process pool about 550 a minute were measured):
 
 * ``quick``: ABC 24 particles x 3 generations after a 24-run calibration sample (no generation starts past
-  150 runs; 182 in the first run), predictive 6 draws x 1 seed x 5 cases (30 runs), levers 6 draws x 10
-  variants (60 runs): about 270 runs, within 5 minutes on 2 quiet cores;
-* ``default``: ABC 150 particles x 6 generations (at most 2,000 runs), predictive 40 draws x 2 seeds x 5
-  cases (400 runs), levers 40 draws x 10 variants (400 runs): about 2,800 runs, 25-40 minutes on 2 cores.
+  150 runs; 172 in the measured run), predictive 6 draws x 1 seed x 5 cases (30 runs), levers 6 draws x 10
+  variants (60 runs): about 260 runs, about 1 minute on 2 quiet cores (within 5 minutes under load);
+* ``default``: ABC 300 particles x 10 generations after a 300-run calibration sample (no generation starts
+  past 7,000 runs; 7,328 in the measured run), predictive 60 draws x 2 seeds x 5 cases (600 runs), levers
+  60 draws x 10 variants (600 runs): about 8,500 runs, 15.5 minutes measured on 2 quiet cores (within 45
+  minutes at up to about three times the load).
 """
 
 from __future__ import annotations
@@ -49,12 +51,12 @@ ROOT = Path(__file__).resolve().parent.parent
 BUDGETS = {
     "quick": {"population": 24, "generations": 3, "max_simulations": 150, "draws": 6, "seeds": 1, "lever_draws": 6},
     "default": {
-        "population": 150,
-        "generations": 6,
-        "max_simulations": 2000,
-        "draws": 40,
+        "population": 300,
+        "generations": 10,
+        "max_simulations": 7000,
+        "draws": 60,
         "seeds": 2,
-        "lever_draws": 40,
+        "lever_draws": 60,
     },
 }
 
