@@ -992,6 +992,29 @@ def test_warm_start_after_a_shock_reaches_the_cold_equilibrium():
         assert_allclose(warm.price_domestic, cold.price_domestic, rtol=1e-6, equal_nan=True)
 
 
+@given(markets(), st.data())
+def test_warm_start_hint_changes_nothing_but_the_work(market, data):
+    # check_warm_start only decides whether the first evaluation at a warm start skips the Jacobian;
+    # the iterates, and so the result, must be the same for any hint, at the equilibrium and after a shock.
+    G = market.n_goods
+    res = clear_markets(market, allow_nonconvergence=True)
+    factor = data.draw(st.sampled_from([1.0, 0.7, 1.3]), label="demand factor")
+    hint = np.array(data.draw(st.lists(st.booleans(), min_size=G, max_size=G), label="hint"))
+    start = replace(
+        market,
+        planned_purchase=factor * market.planned_purchase,
+        initial_price=res.price_domestic,
+        initial_rent=res.quota_rent,
+    )
+    runs = [
+        clear_markets(replace(start, check_warm_start=h), allow_nonconvergence=True)
+        for h in (None, np.ones(G, bool), np.zeros(G, bool), hint)
+    ]
+    for other in runs[1:]:
+        for name, arr in result_arrays(runs[0]).items():
+            assert_allclose(getattr(other, name), arr, rtol=1e-12, atol=0, equal_nan=True, err_msg=name)
+
+
 # ==================================================================================================
 # Determinism
 
@@ -1131,6 +1154,10 @@ BAD_INPUTS = {
         ["sourcing_weights", "(2, 1)"],
     ),
     "reference_price shape": (lambda m: replace(m, reference_price=[1.0, 2.0]), ["armington_elasticity", "(1,)"]),
+    "check_warm_start shape": (
+        lambda m: replace(m, check_warm_start=np.ones(m.n_goods + 1, bool)),
+        ["check_warm_start", "shape"],
+    ),
     "negative capacity": (_set("capacity", 1, -1.5), ["capacity", "-1.5", "(1,)"]),
     "nan unit_cost": (_set("unit_cost", 0, np.nan), ["unit_cost", "nan"]),
     "nan sourcing weight": (_set("sourcing_weights", (0, 1), np.nan), ["sourcing_weights", "nan"]),
