@@ -14,11 +14,12 @@ minute on 2 free cores; with pyabc's bookkeeping and the process pool about 550 
 
 * ``quick``: ABC 24 particles x 3 generations after a 24-run calibration sample (no generation starts past
   150 runs; 172 in the measured run), predictive 6 draws x 1 seed x 5 cases (30 runs), levers 6 draws x 10
-  variants (60 runs): about 260 runs, about 1 minute on 2 quiet cores (within 5 minutes under load);
+  variants (60 runs): about 260 runs, about 1 minute on 2 quiet cores;
 * ``default``: ABC 300 particles x 10 generations after a 300-run calibration sample (no generation starts
   past 7,000 runs; 7,328 in the measured run), predictive 60 draws x 2 seeds x 5 cases (600 runs), levers
-  60 draws x 10 variants (600 runs): about 8,500 runs, 15.5 minutes measured on 2 quiet cores (within 45
-  minutes at up to about three times the load).
+  60 draws x 10 variants (600 runs): about 8,500 runs, 15.5 minutes measured on 2 quiet cores. Both take
+  longer on a busy machine (the quick budget once took 21 minutes under a load average of ~9); ``--resume``
+  continues an interrupted run.
 """
 
 from __future__ import annotations
