@@ -38,7 +38,7 @@ def _bool(a) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.bool_)
 
 
-_BOOL_INPUTS = {"check_warm_start": _bool}
+_BOOL_INPUTS = frozenset({"check_warm_start"})
 _INT_INPUTS = frozenset(
     {"producer_country", "producer_good", "firm_country", "row_firm", "row_good", "sourcing_origin"}
 )
@@ -50,7 +50,7 @@ def _input_conversions() -> tuple:
     listed once, as the model builds inputs every month.
     """
     return tuple(
-        (f.name, _BOOL_INPUTS.get(f.name) or (_int if f.name in _INT_INPUTS else _float))
+        (f.name, _bool if f.name in _BOOL_INPUTS else _int if f.name in _INT_INPUTS else _float)
         for f in fields(MarketInputs)
         if f.name != "n_countries"
     )

@@ -726,9 +726,11 @@ def clear_all_goods(
     ``check_warm_start`` ``[G]`` (booleans): for these goods a warm start (an initial price for every
     origin) is first checked without the Jacobian, which pays where it has often cleared already
     and costs a second evaluation at the same point where it has not; the others evaluate the
-    Jacobian at once. Either way the iterates and the result are the same. Arguments ``row_order`` to
-    ``producer_ptr`` are the index structure from :func:`build_structure`; ``method`` is :data:`METHOD_NEWTON` (semismooth Newton, with fallback
-    sweeps where it stalls) or :data:`METHOD_FALLBACK` (fallback sweeps alone, for testing).
+    Jacobian at once. Either way the iterates and the result are the same.
+
+    Arguments ``row_order`` to ``producer_ptr`` are the index structure from :func:`build_structure`;
+    ``method`` is :data:`METHOD_NEWTON` (semismooth Newton, with fallback sweeps where it stalls) or
+    :data:`METHOD_FALLBACK` (fallback sweeps alone, for testing).
     """
     n_goods = reference_price.shape[0]
     n_rows, k_max = row_origin.shape
