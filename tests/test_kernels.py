@@ -289,3 +289,228 @@ def test_record_month_is_the_numpy_formulation(seed, n_goods, n_countries, n_row
     for got, expected in zip(outs, want, strict=True):
         close(got[t], expected, np.abs(np.nan_to_num(expected)) + 1e-12)
         assert (got[[0, 2]] == -7.0).all()  # other months untouched
+
+
+def _prices(rng, shape, infinite=False):
+    """Prices with NaN (no supply) in some places and, with ``infinite``, rarely an infinity."""
+    p = np.where(rng.random(shape) < 0.3, np.nan, rng.uniform(0.5, 9.0, shape))
+    if infinite:
+        p[rng.random(shape) < 0.1] = np.inf
+    return p
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 6))
+def test_coercer_month_is_the_numpy_formulation(seed, n_goods):
+    """The coercer's revenue and extra spending (Recorder.record) as the nansums they replaced."""
+    rng = np.random.default_rng(seed)
+    exports = np.where(rng.random(n_goods) < 0.3, 0.0, rng.exponential(size=n_goods))
+    price_export, paid, base = _prices(rng, n_goods), _prices(rng, n_goods), np.nan_to_num(_prices(rng, n_goods))
+    delivered = rng.exponential(size=n_goods)
+    revenue, extra = kernels.coercer_month(exports, price_export, paid, base, delivered)
+    want_revenue = np.nansum(exports * np.nan_to_num(price_export))
+    want_extra = np.nansum((np.nan_to_num(paid) - base) * delivered)
+    close(revenue, want_revenue, np.nansum(np.abs(exports * np.nan_to_num(price_export))))
+    close(extra, want_extra, np.nansum(np.abs((np.nan_to_num(paid) - base) * delivered)))
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 3), st.integers(1, 5), st.integers(0, 12), st.integers(0, 20))
+def test_record_chain_month_is_the_numpy_formulation(seed, n_goods, n_countries, n_producers, n_rows):
+    """The value-chain variables of a month (Recorder.record) as the bincounts and masks they replaced."""
+    rng = np.random.default_rng(seed)
+    G, C, T, t = n_goods, n_countries, 3, 2
+    pgc = rng.integers(0, G * C, n_producers)
+    usable, lost = rng.exponential(size=n_producers), rng.exponential(size=n_producers)
+    chain, inputs = rng.random(G) < 0.5, rng.random(G) < 0.5
+    gc_of_row = rng.integers(0, G * C, n_rows)
+    input_rows = np.flatnonzero(rng.random(n_rows) < 0.6)
+    use, inventory = rng.exponential(size=n_rows), rng.exponential(size=n_rows)
+    outs = [np.full((T, G, C), -7.0) for _ in range(4)]
+    kernels.record_chain_month(t, pgc, usable, lost, chain, inputs, input_rows, gc_of_row, use, inventory, *outs)
+
+    gc = gc_of_row[input_rows]
+    want = [
+        np.where(chain[:, None], np.bincount(pgc, usable, G * C).reshape(G, C), np.nan),
+        np.where(chain[:, None], np.bincount(pgc, lost, G * C).reshape(G, C), np.nan),
+        np.where(inputs[:, None], np.bincount(gc, use[input_rows], G * C).reshape(G, C), np.nan),
+        np.where(inputs[:, None], np.bincount(gc, inventory[input_rows], G * C).reshape(G, C), np.nan),
+    ]
+    for got, expected in zip(outs, want, strict=True):
+        close(got[t], expected)
+        assert (got[:t] == -7.0).all()
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 12), st.integers(1, 4), st.integers(1, 5))
+def test_costs_by_imposer_is_the_numpy_formulation(seed, n_measures, n_kinds, n_countries):
+    """The domestic instruments' costs by imposer and by kind (Recorder.record) as the bincounts they replaced."""
+    rng = np.random.default_rng(seed)
+    imposer, kind_of = rng.integers(0, n_countries, n_measures), rng.integers(0, n_kinds, n_measures)
+    at = np.flatnonzero(rng.random(n_measures) < 0.6)
+    costs = rng.standard_normal(at.size) * 1e6
+    total, by_kind = kernels.costs_by_imposer(costs, at, imposer, kind_of, n_kinds, n_countries)
+    scale = np.bincount(imposer[at], np.abs(costs), n_countries)
+    close(total, np.bincount(imposer[at], costs, minlength=n_countries), scale)
+    want = np.bincount(kind_of[at] * n_countries + imposer[at], costs, minlength=n_kinds * n_countries)
+    close(by_kind, want.reshape(n_kinds, n_countries), np.broadcast_to(scale, (n_kinds, n_countries)))
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 15))
+def test_domestic_supply_is_the_numpy_formulation(seed, n_producers):
+    """The supply curves under capacity shares, output caps and taxes (CoercionModel._set_supply_terms)
+    as the NumPy expressions they replaced, with and without a tax."""
+    rng = np.random.default_rng(seed)
+    P = n_producers
+    capacity = np.where(rng.random(P) < 0.2, 0.0, rng.exponential(10.0, P))
+    share = np.where(rng.random(P) < 0.5, 1.0, rng.uniform(0.0, 1.0, P))
+    output_cap = np.where(rng.random(P) < 0.4, np.inf, rng.uniform(0.0, 12.0, P))
+    output_cap[rng.random(P) < 0.1] = 0.0
+    unit_cost = rng.uniform(0.0, 5.0, P)
+    full0 = unit_cost + rng.uniform(0.1, 5.0, P)
+    elasticity = rng.uniform(0.2, 3.0, P)
+    taxed = rng.random() < 0.5
+    per_unit = np.where(taxed & (rng.random(P) < 0.5), rng.uniform(0.0, 2.0, P), 0.0)
+    rate = np.where(taxed & (rng.random(P) < 0.5), rng.uniform(0.0, 0.5, P), 0.0)
+
+    cap = capacity * share
+    full = full0.copy()
+    cut = np.isfinite(output_cap) & (output_cap < cap)
+    if cut.any():
+        ratio = np.where(cap[cut] > 0, output_cap[cut] / np.where(cap[cut] > 0, cap[cut], 1.0), 0.0)
+        c0 = unit_cost[cut]
+        with np.errstate(divide="ignore"):
+            full[cut] = c0 + (full[cut] - c0) * ratio ** (1.0 / elasticity[cut])
+        cap[cut] = np.where(ratio > 0, output_cap[cut], 0.0)
+        full[cut] = np.where(ratio > 0, full[cut], full0[cut])
+    if per_unit.any() or rate.any():
+        cost, taxed_full = (unit_cost + per_unit) / (1.0 - rate), (full + per_unit) / (1.0 - rate)
+    else:
+        cost, taxed_full = unit_cost, full
+    got = kernels.domestic_supply(capacity, share, output_cap, unit_cost, full0, elasticity, per_unit, rate)
+    for g, w in zip(got, (cap, full, cost, taxed_full), strict=True):
+        close(g, w)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 10), st.integers(1, 4))
+def test_withheld_costs_are_the_numpy_formulation(seed, n_producers, n_measures):
+    """Each capacity measure's lost margin (CoercionModel._book_domestic) as the supply curves,
+    bincount and split it replaced."""
+    from sim.coercion.measures import supply_curve
+
+    rng = np.random.default_rng(seed)
+    P = n_producers
+    price = np.where(rng.random(P) < 0.2, 0.0, rng.uniform(0.0, 12.0, P))
+    capacity = np.where(rng.random(P) < 0.1, 0.0, rng.exponential(10.0, P))
+    cap_now = capacity * rng.uniform(0.0, 1.0, P)
+    unit_cost = rng.uniform(0.0, 5.0, P)
+    full0 = unit_cost + rng.uniform(0.1, 5.0, P)
+    full_now = unit_cost + (full0 - unit_cost) * rng.uniform(0.2, 1.0, P)
+    elasticity = rng.uniform(0.2, 3.0, P)
+    producers = [rng.choice(P, rng.integers(1, P + 1), replace=False) for _ in range(n_measures)]
+    withheld = [np.where(rng.random(p.size) < 0.2, 0.0, rng.exponential(size=p.size)) for p in producers]
+
+    nominal = supply_curve(price, capacity, unit_cost, full0, elasticity)
+    after = supply_curve(price, cap_now, unit_cost, full_now, elasticity)
+    lost_margin = np.maximum(nominal - after, 0.0) * np.maximum(price - unit_cost, 0.0)
+    total = np.bincount(np.concatenate(producers), np.concatenate(withheld), minlength=P)
+    per_unit = np.zeros(P)
+    np.divide(lost_margin, total, out=per_unit, where=total > 0)
+    want = [float((per_unit[p] * h).sum()) for p, h in zip(producers, withheld, strict=True)]
+    got = kernels.withheld_costs(
+        price, capacity, cap_now, unit_cost, full0, full_now, elasticity,
+        np.concatenate(producers), np.concatenate(withheld), np.cumsum([0] + [p.size for p in producers]),
+    )  # fmt: skip
+    close(got, want)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 6))
+def test_reserve_signals_are_the_numpy_formulation(seed, n_goods):
+    """A reserve's release signals (Stockpile._signals) as the NumPy expressions they replaced."""
+    rng = np.random.default_rng(seed)
+    shortage, rationed = _prices(rng, n_goods), _prices(rng, n_goods)
+    p0, p1 = _prices(rng, n_goods, infinite=True), _prices(rng, n_goods, infinite=True)
+    p0[rng.random(n_goods) < 0.2] = 0.0
+    gap, ratio = kernels.reserve_signals(shortage, rationed, p0, p1)
+    want_ratio = np.ones(n_goods)
+    np.divide(p1, p0, out=want_ratio, where=np.isfinite(p0) & np.isfinite(p1) & (p0 > 0))
+    close(gap, np.nan_to_num(shortage) + np.nan_to_num(rationed))
+    close(ratio, want_ratio)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 3), st.integers(1, 4), st.integers(1, 10))
+def test_usable_capacity_is_the_numpy_formulation(seed, n_goods, n_countries, n_producers):
+    """The capacity the market sees in a value chain (ValueChains.usable_capacity) as the reduceat,
+    bincount and scaling it replaced: producers with inputs limited by their scarcest input stock,
+    by-product producers by the host's output times the recovery rate, negligible capacity as none."""
+    from sim.model.chains import NEGLIGIBLE_CAPACITY_SHARE, usable_capacity_of
+
+    rng = np.random.default_rng(seed)
+    G, C, P = n_goods, n_countries, n_producers
+    capacity = np.where(rng.random(P) < 0.1, 0.0, rng.exponential(10.0, P))
+    # Producers with inputs: each has 1-3 input rows, grouped by producer.
+    with_inputs = np.flatnonzero(rng.random(P) < 0.5)
+    rows_per = rng.integers(1, 4, with_inputs.size)
+    rows_by_producer = np.arange(rows_per.sum(), dtype=np.int64)
+    group_start = np.r_[0, np.cumsum(rows_per)[:-1]].astype(np.int64) if with_inputs.size else np.zeros(0, np.int64)
+    n_rows = rows_by_producer.size
+    inventory = rng.exponential(5.0, n_rows)
+    inventory[rng.random(n_rows) < 0.2] = 1e-14  # leaves a negligible capacity, which counts as none
+    requirement = np.where(rng.random(n_rows) < 0.2, 0.0, rng.uniform(0.1, 2.0, n_rows))
+    gc = rng.integers(0, G * C, P)
+    host = np.where(rng.random(G) < 0.5, rng.integers(0, G, G), -1)
+    recovery = np.where(host >= 0, rng.uniform(0.0, 0.5, G), 0.0)
+    byproduct = np.flatnonzero((host[gc // C] >= 0) & (rng.random(P) < 0.8))
+    host_output = rng.exponential(20.0, (G, C))
+
+    want = capacity.copy()
+    if group_start.size:
+        req = requirement[rows_by_producer]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            allowed = np.where(req > 0, inventory[rows_by_producer] / np.where(req > 0, req, 1.0), np.inf)
+        want[with_inputs] = np.minimum(capacity[with_inputs], np.minimum.reduceat(allowed, group_start))
+    if byproduct.size:
+        g = gc[byproduct]
+        total = np.bincount(g, weights=want[byproduct], minlength=G * C)
+        limit = (recovery[:, None] * host_output[np.maximum(host, 0)]).ravel()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(total > limit, limit / np.where(total > 0, total, 1.0), 1.0)
+        want[byproduct] = want[byproduct] * scale[g]
+    want[want < NEGLIGIBLE_CAPACITY_SHARE * capacity] = 0.0
+    got = usable_capacity_of(
+        capacity, inventory, requirement, rows_by_producer, group_start, with_inputs.astype(np.int64),
+        byproduct.astype(np.int64), gc, recovery, host, host_output, NEGLIGIBLE_CAPACITY_SHARE,
+    )  # fmt: skip
+    close(got, want)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 3), st.integers(1, 4), st.integers(1, 10))
+def test_lost_output_is_the_numpy_formulation(seed, n_goods, n_countries, n_producers):
+    """Output lost for lack of inputs (ValueChains.lost_output) as the price fallback and the two
+    supply evaluations it replaced."""
+    from sim.model.chains import lost_output_of, supply_at_prices
+
+    rng = np.random.default_rng(seed)
+    G, C, P = n_goods, n_countries, n_producers
+    price = _prices(rng, (G, C), infinite=True)
+    reference_price = rng.uniform(1.0, 5.0, G)
+    unit_cost = rng.uniform(0.0, 3.0, P)
+    full0 = unit_cost + rng.uniform(0.1, 5.0, P)
+    shift = rng.uniform(-0.5, 0.5, P)
+    elasticity = rng.uniform(0.2, 3.0, P)
+    producers = np.flatnonzero(rng.random(P) < 0.7)
+    good, country = rng.integers(0, G, P), rng.integers(0, C, P)
+    capacity = rng.exponential(10.0, P)
+    share = rng.uniform(0.5, 1.0, (G, C))
+    usable = capacity * rng.uniform(0.0, 1.0, P)
+
+    fallback = np.fmax.reduce(price, axis=1)
+    fallback = np.where(np.isfinite(fallback), fallback, reference_price)
+    prices = np.where(np.isfinite(price), price, fallback[:, None])
+    args = (unit_cost + shift, full0 + shift, elasticity, producers, good, country)
+    whole = supply_at_prices(prices, capacity * share[good, country], *args)
+    part = supply_at_prices(prices, usable, *args)
+    want = np.zeros(P)
+    want[producers] = np.maximum(whole - part, 0.0)
+    got = lost_output_of(
+        price, reference_price, unit_cost, full0, shift, elasticity, producers, good, country, capacity, share,
+        usable, P,
+    )  # fmt: skip
+    close(got, want)

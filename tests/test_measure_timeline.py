@@ -78,3 +78,24 @@ def test_the_model_acts_each_month_on_the_domestic_instruments_dated_in_it():
     for t in range(model.n_steps):
         dated = {id(m) for m in model._domestic_dated(t)}
         assert all(m.cost[t] == 0.0 for m in model.domestic if id(m) not in dated)
+
+
+def test_the_model_caps_and_books_each_month_the_export_quotas_counting_it():
+    """Export quotas are looked up by month (CoercionModel._quotas_counting): a month's list is every
+    quota whose period counts it, in list order (the others would neither cap nor book exports), and
+    it is drawn up again when a measure is added during the run."""
+    model = CoercionModel(compose_config("rare_earth_2010", ["output.progress=never"]))
+    quotas = model._measure_kinds()[0]
+    assert len(quotas) > 1, "rare_earth_2010 has export quota periods"
+    for t in range(model.n_steps):
+        assert [id(q) for q in model._quotas_counting(t)] == [id(q) for q in quotas if q.monthly_cap(t) is not None]
+    late = _quota(
+        ExportQuota,
+        np.ones(model.n_steps),
+        quantity=1.0,
+        allocation=np.ones(1),
+        carried_in=np.zeros(1),
+        shipped=np.zeros(1),
+    )
+    model.measures.append(late)
+    assert all(model._quotas_counting(t)[-1] is late for t in range(model.n_steps))

@@ -92,6 +92,105 @@ def supply_at_prices(price, capacity, unit_cost, full_capacity_price, supply_ela
     return out
 
 
+@njit(cache=True)
+def usable_capacity_of(
+    capacity,
+    inventory,
+    requirement,
+    rows_by_producer,
+    group_start,
+    group_producer,
+    byproduct_producers,
+    gc,
+    recovery,
+    host,
+    host_output,
+    negligible_share,
+):
+    """``[P]`` capacity the market sees (:meth:`ValueChains.usable_capacity`), producer by producer.
+
+    A producer with inputs (``group_producer[i]``, its input rows ``rows_by_producer[group_start[i]:
+    group_start[i + 1]]``) runs at most its input stock over the coefficient, the scarcest input
+    deciding (an input not needed allows any output); a by-product's producers (``byproduct_producers``)
+    in a country share, by usable capacity, the host good's output there (``host_output[host[g], c]``)
+    times the recovery rate; a usable capacity below ``negligible_share`` of capacity counts as none.
+    """
+    usable = capacity.copy()
+    n_groups = group_start.size
+    for i in range(n_groups):
+        lo = group_start[i]
+        hi = group_start[i + 1] if i + 1 < n_groups else rows_by_producer.size
+        allowed = np.inf
+        for j in range(lo, max(hi, lo + 1)):  # (an empty group reads its first row, as np.minimum.reduceat)
+            r = rows_by_producer[j]
+            a = inventory[r] / requirement[r] if requirement[r] > 0.0 else np.inf
+            allowed = a if j == lo else np.minimum(allowed, a)
+        p = group_producer[i]
+        usable[p] = np.minimum(capacity[p], allowed)
+    if byproduct_producers.size:
+        n_countries = host_output.shape[1]
+        total = np.zeros(recovery.size * n_countries)
+        for p in byproduct_producers:
+            total[gc[p]] += usable[p]
+        for p in byproduct_producers:
+            i = gc[p]
+            g, c = i // n_countries, i % n_countries
+            limit = recovery[g] * host_output[max(host[g], 0), c]
+            if total[i] > limit:
+                usable[p] = usable[p] * (limit / (total[i] if total[i] > 0.0 else 1.0))
+    for p in range(usable.size):
+        if usable[p] < negligible_share * capacity[p]:
+            usable[p] = 0.0
+    return usable
+
+
+@njit(cache=True)
+def lost_output_of(
+    price,
+    reference_price,
+    unit_cost,
+    full_capacity_price,
+    cost_shift,
+    supply_elasticity,
+    producers,
+    good,
+    country,
+    capacity,
+    baseline_usable_share,
+    usable_capacity,
+    n_producers,
+):
+    """``[P]`` output lost for lack of inputs (:meth:`ValueChains.lost_output`), for the listed producers.
+
+    Each offers at its (good, country) domestic price ``price`` (where not finite, the good's highest
+    finite price elsewhere, else its ``reference_price``) on its supply curve shifted by ``cost_shift``:
+    with ``capacity`` times its baseline usable share, less with its ``usable_capacity``; never below 0.
+    """
+    n_goods, n_countries = price.shape
+    fallback = np.empty(n_goods)
+    for g in range(n_goods):
+        best = np.nan
+        for c in range(n_countries):
+            v = price[g, c]
+            if v == v and not (best >= v):  # NaN ignored, as np.fmax
+                best = v
+        fallback[g] = best if np.isfinite(best) else reference_price[g]
+    out = np.zeros(n_producers)
+    for p in producers:
+        g, c = good[p], country[p]
+        pr = price[g, c]
+        if not np.isfinite(pr):
+            pr = fallback[g]
+        if pr != pr:
+            continue
+        cost = unit_cost[p] + cost_shift[p]
+        full = full_capacity_price[p] + cost_shift[p]
+        whole, _ = producer_supply(pr, capacity[p] * baseline_usable_share[g, c], cost, full, supply_elasticity[p])
+        usable, _ = producer_supply(pr, usable_capacity[p], cost, full, supply_elasticity[p])
+        out[p] = max(whole - usable, 0.0)
+    return out
+
+
 class ValueChains:
     """The value-chain structure of a world and its monthly rules (built once per model).
 
@@ -203,25 +302,20 @@ class ValueChains:
         producers together limited in each country by the host good's output last month times the
         recovery rate (shared by capacity; recycled producers are not tied to it).
         """
-        usable = capacity.copy()
-        if self._group_start.size:
-            rows = self._rows_by_producer
-            req = requirement[rows]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                allowed = np.where(req > 0, inventory[rows] / np.where(req > 0, req, 1.0), np.inf)
-            by_producer = np.minimum.reduceat(allowed, self._group_start)
-            p = self._group_producer
-            usable[p] = np.minimum(capacity[p], by_producer)
-        if self._byproduct_producers.size:
-            p = self._byproduct_producers
-            gc = self._gc[p]
-            total = np.bincount(gc, weights=usable[p], minlength=self.G * self.C)
-            limit = (self.recovery[:, None] * self.host_output[np.maximum(self.host, 0)]).ravel()
-            with np.errstate(divide="ignore", invalid="ignore"):
-                scale = np.where(total > limit, limit / np.where(total > 0, total, 1.0), 1.0)
-            usable[p] = usable[p] * scale[gc]
-        usable[usable < NEGLIGIBLE_CAPACITY_SHARE * capacity] = 0.0
-        return usable
+        return usable_capacity_of(
+            capacity,
+            inventory,
+            requirement,
+            self._rows_by_producer,
+            self._group_start,
+            self._group_producer,
+            self._byproduct_producers,
+            self._gc,
+            self.recovery,
+            self.host,
+            self.host_output,
+            NEGLIGIBLE_CAPACITY_SHARE,
+        )
 
     def record_host_output(self, producer_output: np.ndarray, producer_good, producer_country) -> None:
         """Keep this month's output per (good, country): next month's by-product limits."""
@@ -238,21 +332,21 @@ class ValueChains:
         the good's highest domestic price elsewhere stands in (the reference price if none).
         """
         w = model.world
-        out = np.zeros(len(w.producer_name))
-        producers = self._limitable
-        if producers.size == 0:
-            return out
-        price = result.price_domestic
-        fallback = np.fmax.reduce(price, axis=1)
-        fallback = np.where(np.isfinite(fallback), fallback, w.reference_price)
-        prices = np.where(np.isfinite(price), price, fallback[:, None])
-        cost, full_price = self.unit_costs(w.unit_cost, w.full_capacity_price)
-        args = (cost, full_price, w.supply_elasticity, producers, w.producer_good, w.producer_country)
-        reference = model.capacity_cleared * w.baseline_usable_share[w.producer_good, w.producer_country]
-        full = supply_at_prices(prices, reference, *args)
-        usable = supply_at_prices(prices, model.usable_capacity, *args)
-        out[producers] = np.maximum(full - usable, 0.0)
-        return out
+        return lost_output_of(
+            result.price_domestic,
+            w.reference_price,
+            w.unit_cost,
+            w.full_capacity_price,
+            self.cost_shift,
+            w.supply_elasticity,
+            self._limitable,
+            w.producer_good,
+            w.producer_country,
+            model.capacity_cleared,
+            w.baseline_usable_share,
+            model.usable_capacity,
+            len(w.producer_name),
+        )
 
     def produce(self, model, result, requirement, inventory_start, delivered, use, inventory, shortage):
         """The month's input use and stocks of producers' input buyers, written into the rows' ``use``,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from sim.market.kernel import producer_supply
+
 # The entry points the model calls from Python (benchmarks/kernel_timing.py times exactly these);
 # helpers that only kernels call (pairwise_sum, _pairwise_block, _nan_min, _nan_max) are left out.
 __all__ = [
@@ -28,6 +30,12 @@ __all__ = [
     "advance_projects",
     "plan_rows",
     "record_month",
+    "coercer_month",
+    "record_chain_month",
+    "costs_by_imposer",
+    "domestic_supply",
+    "withheld_costs",
+    "reserve_signals",
 ]
 
 
@@ -687,3 +695,179 @@ def record_month(
             out_capacity[t, g, c] = made[0, i]
             out_production[t, g, c] = made[1, i]
             out_capacity_offered[t, g, c] = made[2, i]
+
+
+@njit(cache=True)
+def _finite(v):
+    """A price as ``np.nan_to_num`` makes it: NaN as 0, infinities as the largest finite floats."""
+    big = np.finfo(np.float64).max
+    return 0.0 if np.isnan(v) else min(max(v, -big), big)
+
+
+@njit(cache=True)
+def coercer_month(exports, price_export, price_paid, base_paid, delivered):
+    """The coercer's export revenue this month and its firms' extra spending against baseline prices.
+
+    ``exports`` and ``price_export`` are the coercer's exports and export prices per good, ``price_paid``
+    the unit value its firms paid, ``base_paid`` that unit value in the first month and ``delivered``
+    what its firms received (all ``[G]``). Prices count as ``np.nan_to_num`` makes them and NaN
+    products as 0, good by good in index order (``np.nansum``).
+    """
+    revenue = 0.0
+    extra = 0.0
+    for g in range(exports.size):
+        v = exports[g] * _finite(price_export[g])
+        if not np.isnan(v):
+            revenue += v
+        x = (_finite(price_paid[g]) - base_paid[g]) * delivered[g]
+        if not np.isnan(x):
+            extra += x
+    return revenue, extra
+
+
+@njit(cache=True)
+def record_chain_month(
+    t,
+    producer_gc,
+    usable_capacity,
+    lost_output,
+    chain_goods,
+    input_goods,
+    input_rows,
+    gc_of_row,
+    input_use,
+    inventory,
+    out_usable_capacity,
+    out_lost_output,
+    out_input_use,
+    out_input_inventory,
+):
+    """Month ``t`` of the value-chain variables of the recorder (``[T, G, C]`` outputs): producers'
+    usable capacity and output lost for lack of inputs summed by (good, country) for the chain goods,
+    and the input buyers' use and stock of each input good by (good, country); NaN for the other
+    goods. Sums run in index order (as ``np.bincount``).
+    """
+    n_goods, n_countries = out_usable_capacity.shape[1], out_usable_capacity.shape[2]
+    n = n_goods * n_countries
+    made = np.zeros((2, n))
+    for p in range(producer_gc.size):
+        made[0, producer_gc[p]] += usable_capacity[p]
+        made[1, producer_gc[p]] += lost_output[p]
+    used = np.zeros((2, n))
+    for j in range(input_rows.size):
+        r = input_rows[j]
+        used[0, gc_of_row[r]] += input_use[r]
+        used[1, gc_of_row[r]] += inventory[r]
+    for g in range(n_goods):
+        for c in range(n_countries):
+            i = g * n_countries + c
+            out_usable_capacity[t, g, c] = made[0, i] if chain_goods[g] else np.nan
+            out_lost_output[t, g, c] = made[1, i] if chain_goods[g] else np.nan
+            out_input_use[t, g, c] = used[0, i] if input_goods[g] else np.nan
+            out_input_inventory[t, g, c] = used[1, i] if input_goods[g] else np.nan
+
+
+@njit(cache=True)
+def costs_by_imposer(costs, positions, imposer, kind_of, n_kinds, n_countries):
+    """This month's costs of the dated domestic instruments (``costs``, for the instruments at
+    ``positions``) summed by imposing country (``[C]``) and by instrument kind and imposer
+    (``[n_kinds, C]``), instrument by instrument in order (as ``np.bincount``).
+    """
+    total = np.zeros(n_countries)
+    by_kind = np.zeros((n_kinds, n_countries))
+    for j in range(positions.size):
+        i = positions[j]
+        total[imposer[i]] += costs[j]
+        by_kind[kind_of[i], imposer[i]] += costs[j]
+    return total, by_kind
+
+
+@njit(cache=True)
+def domestic_supply(
+    capacity, capacity_share, output_cap, unit_cost, full_capacity_price, supply_elasticity, tax_per_unit, tax_rate
+):
+    """The supply curves the market sees under this month's domestic instruments, per producer.
+
+    A capacity share ``s`` scales the curve (capacity ``s x capacity``); an output cap ``Q`` below that
+    cuts the curve at ``Q``: capacity ``Q`` and full-capacity price ``c0 + (f - c0) (Q / cap) ** (1 / e)``,
+    the curve below ``Q`` unchanged (a cap of zero leaves no capacity and the price as it was); a tax
+    ``t`` per unit and ``r`` ad valorem raises unit cost and full-capacity price to ``(x + t) / (1 - r)``.
+
+    Returns ``(capacity, full_capacity_price_before_tax, unit_cost, full_capacity_price)``, new arrays.
+    """
+    n = capacity.size
+    cap = np.empty(n)
+    uncut_full = np.empty(n)
+    cost = np.empty(n)
+    full = np.empty(n)
+    for p in range(n):
+        c = capacity[p] * capacity_share[p]
+        f = full_capacity_price[p]
+        q = output_cap[p]
+        if np.isfinite(q) and q < c:
+            ratio = q / c if c > 0.0 else 0.0
+            if ratio > 0.0:
+                c0 = unit_cost[p]
+                f = c0 + (f - c0) * ratio ** (1.0 / supply_elasticity[p])
+                c = q
+            else:
+                c = 0.0
+        cap[p] = c
+        uncut_full[p] = f
+        keep = 1.0 - tax_rate[p]
+        cost[p] = (unit_cost[p] + tax_per_unit[p]) / keep
+        full[p] = (f + tax_per_unit[p]) / keep
+    return cap, uncut_full, cost, full
+
+
+@njit(cache=True)
+def withheld_costs(
+    price, capacity, capacity_now, unit_cost, full_capacity_price, full_capacity_price_now, supply_elasticity,
+    producers, withheld, bounds,
+):  # fmt: skip
+    """The margin each capacity measure cost this month (US$): the sales the measures prevented at
+    the domestic ``price`` (the nominal curve's offer less the offer under this month's terms), times
+    the margin over unit cost, split over the measures acting on a producer by the capacity each
+    withheld. Measure ``i`` acts on ``producers[bounds[i]:bounds[i + 1]]`` and withheld
+    ``withheld[bounds[i]:bounds[i + 1]]``; one cost per measure, producer by producer in order.
+    """
+    n = price.size
+    total_withheld = np.zeros(n)
+    for j in range(producers.size):
+        total_withheld[producers[j]] += withheld[j]
+    per_unit = np.zeros(n)
+    for p in range(n):
+        if not total_withheld[p] > 0.0:
+            continue
+        nominal = 0.0
+        after = 0.0
+        x = price[p]
+        c0 = unit_cost[p]
+        if capacity[p] > 0.0 and x > c0 and full_capacity_price[p] > c0:
+            nominal, _ = producer_supply(x, capacity[p], c0, full_capacity_price[p], supply_elasticity[p])
+        if capacity_now[p] > 0.0 and x > c0 and full_capacity_price_now[p] > c0:
+            after, _ = producer_supply(x, capacity_now[p], c0, full_capacity_price_now[p], supply_elasticity[p])
+        per_unit[p] = max(nominal - after, 0.0) * max(x - c0, 0.0) / total_withheld[p]
+    costs = np.zeros(bounds.size - 1)
+    for i in range(bounds.size - 1):
+        for j in range(bounds[i], bounds[i + 1]):
+            costs[i] += per_unit[producers[j]] * withheld[j]
+    return costs
+
+
+@njit(cache=True)
+def reserve_signals(shortage, rationed, first_price, last_price):
+    """A reserve's release signals for one country, per good (``[G]`` each): last month's gap,
+    shortage plus rationing (NaN counted as 0, infinities as the largest finite floats, as
+    ``np.nan_to_num``), and the price paid last month over the first month's (1 unless both are
+    finite and the first is positive).
+    """
+    n = shortage.size
+    gap = np.empty(n)
+    ratio = np.ones(n)
+    for g in range(n):
+        gap[g] = _finite(shortage[g]) + _finite(rationed[g])
+        p0, p1 = first_price[g], last_price[g]
+        if np.isfinite(p0) and np.isfinite(p1) and p0 > 0.0:
+            ratio[g] = p1 / p0
+    return gap, ratio

@@ -41,7 +41,6 @@ from sim.coercion.measures import (
     ScheduleStrategy,
     StatePurchase,
     SupplyTerms,
-    supply_curve,
 )
 from sim.market import MarketInputs, MarketStructure, clear_markets
 from sim.model import kernels
@@ -120,6 +119,8 @@ class CoercionModel(mesa.Model):
         self._no_offtake: np.ndarray | None = None
         self._measure_kinds_of = -1  # len(self.measures) when _measure_kinds was last split
         self._measure_kinds_cache: tuple[list, list, list] = ([], [], [])
+        self._quota_months_of: list | None = None  # the quota list _quotas_by_month was drawn up for
+        self._quotas_by_month: list[list[ExportQuota]] = []
         self.coercer_index = w.coercer
         self.target_indices = w.targets
         self.measure_arrays = MeasureArrays.empty(G, C)
@@ -293,11 +294,27 @@ class CoercionModel(mesa.Model):
             self._measure_kinds_of = len(self.measures)
         return self._measure_kinds_cache
 
+    def _quotas_counting(self, t: int) -> list[ExportQuota]:
+        """The export quotas (in list order) whose period counts month ``t`` (:meth:`ExportQuota.months`);
+        the others neither cap nor book exports that month. Drawn up once per list of quotas, as a
+        quota's dates are fixed when it is made.
+        """
+        quotas = self._measure_kinds()[0]
+        if self._quota_months_of is not quotas:
+            by_month: list[list[ExportQuota]] = [[] for _ in range(self.n_steps)]
+            for q in quotas:
+                for month in q.months():
+                    if month < self.n_steps:
+                        by_month[month].append(q)
+            self._quotas_by_month = by_month
+            self._quota_months_of = quotas
+        return self._quotas_by_month[t]
+
     def _set_measures(self, t: int) -> None:
         self.states.do("set_measures")
         self._close_quota_periods(t)
         arrays = self.measure_arrays
-        quotas, others, _ = self._measure_kinds()
+        _, others, _ = self._measure_kinds()
         # Bans, duties and tariffs depend only on each measure's share in force this month; rewrite
         # the (dense) arrays only when one of those shares changed. Quota caps are paced monthly.
         shares = tuple(m.in_force(t) for m in others)
@@ -309,7 +326,7 @@ class CoercionModel(mesa.Model):
                 m.apply(t, arrays)
             self._measure_shares = shares
         arrays.export_quota.fill(np.inf)
-        for m in quotas:
+        for m in self._quotas_counting(t):
             m.apply(t, arrays)
         self._set_licences(t)
 
@@ -350,24 +367,19 @@ class CoercionModel(mesa.Model):
                 last = self._last_prices[m.goods[0], m.imposer]
                 m.last_price = float(last) if np.isfinite(last) else float(w.reference_price[m.goods[0]])
             m.apply_domestic(t, terms, self.capacity)
-        cap = self.capacity * terms.capacity_share
-        full = w.full_capacity_price.copy()
-        cut = np.isfinite(terms.output_cap) & (terms.output_cap < cap)
-        if cut.any():
-            ratio = np.where(cap[cut] > 0, terms.output_cap[cut] / np.where(cap[cut] > 0, cap[cut], 1.0), 0.0)
-            c0 = w.unit_cost[cut]
-            with np.errstate(divide="ignore"):
-                full[cut] = c0 + (full[cut] - c0) * ratio ** (1.0 / w.supply_elasticity[cut])
-            cap[cut] = np.where(ratio > 0, terms.output_cap[cut], 0.0)
-            full[cut] = np.where(ratio > 0, full[cut], w.full_capacity_price[cut])
+        # Capacity shares, output caps and taxes applied producer by producer (sim.model.kernels.domestic_supply).
+        cap, uncut_full, cost, full = kernels.domestic_supply(
+            self.capacity,
+            terms.capacity_share,
+            terms.output_cap,
+            w.unit_cost,
+            w.full_capacity_price,
+            w.supply_elasticity,
+            terms.tax_per_unit,
+            terms.tax_rate,
+        )
         self.capacity_offered = cap
-        self._uncut_supply = (cap, full)
-        if terms.tax_per_unit.any() or terms.tax_rate.any():
-            keep = 1.0 - terms.tax_rate
-            cost = (w.unit_cost + terms.tax_per_unit) / keep
-            full = (full + terms.tax_per_unit) / keep
-        else:
-            cost = w.unit_cost
+        self._uncut_supply = (cap, uncut_full)
         self._market_supply = (cap, cost, full)
 
     def _domestic_dated(self, t: int) -> list[DomesticMeasure]:
@@ -407,20 +419,22 @@ class CoercionModel(mesa.Model):
         if cuts:
             # Sales the capacity measures prevented at this month's domestic price, and the margin lost,
             # split over the measures acting on a producer by the capacity each withheld.
-            nominal = supply_curve(price, self.capacity, w.unit_cost, w.full_capacity_price, w.supply_elasticity)
+            # (sim.model.kernels.withheld_costs: one cost per measure, producer by producer)
             cap, full = self._uncut_supply
-            after = supply_curve(price, cap, w.unit_cost, full, w.supply_elasticity)
-            lost_margin = np.maximum(nominal - after, 0.0) * np.maximum(price - w.unit_cost, 0.0)
-            # (np.bincount adds in index order, as np.add.at measure by measure would)
-            total_withheld = np.bincount(
+            costs = kernels.withheld_costs(
+                price,
+                self.capacity,
+                cap,
+                w.unit_cost,
+                w.full_capacity_price,
+                full,
+                w.supply_elasticity,
                 np.concatenate([m.producers for m in cuts]),
                 np.concatenate([m.withheld for m in cuts]),
-                minlength=len(w.unit_cost),
+                np.cumsum([0] + [len(m.producers) for m in cuts]),
             )
-            per_unit = np.zeros(total_withheld.shape)
-            np.divide(lost_margin, total_withheld, out=per_unit, where=total_withheld > 0)
-            for m in cuts:
-                m.cost[t] = float((per_unit[m.producers] * m.withheld).sum())
+            for m, cost in zip(cuts, costs.tolist(), strict=True):
+                m.cost[t] = cost
         for m in dated:
             if isinstance(m, ProductionQuota):
                 m.record_output(t, out)
@@ -819,7 +833,7 @@ class CoercionModel(mesa.Model):
         for lever in self.levers:
             lever.after_clear(self, t, result)
         production = self._produce(req, result, delivered)
-        for q in self._measure_kinds()[0]:
+        for q in self._quotas_counting(t):
             q.record_exports(t, result.exports[:, q.imposer])
         self.producer_output = result.producer_output
         if self.chains is not None:

@@ -429,6 +429,15 @@ class Stockpile(Lever):
         mask[np.ix_(self.goods, self.countries)] = True
         self.mask = mask & (base > 0)
         self.target = np.where(self.mask, float(node.months) * base, 0.0)
+        # The rules' numbers, read once (the configuration does not change during a run).
+        self._release_on = str(node.release_on)
+        self._release_price_ratio = float(node.release_price_ratio)
+        self._max_release_rate = float(node.max_release_rate)
+        self._refill_below = float(node.refill_below)
+        self._refill_price_ratio = float(node.refill_price_ratio)
+        self._refill_rate = float(node.refill_rate)
+        self._holding_cost = float(node.holding_cost)
+        self._goods_of = [np.flatnonzero(self.mask[:, c]).tolist() for c in range(C)]
 
     @override
     def inactive_reason(self, model) -> str | None:
@@ -452,20 +461,24 @@ class Stockpile(Lever):
         )
 
     def _signals(self, model, t: int, c: int):
-        rec = model.recorder
+        """Last month's gap (shortage plus rationing) of country ``c``'s firms per good, and the price
+        they paid against its first-month value (1 where either is missing); none before month 1.
+        """
         if t <= 0:
             return np.zeros(len(model.world.goods)), np.ones(len(model.world.goods))
-        gl = rec.good_level
-        gap = kernels.nan_to_num(gl["shortage"][t - 1, :, c]) + kernels.nan_to_num(gl["rationed"][t - 1, :, c])
-        p0, p1 = gl["price_paid"][0, :, c], gl["price_paid"][t - 1, :, c]
-        ratio = np.ones(p0.shape)
-        np.divide(p1, p0, out=ratio, where=np.isfinite(p0) & np.isfinite(p1) & (p0 > 0))
-        return gap, ratio
+        gl = model.recorder.good_level
+        return kernels.reserve_signals(
+            gl["shortage"][t - 1, :, c],
+            gl["rationed"][t - 1, :, c],
+            gl["price_paid"][0, :, c],
+            gl["price_paid"][t - 1, :, c],
+        )
 
     @override
     def act(self, model, state) -> None:
         c, t = state.country, model.step_index
-        if t < self.start or not self.mask[:, c].any():
+        goods = self._goods_of[c]
+        if t < self.start or not goods:
             return
         n, w = self.cfg, model.world
         ref = w.reference_price
@@ -475,15 +488,17 @@ class Stockpile(Lever):
             if n.cost_initial_fill:
                 self.book(model, c, float((fill * ref).sum()))
         gap, ratio = self._signals(model, t, c)
-        short = gap > 1e-9 * np.maximum(self.base_use[:, c], 1e-300)
-        pricey = ratio >= float(n.release_price_ratio)
-        rule = str(n.release_on)
-        trigger = short if rule == "shortage" else pricey if rule == "price" else (short | pricey)
-        for g in np.flatnonzero(self.mask[:, c]):
+        rule = self._release_on
+        for g in goods:
             stock = model.stockpile[g, c]
-            if trigger[g] and stock > 0:
-                need = gap[g] if (rule == "shortage" or (rule == "either" and short[g])) else self.base_use[g, c]
-                q = min(stock, float(n.max_release_rate) * self.target[g, c], need)
+            base_use = self.base_use[g, c]
+            short = gap[g] > 1e-9 * max(base_use, 1e-300)
+            pricey = ratio[g] >= self._release_price_ratio
+            trigger = short if rule == "shortage" else pricey if rule == "price" else (short or pricey)
+            target = self.target[g, c]
+            if trigger and stock > 0:
+                need = gap[g] if (rule == "shortage" or (rule == "either" and short)) else base_use
+                q = min(stock, self._max_release_rate * target, need)
                 if q > 0:
                     self.mark(model)
                     model.stockpile[g, c] -= q
@@ -491,13 +506,13 @@ class Stockpile(Lever):
                     model.stockpile_delivery[g, c] += q
                     last = model.recorder.good_level["price_paid"][t - 1, g, c] if t > 0 else ref[g]
                     model.policy_revenue[c] += q * float(np.nan_to_num(last, nan=ref[g]))
-            elif stock < float(n.refill_below) * self.target[g, c] and ratio[g] <= float(n.refill_price_ratio):
-                order = min(float(n.refill_rate) * self.target[g, c], self.target[g, c] - stock)
+            elif stock < self._refill_below * target and ratio[g] <= self._refill_price_ratio:
+                order = min(self._refill_rate * target, target - stock)
                 if order > 0:
                     self.mark(model)
                     model.stockpile_order[g, c] += order
         held = model.stockpile[:, c] * self.mask[:, c]
-        self.book(model, c, float(n.holding_cost) / 12.0 * float((held * ref).sum()))
+        self.book(model, c, self._holding_cost / 12.0 * float((held * ref).sum()))
 
     @override
     def after_clear(self, model, t: int, result) -> None:

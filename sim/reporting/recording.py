@@ -201,7 +201,7 @@ class Recorder:
     def record(self, t: int, result, production: dict, purchase: np.ndarray) -> None:
         """Store month ``t``."""
         m = self.model
-        G, C = self.G, self.C
+        C = self.C
         gl = self.good_level
         # Prices, the purchase rows' totals by (good, destination) and the producers' by (good,
         # country), in one compiled pass (sim.model.kernels.record_month).
@@ -239,16 +239,22 @@ class Recorder:
             self.sector_output_loss += np.bincount(
                 self._user_sector, weights=m.firm_output_loss, minlength=self.sector_output_loss.size
             )
-            chain, inputs = self._chain_goods[:, None], self._input_goods[:, None]
-            usable, lost = kernels.group_sums(m._producer_gc, (m.usable_capacity, m.lost_output), G * C).reshape(
-                2, G, C
+            kernels.record_chain_month(
+                t,
+                m._producer_gc,
+                m.usable_capacity,
+                m.lost_output,
+                self._chain_goods,
+                self._input_goods,
+                self._input_rows,
+                self._gc_of_row,
+                m.input_use,
+                m.inventory,
+                gl["usable_capacity"],
+                gl["lost_output"],
+                gl["input_use"],
+                gl["input_inventory"],
             )
-            gl["usable_capacity"][t] = np.where(chain, usable, np.nan)
-            gl["lost_output"][t] = np.where(chain, lost, np.nan)
-            rows = self._input_rows
-            gc = self._gc_of_row[rows]
-            gl["input_use"][t] = np.where(inputs, np.bincount(gc, m.input_use[rows], G * C).reshape(G, C), np.nan)
-            gl["input_inventory"][t] = np.where(inputs, np.bincount(gc, m.inventory[rows], G * C).reshape(G, C), np.nan)
         self.country_level["policy_cost"][t] = m.policy_cost
         self.country_level["policy_revenue"][t] = m.policy_revenue
         gl["stockpile_purchase"][t] = m.stockpile_bought + m.state_purchase_bought
@@ -260,8 +266,8 @@ class Recorder:
             dated = m._domestic_dated(t)
             at = m.domestic_dated_positions(t)
             costs = np.array([dm.cost[t] for dm in dated], dtype=float)
-            self.country_level["domestic_measure_cost"][t] = np.bincount(imposer[at], costs, minlength=C)
-            by_kind = np.bincount(kind_of[at] * C + imposer[at], costs, minlength=len(kinds) * C).reshape(len(kinds), C)
+            total, by_kind = kernels.costs_by_imposer(costs, at, imposer, kind_of, len(kinds), C)
+            self.country_level["domestic_measure_cost"][t] = total
             for k, kind in enumerate(kinds):
                 self.country_level[f"domestic_cost_{kind}"][t] = by_kind[k]
         gl["stockpile_release"][t] = m.stockpile_delivery
@@ -271,13 +277,14 @@ class Recorder:
         # Coercer's cost this month: export revenue lost against baseline, plus the extra its own
         # firms paid for the goods against baseline prices (both can be negative: gains).
         c = m.coercer_index
-        revenue = float(_nansum(result.exports[:, c] * kernels.nan_to_num(result.price_export[:, c])))
-        self.coercer_export_revenue[t] = revenue
-        lost = m.baseline_coercer_revenue - revenue
         paid_unit = gl["price_paid"][t, :, c]
         if self._base_paid is None:
             self._base_paid = kernels.nan_to_num(paid_unit)
-        extra = float(_nansum((kernels.nan_to_num(paid_unit) - self._base_paid) * delivered[:, c]))
+        revenue, extra = kernels.coercer_month(
+            result.exports[:, c], result.price_export[:, c], paid_unit, self._base_paid, delivered[:, c]
+        )
+        self.coercer_export_revenue[t] = revenue
+        lost = m.baseline_coercer_revenue - revenue
         self.coercer_cost[t] = lost + extra
 
         keep = result.edge_flow > 0
@@ -425,8 +432,3 @@ class Recorder:
                 "value": np.concatenate([f[5] for f in self.flows]),
             }
         )
-
-
-def _nansum(values: np.ndarray) -> float:
-    """``np.nansum(values)`` (NaN counted as 0, the same sum) without NumPy's wrapper around it."""
-    return np.where(np.isnan(values), 0.0, values).sum()
