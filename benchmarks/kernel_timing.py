@@ -1,8 +1,9 @@
 """Time spent inside compiled kernels during a model run (benchmark instrumentation only).
 
 :func:`instrument` replaces every numba function that Python code calls from the model's step (the
-public functions of :mod:`sim.model.kernels` and the market kernel's entry points in
-:mod:`sim.market.kernel`) with a thin
+public functions of :mod:`sim.model.kernels`, the market kernel's entry points in
+:mod:`sim.market.kernel`, the value chains' in :mod:`sim.model.chains` and the domestic instruments'
+in :mod:`sim.coercion.measures`) with a thin
 wrapper that adds the call's wall time to a counter. "Inside compiled kernels" is then the time
 between entering and leaving those compiled calls (argument unboxing and result boxing included);
 everything else in a step is "outside": Python-level agent and model code, vectorised NumPy, the
@@ -44,7 +45,9 @@ def instrument() -> KernelTimer:
     """
     from numba.core.registry import CPUDispatcher
 
+    import sim.coercion.measures
     import sim.market.kernel
+    import sim.model.chains
     import sim.model.kernels
 
     timer = KernelTimer()
@@ -52,6 +55,9 @@ def instrument() -> KernelTimer:
     # at compile time, and must stay a dispatcher.
     entry_points = [(sim.model.kernels, name) for name in sim.model.kernels.__all__]
     entry_points += [(sim.market.kernel, "clear_all_goods"), (sim.market.kernel, "build_structure")]
+    chains = ("usable_capacity_of", "lost_output_of", "planned_output_of", "use_inputs", "input_cost_shift")
+    entry_points += [(sim.model.chains, name) for name in chains]
+    entry_points += [(sim.coercion.measures, "_cut_capacity"), (sim.coercion.measures, "_cap_output")]
     for module, name in entry_points:
         obj = getattr(module, name)
         if not isinstance(obj, CPUDispatcher):

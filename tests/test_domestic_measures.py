@@ -349,3 +349,38 @@ def test_domestic_fields_on_a_trade_measure_are_refused():
     )
     with pytest.raises(ScenarioError, match=r"^scenario\.measures\[0\]\.producers: .*only domestic instruments"):
         validate_config(cfg)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 8), st.integers(0, 4))
+def test_capacity_cuts_and_output_caps_are_the_numpy_formulation(seed, n_producers, n_covered):
+    """The compiled steps of the capacity cuts and the production quota (``_CapacityCut.apply_domestic``,
+    ``ProductionQuota.apply_domestic``) write and return what the NumPy expressions they replaced did:
+    the withheld capacity, the producers' running shares and their output caps."""
+    from sim.coercion.measures import _cap_output, _cut_capacity
+
+    rng = np.random.default_rng(seed)
+    P = n_producers
+    p = rng.choice(P, min(n_covered, P), replace=False).astype(np.int64)
+    capacity = np.where(rng.random(P) < 0.2, 0.0, rng.exponential(10.0, P))
+    if rng.random() < 0.2:
+        capacity[p] = 0.0  # none of the covered producers may run: the cap is split equally
+    share0 = np.where(rng.random(P) < 0.5, 1.0, rng.uniform(0.0, 1.0, P))
+    cap0 = np.where(rng.random(P) < 0.5, np.inf, rng.uniform(0.0, 12.0, P))
+    s, cap = rng.uniform(0.0, 1.0), rng.uniform(0.0, 20.0)
+
+    share, want_share = share0.copy(), share0.copy()
+    withheld = _cut_capacity(p, capacity, share, s)
+    want_withheld = capacity[p] * want_share[p] * s
+    want_share[p] *= 1.0 - s
+    np.testing.assert_allclose(withheld, want_withheld, rtol=1e-12)
+    np.testing.assert_allclose(share, want_share, rtol=1e-12)
+
+    output_cap, want_cap = cap0.copy(), cap0.copy()
+    withheld = _cap_output(p, capacity, share0, output_cap, cap)
+    run = capacity[p] * share0[p]
+    total = float(run.sum())
+    mine = cap * (run / total if total > 0 else np.full(len(p), 1.0 / max(len(p), 1)))
+    want_withheld = np.maximum(np.minimum(run, want_cap[p]) - mine, 0.0)
+    want_cap[p] = np.minimum(want_cap[p], mine)
+    np.testing.assert_allclose(withheld, want_withheld, rtol=1e-12, atol=1e-12 * cap)
+    np.testing.assert_allclose(output_cap, want_cap, rtol=1e-12)

@@ -514,3 +514,82 @@ def test_lost_output_is_the_numpy_formulation(seed, n_goods, n_countries, n_prod
         usable, P,
     )  # fmt: skip
     close(got, want)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 40))
+def test_thrift_and_purchase_elasticity_are_the_numpy_formulation(seed, n_rows):
+    """Long-run thrift (CoercionModel._requirement_factor) and the purchases' short-run elasticity
+    (CoercionModel._purchase_elasticity) as the NumPy expressions they replaced."""
+    rng = np.random.default_rng(seed)
+    multiplier = rng.uniform(0.2, 1.0, n_rows)
+    baseline = rng.uniform(0.5, 5.0, n_rows)
+    expected = baseline * rng.uniform(0.5, 3.0, n_rows)
+    eps = rng.uniform(0.0, 1.0, n_rows)
+    theta, floor = rng.uniform(0.01, 1.0), rng.uniform(0.0, 0.6)
+    excess = np.maximum(np.log(expected / baseline), 0.0)
+    want = np.maximum(floor, multiplier * np.exp(-theta * eps * excess))
+    close(kernels.thrift_factor(multiplier, expected, baseline, eps, theta, floor), want)
+
+    need = np.where(rng.random(n_rows) < 0.2, 0.0, rng.exponential(size=n_rows))
+    inventory = rng.exponential(3.0, n_rows)
+    deferral, max_cover = rng.uniform(0.0, 0.5), rng.uniform(0.5, 12.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cover = np.where(need > 0, inventory / np.where(need > 0, need, 1.0), 0.0)
+    want = eps + deferral * np.minimum(cover, max_cover)
+    close(kernels.purchase_elasticity_rows(need, inventory, eps, deferral, max_cover), want)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 3), st.integers(1, 4), st.integers(1, 8), st.integers(0, 12))
+def test_input_buyers_kernels_are_the_numpy_formulation(seed, n_goods, n_countries, n_producers, n_rows):
+    """Input buyers' planned output, input use and stock, and the input cost pass-through
+    (ValueChains.planned_output, .produce, .update_input_costs) as the NumPy expressions they replaced."""
+    from sim.model.chains import input_cost_shift, planned_output_of, supply_at_prices, use_inputs
+
+    rng = np.random.default_rng(seed)
+    G, C, P = n_goods, n_countries, n_producers
+    good, country = rng.integers(0, G, P), rng.integers(0, C, P)
+    last_price = _prices(rng, (G, C), infinite=True)
+    import_price = np.where(rng.random(G) < 0.2, np.nan, rng.uniform(1.0, 5.0, G))
+    capacity = rng.exponential(10.0, P)
+    unit_cost = rng.uniform(0.0, 3.0, P)
+    full = unit_cost + rng.uniform(0.1, 5.0, P)
+    shift = rng.uniform(-0.5, 0.5, P)
+    elasticity = rng.uniform(0.2, 3.0, P)
+    buyer_producer = rng.integers(0, P, rng.integers(0, 6))
+    prices = np.where(np.isfinite(last_price), last_price, import_price[:, None])
+    want = supply_at_prices(
+        prices, capacity, unit_cost + shift, full + shift, elasticity, buyer_producer, good, country
+    )
+    got = planned_output_of(
+        last_price, import_price, capacity, unit_cost, full, shift, elasticity, buyer_producer, good, country
+    )
+    close(got, want)
+
+    R = n_rows + 2
+    rows = np.sort(rng.choice(R, n_rows, replace=False))
+    row_producer = rng.integers(0, P, n_rows)
+    output = rng.exponential(size=P)
+    requirement = rng.uniform(0.0, 2.0, R)
+    start, delivered = rng.exponential(size=R), rng.exponential(size=R)
+    use, inventory = np.full(R, -7.0), np.full(R, -7.0)
+    use_inputs(rows, row_producer, output, requirement, start, delivered, use, inventory)
+    want_use, want_inventory = np.full(R, -7.0), np.full(R, -7.0)
+    want_use[rows] = output[row_producer] * requirement[rows]
+    want_inventory[rows] = np.maximum(start[rows] + delivered[rows] - want_use[rows], 0.0)
+    close(use, want_use)
+    close(inventory, want_inventory, np.abs(start) + np.abs(delivered) + np.abs(want_use))
+
+    price_index = np.where(rng.random(R) < 0.2, np.nan, rng.uniform(0.5, 5.0, R))
+    baseline = rng.uniform(0.5, 5.0, R)
+    change0 = rng.uniform(-1.0, 1.0, n_rows)
+    smoothing = rng.uniform(0.0, 1.0)
+    now = price_index[rows]
+    target = np.where(np.isfinite(now), now - baseline[rows], change0)
+    want_change = change0 + smoothing * (target - change0)
+    want_shift = np.maximum(np.bincount(row_producer, requirement[rows] * want_change, minlength=P), -unit_cost)
+    change, got_shift = input_cost_shift(
+        price_index, baseline, requirement, rows, row_producer, change0, smoothing, unit_cost
+    )
+    close(change, want_change, np.abs(change0) + np.abs(target))
+    scale = np.bincount(row_producer, np.abs(requirement[rows] * want_change), minlength=P) + np.abs(unit_cost)
+    close(got_shift, want_shift, scale)

@@ -99,3 +99,18 @@ def test_the_model_caps_and_books_each_month_the_export_quotas_counting_it():
     )
     model.measures.append(late)
     assert all(model._quotas_counting(t)[-1] is late for t in range(model.n_steps))
+
+
+def test_a_quota_period_passes_what_it_left_unused_to_the_next_period_of_its_year():
+    """CoercionModel._close_quota_periods: once a period has counted its last month, its unused
+    licences carry into the next period of the same year (2010 and 2014 came in two batches)."""
+    model = CoercionModel(compose_config("rare_earth_2010", ["output.progress=never"]))
+    chains = [c for c in model.world.quota_chains if len(c) > 1]
+    assert chains, "rare_earth_2010 has quota years in two batches"
+    model.run()
+    for chain in chains:
+        assert chain[0].carried_in.sum() == 0.0
+        for earlier, later in zip(chain[:-1], chain[1:], strict=True):
+            # nothing is booked to a period after its last month, so what it left then is what it leaves now
+            assert earlier.remaining().sum() > 0
+            np.testing.assert_allclose(later.carried_in, earlier.remaining(), rtol=1e-12)

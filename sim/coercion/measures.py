@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
+from numba import njit
 
 from sim.market.kernel import supply_curve as _kernel_supply_curve
 
@@ -454,6 +455,40 @@ class SupplyTerms:
         self.state_order.fill(0.0)
 
 
+@njit(cache=True)
+def _cut_capacity(producers, capacity, capacity_share, share):
+    """Remove ``share`` of the listed producers' running capacity (``capacity_share`` multiplied in
+    place); returns the capacity withheld from each (quantity per month).
+    """
+    withheld = np.empty(producers.size)
+    for i in range(producers.size):
+        p = producers[i]
+        withheld[i] = capacity[p] * capacity_share[p] * share
+        capacity_share[p] *= 1.0 - share
+    return withheld
+
+
+@njit(cache=True)
+def _cap_output(producers, capacity, capacity_share, output_cap, cap):
+    """Split an output cap ``cap`` over the listed producers by the capacity each may run this month
+    (equally if none may run) and lower their ``output_cap`` to it in place (the tightest cap wins);
+    returns the capacity each withholds under the cap (quantity per month, never negative).
+    """
+    n = producers.size
+    run = np.empty(n)
+    total = 0.0
+    for i in range(n):
+        run[i] = capacity[producers[i]] * capacity_share[producers[i]]
+        total += run[i]
+    withheld = np.empty(n)
+    for i in range(n):
+        p = producers[i]
+        mine = cap * (run[i] / total if total > 0.0 else 1.0 / max(n, 1))
+        withheld[i] = max(min(run[i], output_cap[p]) - mine, 0.0)
+        output_cap[p] = min(output_cap[p], mine)
+    return withheld
+
+
 @dataclass
 class DomesticMeasure(Measure):
     """A measure a state applies to its own producers or market (not to trade).
@@ -506,8 +541,7 @@ class _CapacityCut(DomesticMeasure):
         if s <= 0.0:
             self.withheld = None
             return
-        self.withheld = capacity[p] * terms.capacity_share[p] * s
-        terms.capacity_share[p] *= 1.0 - s
+        self.withheld = _cut_capacity(p, capacity, terms.capacity_share, s)
 
 
 @dataclass
@@ -590,12 +624,7 @@ class ProductionQuota(DomesticMeasure):
         cap = self.monthly_cap(step)
         if cap is None:
             return
-        run = capacity[p] * terms.capacity_share[p]
-        total = float(run.sum())
-        share = run / total if total > 0 else np.full(len(p), 1.0 / max(len(p), 1))
-        mine = cap * share
-        self.withheld = np.maximum(np.minimum(run, terms.output_cap[p]) - mine, 0.0)
-        terms.output_cap[p] = np.minimum(terms.output_cap[p], mine)
+        self.withheld = _cap_output(p, capacity, terms.capacity_share, terms.output_cap, cap)
 
     def record_output(self, step: int, producer_output: np.ndarray) -> None:
         """Book the covered producers' output in month ``step``."""

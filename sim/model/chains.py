@@ -191,6 +191,67 @@ def lost_output_of(
     return out
 
 
+@njit(cache=True)
+def planned_output_of(
+    last_price, world_import_price, capacity, unit_cost, full_capacity_price, cost_shift, supply_elasticity,
+    buyer_producer, good, country,
+):  # fmt: skip
+    """``[B]`` output each input buyer's producer plans for (:meth:`ValueChains.planned_output`): its
+    offer at last month's domestic price (the world import price where its country had no supply) on
+    its supply curve shifted by ``cost_shift``, with its full capacity (0 where no price is known).
+    """
+    out = np.zeros(buyer_producer.size)
+    for i in range(buyer_producer.size):
+        p = buyer_producer[i]
+        g = good[p]
+        pr = last_price[g, country[p]]
+        if not np.isfinite(pr):
+            pr = world_import_price[g]
+        if pr == pr:
+            out[i], _ = producer_supply(
+                pr,
+                capacity[p],
+                unit_cost[p] + cost_shift[p],
+                full_capacity_price[p] + cost_shift[p],
+                supply_elasticity[p],
+            )
+    return out
+
+
+@njit(cache=True)
+def use_inputs(rows, row_producer, producer_output, requirement, inventory_start, delivered, use, inventory):
+    """Input buyers' rows in a month (:meth:`ValueChains.produce`), written in place: each used its
+    coefficient times its producer's sales from the stock held at the start of the month, and this
+    month's deliveries join the stock (never below 0: sales may pass the usable capacity by the
+    solver's tolerance).
+    """
+    for j in range(rows.size):
+        r = rows[j]
+        use[r] = producer_output[row_producer[j]] * requirement[r]
+        inventory[r] = np.maximum(inventory_start[r] + delivered[r] - use[r], 0.0)
+
+
+@njit(cache=True)
+def input_cost_shift(price_index, baseline_index, requirement, rows, row_producer, price_change, smoothing, unit_cost):
+    """Next month's input cost pass-through (:meth:`ValueChains.update_input_costs`): each input row's
+    expected price change against baseline moves ``smoothing`` of the way to this month's (it stays
+    where the input had no open origin); a producer's unit cost shifts by its coefficients times
+    those changes, summed row by row in order, never below zero cost. Returns the rows' expected
+    changes and the producers' shifts, as new arrays.
+    """
+    change = np.empty(rows.size)
+    shift = np.zeros(unit_cost.size)
+    for j in range(rows.size):
+        r = rows[j]
+        now = price_index[r]
+        target = now - baseline_index[r] if np.isfinite(now) else price_change[j]
+        change[j] = price_change[j] + smoothing * (target - price_change[j])
+        shift[row_producer[j]] += requirement[r] * change[j]
+    for p in range(unit_cost.size):
+        shift[p] = np.maximum(shift[p], -unit_cost[p])
+    return change, shift
+
+
 class ValueChains:
     """The value-chain structure of a world and its monthly rules (built once per model).
 
@@ -265,16 +326,18 @@ class ValueChains:
         and a chain whose producers plan on last month's prices and pass last month's input prices
         on turns into a cobweb (the magnets case: concentrate output alternating between full and zero).
         """
-        rows = self.input_rows
-        if rows.size == 0:
+        if self.input_rows.size == 0:
             return
-        now = price_index[rows]
-        target = np.where(np.isfinite(now), now - baseline_price_index[rows], self._price_change)
-        self._price_change = self._price_change + smoothing * (target - self._price_change)
-        shift = np.bincount(
-            self.input_row_producer, weights=requirement[rows] * self._price_change, minlength=self.cost_shift.size
+        self._price_change, self.cost_shift = input_cost_shift(
+            price_index,
+            baseline_price_index,
+            requirement,
+            self.input_rows,
+            self.input_row_producer,
+            self._price_change,
+            smoothing,
+            unit_cost,
         )
-        self.cost_shift = np.maximum(shift, -unit_cost)
 
     def planned_output(self, model) -> np.ndarray:
         """``[B]`` output each input buyer's producer plans for: what it would offer at last month's
@@ -283,13 +346,13 @@ class ValueChains:
         market asks for, not for what the inputs allowed last month.
         """
         w = model.world
-        prices = np.where(np.isfinite(model._last_prices), model._last_prices, model.world_import_price[:, None])
-        cost, full = self.unit_costs(w.unit_cost, w.full_capacity_price)
-        return supply_at_prices(
-            prices,
+        return planned_output_of(
+            model._last_prices,
+            model.world_import_price,
             model.capacity,
-            cost,
-            full,
+            w.unit_cost,
+            w.full_capacity_price,
+            self.cost_shift,
             w.supply_elasticity,
             self.buyer_producer,
             w.producer_good,
@@ -358,9 +421,7 @@ class ValueChains:
         output would have used. Returns ``use, inventory, shortage, lost_output [P]``.
         """
         rows, p = self.input_rows, self.input_row_producer
-        use[rows] = result.producer_output[p] * requirement[rows]
-        # At least 0: sales may pass the usable capacity by the solver's tolerance.
-        inventory[rows] = np.maximum(inventory_start[rows] + delivered[rows] - use[rows], 0.0)
+        use_inputs(rows, p, result.producer_output, requirement, inventory_start, delivered, use, inventory)
         lost = self.lost_output(model, result)
         shortage[rows] = lost[p] * requirement[rows]
         return use, inventory, shortage, lost

@@ -36,6 +36,8 @@ __all__ = [
     "domestic_supply",
     "withheld_costs",
     "reserve_signals",
+    "thrift_factor",
+    "purchase_elasticity_rows",
 ]
 
 
@@ -782,7 +784,7 @@ def costs_by_imposer(costs, positions, imposer, kind_of, n_kinds, n_countries):
     return total, by_kind
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")  # taxes whose rates add up to 1 divide by zero: inf, as in NumPy
 def domestic_supply(
     capacity, capacity_share, output_cap, unit_cost, full_capacity_price, supply_elasticity, tax_per_unit, tax_rate
 ):
@@ -871,3 +873,29 @@ def reserve_signals(shortage, rationed, first_price, last_price):
         if np.isfinite(p0) and np.isfinite(p1) and p0 > 0.0:
             ratio[g] = p1 / p0
     return gap, ratio
+
+
+@njit(cache=True, error_model="numpy")  # a zero baseline price index gives inf or NaN, as in NumPy
+def thrift_factor(multiplier, expected_index, baseline_index, row_eps, thrift, floor):
+    """Each row's requirement factor with long-run thrift (``CoercionModel._requirement_factor``):
+    ``max(floor, multiplier x (E / P0) ** -(thrift x eps))`` for an expected price index ``E`` above
+    baseline ``P0``, ``max(floor, multiplier)`` otherwise.
+    """
+    out = np.empty(multiplier.size)
+    for r in range(multiplier.size):
+        excess = np.maximum(np.log(expected_index[r] / baseline_index[r]), 0.0)
+        out[r] = np.maximum(floor, multiplier[r] * np.exp(-thrift * row_eps[r] * excess))
+    return out
+
+
+@njit(cache=True)
+def purchase_elasticity_rows(need, inventory, row_eps, deferral_elasticity, max_cover_months):
+    """Each row's short-run price elasticity of purchases (``CoercionModel._purchase_elasticity``):
+    the good's elasticity of use plus ``deferral_elasticity`` x the months of need its stock covers,
+    capped at ``max_cover_months`` (no cover where nothing is needed).
+    """
+    out = np.empty(need.size)
+    for r in range(need.size):
+        cover = inventory[r] / need[r] if need[r] > 0.0 else 0.0
+        out[r] = row_eps[r] + deferral_elasticity * np.minimum(cover, max_cover_months)
+    return out

@@ -186,7 +186,9 @@ class CoercionModel(mesa.Model):
         self._cleared_at_start: np.ndarray | None = None
         self._structure: MarketStructure | None = None
         self._validated = False
-        self._closed_quota: set[int] = set()
+        # Quota periods by the month they close (last counted month, chain, position) and how many closed.
+        self._quota_closings: list[tuple[int, int, int]] | None = None
+        self._quotas_closed = 0
         self.last_result = None
         self._trade_totals_of = None
         self._trade_totals: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -270,16 +272,27 @@ class CoercionModel(mesa.Model):
 
     # ------------------------------------------------------------------ step phases
     def _close_quota_periods(self, t: int) -> None:
-        """Carry unused licences of quota periods that ended into the next period of their year."""
-        for chain in self.world.quota_chains:
-            for i, q in enumerate(chain[:-1]):
-                if id(q) in self._closed_quota:
-                    continue
-                last = q._timeline().last_counted  # the last of q.months(), -1 if none
-                if last < 0 or last >= t:
-                    continue
-                chain[i + 1].carried_in = chain[i + 1].carried_in + q.remaining()
-                self._closed_quota.add(id(q))
+        """Carry unused licences of quota periods that ended into the next period of their year.
+
+        A period closes in the first month after the last month it counts (:meth:`ExportQuota.months`);
+        the periods are listed once in that order (their dates are fixed with the world), and those
+        closing in the same month in the order of their chains, so a period receives what an earlier
+        one carried in before it passes its own remainder on.
+        """
+        if self._quota_closings is None:
+            closings = []
+            for k, chain in enumerate(self.world.quota_chains):
+                for i, q in enumerate(chain[:-1]):
+                    last = q._timeline().last_counted  # the last of q.months(), -1 if none
+                    if last >= 0:
+                        closings.append((last, k, i))
+            self._quota_closings = sorted(closings)
+        closings = self._quota_closings
+        while self._quotas_closed < len(closings) and closings[self._quotas_closed][0] < t:
+            _, k, i = closings[self._quotas_closed]
+            chain = self.world.quota_chains[k]
+            chain[i + 1].carried_in = chain[i + 1].carried_in + chain[i].remaining()
+            self._quotas_closed += 1
 
     def _measure_kinds(self) -> tuple[list, list, list]:
         """The measures (in list order) split into export quotas, the other trade measures (domestic instruments
@@ -540,18 +553,23 @@ class CoercionModel(mesa.Model):
         theta = float(self.params.long_run_thrift)
         if theta == 0.0:
             return self.requirement_multiplier
-        excess = np.maximum(np.log(self.price_index_expectation / self.baseline_price_index), 0.0)
-        thrift = np.exp(-theta * self._row_eps * excess)
-        return np.maximum(self.params.substitution_floor, self.requirement_multiplier * thrift)
+        return kernels.thrift_factor(
+            self.requirement_multiplier,
+            self.price_index_expectation,
+            self.baseline_price_index,
+            self._row_eps,
+            theta,
+            float(self.params.substitution_floor),
+        )
 
     def _purchase_elasticity(self, need: np.ndarray) -> np.ndarray:
         """Short-run price elasticity of each row's purchases: the thrift elasticity of use plus the
         deferral a firm can afford with the stock it holds (months of cover, capped).
         """
         prm = self.params
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cover = np.where(need > 0, self.inventory / np.where(need > 0, need, 1.0), 0.0)
-        return self._row_eps + prm.deferral_elasticity * np.minimum(cover, prm.deferral_max_cover_months)
+        return kernels.purchase_elasticity_rows(
+            need, self.inventory, self._row_eps, float(prm.deferral_elasticity), float(prm.deferral_max_cover_months)
+        )
 
     def _clear(self, purchase: np.ndarray, need: np.ndarray):
         w = self.world

@@ -35,7 +35,7 @@ import numpy as np
 
 from sim.coercion.measures import ExportBan, ImportTariff
 from sim.model import kernels
-from sim.world.calendar import MonthlyCalendar, parse_date, parse_month
+from sim.world.calendar import MonthlyCalendar, parse_date, parse_month, ramp_share
 
 __all__ = [
     "LEVER_NAMES",
@@ -437,7 +437,8 @@ class Stockpile(Lever):
         self._refill_price_ratio = float(node.refill_price_ratio)
         self._refill_rate = float(node.refill_rate)
         self._holding_cost = float(node.holding_cost)
-        self._goods_of = [np.flatnonzero(self.mask[:, c]).tolist() for c in range(C)]
+        self._goods_at = [np.flatnonzero(self.mask[:, c]) for c in range(C)]  # the goods it holds, by country
+        self._goods_of = [g.tolist() for g in self._goods_at]
 
     @override
     def inactive_reason(self, model) -> str | None:
@@ -517,12 +518,12 @@ class Stockpile(Lever):
     @override
     def after_clear(self, model, t: int, result) -> None:
         bought, cost = model.stockpile_bought, model.stockpile_bought_value
-        for c in self.countries:
-            sel = self.mask[:, c]
-            if not sel.any():
+        for c in self.countries.tolist():
+            sel = self._goods_at[c]
+            if not sel.size:
                 continue
             model.stockpile[sel, c] += bought[sel, c]
-            self.book(model, int(c), float(cost[sel, c].sum()))
+            self.book(model, c, float(cost[sel, c].sum()))
 
 
 class Diversification(Lever):
@@ -843,16 +844,15 @@ class Substitution(Lever):
 
     @override
     def act(self, model, state) -> None:
-        from sim.world.calendar import ramp_share
-
         t = model.step_index
         first = state.country == self.countries[0]
         for idx, start, lag, spend, change, budget, countries in self.programmes:
             if first and idx.size:
                 ramp = ramp_share(t, start + lag, spend)
-                model.policy_requirement[idx] *= 1.0 + change * ramp
-                if change < 0 and ramp > 0:
-                    self.mark(model)
+                if ramp > 0:  # (before its effect begins a programme multiplies the requirement by 1)
+                    model.policy_requirement[idx] *= 1.0 + change * ramp
+                    if change < 0:
+                        self.mark(model)
             if state.country in countries and start <= t < start + spend and budget > 0:
                 self.book(model, state.country, budget / spend / len(countries))
 
