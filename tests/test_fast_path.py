@@ -194,3 +194,26 @@ def test_run_many_in_worker_processes_equals_one_process():
     together = runner.run_many(points, [1, 2, 3], n_jobs=2)
     for a, b in zip(together, runner.run_many(points, [1, 2, 3]), strict=True):
         _assert_same_metrics(a, b, rtol=1e-12)
+
+
+def test_checks_skipped_for_shared_parts_still_catch_every_bad_value():
+    """The fast path checks again only what a run changed (the parts of the configuration it shares
+    with an earlier run that passed are not walked again, and selector matches in shared lists are
+    reused): a bad value after many good runs still fails with the reference path's message."""
+    fast, reference = ex.CaseRunner("rare_earth_2010"), ex.CaseRunner("rare_earth_2010", fast=False)
+    for precaution in (1.5, 2.0):  # runs that fill the caches, the scenario shared
+        fast.config({"model.precaution": precaution}, seed=1)
+    fast.config({"scenario.goods.0.armington_elasticity": 3.5}, seed=1)
+    bad_values = (
+        {"scenario.goods.0.armington_elasticity": 6.0},  # outside its named assumption's range
+        {"scenario.goods.1.demand_elasticity": math.nan},  # deep in a changed list
+        {"model.precaution": math.inf},
+        {"model.precaution": -1.0},
+    )
+    for values in bad_values:
+        with pytest.raises(ScenarioError) as got:
+            fast.config(values, seed=1)
+        with pytest.raises(ScenarioError) as want:
+            reference.config(values, seed=1)
+        assert str(got.value) == str(want.value)
+    fast.config({"model.precaution": 1.5}, seed=1)  # and the good ones still pass

@@ -396,7 +396,8 @@ class CaseRunner:
         With ``fast`` (the default) the case is composed and checked once per process and each run's
         configuration is a :class:`sim.world.plain.PlainConfig` derived from it: the changed values are
         type-checked by OmegaConf as overrides are, every value is checked again by the same rules
-        (:func:`sim.world.scenario.validate_config`), and interpolations are re-resolved. Without ``fast``
+        (:func:`sim.world.scenario.validate_config`; the parts shared with an earlier run that passed are
+        not walked again), and interpolations are re-resolved. Without ``fast``
         (the reference path) every run deep-copies and fully prepares the composed ``DictConfig``.
 
         Raises:

@@ -80,6 +80,27 @@ def _segments(path: str) -> tuple[tuple[str, tuple[tuple[str, str], ...] | None]
     return tuple((name, None if select is None else tuple(select.items())) for name, select in parse_path(path))
 
 
+#: Entries of plain lists that match a selector, by the list's identity (with the list, so that its id
+#: is not reused): the lists of a :class:`sim.world.plain.PlainConfig` are never written, and the runs
+#: derived from one base share every list they did not change, so each run need not scan them again.
+_matched: dict[tuple[int, tuple], tuple[list, list]] = {}
+
+
+def _matching(items: Sequence, select: tuple[tuple[str, str], ...]) -> list:
+    """The entries of ``items`` whose fields ``select`` names hold the given values (as text)."""
+    cacheable = type(items) is list  # a DictConfig's ListConfig can be written, so it is scanned each time
+    if cacheable:
+        hit = _matched.get((id(items), select))
+        if hit is not None and hit[0] is items:
+            return hit[1]
+    found = [item for item in items if all(isinstance(item, Mapping) and str(item.get(k)) == v for k, v in select)]
+    if cacheable:
+        if len(_matched) >= 4096:
+            _matched.clear()
+        _matched[(id(items), select)] = (items, found)
+    return found
+
+
 def _locate(scenario: DictConfig, path: str) -> tuple[Any, str]:
     """The node holding the path's last field, and that field's name."""
     node: Any = scenario
@@ -96,7 +117,7 @@ def _locate(scenario: DictConfig, path: str) -> tuple[Any, str]:
         items = node[name]
         if isinstance(items, str) or not isinstance(items, Sequence):
             raise KeyError(f"{name!r} is not a list")
-        found = [item for item in items if all(isinstance(item, Mapping) and str(item.get(k)) == v for k, v in select)]
+        found = _matching(items, select)
         if len(found) != 1:
             what = ", ".join(f"{k}={v}" for k, v in select)
             raise KeyError(f"{len(found)} entries of {name!r} match {what} (must be exactly one)")

@@ -136,7 +136,8 @@ def validate_config(cfg) -> None:
     """
     if isinstance(cfg, PlainConfig):
         # Plain data (sim.world.plain), made from a configuration that passed the node checks below: it
-        # is resolved and complete; its values are checked again since a run may have changed them.
+        # is resolved and complete; its values are checked again since a run may have changed them
+        # (the parts it shares with an earlier run that passed are not walked again: _once).
         node = resolved = cfg
     else:
         node = cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(cfg)
@@ -149,16 +150,67 @@ def validate_config(cfg) -> None:
         validate_run_settings(resolved)
         validate_config(expand_config(node))
         return
-    validate_run(resolved)
+    from sim.world.assumptions import check_assumptions
+
+    if isinstance(cfg, PlainConfig):
+        # Every number finite (schema.check_finite), then the whole run by the schema: the parts of
+        # the configuration a run shares with an earlier one that passed are not walked again.
+        _check_finite_shared(cfg, "", 0)
+        validate_run(resolved, finite_checked=True)
+    else:
+        validate_run(resolved)
     # The strategic layer's block (scenario.game), checked against the scenario it plays in.
     from sim.coercion.strategy import validate_game
 
     validate_game(cfg)
 
-    # Named assumptions (sim.world.assumptions): each a path to one number of the scenario, with its range.
-    from sim.world.assumptions import check_assumptions
+    # Named assumptions (sim.world.assumptions): each a path to one number of the scenario, with its
+    # range; they read the scenario alone.
+    if isinstance(cfg, PlainConfig):
+        _once("assumptions", node.scenario, lambda: check_assumptions(node, _fail))
+    else:
+        check_assumptions(node, _fail)
 
-    check_assumptions(node, _fail)
+
+#: Sections of :class:`PlainConfig` runs that passed a check, by kind of check and identity, with the
+#: section itself (so that its id is not reused). Plain configurations are never written, and the
+#: runs :class:`sim.experiments.exploration.CaseRunner` derives from one base share every section they
+#: did not change (sim.world.plain.with_values), so a calibration that changes model settings only
+#: walks the scenario's numbers and assumptions once, not once per run.
+_passed: dict[tuple[str, int], Any] = {}
+
+
+def _once(kind: str, section: Any, check) -> None:
+    """Run ``check()`` unless ``section`` (a dict or list) already passed this kind of check."""
+    if not isinstance(section, dict | list):
+        check()
+        return
+    key = (kind, id(section))
+    if _passed.get(key) is section:
+        return
+    check()
+    if len(_passed) >= 4096:  # a few bases at a time; the sections of earlier ones are dropped
+        _passed.clear()
+    _passed[key] = section
+
+
+def _check_finite_shared(node: Any, path: str, depth: int) -> None:
+    """:func:`sim.world.schema.check_finite` over a :class:`PlainConfig`, in the same order (so the
+    same first error), skipping the containers of the top three levels that passed it before.
+    """
+    if depth >= 3 or not isinstance(node, dict | list):
+        check_finite(node, path)
+        return
+
+    def walk() -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                _check_finite_shared(value, f"{path}.{key}" if path else str(key), depth + 1)
+        else:
+            for i, value in enumerate(node):
+                _check_finite_shared(value, f"{path}[{i}]", depth + 1)
+
+    _once("finite", node, walk)
 
 
 @dataclass

@@ -716,14 +716,16 @@ def _validate[T: BaseModel](model: type[T], data: Any, prefix: str = "") -> T:
         raise ScenarioError(_message(exc.errors(include_url=False)[0], prefix)) from None
 
 
-def validate_run(data: dict) -> RunConfig:
+def validate_run(data: dict, *, finite_checked: bool = False) -> RunConfig:
     """Check a run's configuration (plain data: ``OmegaConf.to_container(cfg, resolve=True)``, with a
-    written or expanded scenario) and return it as a :class:`RunConfig`.
+    written or expanded scenario) and return it as a :class:`RunConfig`. ``finite_checked``: the caller
+    has already run :func:`check_finite` on it.
 
     Raises:
         ScenarioError: the first problem, naming the full path, the value and what is allowed.
     """
-    check_finite(data)
+    if not finite_checked:
+        check_finite(data)
     return _validate(RunConfig, data)
 
 
