@@ -472,7 +472,9 @@ def _cut_capacity(producers, capacity, capacity_share, share):
 def _cap_output(producers, capacity, capacity_share, output_cap, cap):
     """Split an output cap ``cap`` over the listed producers by the capacity each may run this month
     (equally if none may run) and lower their ``output_cap`` to it in place (the tightest cap wins);
-    returns the capacity each withholds under the cap (quantity per month, never negative).
+    returns the capacity each withholds under the cap (quantity per month, never negative). The
+    running capacities are added producer by producer (``np.sum`` adds eight or more in another order,
+    so a quota over that many producers agrees with it to rounding).
     """
     n = producers.size
     run = np.empty(n)
@@ -484,8 +486,8 @@ def _cap_output(producers, capacity, capacity_share, output_cap, cap):
     for i in range(n):
         p = producers[i]
         mine = cap * (run[i] / total if total > 0.0 else 1.0 / max(n, 1))
-        withheld[i] = max(min(run[i], output_cap[p]) - mine, 0.0)
-        output_cap[p] = min(output_cap[p], mine)
+        withheld[i] = np.maximum(np.minimum(run[i], output_cap[p]) - mine, 0.0)
+        output_cap[p] = np.minimum(output_cap[p], mine)
     return withheld
 
 

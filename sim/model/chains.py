@@ -163,7 +163,7 @@ def lost_output_of(
     """``[P]`` output lost for lack of inputs (:meth:`ValueChains.lost_output`), for the listed producers.
 
     Each offers at its (good, country) domestic price ``price`` (where not finite, the good's highest
-    finite price elsewhere, else its ``reference_price``) on its supply curve shifted by ``cost_shift``:
+    price elsewhere if that is finite, else its ``reference_price``) on its supply curve shifted by ``cost_shift``:
     with ``capacity`` times its baseline usable share, less with its ``usable_capacity``; never below 0.
     """
     n_goods, n_countries = price.shape

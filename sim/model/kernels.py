@@ -713,18 +713,17 @@ def coercer_month(exports, price_export, price_paid, base_paid, delivered):
     ``exports`` and ``price_export`` are the coercer's exports and export prices per good, ``price_paid``
     the unit value its firms paid, ``base_paid`` that unit value in the first month and ``delivered``
     what its firms received (all ``[G]``). Prices count as ``np.nan_to_num`` makes them and NaN
-    products as 0, good by good in index order (``np.nansum``).
+    products as 0, summed in NumPy's order (:func:`pairwise_sum`), so the results are ``np.nansum``'s.
     """
-    revenue = 0.0
-    extra = 0.0
-    for g in range(exports.size):
+    n = exports.size
+    revenue = np.empty(n)
+    extra = np.empty(n)
+    for g in range(n):
         v = exports[g] * _finite(price_export[g])
-        if not np.isnan(v):
-            revenue += v
+        revenue[g] = 0.0 if np.isnan(v) else v
         x = (_finite(price_paid[g]) - base_paid[g]) * delivered[g]
-        if not np.isnan(x):
-            extra += x
-    return revenue, extra
+        extra[g] = 0.0 if np.isnan(x) else x
+    return pairwise_sum(revenue, 0, n), pairwise_sum(extra, 0, n)
 
 
 @njit(cache=True)
@@ -831,7 +830,7 @@ def withheld_costs(
     the domestic ``price`` (the nominal curve's offer less the offer under this month's terms), times
     the margin over unit cost, split over the measures acting on a producer by the capacity each
     withheld. Measure ``i`` acts on ``producers[bounds[i]:bounds[i + 1]]`` and withheld
-    ``withheld[bounds[i]:bounds[i + 1]]``; one cost per measure, producer by producer in order.
+    ``withheld[bounds[i]:bounds[i + 1]]``; one cost per measure, its terms summed in NumPy's order.
     """
     n = price.size
     total_withheld = np.zeros(n)
@@ -850,10 +849,12 @@ def withheld_costs(
         if capacity_now[p] > 0.0 and x > c0 and full_capacity_price_now[p] > c0:
             after, _ = producer_supply(x, capacity_now[p], c0, full_capacity_price_now[p], supply_elasticity[p])
         per_unit[p] = max(nominal - after, 0.0) * max(x - c0, 0.0) / total_withheld[p]
-    costs = np.zeros(bounds.size - 1)
-    for i in range(bounds.size - 1):
-        for j in range(bounds[i], bounds[i + 1]):
-            costs[i] += per_unit[producers[j]] * withheld[j]
+    terms = np.empty(producers.size)
+    for j in range(producers.size):
+        terms[j] = per_unit[producers[j]] * withheld[j]
+    costs = np.empty(bounds.size - 1)
+    for i in range(bounds.size - 1):  # each measure's terms summed in NumPy's order
+        costs[i] = pairwise_sum(terms, bounds[i], bounds[i + 1] - bounds[i])
     return costs
 
 
