@@ -167,27 +167,26 @@ def lost_output_of(
     with ``capacity`` times its baseline usable share, less with its ``usable_capacity``; never below 0.
     """
     n_goods, n_countries = price.shape
-    fallback = np.empty(n_goods)
+    prices = price.copy()
     for g in range(n_goods):
         best = np.nan
         for c in range(n_countries):
             v = price[g, c]
             if v == v and not (best >= v):  # NaN ignored, as np.fmax
                 best = v
-        fallback[g] = best if np.isfinite(best) else reference_price[g]
+        fallback = best if np.isfinite(best) else reference_price[g]
+        for c in range(n_countries):
+            if not np.isfinite(price[g, c]):
+                prices[g, c] = fallback
+    cost, full = unit_cost + cost_shift, full_capacity_price + cost_shift
+    reference = np.empty(capacity.size)
+    for p in range(capacity.size):
+        reference[p] = capacity[p] * baseline_usable_share[good[p], country[p]]
+    whole = supply_at_prices(prices, reference, cost, full, supply_elasticity, producers, good, country)
+    usable = supply_at_prices(prices, usable_capacity, cost, full, supply_elasticity, producers, good, country)
     out = np.zeros(n_producers)
-    for p in producers:
-        g, c = good[p], country[p]
-        pr = price[g, c]
-        if not np.isfinite(pr):
-            pr = fallback[g]
-        if pr != pr:
-            continue
-        cost = unit_cost[p] + cost_shift[p]
-        full = full_capacity_price[p] + cost_shift[p]
-        whole, _ = producer_supply(pr, capacity[p] * baseline_usable_share[g, c], cost, full, supply_elasticity[p])
-        usable, _ = producer_supply(pr, usable_capacity[p], cost, full, supply_elasticity[p])
-        out[p] = max(whole - usable, 0.0)
+    for i in range(producers.size):
+        out[producers[i]] = max(whole[i] - usable[i], 0.0)
     return out
 
 
@@ -200,22 +199,13 @@ def planned_output_of(
     offer at last month's domestic price (the world import price where its country had no supply) on
     its supply curve shifted by ``cost_shift``, with its full capacity (0 where no price is known).
     """
-    out = np.zeros(buyer_producer.size)
-    for i in range(buyer_producer.size):
-        p = buyer_producer[i]
-        g = good[p]
-        pr = last_price[g, country[p]]
-        if not np.isfinite(pr):
-            pr = world_import_price[g]
-        if pr == pr:
-            out[i], _ = producer_supply(
-                pr,
-                capacity[p],
-                unit_cost[p] + cost_shift[p],
-                full_capacity_price[p] + cost_shift[p],
-                supply_elasticity[p],
-            )
-    return out
+    prices = last_price.copy()
+    for g in range(prices.shape[0]):
+        for c in range(prices.shape[1]):
+            if not np.isfinite(prices[g, c]):
+                prices[g, c] = world_import_price[g]
+    cost, full = unit_cost + cost_shift, full_capacity_price + cost_shift
+    return supply_at_prices(prices, capacity, cost, full, supply_elasticity, buyer_producer, good, country)
 
 
 @njit(cache=True)

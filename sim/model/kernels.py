@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from sim.market.kernel import producer_supply
+from sim.market.kernel import supply_curve
 
 # The entry points the model calls from Python (benchmarks/kernel_timing.py times exactly these);
 # helpers that only kernels call (pairwise_sum, _pairwise_block, _nan_min, _nan_max) are left out.
@@ -836,19 +836,13 @@ def withheld_costs(
     total_withheld = np.zeros(n)
     for j in range(producers.size):
         total_withheld[producers[j]] += withheld[j]
+    nominal = supply_curve(price, capacity, unit_cost, full_capacity_price, supply_elasticity)
+    after = supply_curve(price, capacity_now, unit_cost, full_capacity_price_now, supply_elasticity)
     per_unit = np.zeros(n)
     for p in range(n):
-        if not total_withheld[p] > 0.0:
-            continue
-        nominal = 0.0
-        after = 0.0
-        x = price[p]
-        c0 = unit_cost[p]
-        if capacity[p] > 0.0 and x > c0 and full_capacity_price[p] > c0:
-            nominal, _ = producer_supply(x, capacity[p], c0, full_capacity_price[p], supply_elasticity[p])
-        if capacity_now[p] > 0.0 and x > c0 and full_capacity_price_now[p] > c0:
-            after, _ = producer_supply(x, capacity_now[p], c0, full_capacity_price_now[p], supply_elasticity[p])
-        per_unit[p] = max(nominal - after, 0.0) * max(x - c0, 0.0) / total_withheld[p]
+        if total_withheld[p] > 0.0:
+            margin = max(price[p] - unit_cost[p], 0.0)
+            per_unit[p] = max(nominal[p] - after[p], 0.0) * margin / total_withheld[p]
     terms = np.empty(producers.size)
     for j in range(producers.size):
         terms[j] = per_unit[producers[j]] * withheld[j]

@@ -437,8 +437,7 @@ class Stockpile(Lever):
         self._refill_price_ratio = float(node.refill_price_ratio)
         self._refill_rate = float(node.refill_rate)
         self._holding_cost = float(node.holding_cost)
-        self._goods_at = [np.flatnonzero(self.mask[:, c]) for c in range(C)]  # the goods it holds, by country
-        self._goods_of = [g.tolist() for g in self._goods_at]
+        self._goods_of = [np.flatnonzero(self.mask[:, c]).tolist() for c in range(C)]  # the goods it holds, by country
 
     @override
     def inactive_reason(self, model) -> str | None:
@@ -519,8 +518,8 @@ class Stockpile(Lever):
     def after_clear(self, model, t: int, result) -> None:
         bought, cost = model.stockpile_bought, model.stockpile_bought_value
         for c in self.countries.tolist():
-            sel = self._goods_at[c]
-            if not sel.size:
+            sel = self._goods_of[c]
+            if not sel:
                 continue
             model.stockpile[sel, c] += bought[sel, c]
             self.book(model, c, float(cost[sel, c].sum()))
