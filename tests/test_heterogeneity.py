@@ -90,3 +90,19 @@ def test_matched_shares_keep_firms_apart():
     out = match_margins(shares, np.ones(3), np.array([0.5, 0.5]))
     assert out[0, 0] > out[1, 0] > out[2, 0]
     np.testing.assert_allclose(out.mean(axis=0), [0.5, 0.5], atol=1e-12)
+
+
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(1, 20),
+    hnp.arrays(float, st.integers(2, 6), elements=st.floats(1e-3, 50.0)),
+)
+def test_a_block_of_dirichlet_draws_is_the_row_by_row_draws(seed, n, alpha):
+    """build_world draws the sourcing shares of consecutive rows of one good and country in one call;
+    that relies on NumPy drawing a block row after row, as separate calls would (both its methods:
+    gamma variates, and stick-breaking when every concentration is below 0.1)."""
+    for a in (alpha, alpha * 1e-3):
+        block = np.random.default_rng(seed).dirichlet(a, size=n)
+        rng = np.random.default_rng(seed)
+        rows = np.array([rng.dirichlet(a) for _ in range(n)])
+        assert np.array_equal(block, rows)

@@ -262,3 +262,23 @@ def test_a_partial_export_block_rations_the_target_and_buyers_learn_to_buy_elsew
     from_aus = _exports_to(hit, "AUS", "ROW")
     assert from_aus[-1] > from_aus[4] * 1.05
     assert _series(hit, "price_domestic", "AUS")[-1] > _series(base, "price_domestic", "AUS")[-1] * (1 + 1e-6)
+
+
+def test_redirection_is_counted_from_the_coercers_earliest_measure_on_the_good():
+    """With several measures on a good, the redirection window opens at the coercer's earliest (here a
+    small tariff two months before the ban); another state's measure, earlier still, does not count."""
+    tariff = {"type": "import_tariff", "imposer": "CHN", "goods": ["ore"], "targets": ["AUS"], "start": "2020-02-01"}
+    tariff["rate"] = 0.02
+    other = {"type": "import_tariff", "imposer": "ROW", "goods": ["ore"], "targets": ["AUS"], "start": "2020-01-01"}
+    other["rate"] = 0.0
+    world = _world(
+        sigma=3.0, buyer_use=1000.0, other_use=3000.0, exporter_share_buyer=0.6, exporter_share_other=0.1, measure=None
+    )
+    world["measures"] = [IMPORT_BAN, tariff, other]
+    result = _run(world)
+    to_chn, to_row = _exports_to(result, "AUS", "CHN"), _exports_to(result, "AUS", "ROW")
+    window = slice(1, 13)  # February 2020 (the tariff) and the eleven months after
+    lost = to_chn[0] * 12 - to_chn[window].sum()
+    gained = to_row[window].sum() - to_row[0] * 12
+    assert lost > 0
+    assert result.metrics["redirected_share_12m.ore.AUS"] == pytest.approx(max(gained, 0.0) / lost, rel=1e-9)

@@ -38,6 +38,7 @@ __all__ = [
     "reserve_signals",
     "thrift_factor",
     "purchase_elasticity_rows",
+    "fit_margins",
 ]
 
 
@@ -894,3 +895,45 @@ def purchase_elasticity_rows(need, inventory, row_eps, deferral_elasticity, max_
         cover = inventory[r] / need[r] if need[r] > 0.0 else 0.0
         out[r] = row_eps[r] + deferral_elasticity * np.minimum(cover, max_cover_months)
     return out
+
+
+@njit(cache=True)
+def fit_margins(m, weight, col, pos, tol, max_iterations):
+    """Iterative proportional fitting (Sinkhorn) of ``m`` ``[n, K]`` in place, as
+    :func:`sim.world.scenario.match_margins` describes: columns ``pos`` scaled to the sums ``col``,
+    then rows to the sums ``weight`` (a row summing to zero is set to zero), until every column in
+    ``pos`` is within a relative ``tol`` of its target (or ``max_iterations``). Sums are taken in
+    NumPy's order (columns row after row, each row's entries pairwise) as the NumPy loop this
+    replaces did. Returns the iterations used.
+    """
+    n, k_max = m.shape
+    cs = np.empty(k_max)
+    for it in range(max_iterations):
+        for k in range(k_max):
+            cs[k] = 0.0
+        for i in range(n):
+            for k in range(k_max):
+                cs[k] += m[i, k]
+        for k in range(k_max):
+            if pos[k]:
+                f = col[k] / cs[k]
+                for i in range(n):
+                    m[i, k] *= f
+        for i in range(n):
+            rs = _pairwise_block(m[i], 0, k_max) if k_max <= 128 else pairwise_sum(m[i], 0, k_max)
+            f = weight[i] / rs if rs > 0.0 else 0.0
+            for k in range(k_max):
+                m[i, k] *= f
+        for k in range(k_max):
+            cs[k] = 0.0
+        for i in range(n):
+            for k in range(k_max):
+                cs[k] += m[i, k]
+        fitted = True
+        for k in range(k_max):
+            if pos[k] and not (abs(cs[k] / col[k] - 1.0) <= tol):
+                fitted = False
+                break
+        if fitted:
+            return it + 1
+    return max_iterations

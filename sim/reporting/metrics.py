@@ -169,6 +169,7 @@ def compute_metrics(model) -> dict:
     if T == 0:
         return out
     cubes = _FlowCubes(rec, T)
+    first_measure = _first_measure_steps(model, len(w.goods))
     capped = rec.at_price_cap[:T]
     out["price_cap_months.total"] = int(capped.any(axis=(1, 2)).sum())
     for g, good in enumerate(w.goods):
@@ -216,7 +217,7 @@ def compute_metrics(model) -> dict:
                     out[f"coercer_import_share_{label}.{good}.{code}"] = float(shares[c0])
                 out[f"import_hhi_{label}.{good}.{code}"] = float(np.sum(shares**2))
         # Trade redirection of targeted exporters, from the coercer's first measure on this good.
-        first = _first_measure_step(model, g)
+        first = first_measure[g]
         if first is not None:
             base = flows[0]
             for c in w.targets:
@@ -363,13 +364,19 @@ class _FlowCubes:
         return np.bincount(key, weights=self.q[sl], minlength=T * C * C).reshape(T, C, C)
 
 
-def _first_measure_step(model, good: int | None = None) -> int | None:
-    """First month in which a measure of the coercer (on ``good``, if given) covers at least part of
-    the month.
+def _first_measure_steps(model, n_goods: int) -> list[int | None]:
+    """Per good, the first month in which a measure of the coercer on it covers at least part of
+    the month (``None`` where no measure of the coercer ever covers the good).
     """
-    steps = [
-        int(np.flatnonzero(m.coverage > 0)[0])
-        for m in model.measures
-        if m.imposer == model.coercer_index and (m.coverage > 0).any() and (good is None or good in np.asarray(m.goods))
-    ]
-    return min(steps) if steps else None
+    first: list[int | None] = [None] * n_goods
+    for m in model.measures:
+        if m.imposer != model.coercer_index:
+            continue
+        covered = np.flatnonzero(m.coverage > 0)
+        if covered.size == 0:
+            continue
+        step = int(covered[0])
+        for g in np.unique(np.asarray(m.goods)).tolist():
+            if first[g] is None or step < first[g]:
+                first[g] = step
+    return first

@@ -27,6 +27,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from sim.coercion.measures import DOMESTIC_TYPES, MEASURE_TYPES, ExportQuota, MeasureArrays, link_quota_years
+from sim.model import kernels
 from sim.world.calendar import MonthlyCalendar, parse_date, parse_month, ramp_share  # noqa: F401 (re-exported)
 from sim.world.config import REQUIRED_HINTS, check_scenario_schema, is_generated
 from sim.world.plain import PlainConfig
@@ -316,13 +317,7 @@ def match_margins(shares: np.ndarray, use: np.ndarray, target: np.ndarray, tol: 
         weight = np.ones(n)
     m = np.where(pos, (1.0 - 1e-6) * shares + 1e-6 * target, 0.0) * weight[:, None]
     col = weight.sum() * target
-    for _ in range(10_000):
-        cs = m.sum(axis=0)
-        m[:, pos] *= (col[pos] / cs[pos])[None, :]
-        rs = m.sum(axis=1)
-        m *= np.where(rs > 0, weight / np.where(rs > 0, rs, 1.0), 0.0)[:, None]
-        if np.max(np.abs(m.sum(axis=0)[pos] / col[pos] - 1.0)) <= tol:
-            break
+    kernels.fit_margins(m, weight, col, pos, float(tol), 10_000)  # compiled: tens of sweeps
     out = m / weight[:, None]
     return out / out.sum(axis=1, keepdims=True)
 
@@ -558,10 +553,25 @@ def build_world(cfg, rng: np.random.Generator) -> World:
     base_w = np.zeros((R, K))
     base_s = np.zeros((R, K))
     base_price = np.zeros((R, K))
-    for r, (g, f, _) in enumerate(rows):
-        cands, firm_s, _, prices = row_slots(g, firm_country[f], draw=True, weights=False)
+    # Consecutive rows of the same good and country share their origins and prices; their Dirichlet
+    # draws are made together, one row after another, as row by row (the same random numbers).
+    start = 0
+    while start < R:
+        g, d = rows[start][0], firm_country[rows[start][1]]
+        end = start + 1
+        while end < R and rows[end][0] == g and firm_country[rows[end][1]] == d:
+            end += 1
+        if (g, d) not in origins_of:
+            origins_of[g, d] = row_origins(g, d)
+        cands, _, pos, prices = origins_of[g, d]
+        n_pos, alpha, _ = sourcing_of[g, d]
         n = len(cands)
-        slot_origin[r, :n], base_s[r, :n], base_price[r, :n] = cands, firm_s, prices
+        slot_origin[start:end, :n], base_price[start:end, :n] = cands, prices
+        if n_pos > 1:
+            base_s[start:end, np.flatnonzero(pos)] = rng.dirichlet(alpha, size=end - start)
+        else:
+            base_s[start:end, np.flatnonzero(pos)] = 1.0
+        start = end
     # The firms' draws redistribute each sector's calibrated sourcing, never change it: the use-weighted
     # shares of a (sector, good) are exactly the scenario's shares for every seed (sim.world.scenario.match_margins).
     row_sector = np.asarray(firm_sector, dtype=np.int64)[row_firm] if R else np.zeros(0, dtype=np.int64)
