@@ -907,23 +907,22 @@ def fit_margins(m, weight, col, pos, tol, max_iterations):
     replaces did. Returns the iterations used.
     """
     n, k_max = m.shape
-    cs = np.empty(k_max)
-    for it in range(max_iterations):
+    cs = np.zeros(k_max)
+    for i in range(n):
         for k in range(k_max):
-            cs[k] = 0.0
-        for i in range(n):
-            for k in range(k_max):
-                cs[k] += m[i, k]
+            cs[k] += m[i, k]
+    for it in range(max_iterations):
         for k in range(k_max):
             if pos[k]:
                 f = col[k] / cs[k]
                 for i in range(n):
                     m[i, k] *= f
         for i in range(n):
-            rs = _pairwise_block(m[i], 0, k_max) if k_max <= 128 else pairwise_sum(m[i], 0, k_max)
+            rs = pairwise_sum(m[i], 0, k_max)
             f = weight[i] / rs if rs > 0.0 else 0.0
             for k in range(k_max):
                 m[i, k] *= f
+        # The column sums after this sweep: the stopping rule's, and the next sweep's starting point.
         for k in range(k_max):
             cs[k] = 0.0
         for i in range(n):

@@ -484,25 +484,23 @@ def build_world(cfg, rng: np.random.Generator) -> World:
     # ---- purchase rows, by good: user firms' first ----
     conc = float(mcfg.sourcing_concentration)
 
-    def row_slots(
-        g: int, d: int, draw: bool, weights: bool = True
-    ) -> tuple[list[int], np.ndarray, np.ndarray | None, np.ndarray]:
-        """Origins, baseline quantity shares, Armington weights (``None`` unless ``weights``) and
-        delivered prices of a row of good ``g`` bought in country ``d``; a user firm's shares are a
-        Dirichlet draw around its sector's (``draw``), a producer's input buyer takes its country's
-        shares as they are.
+    def origins(g: int, d: int) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray]:
+        """Origins, sector shares (and which are positive) and delivered prices of rows of good ``g``
+        bought in country ``d`` (:func:`row_origins`, derived once per pair).
         """
         if (g, d) not in origins_of:
             origins_of[g, d] = row_origins(g, d)
-        cands, s_vec, pos, prices = origins_of[g, d]
-        n_pos, alpha, s_pos = sourcing_of[g, d]
+        return origins_of[g, d]
+
+    def row_slots(g: int, d: int, weights: bool = True) -> tuple[list[int], np.ndarray, np.ndarray | None, np.ndarray]:
+        """Origins, baseline quantity shares, Armington weights (``None`` unless ``weights``) and
+        delivered prices of a producer's input buyer of good ``g`` in country ``d``: it takes its
+        country's shares as they are (user firms draw theirs around their sector's, below).
+        """
+        cands, s_vec, pos, prices = origins(g, d)
+        n_pos, _, s_pos = sourcing_of[g, d]
         firm_s = np.zeros(s_vec.size)
-        if draw and n_pos > 1:
-            firm_s[pos] = rng.dirichlet(alpha)
-        elif n_pos > 1:
-            firm_s[pos] = s_pos
-        else:
-            firm_s[pos] = 1.0
+        firm_s[pos] = s_pos if n_pos > 1 else 1.0
         if not weights:
             return cands, firm_s, None, prices
         # w ∝ s p^σ, with prices relative to the highest so the power cannot overflow (same weights).
@@ -515,7 +513,7 @@ def build_world(cfg, rng: np.random.Generator) -> World:
 
     def row_origins(g: int, d: int) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray]:
         """Origins, their baseline quantity shares (and which are positive) and delivered prices for
-        rows of good ``g`` bought in country ``d`` (see row_slots).
+        rows of good ``g`` bought in country ``d`` (see origins).
         """
         sector_shares = shares_of.get((countries[d], goods[g]), {countries[d]: 1.0})
         cands = candidates[g]
@@ -535,7 +533,8 @@ def build_world(cfg, rng: np.random.Generator) -> World:
         pos = s_vec > 0
         for a in (s_vec, pos, prices):
             a.flags.writeable = False  # shared by every row of (g, d)
-        # The Dirichlet's concentration around the shares and the shares normalised (row_slots).
+        # The Dirichlet's concentration around the shares (the user firms' draws) and the shares
+        # normalised (row_slots).
         sourcing_of[g, d] = (int(pos.sum()), conc * s_vec[pos] + 1e-9, s_vec[pos] / s_vec[pos].sum())
         return cands, s_vec, pos, prices
 
@@ -561,9 +560,7 @@ def build_world(cfg, rng: np.random.Generator) -> World:
         end = start + 1
         while end < R and rows[end][0] == g and firm_country[rows[end][1]] == d:
             end += 1
-        if (g, d) not in origins_of:
-            origins_of[g, d] = row_origins(g, d)
-        cands, _, pos, prices = origins_of[g, d]
+        cands, _, pos, prices = origins(g, d)
         n_pos, alpha, _ = sourcing_of[g, d]
         n = len(cands)
         slot_origin[start:end, :n], base_price[start:end, :n] = cands, prices
@@ -657,7 +654,7 @@ def build_world(cfg, rng: np.random.Generator) -> World:
                 chain_rows.append((gi[u_id], f, a * output, a))
                 new.append(chain_rows[-1])
             for u, _, q, _ in new:
-                cands, firm_s, _, _ = row_slots(u, c, draw=False, weights=False)
+                cands, firm_s, _, _ = row_slots(u, c, weights=False)
                 for k, o in enumerate(cands):
                     demand_on[u, o] += q * firm_s[k]
                     if o != c:
@@ -669,7 +666,7 @@ def build_world(cfg, rng: np.random.Generator) -> World:
         c_slot = np.full((Rc, K), -1, dtype=np.int64)
         c_w, c_s, c_price = np.zeros((Rc, K)), np.zeros((Rc, K)), np.zeros((Rc, K))
         for r, (u, f, _, _) in enumerate(chain_rows):
-            cands, firm_s, weights, prices = row_slots(u, firm_country[f], draw=False)
+            cands, firm_s, weights, prices = row_slots(u, firm_country[f])
             n = len(cands)
             c_slot[r, :n], c_s[r, :n], c_w[r, :n], c_price[r, :n] = cands, firm_s, weights, prices
         # One list of rows, sorted by good then firm (user firms' rows keep their order).
