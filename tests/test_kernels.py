@@ -519,7 +519,7 @@ def test_lost_output_is_the_numpy_formulation(seed, n_goods, n_countries, n_prod
 @given(st.integers(0, 2**32 - 1), st.integers(0, 40))
 def test_thrift_and_purchase_elasticity_are_the_numpy_formulation(seed, n_rows):
     """Long-run thrift (CoercionModel._requirement_factor) and the purchases' short-run elasticity
-    (CoercionModel._purchase_elasticity) as the NumPy expressions they replaced."""
+    (in kernels.market_demand_rows) as the NumPy expressions they replaced."""
     rng = np.random.default_rng(seed)
     multiplier = rng.uniform(0.2, 1.0, n_rows)
     baseline = rng.uniform(0.5, 5.0, n_rows)
@@ -627,3 +627,86 @@ def test_fit_margins_is_the_numpy_formulation(seed, n, k, tol):
     got_it = kernels.fit_margins(m, weight, col, pos, tol, 10_000)
     assert got_it == want_it
     close(m, want)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 40), st.integers(1, 6))
+def test_market_demand_rows_are_the_two_kernels_and_the_product(seed, n_rows, k_max):
+    """The market's demand inputs (CoercionModel._clear) as the elasticity and demand-scale kernels
+    and the NumPy product they replaced."""
+    rng = np.random.default_rng(seed)
+    need = np.where(rng.random(n_rows) < 0.2, 0.0, rng.exponential(size=n_rows))
+    inventory = rng.exponential(3.0, n_rows)
+    eps = rng.uniform(0.0, 1.0, n_rows)
+    deferral, max_cover = rng.uniform(0.0, 0.5), rng.uniform(0.5, 12.0)
+    purchase = rng.exponential(5.0, n_rows)
+    slot_origin = np.where(rng.random((n_rows, k_max)) < 0.2, -1, rng.integers(0, 5, (n_rows, k_max)))
+    weights = np.where(slot_origin >= 0, rng.random((n_rows, k_max)), 0.0)
+    weights[rng.random(n_rows) < 0.1] = 0.0  # rows with no open slot
+    sigma = rng.uniform(1.2, 5.0, n_rows)
+    price0 = rng.uniform(0.5, 50.0, (n_rows, k_max))
+    pow_1ms, pow_ms = price0 ** (1.0 - sigma[:, None]), price0 ** -sigma[:, None]
+    pref = rng.uniform(1.0, 40.0, n_rows)
+    elasticity, planned = kernels.market_demand_rows(
+        need, inventory, eps, deferral, max_cover, purchase, weights, pow_1ms, pow_ms, slot_origin, sigma, pref
+    )
+    want_e = kernels.purchase_elasticity_rows(need, inventory, eps, deferral, max_cover)
+    close(elasticity, want_e)
+    close(planned, purchase * kernels.demand_scale_rows(weights, pow_1ms, pow_ms, slot_origin, sigma, pref, want_e))
+    assert (planned[~(weights > 0).any(axis=1)] == 0.0).all()
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 4), st.integers(1, 5))
+def test_after_clearing_is_the_numpy_formulation(seed, n_goods, n_countries):
+    """What the model keeps from a clearing (CoercionModel._clear) as the NumPy expressions it replaced."""
+    rng = np.random.default_rng(seed)
+    price = rng.uniform(0.1, 100.0, (n_goods, n_countries))
+    price[rng.random(price.shape) < 0.2] = np.nan
+    price[rng.random(price.shape) < 0.1] = np.inf
+    iterations = rng.integers(0, 4, n_goods)
+    residual = rng.uniform(0.0, 1e-10, n_goods)
+    if n_goods and rng.random() < 0.2:
+        residual[rng.integers(n_goods)] = np.nan
+    warm, cleared, most, largest = kernels.after_clearing(price, iterations, residual)
+    assert np.array_equal(warm, np.where(np.isfinite(price), price, np.nan), equal_nan=True)
+    assert np.array_equal(cleared, iterations == 0)
+    assert int(most) == int(iterations.max(initial=0))
+    want = float(residual.max(initial=0.0))
+    assert (np.isnan(largest) and np.isnan(want)) or float(largest) == want
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 4), st.integers(1, 5))
+def test_rent_share_and_expected_price_are_the_numpy_formulation(seed, n_goods, n_countries):
+    """The quota rent's share of the export price and the investors' expected world price
+    (CoercionModel._adapt) as the NumPy expressions they replaced: a zero export price gives inf or
+    NaN before the clean-up, as in NumPy, not an exception."""
+    rng = np.random.default_rng(seed)
+    rent = np.where(rng.random((n_goods, n_countries)) < 0.3, 0.0, rng.exponential(2.0, (n_goods, n_countries)))
+    price = rng.uniform(0.5, 20.0, (n_goods, n_countries))
+    price[rng.random(price.shape) < 0.2] = np.nan
+    price[rng.random(price.shape) < 0.2] = 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        want = np.nan_to_num(rent / price)
+    close(kernels.rent_share_of_price(rent, price), want)
+
+    quantity = np.where(rng.random(n_goods) < 0.3, 0.0, rng.exponential(10.0, n_goods))
+    value = quantity * rng.uniform(1.0, 50.0, n_goods)
+    expected = rng.uniform(1.0, 50.0, n_goods)
+    b = rng.uniform(0.01, 1.0)
+    world = np.where(quantity > 0, value / np.where(quantity > 0, quantity, 1.0), expected)
+    want_expected = expected + b * (world - expected)
+    got = kernels.update_expected_price(quantity, value, expected, b)
+    close(got, world)
+    close(expected, want_expected)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 3), st.integers(1, 4), st.integers(0, 12))
+def test_producer_prices_are_the_numpy_formulation(seed, n_goods, n_countries, n_producers):
+    """Producers' domestic prices (CoercionModel._book_domestic) as the NumPy expressions they replaced."""
+    rng = np.random.default_rng(seed)
+    price = rng.uniform(0.1, 100.0, (n_goods, n_countries))
+    price[rng.random(price.shape) < 0.3] = np.nan
+    price[rng.random(price.shape) < 0.1] = np.inf
+    good, country = rng.integers(0, n_goods, n_producers), rng.integers(0, n_countries, n_producers)
+    want = price[good, country]
+    want = np.where(np.isfinite(want), want, 0.0)
+    assert np.array_equal(kernels.producer_prices(price, good, country), want)

@@ -13,10 +13,10 @@ from numba import njit
 from sim.market.kernel import supply_curve
 
 # The entry points the model calls from Python (benchmarks/kernel_timing.py times exactly these);
-# helpers that only kernels call (pairwise_sum, _pairwise_block, _nan_min, _nan_max) are left out.
+# helpers that only kernels call (pairwise_sum, _pairwise_block, _nan_min, _nan_max, and
+# demand_scale_rows and purchase_elasticity_rows, which market_demand_rows calls) are left out.
 __all__ = [
     "price_index_rows",
-    "demand_scale_rows",
     "adapt_sourcing",
     "group_sums",
     "international_totals",
@@ -37,8 +37,12 @@ __all__ = [
     "withheld_costs",
     "reserve_signals",
     "thrift_factor",
-    "purchase_elasticity_rows",
     "fit_margins",
+    "market_demand_rows",
+    "after_clearing",
+    "rent_share_of_price",
+    "update_expected_price",
+    "producer_prices",
 ]
 
 
@@ -182,16 +186,8 @@ def nan_to_num(values):
     """
     flat_in = values.ravel()
     flat_out = np.empty(flat_in.size)
-    big = np.finfo(np.float64).max
     for i in range(flat_in.size):
-        v = flat_in[i]
-        if np.isnan(v):
-            v = 0.0
-        elif v == np.inf:
-            v = big
-        elif v == -np.inf:
-            v = -big
-        flat_out[i] = v
+        flat_out[i] = _finite(flat_in[i])
     return flat_out.reshape(values.shape)
 
 
@@ -205,7 +201,6 @@ def international_totals(edge_good, edge_origin, edge_destination, edge_flow, ed
     quantity = np.zeros(n_goods)
     value = np.zeros(n_goods)
     imports = np.zeros((n_goods, n_countries))
-    big = np.finfo(np.float64).max
     for e in range(edge_flow.size):
         o = edge_origin[e]
         d = edge_destination[e]
@@ -213,13 +208,7 @@ def international_totals(edge_good, edge_origin, edge_destination, edge_flow, ed
             continue
         g = edge_good[e]
         f = edge_flow[e]
-        p = edge_price[e]
-        if np.isnan(p):  # as np.nan_to_num
-            p = 0.0
-        elif p == np.inf:
-            p = big
-        elif p == -np.inf:
-            p = -big
+        p = _finite(edge_price[e])  # as np.nan_to_num
         quantity[g] += f
         value[g] += f * p
         imports[g, d] += f
@@ -886,7 +875,7 @@ def thrift_factor(multiplier, expected_index, baseline_index, row_eps, thrift, f
 
 @njit(cache=True)
 def purchase_elasticity_rows(need, inventory, row_eps, deferral_elasticity, max_cover_months):
-    """Each row's short-run price elasticity of purchases (``CoercionModel._purchase_elasticity``):
+    """Each row's short-run price elasticity of purchases (in :func:`market_demand_rows`):
     the good's elasticity of use plus ``deferral_elasticity`` x the months of need its stock covers,
     capped at ``max_cover_months`` (no cover where nothing is needed).
     """
@@ -936,3 +925,97 @@ def fit_margins(m, weight, col, pos, tol, max_iterations):
         if fitted:
             return it + 1
     return max_iterations
+
+
+@njit(cache=True)
+def market_demand_rows(
+    need,
+    inventory,
+    row_eps,
+    deferral_elasticity,
+    max_cover_months,
+    purchase,
+    weights,
+    price_pow_1ms,
+    price_pow_ms,
+    slot_origin,
+    sigma,
+    reference_price,
+):
+    """The market's demand inputs of every row in one call (``CoercionModel._clear``): its short-run
+    purchase elasticity (:func:`purchase_elasticity_rows`) and its planned purchase as the kernel's
+    demand input, ``purchase`` x :func:`demand_scale_rows` at that elasticity.
+    """
+    elasticity = purchase_elasticity_rows(need, inventory, row_eps, deferral_elasticity, max_cover_months)
+    scale = demand_scale_rows(weights, price_pow_1ms, price_pow_ms, slot_origin, sigma, reference_price, elasticity)
+    planned = np.empty(purchase.size)
+    for r in range(purchase.size):
+        planned[r] = purchase[r] * scale[r]
+    return elasticity, planned
+
+
+@njit(cache=True)
+def after_clearing(price_domestic, iterations, residual):
+    """What the model keeps from a month's clearing for the next (``CoercionModel._clear``): the
+    domestic prices as next month's warm start (NaN where not finite), the goods that cleared without
+    an iteration, and the most iterations and the largest residual of any good (0 without goods; a
+    NaN residual is the largest, as ``np.max`` has it).
+    """
+    n_goods, n_countries = price_domestic.shape
+    warm = np.empty((n_goods, n_countries))
+    for g in range(n_goods):
+        for c in range(n_countries):
+            p = price_domestic[g, c]
+            warm[g, c] = p if np.isfinite(p) else np.nan
+    cleared = np.empty(iterations.size, dtype=np.bool_)
+    most = 0
+    for g in range(iterations.size):
+        cleared[g] = iterations[g] == 0
+        if iterations[g] > most:
+            most = iterations[g]
+    largest = 0.0
+    for g in range(residual.size):
+        v = residual[g]
+        if np.isnan(largest):
+            break
+        if np.isnan(v) or v > largest:
+            largest = v
+    return warm, cleared, most, largest
+
+
+@njit(cache=True, error_model="numpy")  # x / 0 is inf or NaN, as in NumPy, not an exception
+def rent_share_of_price(quota_rent, price_export):
+    """Each origin's quota rent as a share of its export price ``[G, C]``, as
+    ``np.nan_to_num(quota_rent / price_export)`` (NaN to 0, infinities to the largest floats).
+    """
+    n_goods, n_countries = quota_rent.shape
+    out = np.empty((n_goods, n_countries))
+    for g in range(n_goods):
+        for c in range(n_countries):
+            out[g, c] = _finite(quota_rent[g, c] / price_export[g, c])
+    return out
+
+
+@njit(cache=True)
+def update_expected_price(quantity, value, expected, smoothing):
+    """Investors' expectation of each good's world import price (``CoercionModel._adapt``): this
+    month's unit value of international trade (value / quantity; the expectation itself where
+    nothing was traded) is returned, and ``expected`` moves ``smoothing`` of the way to it, in place.
+    """
+    world = np.empty(expected.size)
+    for g in range(expected.size):
+        world[g] = value[g] / quantity[g] if quantity[g] > 0.0 else expected[g]
+        expected[g] += smoothing * (world[g] - expected[g])
+    return world
+
+
+@njit(cache=True)
+def producer_prices(price_domestic, producer_good, producer_country):
+    """Each producer's domestic price this month ``[P]`` from the clearing's ``[G, C]`` prices, 0 where
+    its market has no finite price (``CoercionModel._book_domestic``).
+    """
+    out = np.empty(producer_good.size)
+    for p in range(producer_good.size):
+        v = price_domestic[producer_good[p], producer_country[p]]
+        out[p] = v if np.isfinite(v) else 0.0
+    return out

@@ -24,6 +24,7 @@ One step, in the design's order (``docs/sources/model_design.md``; details and e
 
 from __future__ import annotations
 
+import itertools
 import math
 import time as _time
 
@@ -170,7 +171,7 @@ class CoercionModel(mesa.Model):
         self._row_eps = w.demand_elasticity[w.row_good]
         self._row_pref = w.reference_price[w.row_good]
         self.baseline_price_index = self._price_index(self.weights, w.baseline_delivered_price)
-        # Reference delivered prices raised to 1 - sigma and -sigma, once (see _demand_scale).
+        # Reference delivered prices raised to 1 - sigma and -sigma, once (see sim.model.kernels.demand_scale_rows).
         with np.errstate(divide="ignore"):
             log_p0 = np.log(np.where(w.slot_origin >= 0, w.baseline_delivered_price, 1.0))
         self._base_pow_1ms = np.exp((1.0 - self._row_sigma[:, None]) * log_p0)
@@ -228,23 +229,6 @@ class CoercionModel(mesa.Model):
     def _price_index(self, weights: np.ndarray, prices: np.ndarray) -> np.ndarray:
         """CES price index of every purchase row for given weights and delivered prices ``[R, K]``."""
         return kernels.price_index_rows(weights, prices, self.world.slot_origin, self._row_sigma)
-
-    def _demand_scale(self, elasticity: np.ndarray) -> np.ndarray:
-        """Factor turning planned tonnes (at baseline delivered prices) into the kernel's demand input.
-
-        At the baseline delivered prices the kernel's CES demand then delivers exactly the planned
-        quantity, whatever the current weights.
-        """
-        w = self.world
-        return kernels.demand_scale_rows(
-            self.weights,
-            self._base_pow_1ms,
-            self._base_pow_ms,
-            w.slot_origin,
-            self._row_sigma,
-            self._row_pref,
-            elasticity,
-        )
 
     def _calibrate_affinity(self) -> np.ndarray:
         """Per-slot affinity ``b`` so that ``b x capacity`` reproduces the baseline weights; origins
@@ -424,8 +408,7 @@ class CoercionModel(mesa.Model):
         w = self.world
         if not self.domestic:
             return
-        price = result.price_domestic[w.producer_good, w.producer_country]
-        price = np.where(np.isfinite(price), price, 0.0)
+        price = kernels.producer_prices(result.price_domestic, w.producer_good, w.producer_country)
         out = result.producer_output
         dated = self._domestic_dated(t)
         cuts = [m for m in dated if getattr(m, "withheld", None) is not None]
@@ -444,7 +427,7 @@ class CoercionModel(mesa.Model):
                 w.supply_elasticity,
                 np.concatenate([m.producers for m in cuts]),
                 np.concatenate([m.withheld for m in cuts]),
-                np.cumsum([0] + [len(m.producers) for m in cuts]),
+                np.fromiter(itertools.accumulate((len(m.producers) for m in cuts), initial=0), np.int64, len(cuts) + 1),
             )
             for m, cost in zip(cuts, costs.tolist(), strict=True):
                 m.cost[t] = cost
@@ -562,19 +545,27 @@ class CoercionModel(mesa.Model):
             float(self.params.substitution_floor),
         )
 
-    def _purchase_elasticity(self, need: np.ndarray) -> np.ndarray:
-        """Short-run price elasticity of each row's purchases: the thrift elasticity of use plus the
-        deferral a firm can afford with the stock it holds (months of cover, capped).
-        """
-        prm = self.params
-        return kernels.purchase_elasticity_rows(
-            need, self.inventory, self._row_eps, float(prm.deferral_elasticity), float(prm.deferral_max_cover_months)
-        )
-
     def _clear(self, purchase: np.ndarray, need: np.ndarray):
-        w = self.world
+        w, prm = self.world, self.params
         m = self.measure_arrays
-        elasticity = self._purchase_elasticity(need)
+        # Each row's short-run price elasticity of purchases (the thrift elasticity of use plus the
+        # deferral its stock allows: months of cover, capped) and its plan as the kernel's demand
+        # input: scaled so that at the baseline delivered prices the kernel's CES demand delivers
+        # exactly the planned tonnes, whatever the current weights (sim.model.kernels.market_demand_rows).
+        elasticity, planned = kernels.market_demand_rows(
+            need,
+            self.inventory,
+            self._row_eps,
+            float(prm.deferral_elasticity),
+            float(prm.deferral_max_cover_months),
+            purchase,
+            self.weights,
+            self._base_pow_1ms,
+            self._base_pow_ms,
+            w.slot_origin,
+            self._row_sigma,
+            self._row_pref,
+        )
         # Supply the market sees: the domestic instruments' curves (halts, crackdowns, output caps,
         # taxes: _set_supply_terms), within what input stocks allow and shifted by expected input
         # costs in a value chain (sim.model.chains).
@@ -597,7 +588,7 @@ class CoercionModel(mesa.Model):
             firm_country=w.firm_country,
             row_firm=w.row_firm,
             row_good=w.row_good,
-            planned_purchase=purchase * self._demand_scale(elasticity),
+            planned_purchase=planned,
             demand_elasticity=elasticity,
             sourcing_origin=w.slot_origin,
             sourcing_weights=self.weights,
@@ -619,15 +610,14 @@ class CoercionModel(mesa.Model):
             self._structure = MarketStructure.build(market)
         self.capacity_cleared = self.capacity.copy()  # what this month's market saw (adaptation changes it)
         t0 = _time.perf_counter()
-        result = clear_markets(
-            market, tolerance=self.params.clearing_tolerance, validate=False, structure=self._structure
-        )
+        result = clear_markets(market, tolerance=prm.clearing_tolerance, validate=False, structure=self._structure)
         self.clearing_seconds += _time.perf_counter() - t0
-        self.clearing_max_iterations = max(self.clearing_max_iterations, int(result.iterations.max(initial=0)))
-        self.clearing_max_residual = max(self.clearing_max_residual, float(result.residual.max(initial=0.0)))
-        self._last_prices = np.where(np.isfinite(result.price_domestic), result.price_domestic, np.nan)
+        self._last_prices, self._cleared_at_start, most, largest = kernels.after_clearing(
+            result.price_domestic, result.iterations, result.residual
+        )
+        self.clearing_max_iterations = max(self.clearing_max_iterations, int(most))
+        self.clearing_max_residual = max(self.clearing_max_residual, float(largest))
         self._last_rent = result.quota_rent
-        self._cleared_at_start = result.iterations == 0
         return result
 
     def _produce(self, req: np.ndarray, result, delivered: np.ndarray) -> dict[str, np.ndarray]:
@@ -689,8 +679,7 @@ class CoercionModel(mesa.Model):
         # rent's share of the export price) or the remembered risk, whichever is larger. Sourcing
         # weights move toward targets: affinity x current capacity of the origin, lowered by
         # perceived risk, plus contracted offtake (see sim.model.kernels.adapt_sourcing).
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rent_share = kernels.nan_to_num(result.quota_rent / result.price_export)
+        rent_share = kernels.rent_share_of_price(result.quota_rent, result.price_export)
         cap = self._capacity_by_origin()
         contracted = self._offtake_weights(need_by=production["use"], cap=cap)
         kernels.adapt_sourcing(
@@ -713,9 +702,7 @@ class CoercionModel(mesa.Model):
         # Investors: expected world import price per good; projects start when it passes their hurdle
         # for long enough, or on their financing date; capacity follows the build lag and ramp.
         qty, val, _ = self.trade_totals(result)
-        world_price = np.where(qty > 0, val / np.where(qty > 0, qty, 1.0), self.expected_price)
-        self.expected_price += b * (world_price - self.expected_price)
-        self.world_import_price = world_price
+        self.world_import_price = kernels.update_expected_price(qty, val, self.expected_price, b)
         hurdle_price, lag, spend_while_building = self._project_constants()
         kernels.advance_projects(
             t,
