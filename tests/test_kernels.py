@@ -710,3 +710,42 @@ def test_producer_prices_are_the_numpy_formulation(seed, n_goods, n_countries, n
     want = price[good, country]
     want = np.where(np.isfinite(want), want, 0.0)
     assert np.array_equal(kernels.producer_prices(price, good, country), want)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 10), st.integers(0, 30))
+def test_requirement_and_output_price_factor_are_the_numpy_formulation(seed, n_firms, n_rows):
+    """Rows' requirement and need (CoercionModel._plan) and their output cut for price
+    (CoercionModel._produce) as the NumPy expressions they replaced."""
+    rng = np.random.default_rng(seed)
+    base, factor = rng.exponential(size=n_rows), rng.uniform(0.2, 1.0, n_rows)
+    scheduled, policy = rng.uniform(0.5, 1.0, n_rows), rng.uniform(0.5, 1.0, n_rows)
+    planned_output = rng.exponential(100.0, n_firms)
+    row_firm = rng.integers(0, n_firms, n_rows)
+    req, need = kernels.requirement_rows(base, factor, scheduled, policy, planned_output, row_firm)
+    want = base * factor * scheduled * policy
+    close(req, want)
+    close(need, want * planned_output[row_firm])
+
+    pidx = rng.uniform(0.5, 20.0, n_rows)
+    pidx[rng.random(n_rows) < 0.2] = np.nan
+    pidx[rng.random(n_rows) < 0.1] = np.inf
+    baseline, eps = rng.uniform(0.5, 10.0, n_rows), rng.uniform(0.0, 1.0, n_rows)
+    with np.errstate(invalid="ignore", over="ignore"):
+        want = np.where(np.isfinite(pidx), (pidx / baseline) ** (-eps), 1.0)
+    close(kernels.output_price_factor(pidx, baseline, eps), want)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 30))
+def test_split_state_rows_is_the_numpy_formulation(seed, n_rows):
+    """The state's share of rows' deliveries (CoercionModel._split_state_purchases) as the NumPy
+    expressions it replaced; a row without a purchase gives the state nothing."""
+    rng = np.random.default_rng(seed)
+    purchase = np.where(rng.random(n_rows) < 0.2, 0.0, rng.exponential(10.0, n_rows))
+    orders = np.where(rng.random(n_rows) < 0.5, 0.0, purchase * rng.uniform(0.0, 1.0, n_rows))
+    orders[(purchase == 0) & (rng.random(n_rows) < 0.5)] = 1.0  # an order with no purchase: no share
+    delivered, spent = purchase * rng.uniform(0.0, 1.0, n_rows), rng.exponential(50.0, n_rows)
+    share = np.where(purchase > 0, orders / np.where(purchase > 0, purchase, 1.0), 0.0)
+    state, value, firms = kernels.split_state_rows(orders, purchase, delivered, spent)
+    close(state, delivered * share)
+    close(value, spent * share)
+    close(firms, delivered * (1.0 - share))

@@ -43,6 +43,9 @@ __all__ = [
     "rent_share_of_price",
     "update_expected_price",
     "producer_prices",
+    "requirement_rows",
+    "output_price_factor",
+    "split_state_rows",
 ]
 
 
@@ -1019,3 +1022,49 @@ def producer_prices(price_domestic, producer_good, producer_country):
         v = price_domestic[producer_good[p], producer_country[p]]
         out[p] = v if np.isfinite(v) else 0.0
     return out
+
+
+@njit(cache=True)
+def requirement_rows(row_requirement, factor, scheduled, policy_requirement, planned_output, row_firm):
+    """Each row's input requirement per unit of output this month and its need (``CoercionModel._plan``):
+    the baseline requirement times the adaptation factor, the scenario's scheduled change and the
+    levers' multiplier (in that order), and the need that requirement times its firm's planned output.
+    """
+    n_rows = row_requirement.size
+    req = np.empty(n_rows)
+    need = np.empty(n_rows)
+    for r in range(n_rows):
+        req[r] = row_requirement[r] * factor[r] * scheduled[r] * policy_requirement[r]
+        need[r] = req[r] * planned_output[row_firm[r]]
+    return req, need
+
+
+@njit(cache=True, error_model="numpy")  # a zero baseline price index gives inf or NaN, as in NumPy
+def output_price_factor(price_index, baseline_index, row_eps):
+    """Each row's cut of its firm's planned output for the input's price (``CoercionModel._produce``):
+    ``(P / P0) ** -eps`` at the delivered-price index ``P`` against baseline ``P0``, 1 where the row
+    had no price this month (a NaN or infinite index).
+    """
+    out = np.empty(price_index.size)
+    for r in range(price_index.size):
+        p = price_index[r]
+        out[r] = (p / baseline_index[r]) ** (-row_eps[r]) if np.isfinite(p) else 1.0
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def split_state_rows(orders, purchase, delivered, expenditure):
+    """The state's share of each row's deliveries when it buys through its firms
+    (``CoercionModel._split_state_purchases``): its order as a share of the row's purchase (0 without
+    a purchase). Returns what the state received and paid for per row, and what the firms received.
+    """
+    n_rows = orders.size
+    state_delivered = np.empty(n_rows)
+    state_value = np.empty(n_rows)
+    firms = np.empty(n_rows)
+    for r in range(n_rows):
+        share = orders[r] / purchase[r] if purchase[r] > 0.0 else 0.0
+        state_delivered[r] = delivered[r] * share
+        state_value[r] = expenditure[r] * share
+        firms[r] = delivered[r] * (1.0 - share)
+    return state_delivered, state_value, firms

@@ -454,13 +454,19 @@ class CoercionModel(mesa.Model):
 
     def _plan(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         w, prm = self.world, self.params
-        req = w.row_requirement * self._requirement_factor() * self._scheduled_requirement(t) * self.policy_requirement
         planned_output = w.firm_value_added  # baseline output; demand for final goods is not modelled
         if self.chains is not None:
             # Producers' input buyers plan for the output the market asks of their producer.
             planned_output = planned_output.copy()
             planned_output[w.n_user_firms :] = self.chains.planned_output(self)
-        need = req * planned_output[w.row_firm]
+        req, need = kernels.requirement_rows(
+            w.row_requirement,
+            self._requirement_factor(),
+            self._scheduled_requirement(t),
+            self.policy_requirement,
+            planned_output,
+            w.row_firm,
+        )
         # Stock released by states reaches firms before they plan, in proportion to their need.
         if self.stockpile_delivery.any():
             self.inventory = self.inventory + self._spread(self.stockpile_delivery, need)
@@ -501,14 +507,13 @@ class CoercionModel(mesa.Model):
         self.stockpile_bought_value.fill(0.0)
         if not orders.any():
             return result.delivered
-        with np.errstate(invalid="ignore", divide="ignore"):
-            share = np.where(purchase > 0, orders / np.where(purchase > 0, purchase, 1.0), 0.0)
-        bought, value = kernels.group_sums(
-            self._row_gc, (result.delivered * share, result.expenditure * share), self.stockpile_bought.size
+        state_delivered, state_value, firms = kernels.split_state_rows(
+            orders, purchase, result.delivered, result.expenditure
         )
+        bought, value = kernels.group_sums(self._row_gc, (state_delivered, state_value), self.stockpile_bought.size)
         self.stockpile_bought[...] = bought.reshape(self.stockpile_bought.shape)
         self.stockpile_bought_value[...] = value.reshape(self.stockpile_bought.shape)
-        return result.delivered * (1.0 - share)
+        return firms
 
     def _scheduled_requirement(self, t: int) -> np.ndarray:
         """Each row's requirement multiplier in month ``t`` from the scenario's dated requirement changes
@@ -626,7 +631,7 @@ class CoercionModel(mesa.Model):
         # output: at a delivered-price index above baseline they plan less output by the good's
         # short-run demand elasticity (demand destruction), the most expensive input deciding.
         pidx = result.price_index
-        price_factor = np.where(np.isfinite(pidx), (pidx / self.baseline_price_index) ** (-self._row_eps), 1.0)
+        price_factor = kernels.output_price_factor(pidx, self.baseline_price_index, self._row_eps)
         baseline_output = w.firm_value_added
         inventory_start = self.inventory
         # Output is then limited by the scarcest input: stock plus deliveries (sim.model.kernels.produce_rows).
