@@ -453,16 +453,13 @@ def mark_price_cap(marked, price_domestic, price_export, level, edge_good, edge_
     taken as ``np.nan_to_num`` makes them (NaN as 0, infinities as the largest finite floats, so an
     infinite cap is never reached).
     """
-    big = np.finfo(np.float64).max
     for e in range(edge_flow.size):
         if not edge_flow[e] > 0.0:
             continue
         g = edge_good[e]
         o = edge_origin[e]
-        pd = price_domestic[g, o]
-        pe = price_export[g, o]
-        pd = 0.0 if np.isnan(pd) else min(max(pd, -big), big)
-        pe = 0.0 if np.isnan(pe) else min(max(pe, -big), big)
+        pd = _finite(price_domestic[g, o])
+        pe = _finite(price_export[g, o])
         if pd >= level[g] or pe >= level[g]:
             marked[g, edge_destination[e]] = True
 
@@ -1052,7 +1049,7 @@ def output_price_factor(price_index, baseline_index, row_eps):
     return out
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def split_state_rows(orders, purchase, delivered, expenditure):
     """The state's share of each row's deliveries when it buys through its firms
     (``CoercionModel._split_state_purchases``): its order as a share of the row's purchase (0 without
