@@ -241,6 +241,11 @@ def _evaluate_good(g, x, want_jacobian, n_price, n_vars, structure, data, work, 
     ``log(E/Q)`` for a rent; each non-increasing in its own unknown) and its upper bound (``upper``).
     Returns the max-norm of the residual, each price's entry less what ``PRICE_RESOLUTION_ULPS``
     units in the last place of its log price move it by (nothing, but for extremely steep supply).
+
+    Callers pass ``want_jacobian`` as ``bool(True)`` or ``bool(False)``, never a bare ``True`` or
+    ``False``: numba compiles a function once per literal argument, and this one, with the solver
+    around it, takes seconds to compile (a cold start compiled it three times; 99 s of CPU before,
+    65 s after, for the first ``rare_earth_2010`` run).
     """
     (
         var_country,
@@ -578,13 +583,13 @@ def _settle_unknown(g, i, x, lower, n_price, n_vars, structure, data, work, resi
     upper = work[18]
     allowance = work[19]
     n_eval = 1
-    _evaluate_good(g, x, False, n_price, n_vars, structure, data, work, residual, jac)
+    _evaluate_good(g, x, bool(False), n_price, n_vars, structure, data, work, residual, jac)
     hi = upper[i]
     a = min(max(x[i], lower), hi)
     if a != x[i]:
         x[i] = a
         n_eval += 1
-        _evaluate_good(g, x, False, n_price, n_vars, structure, data, work, residual, jac)
+        _evaluate_good(g, x, bool(False), n_price, n_vars, structure, data, work, residual, jac)
     fa = gap[i]
     # What the unknown's own condition misses by, less what its floating-point value cannot
     # resolve (a price just above a producer's cost can face supply orders of magnitude above
@@ -600,7 +605,7 @@ def _settle_unknown(g, i, x, lower, n_price, n_vars, structure, data, work, resi
         b = min(a + step, hi) if fa > 0.0 else max(a - step, lower)
         x[i] = b
         n_eval += 1
-        _evaluate_good(g, x, False, n_price, n_vars, structure, data, work, residual, jac)
+        _evaluate_good(g, x, bool(False), n_price, n_vars, structure, data, work, residual, jac)
         fb = gap[i]
         if abs(fb) - allowance[i] <= tol:
             return n_eval
@@ -634,7 +639,7 @@ def _settle_unknown(g, i, x, lower, n_price, n_vars, structure, data, work, resi
                 break  # the bracket is two adjacent floating-point numbers
         x[i] = c
         n_eval += 1
-        _evaluate_good(g, x, False, n_price, n_vars, structure, data, work, residual, jac)
+        _evaluate_good(g, x, bool(False), n_price, n_vars, structure, data, work, residual, jac)
         fc = gap[i]
         miss = abs(fc) - allowance[i]
         if miss < best_f:
@@ -656,7 +661,7 @@ def _settle_unknown(g, i, x, lower, n_price, n_vars, structure, data, work, resi
             side = 1
     x[i] = best_x
     n_eval += 1
-    _evaluate_good(g, x, False, n_price, n_vars, structure, data, work, residual, jac)
+    _evaluate_good(g, x, bool(False), n_price, n_vars, structure, data, work, residual, jac)
     return n_eval
 
 
@@ -676,7 +681,7 @@ def _fallback_sweep(g, x, lo, n_price, n_vars, structure, data, work, residual, 
             continue
         lower = lo if i < n_price else 0.0
         _settle_unknown(g, i, x, lower, n_price, n_vars, structure, data, work, residual, jac, tol)
-    return _evaluate_good(g, x, True, n_price, n_vars, structure, data, work, residual, jac)
+    return _evaluate_good(g, x, bool(True), n_price, n_vars, structure, data, work, residual, jac)
 
 
 def clear_all_goods(
@@ -890,7 +895,9 @@ def clear_all_goods(
                 o = s_origin[idx, k]
                 if o >= 0 and s_weights[idx, k] > 0.0 and ban_intensity[g, o, d] < 1.0:
                     has_buyer[o] = True
-        n_price = 0
+        # np.int64, not the literal 0: numba would type the helpers' calls once with the literal
+        # (Literal[int](0)) before the loop widens it, and compile each helper twice (seconds each).
+        n_price = np.int64(0)
         for c in range(n_countries):
             if has_supply[c] and has_buyer[c]:
                 price_var[c] = n_price
@@ -986,7 +993,7 @@ def clear_all_goods(
                 skip_newton -= 1
             if not sweep:
                 if not have_jacobian:
-                    norm = _evaluate_good(g, x, True, n_price, n_vars, structure, data, work, residual, jac)
+                    norm = _evaluate_good(g, x, bool(True), n_price, n_vars, structure, data, work, residual, jac)
                     have_jacobian = True
                 merit = 0.0
                 any_flat = False
@@ -1008,7 +1015,7 @@ def clear_all_goods(
                             if x_trial[i] < 0.0:
                                 x_trial[i] = 0.0
                         trial_norm = _evaluate_good(
-                            g, x_trial, True, n_price, n_vars, structure, data, work, residual_trial, jac_trial
+                            g, x_trial, bool(True), n_price, n_vars, structure, data, work, residual_trial, jac_trial
                         )
                         trial_merit = 0.0
                         for i in range(n_vars):
