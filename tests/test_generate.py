@@ -292,10 +292,19 @@ def _check_world_as_a_run_would(params: dict):
     return model
 
 
-@settings(max_examples=250)
+@settings(max_examples=100)
 @given(params=generator_parameters(max_countries=12, max_goods=6, max_extra_firms=60))
 def test_every_small_generated_world_passes_the_checks_of_a_run(params):
-    """Small worlds (2 to 12 countries, 1 to 6 goods), the generator's whole parameter range."""
+    """Small worlds (2 to 12 countries, 1 to 6 goods), the generator's whole parameter range (100
+    derandomized examples, extremes included; ``make test-slow`` draws 600 more)."""
+    _check_world_as_a_run_would(params)
+
+
+@pytest.mark.slow
+@settings(max_examples=600)
+@given(params=generator_parameters(max_countries=12, max_goods=6, max_extra_firms=60))
+def test_many_small_generated_worlds_pass_the_checks_of_a_run(params):
+    """The same over many more small worlds (``make test-slow``)."""
     _check_world_as_a_run_would(params)
 
 

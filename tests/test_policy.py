@@ -1,13 +1,16 @@
 """Policy levers (sim/policy/levers.py): composition, neutral settings, directions of effect, costs, validation.
 
-Direction tests are hypothesis properties over parameter ranges; each example is two model runs of about
-half a second, so their example count is the profile's budget for model-run properties
-(``helpers.model_runs``). The coalition tests use a toy world in
-``tests/configs/scenario/coalition_toy.yaml``.
+Direction tests are hypothesis properties over parameter ranges; each example is one or two model runs, so
+their example count is the profile's budget for model-run properties (``helpers.model_runs``). Those that
+read only metrics run through the in-memory path of sensitivity analyses
+(:class:`sim.experiments.exploration.CaseRunner`: the case composed and checked once, a run about a fifth of
+a second; ``tests/test_fast_path.py`` shows it gives the command line's metrics), the others through
+:func:`sim.run`. The coalition tests use a toy world in ``tests/configs/scenario/coalition_toy.yaml``.
 """
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import sim
+from sim.experiments.exploration import CaseRunner
 from sim.policy.levers import LEVER_NAMES, InactiveLeverWarning
 from sim.world.scenario import ScenarioError
 
@@ -29,6 +33,19 @@ POLICY_VARIABLES = {"policy_cost", "policy_revenue", *(f"policy_cost_{n}" for n 
 
 def run(overrides=(), scenario="rare_earth_2010", config_dir=None):
     return sim.run(scenario, list(overrides), seed=1, config_dir=config_dir)
+
+
+def metrics_of(policies, levers, *fixed):
+    """Metrics of a ``rare_earth_2010`` run (seed 1) with the policy groups ``policies``, the fixed
+    overrides ``fixed`` and the lever values ``levers`` (dotted key -> value), through the in-memory path."""
+    return CaseRunner("rare_earth_2010", policies=tuple(policies), overrides=fixed).run(policy=levers, seed=1)
+
+
+@functools.lru_cache(maxsize=1)
+def run_without_levers():
+    """``rare_earth_2010`` with ``policy=none`` (seed 1) through :func:`sim.run`, once per process: the
+    baseline of several tests, which only read it."""
+    return run(["policy=none"])
 
 
 def toy(overrides=()):
@@ -100,7 +117,7 @@ NEUTRAL = {
 
 @pytest.mark.parametrize("lever", sorted(NEUTRAL))
 def test_a_lever_at_its_neutral_setting_reproduces_the_run_without_levers_and_says_so(lever):
-    base = run(["policy=none"])
+    base = run_without_levers()
     with pytest.warns(InactiveLeverWarning, match=rf"^{lever}: .*(is 0|is 1|no project|no secondary|no programme)"):
         neutral = run([f"policy={lever}", *NEUTRAL[lever]])
     same_run(base, neutral)
@@ -128,16 +145,18 @@ def test_collective_response_switched_off_reproduces_the_run_without_levers():
 
 # ---------------------------------------------------------------------------------------------- directions
 def japan_shortage(result) -> float:
-    """Japan's unmet requirement plus demand rationed or held at the border, all goods, whole run."""
-    return sum(v for k, v in result.metrics.items() if k.startswith(("shortage.", "rationed.")) and k.endswith(".JPN"))
+    """Japan's unmet requirement plus demand rationed or held at the border, all goods, whole run
+    (of a run's result or its metrics)."""
+    metrics = result if isinstance(result, dict) else result.metrics
+    return sum(v for k, v in metrics.items() if k.startswith(("shortage.", "rationed.")) and k.endswith(".JPN"))
 
 
 @pytest.mark.filterwarnings("ignore::sim.policy.levers.InactiveLeverWarning")  # months may be 0: a reserve of nothing
 @helpers.model_runs()
 @given(st.floats(0.0, 4.0), st.floats(0.25, 4.0))
 def test_a_larger_stockpile_never_increases_japans_shortage(months, extra):
-    small = run(["policy=stockpile", "policy.stockpile.countries=[JPN]", f"policy.stockpile.months={months}"])
-    large = run(["policy=stockpile", "policy.stockpile.countries=[JPN]", f"policy.stockpile.months={months + extra}"])
+    small = metrics_of(["stockpile"], {"policy.stockpile.months": months}, "policy.stockpile.countries=[JPN]")
+    large = metrics_of(["stockpile"], {"policy.stockpile.months": months + extra}, "policy.stockpile.countries=[JPN]")
     assert japan_shortage(large) <= japan_shortage(small) * (1 + 1e-9) + 1e-6
 
 
@@ -147,14 +166,14 @@ def test_a_larger_stockpile_never_increases_japans_shortage(months, extra):
 def test_a_larger_stockpile_that_is_not_refilled_never_increases_japans_output_loss(months, extra):
     # With refilling, a larger reserve buys more once prices are back near normal, which raises prices
     # and can cost output later (a real cost of the lever); without it, more stock only helps.
-    common = ["policy=stockpile", "policy.stockpile.countries=[JPN]", "policy.stockpile.refill_rate=0"]
-    small = run([*common, f"policy.stockpile.months={months}"])
-    large = run([*common, f"policy.stockpile.months={months + extra}"])
-    assert large.metrics["output_loss.JPN"] <= small.metrics["output_loss.JPN"] * (1 + 1e-9) + 1e-3
+    fixed = ("policy.stockpile.countries=[JPN]", "policy.stockpile.refill_rate=0")
+    small = metrics_of(["stockpile"], {"policy.stockpile.months": months}, *fixed)
+    large = metrics_of(["stockpile"], {"policy.stockpile.months": months + extra}, *fixed)
+    assert large["output_loss.JPN"] <= small["output_loss.JPN"] * (1 + 1e-9) + 1e-3
 
 
 def test_a_stockpile_releases_in_the_halt_and_cuts_japans_shortage():
-    none = run(["policy=none"])
+    none = run_without_levers()
     pile = run(["policy=stockpile", "policy.stockpile.countries=[JPN]", "policy.stockpile.months=3"])
     assert japan_shortage(none) > 0
     assert japan_shortage(pile) < japan_shortage(none)
@@ -337,18 +356,18 @@ def test_counter_tariffs_cut_the_coercers_exports_to_members_while_the_coercion_
 @helpers.model_runs()
 @given(st.floats(1.0, 10.0))
 def test_diversification_never_raises_japans_dependence_on_the_coercer(speed):
-    none = run(["policy=none"])
-    div = run(
-        ["policy=diversification", f"policy.diversification.speed={speed}", "policy.diversification.max_share=0.6"]
+    none = run_without_levers().metrics
+    div = metrics_of(
+        ["diversification"], {"policy.diversification.speed": speed}, "policy.diversification.max_share=0.6"
     )
     for good in ("ree_light", "ree_heavy"):
         key = f"coercer_import_share_end.{good}.JPN"
-        assert div.metrics[key] <= none.metrics[key] + 1e-9
-    assert div.metrics["policy_cost.diversification.JPN"] > 0
+        assert div[key] <= none[key] + 1e-9
+    assert div["policy_cost.diversification.JPN"] > 0
 
 
 def test_inventory_incentive_raises_firm_stocks_and_costs_money():
-    none = run(["policy=none"])
+    none = run_without_levers()
     inc = run(["policy=inventory_incentive", "policy.inventory_incentive.extra_months=2"])
     inv0 = series(none.timeseries, "inventory", "JPN")
     inv1 = series(inc.timeseries, "inventory", "JPN")
@@ -358,7 +377,7 @@ def test_inventory_incentive_raises_firm_stocks_and_costs_money():
 
 
 def test_recycling_and_friendshoring_add_capacity_after_their_build_lag():
-    none = run(["policy=none"])
+    none = run_without_levers()
     rec = run(["policy=recycling", "policy.recycling.start=2011-01", "policy.recycling.build_lag_months=12"])
     cap = series(rec.timeseries, "capacity", "JPN", "ree_light")
     assert cap[24 + 11] == 0 and cap[24 + 13] > 0  # first output in 2012-01 + ramp
@@ -425,7 +444,7 @@ def test_every_metric_key_of_a_run_with_levers_is_documented():
 
 
 def test_japans_response_lowers_japans_dependence_and_damage():
-    none = run(["policy=none"])
+    none = run_without_levers()
     hist = run([])
     assert (
         hist.metrics["coercer_import_share_end.ree_light.JPN"] < none.metrics["coercer_import_share_end.ree_light.JPN"]
