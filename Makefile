@@ -36,9 +36,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 # The suite runs on every core (pytest-xdist; one file per worker, so a file's shared fixtures run
-# once); PYTEST_WORKERS=1 runs it in one process.
+# once; the longest files first, in the order tests/conftest.py gives them); PYTEST_WORKERS=1 runs it
+# in one process.
 PYTEST_WORKERS ?= auto
-XDIST = $(if $(filter 1,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+XDIST = $(if $(filter 1,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 test: lint
 	$(PY) -m pytest -m "not slow" -q $(XDIST)

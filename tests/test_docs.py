@@ -30,6 +30,15 @@ def test_no_machine_specific_paths(path):
     assert not bad, "machine-specific paths in the docs:\n" + "\n".join(bad)
 
 
+def test_the_files_the_suite_hands_out_first_exist():
+    """``conftest.LONGEST_FILES_FIRST`` names test files; a renamed one would silently lose its place."""
+    import conftest
+
+    missing = [name for name in conftest.LONGEST_FILES_FIRST if not (ROOT / "tests" / name).is_file()]
+    assert not missing, f"conftest.LONGEST_FILES_FIRST names files that are not in tests/: {missing}"
+    assert "--no-loadscope-reorder" in (ROOT / "Makefile").read_text(encoding="utf-8")
+
+
 def test_make_targets_named_in_the_readme_exist():
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     targets = set(re.findall(r"^([\w-]+):", makefile, flags=re.M))
