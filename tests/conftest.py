@@ -92,7 +92,9 @@ LONGEST_FILES_FIRST = (
 
 
 def pytest_collection_modifyitems(config, items):
-    """Put the files of :data:`LONGEST_FILES_FIRST` first, in that order (a stable sort: the tests of
-    a file keep their order, and so do the other files)."""
+    """In a pytest-xdist worker, put the files of :data:`LONGEST_FILES_FIRST` first, in that order (a
+    stable sort: the tests of a file keep their order, and so do the other files)."""
+    if not hasattr(config, "workerinput"):
+        return  # not a pytest-xdist worker: keep the order asked for (mutmut's fastest tests first, a user's)
     rank = {name: i for i, name in enumerate(LONGEST_FILES_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

@@ -1077,6 +1077,7 @@ def test_a_cold_start_compiles_each_kernel_function_once(tmp_path):
         [sys.executable, str(script)], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
     )
     assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip(), "the script printed nothing"
     compiled = json.loads(proc.stdout.splitlines()[-1])
     assert "clear_all_goods" in compiled and "_evaluate_good" in compiled
     several = {name: sigs for name, sigs in compiled.items() if len(sigs) > 1}

@@ -10,7 +10,6 @@ a second; ``tests/test_fast_path.py`` shows it gives the command line's metrics)
 
 from __future__ import annotations
 
-import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -41,10 +40,12 @@ def metrics_of(policies, levers, *fixed):
     return CaseRunner("rare_earth_2010", policies=tuple(policies), overrides=fixed).run(policy=levers, seed=1)
 
 
-@functools.lru_cache(maxsize=1)
-def run_without_levers():
-    """``rare_earth_2010`` with ``policy=none`` (seed 1) through :func:`sim.run`, once per process: the
-    baseline of several tests, which only read it."""
+@pytest.fixture(scope="module")
+def without_levers():
+    """``rare_earth_2010`` with ``policy=none`` (seed 1) through :func:`sim.run`, once per module and test
+    session: the baseline of several tests, which only read it. (A fixture, not a process-wide cache:
+    mutation testing runs the tests of each mutant in a fork of one process, and must not reuse a
+    baseline run on unmutated code.)"""
     return run(["policy=none"])
 
 
@@ -116,8 +117,8 @@ NEUTRAL = {
 
 
 @pytest.mark.parametrize("lever", sorted(NEUTRAL))
-def test_a_lever_at_its_neutral_setting_reproduces_the_run_without_levers_and_says_so(lever):
-    base = run_without_levers()
+def test_a_lever_at_its_neutral_setting_reproduces_the_run_without_levers_and_says_so(lever, without_levers):
+    base = without_levers
     with pytest.warns(InactiveLeverWarning, match=rf"^{lever}: .*(is 0|is 1|no project|no secondary|no programme)"):
         neutral = run([f"policy={lever}", *NEUTRAL[lever]])
     same_run(base, neutral)
@@ -172,8 +173,8 @@ def test_a_larger_stockpile_that_is_not_refilled_never_increases_japans_output_l
     assert large["output_loss.JPN"] <= small["output_loss.JPN"] * (1 + 1e-9) + 1e-3
 
 
-def test_a_stockpile_releases_in_the_halt_and_cuts_japans_shortage():
-    none = run_without_levers()
+def test_a_stockpile_releases_in_the_halt_and_cuts_japans_shortage(without_levers):
+    none = without_levers
     pile = run(["policy=stockpile", "policy.stockpile.countries=[JPN]", "policy.stockpile.months=3"])
     assert japan_shortage(none) > 0
     assert japan_shortage(pile) < japan_shortage(none)
@@ -355,8 +356,8 @@ def test_counter_tariffs_cut_the_coercers_exports_to_members_while_the_coercion_
 
 @helpers.model_runs()
 @given(st.floats(1.0, 10.0))
-def test_diversification_never_raises_japans_dependence_on_the_coercer(speed):
-    none = run_without_levers().metrics
+def test_diversification_never_raises_japans_dependence_on_the_coercer(without_levers, speed):
+    none = without_levers.metrics
     div = metrics_of(
         ["diversification"], {"policy.diversification.speed": speed}, "policy.diversification.max_share=0.6"
     )
@@ -366,8 +367,8 @@ def test_diversification_never_raises_japans_dependence_on_the_coercer(speed):
     assert div["policy_cost.diversification.JPN"] > 0
 
 
-def test_inventory_incentive_raises_firm_stocks_and_costs_money():
-    none = run_without_levers()
+def test_inventory_incentive_raises_firm_stocks_and_costs_money(without_levers):
+    none = without_levers
     inc = run(["policy=inventory_incentive", "policy.inventory_incentive.extra_months=2"])
     inv0 = series(none.timeseries, "inventory", "JPN")
     inv1 = series(inc.timeseries, "inventory", "JPN")
@@ -376,8 +377,8 @@ def test_inventory_incentive_raises_firm_stocks_and_costs_money():
     assert inc.metrics["min_inventory_months.ree_light.JPN"] >= none.metrics["min_inventory_months.ree_light.JPN"]
 
 
-def test_recycling_and_friendshoring_add_capacity_after_their_build_lag():
-    none = run_without_levers()
+def test_recycling_and_friendshoring_add_capacity_after_their_build_lag(without_levers):
+    none = without_levers
     rec = run(["policy=recycling", "policy.recycling.start=2011-01", "policy.recycling.build_lag_months=12"])
     cap = series(rec.timeseries, "capacity", "JPN", "ree_light")
     assert cap[24 + 11] == 0 and cap[24 + 13] > 0  # first output in 2012-01 + ramp
@@ -443,8 +444,8 @@ def test_every_metric_key_of_a_run_with_levers_is_documented():
     } <= set(r.metrics)
 
 
-def test_japans_response_lowers_japans_dependence_and_damage():
-    none = run_without_levers()
+def test_japans_response_lowers_japans_dependence_and_damage(without_levers):
+    none = without_levers
     hist = run([])
     assert (
         hist.metrics["coercer_import_share_end.ree_light.JPN"] < none.metrics["coercer_import_share_end.ree_light.JPN"]

@@ -244,8 +244,8 @@ def _evaluate_good(g, x, want_jacobian, n_price, n_vars, structure, data, work, 
 
     Callers pass ``want_jacobian`` as ``bool(True)`` or ``bool(False)``, never a bare ``True`` or
     ``False``: numba compiles a function once per literal argument, and this one, with the solver
-    around it, takes seconds to compile (a cold start compiled it three times; 99 s of CPU before,
-    65 s after, for the first ``rare_earth_2010`` run).
+    around it, takes seconds to compile (a cold start compiled it six times, three flags by two types of
+    count; 99 s of CPU before, 65 s after, for the first ``rare_earth_2010`` run).
     """
     (
         var_country,
