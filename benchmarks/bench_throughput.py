@@ -2,12 +2,12 @@
 
 * ``hydra multirun``: ``coercion-sim -m scenario=rare_earth_2010 seed='range(0,M)'`` (basic launcher,
   one job after another, each writing its outputs, figures off); a small M, extrapolated per minute;
-* ``in-memory, reference``: :class:`sim.experiments.exploration.CaseRunner` with ``fast=False`` (the path before
+* ``in-memory, reference``: :class:`sim.experiments.runner.CaseRunner` with ``fast=False`` (the path before
   plain configurations: per run a deep copy of the composed ``DictConfig``, the changed values
   applied, the full preparation and validation, and the model reading OmegaConf nodes);
 * ``in-memory, fast``: ``CaseRunner(...).run`` as it is now (the case composed and checked once per
   process, each run's configuration derived as plain data, :mod:`sim.world.plain`);
-* ``batch``: :meth:`sim.experiments.exploration.CaseRunner.run_many` (the fast path in N worker processes).
+* ``batch``: :meth:`sim.experiments.runner.CaseRunner.run_many` (the fast path in N worker processes).
 
 ``--scaling 1,4,16`` adds what an ensemble axis could buy: the CPU cost per copy of generated worlds ``k``
 times the size of the case (:func:`scaling`).
@@ -69,7 +69,7 @@ def _design(n: int, seed: int = 1) -> tuple[list[dict], list[int]]:
 
 def cpu_per_run(fast: bool, n: int) -> dict:
     """CPU seconds per run in this process (after one warm-up run that composes the case)."""
-    from sim.experiments.exploration import CaseRunner
+    from sim.experiments.runner import CaseRunner
 
     runner = CaseRunner(CASE, fast=fast)
     points, seeds = _design(n + 1, seed=2)
@@ -90,7 +90,7 @@ def cpu_per_run(fast: bool, n: int) -> dict:
 _OTHER_TREE = """
 import json, sys, time
 import numpy as np
-from sim.experiments.exploration import CaseRunner
+from sim.experiments.runner import CaseRunner
 ranges, n = json.loads(sys.argv[1]), int(sys.argv[2])
 rng = np.random.default_rng(2)
 points = [{k: float(rng.uniform(lo, hi)) for k, (lo, hi) in ranges.items()} for _ in range(n + 1)]
@@ -127,7 +127,7 @@ def cpu_per_run_in_tree(tree: Path, n: int) -> dict:
 
 def wall_in_memory(fast: bool, n: int, n_jobs: int) -> dict:
     """Runs per minute of wall time on ``n_jobs`` worker processes (start-up included)."""
-    from sim.experiments.exploration import CaseRunner
+    from sim.experiments.runner import CaseRunner
 
     points, seeds = _design(n)
     before = _uptime()
@@ -180,7 +180,7 @@ def scaling(factors: list[int], months: int = 144) -> list[dict]:
     warm-up run), the market kernel's share, and the per-copy costs.
     """
     import sim.market.clearing as clearing
-    from sim.experiments.exploration import CaseRunner
+    from sim.experiments.runner import CaseRunner
     from sim.model.model import CoercionModel
 
     kernel_s = [0.0]

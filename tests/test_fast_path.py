@@ -11,7 +11,7 @@ import pytest
 from omegaconf.errors import ValidationError
 
 from sim.api import compose_config, run_config
-from sim.experiments import exploration as ex
+from sim.experiments import runner as rn
 from sim.world.plain import PlainConfig, split_key, with_values
 from sim.world.scenario import ScenarioError
 
@@ -46,14 +46,14 @@ def _assert_same_metrics(fast: dict, reference: dict, rtol: float = 1e-9) -> Non
     ],
 )
 def test_fast_path_equals_the_command_line_run(case, values, seed):
-    fast = ex.CaseRunner(case).run(values, seed=seed)
+    fast = rn.CaseRunner(case).run(values, seed=seed)
     cfg = compose_config(case, [*FIXED, *(f"{k}={v}" for k, v in values.items()), f"seed={seed}"])
     reference = run_config(cfg).metrics
     _assert_same_metrics(fast, reference)
 
 
 def test_a_changed_number_changes_the_run_and_leaves_the_base_as_it_was():
-    runner = ex.CaseRunner("minimal")
+    runner = rn.CaseRunner("minimal")
     base = runner.run(seed=1)
     slow = runner.run({"model.sourcing_adjustment_rate": 0.001, "model.precaution": 0.0}, seed=1)
     assert slow["output_loss.JPN"] != pytest.approx(base["output_loss.JPN"], rel=1e-6)
@@ -65,8 +65,8 @@ def test_a_changed_number_changes_the_run_and_leaves_the_base_as_it_was():
 
 def test_fast_and_reference_configs_hold_the_same_values():
     values = {"model.precaution": 1, "scenario.goods.0.armington_elasticity": 2.5}
-    fast = ex.CaseRunner("minimal").config(values, seed=5)
-    reference = ex.CaseRunner("minimal", fast=False).config(values, seed=5)
+    fast = rn.CaseRunner("minimal").config(values, seed=5)
+    reference = rn.CaseRunner("minimal", fast=False).config(values, seed=5)
     from omegaconf import OmegaConf
 
     assert dict(fast) == OmegaConf.to_container(reference, resolve=True)
@@ -74,10 +74,10 @@ def test_fast_and_reference_configs_hold_the_same_values():
 
 
 def test_an_interpolated_value_follows_the_number_it_refers_to():
-    runner = ex.CaseRunner("australia_2020")
+    runner = rn.CaseRunner("australia_2020")
     base = runner.config(seed=1)
     goods = [g.id for g in base.scenario.goods]
-    raw = ex._plain_base("australia_2020", (), (), None).raw
+    raw = rn._plain_base("australia_2020", (), (), None).raw
     refs = [
         i
         for i, g in enumerate(raw["scenario"]["goods"])
@@ -110,7 +110,7 @@ def test_only_interpolations_that_read_a_changed_value_are_resolved_again():
         "o": "${n.y.w}",
     }
     keys = ("b", "c", "d", "e", "f.g", "i", "k.z", "m", "n.y.w", "o")
-    reads = ex._interpolation_reads(raw, keys)
+    reads = rn._interpolation_reads(raw, keys)
     assert dict(zip(keys, reads, strict=True)) == {
         "b": (("a", "x"),),
         "c": (("a", "x"), ("b",)),
@@ -123,7 +123,7 @@ def test_only_interpolations_that_read_a_changed_value_are_resolved_again():
         "n.y.w": (("a", "x"),),
         "o": (("a", "x"), ("n", "y", "w")),
     }
-    base = ex._PlainBase(plain=None, raw=raw, interpolated=keys, scratch=None, reads=reads)
+    base = rn._PlainBase(plain=None, raw=raw, interpolated=keys, scratch=None, reads=reads)
     assert base.stale(["a.x"]) == ["b", "c", "d", "e", "f.g", "i", "n.y.w", "o"]
     assert base.stale(["a.y"]) == ["d", "e", "f.g", "i", "k.z", "m"]
     assert base.stale(["a"]) == ["b", "c", "d", "e", "f.g", "i", "k.z", "m", "n.y.w", "o"]
@@ -131,7 +131,7 @@ def test_only_interpolations_that_read_a_changed_value_are_resolved_again():
     assert base.stale([]) == ["e", "f.g"]
     # reading into an interpolated block: ``p`` reads inside ``q``, whose value is an interpolation
     raw2 = {"a": {"x": 1.0}, "q": "${a}", "p": "${q.x}"}
-    reads2 = ex._interpolation_reads(raw2, ("q", "p"))
+    reads2 = rn._interpolation_reads(raw2, ("q", "p"))
     assert reads2 == ((("a",),), (("a",), ("q", "x")))
 
 
@@ -143,14 +143,14 @@ def test_skipping_unaffected_interpolations_keeps_the_reference_paths_values(key
     from omegaconf import OmegaConf
 
     for values in ({key: one}, {key: other, "model.precaution": 1.5}, {"model.precaution": 1.5}):
-        fast = ex.CaseRunner("rare_earth_2010").config(values, seed=2)
-        reference = ex.CaseRunner("rare_earth_2010", fast=False).config(values, seed=2)
+        fast = rn.CaseRunner("rare_earth_2010").config(values, seed=2)
+        reference = rn.CaseRunner("rare_earth_2010", fast=False).config(values, seed=2)
         assert dict(fast) == OmegaConf.to_container(reference, resolve=True)
 
 
 @pytest.mark.parametrize("fast", [True, False])
 def test_bad_values_fail_as_on_the_reference_path(fast):
-    runner = ex.CaseRunner("minimal", fast=fast)
+    runner = rn.CaseRunner("minimal", fast=fast)
     with pytest.raises(ScenarioError, match=r"model\.precaution"):
         runner.config({"model.precaution": -1.0}, seed=1)
     with pytest.raises(ValidationError):
@@ -159,17 +159,17 @@ def test_bad_values_fail_as_on_the_reference_path(fast):
         runner.config({"model.risk_aversion": math.inf}, seed=1)
     # A failed run leaves nothing behind: the next configuration is the case's own.
     assert (
-        runner.config(seed=1).model.precaution == ex.CaseRunner("minimal", fast=False).config(seed=1).model.precaution
+        runner.config(seed=1).model.precaution == rn.CaseRunner("minimal", fast=False).config(seed=1).model.precaution
     )
 
 
 def test_run_many_equals_runs_one_by_one():
-    runner = ex.CaseRunner("minimal")
+    runner = rn.CaseRunner("minimal")
     points = [{"model.precaution": 1.0}, None, {"model.precaution": 3.0}]
     many = runner.run_many(points, [1, 2, 3])
     for metrics, point, seed in zip(many, points, [1, 2, 3], strict=True):
         _assert_same_metrics(metrics, runner.run(point, seed=seed), rtol=1e-12)
-    with pytest.raises(ex.ExplorationError, match="seeds"):
+    with pytest.raises(rn.ExplorationError, match="seeds"):
         runner.run_many(points, [1, 2])
 
 
@@ -189,7 +189,7 @@ def test_plain_config_is_read_only_and_copies_only_the_changed_path():
 
 @pytest.mark.slow
 def test_run_many_in_worker_processes_equals_one_process():
-    runner = ex.CaseRunner("minimal")
+    runner = rn.CaseRunner("minimal")
     points = [{"model.precaution": p} for p in (0.5, 1.5, 2.5)]
     together = runner.run_many(points, [1, 2, 3], n_jobs=2)
     for a, b in zip(together, runner.run_many(points, [1, 2, 3]), strict=True):
@@ -200,7 +200,7 @@ def test_checks_skipped_for_shared_parts_still_catch_every_bad_value():
     """The fast path checks again only what a run changed (the parts of the configuration it shares
     with an earlier run that passed are not walked again, and selector matches in shared lists are
     reused): a bad value after many good runs still fails with the reference path's message."""
-    fast, reference = ex.CaseRunner("rare_earth_2010"), ex.CaseRunner("rare_earth_2010", fast=False)
+    fast, reference = rn.CaseRunner("rare_earth_2010"), rn.CaseRunner("rare_earth_2010", fast=False)
     for precaution in (1.5, 2.0):  # runs that fill the caches, the scenario shared
         fast.config({"model.precaution": precaution}, seed=1)
     fast.config({"scenario.goods.0.armington_elasticity": 3.5}, seed=1)
@@ -217,3 +217,24 @@ def test_checks_skipped_for_shared_parts_still_catch_every_bad_value():
             reference.config(values, seed=1)
         assert str(got.value) == str(want.value)
     fast.config({"model.precaution": 1.5}, seed=1)  # and the good ones still pass
+
+
+def test_the_runner_starts_without_the_ema_workbench_and_is_the_one_exploration_offers():
+    """A worker that only runs the model (``run_many``'s spawned workers, ``make validate``'s pool)
+    imports sim.experiments.runner, which must not pull in the EMA Workbench and its analysis stack
+    (statsmodels, scipy.stats: about 2.4 s of start-up per worker); sim.experiments.exploration
+    offers the same objects, not copies."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from sim.experiments.runner import CaseRunner, run; "
+        "heavy = sorted(m for m in ('ema_workbench', 'statsmodels', 'scipy.stats') if m in sys.modules); "
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", f"sim.experiments.runner imported {out.strip()}"
+    from sim.experiments import exploration as ex
+
+    assert ex.CaseRunner is rn.CaseRunner and ex.ExplorationError is rn.ExplorationError and ex.run is rn.run
+    assert ex.outcomes_in_memory is rn.outcomes_in_memory

@@ -3,7 +3,7 @@
 Direction tests are hypothesis properties over parameter ranges; each example is one or two model runs, so
 their example count is the profile's budget for model-run properties (``helpers.model_runs``). Those that
 read only metrics run through the in-memory path of sensitivity analyses
-(:class:`sim.experiments.exploration.CaseRunner`: the case composed and checked once, a run about a fifth of
+(:class:`sim.experiments.runner.CaseRunner`: the case composed and checked once, a run about a fifth of
 a second; ``tests/test_fast_path.py`` shows it gives the command line's metrics), the others through
 :func:`sim.run`. The coalition tests use a toy world in ``tests/configs/scenario/coalition_toy.yaml``.
 """
@@ -22,7 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import sim
-from sim.experiments.exploration import CaseRunner
+from sim.experiments.runner import CaseRunner
 from sim.policy.levers import LEVER_NAMES, InactiveLeverWarning
 from sim.world.scenario import ScenarioError
 

@@ -5,7 +5,7 @@ Submodules are imported on first use.
 
 import importlib
 
-_SUBMODULES = ("calibration", "collect", "exploration", "jobs", "sensitivity", "sweep")
+_SUBMODULES = ("calibration", "collect", "exploration", "jobs", "runner", "sensitivity", "sweep")
 
 
 def __getattr__(name: str):

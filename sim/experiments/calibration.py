@@ -12,7 +12,7 @@ The method (docs/calibration.md, docs/ODD.md "Calibration with uncertainty"):
 3. **Levers**: the counterfactual lever variants of ``experiments/counterfactual_levers.py`` re-run over
    posterior draws (:func:`lever_table`, :func:`lever_summary`).
 
-Runs go through :class:`sim.experiments.exploration.CaseRunner` (its composed configuration, cached per process), so
+Runs go through :class:`sim.experiments.runner.CaseRunner` (its composed configuration, cached per process), so
 speed-ups of that path reach the calibration. Outputs and the report are written by
 ``experiments/validate.py`` (``make validate``, ``make validate-quick``); :func:`write_report` rebuilds
 ``report.md`` from the files alone.
@@ -156,7 +156,7 @@ PARAMETERS: tuple[Parameter, ...] = (
 
 @functools.lru_cache(maxsize=64)
 def _runner(case: str, overrides_: tuple[str, ...] = (), config_dir: str | None = None):
-    from sim.experiments.exploration import CaseRunner
+    from sim.experiments.runner import CaseRunner
 
     return CaseRunner(case, overrides=overrides_, config_dir=config_dir)
 
@@ -170,7 +170,7 @@ def overrides(values: Mapping[str, float], runner, parameters: Sequence[Paramete
     """
     from omegaconf import OmegaConf
 
-    from sim.experiments.exploration import _base_config
+    from sim.experiments.runner import _base_config
 
     out: dict[str, float] = {}
     base = None

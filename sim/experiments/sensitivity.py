@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from sim.experiments.exploration import outcome as _outcome
-from sim.experiments.exploration import outcomes_in_memory, parameter
+from sim.experiments.exploration import parameter
+from sim.experiments.runner import outcomes_in_memory
 
 __all__ = [
     "Uncertainty",

@@ -3,7 +3,7 @@
 Reading a Hydra/OmegaConf ``DictConfig`` costs microseconds per attribute (type checks, interpolation,
 struct mode); a rare_earth_2010 run reads its configuration some 25,000 times while the world is built
 and the months are stepped, and a deep copy per run costs as much again. Calibration and exploration
-run the same case thousands of times with a few numbers changed, so :class:`sim.experiments.exploration.CaseRunner`
+run the same case thousands of times with a few numbers changed, so :class:`sim.experiments.runner.CaseRunner`
 composes and checks the case once, turns it into a :class:`PlainConfig` (resolved, every value a plain
 Python value) and derives each run's configuration from it with :func:`with_values`, which copies only
 the path to each changed number. The model, the world builder and the validation read a

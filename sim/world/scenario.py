@@ -68,7 +68,7 @@ def prepare_config(cfg):
     """
     global _last_prepared
     if isinstance(cfg, PlainConfig):
-        # Already composed, typed and resolved (sim.experiments.exploration.CaseRunner): its values are
+        # Already composed, typed and resolved (sim.experiments.runner.CaseRunner): its values are
         # checked by the same rules, without the node checks that plain data cannot fail. A PlainConfig
         # is read-only (its lists are plain lists, but shared between the runs derived from one base
         # and never written), so the one just checked (CaseRunner.config, then the model it builds)
@@ -175,7 +175,7 @@ def validate_config(cfg) -> None:
 
 #: Sections of :class:`PlainConfig` runs that passed a check, by kind of check and identity, with the
 #: section itself (so that its id is not reused). Plain configurations are never written, and the
-#: runs :class:`sim.experiments.exploration.CaseRunner` derives from one base share every section they
+#: runs :class:`sim.experiments.runner.CaseRunner` derives from one base share every section they
 #: did not change (sim.world.plain.with_values), so a calibration that changes model settings only
 #: walks the scenario's numbers and assumptions once, not once per run.
 _passed: dict[tuple[str, int], Any] = {}
