@@ -207,6 +207,8 @@ def test_checks_skipped_for_shared_parts_still_catch_every_bad_value():
     bad_values = (
         {"scenario.goods.0.armington_elasticity": 6.0},  # outside its named assumption's range
         {"scenario.goods.1.demand_elasticity": math.nan},  # deep in a changed list
+        {"scenario.goods.0.armington_elasticity": 1.0},  # the scenario's schema (must exceed 1)
+        {"scenario.measures.0.start": "2031-01"},  # the scenario's relations (a date within the run)
         {"model.precaution": math.inf},
         {"model.precaution": -1.0},
     )
@@ -217,6 +219,26 @@ def test_checks_skipped_for_shared_parts_still_catch_every_bad_value():
             reference.config(values, seed=1)
         assert str(got.value) == str(want.value)
     fast.config({"model.precaution": 1.5}, seed=1)  # and the good ones still pass
+
+
+def test_a_scenario_shared_by_runs_is_validated_once_and_a_changed_one_again(monkeypatch):
+    """Runs derived from one base that change model settings only share its scenario (read-only plain
+    data): the schema does not validate it again (sim.world.schema.validate_run, ``read_only``); a run
+    that changes a scenario value has a new scenario, validated in full."""
+    from sim.world import schema
+
+    runner = rn.CaseRunner("rare_earth_2010")
+    runner.config({"model.precaution": 1.5}, seed=1)
+    calls = []
+    real = schema._check_scenario
+    monkeypatch.setattr(schema, "_check_scenario", lambda s: calls.append(s) or real(s))
+    for precaution in (1.7, 2.2, 2.9):
+        runner.config({"model.precaution": precaution}, seed=4)
+    assert calls == []
+    runner.config({"scenario.goods.0.armington_elasticity": 3.5}, seed=4)
+    assert len(calls) == 1
+    with pytest.raises(ScenarioError, match=r"model\.precaution"):
+        runner.config({"model.precaution": -1.0}, seed=4)  # the rest of the run is still checked
 
 
 def test_the_runner_starts_without_the_ema_workbench_and_is_the_one_exploration_offers():

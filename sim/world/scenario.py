@@ -157,7 +157,7 @@ def validate_config(cfg) -> None:
         # Every number finite (schema.check_finite), then the whole run by the schema: the parts of
         # the configuration a run shares with an earlier one that passed are not walked again.
         _check_finite_shared(cfg, "", 0)
-        validate_run(resolved, finite_checked=True)
+        validate_run(resolved, finite_checked=True, read_only=True)
     else:
         validate_run(resolved)
     # The strategic layer's block (scenario.game), checked against the scenario it plays in.

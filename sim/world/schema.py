@@ -32,6 +32,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, model_validator
@@ -143,6 +144,10 @@ def _one_of(options: Iterable[str], allowed: str | None = None) -> AfterValidato
 Share = Annotated[float, _within(0, 1, "a share in [0, 1]")]
 NonNegative = Annotated[float, _ge(0)]
 NonNegativeInt = Annotated[int, _ge(0)]
+
+
+#: The scenario model :func:`validate_run` is reusing, whose relations passed when it was validated.
+_reused_scenario: ContextVar[Any] = ContextVar("reused_scenario", default=None)
 
 
 class _Schema(BaseModel):
@@ -335,7 +340,10 @@ class Scenario(_Schema):
 
     @model_validator(mode="after")
     def _relations(self) -> Scenario:
-        _check_scenario(self)
+        # Pydantic runs an "after" validator on an instance it does not revalidate too; the scenario
+        # validate_run reuses (read-only runs) has passed this already.
+        if _reused_scenario.get() is not self:
+            _check_scenario(self)
         return self
 
 
@@ -716,17 +724,43 @@ def _validate[T: BaseModel](model: type[T], data: Any, prefix: str = "") -> T:
         raise ScenarioError(_message(exc.errors(include_url=False)[0], prefix)) from None
 
 
-def validate_run(data: dict, *, finite_checked: bool = False) -> RunConfig:
+#: Scenarios of read-only runs that passed :func:`validate_run`, by identity: the scenario as given (so
+#: that its id is not reused) and its validated model.
+_scenarios_passed: dict[int, tuple[Any, Scenario]] = {}
+
+
+def validate_run(data: dict, *, finite_checked: bool = False, read_only: bool = False) -> RunConfig:
     """Check a run's configuration (plain data: ``OmegaConf.to_container(cfg, resolve=True)``, with a
     written or expanded scenario) and return it as a :class:`RunConfig`. ``finite_checked``: the caller
     has already run :func:`check_finite` on it.
+
+    ``read_only``: ``data`` and its scenario are never written (a :class:`sim.world.plain.PlainConfig`,
+    whose runs derived from one base share every section they did not change). A scenario that passed
+    before, the same object, is then not validated again: its model from then is given to
+    :class:`RunConfig` (pydantic takes a model instance as it is), and every other field, and what ties
+    the levers to the scenario, is checked as usual. In a calibration that changes model settings only,
+    this skips the scenario's schema and relations, most of the validation of a run.
 
     Raises:
         ScenarioError: the first problem, naming the full path, the value and what is allowed.
     """
     if not finite_checked:
         check_finite(data)
-    return _validate(RunConfig, data)
+    if not read_only:
+        return _validate(RunConfig, data)
+    scenario = data.get("scenario")
+    passed = _scenarios_passed.get(id(scenario))
+    if passed is not None and passed[0] is scenario:
+        token = _reused_scenario.set(passed[1])
+        try:
+            return _validate(RunConfig, {**data, "scenario": passed[1]})
+        finally:
+            _reused_scenario.reset(token)
+    out = _validate(RunConfig, data)
+    if len(_scenarios_passed) >= 4:  # a few bases at a time (more, kept alive, slow the garbage collector)
+        _scenarios_passed.pop(next(iter(_scenarios_passed)))
+    _scenarios_passed[id(scenario)] = (scenario, out.scenario)
+    return out
 
 
 def validate_run_settings(data: dict) -> RunSettings:
