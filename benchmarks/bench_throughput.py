@@ -90,7 +90,10 @@ def cpu_per_run(fast: bool, n: int) -> dict:
 _OTHER_TREE = """
 import json, sys, time
 import numpy as np
-from sim.experiments.runner import CaseRunner
+try:
+    from sim.experiments.runner import CaseRunner
+except ImportError:  # a checkout from before sim.experiments.runner (2026-12-04)
+    from sim.experiments.exploration import CaseRunner
 ranges, n = json.loads(sys.argv[1]), int(sys.argv[2])
 rng = np.random.default_rng(2)
 points = [{k: float(rng.uniform(lo, hi)) for k, (lo, hi) in ranges.items()} for _ in range(n + 1)]
