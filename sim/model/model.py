@@ -309,8 +309,8 @@ class CoercionModel(mesa.Model):
 
     def _set_measures(self, t: int) -> None:
         # What ``self.states.do("set_measures")`` does, in the same order (the agent set's is the order
-        # of creation, ``state_agents``), for the states that decide (only the coercer has a strategy):
-        # Mesa's ``AgentSet.do`` costs some microseconds a call, twice a month, about 2 % of a run.
+        # of creation, ``state_agents``), for the states that decide (only the coercer has a strategy),
+        # without the microseconds Mesa's ``AgentSet.do`` costs a call (twice a month).
         for state in self.state_agents:
             if state.strategy is not None:
                 state.set_measures()

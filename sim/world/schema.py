@@ -738,8 +738,9 @@ def validate_run(data: dict, *, finite_checked: bool = False, read_only: bool = 
     whose runs derived from one base share every section they did not change). A scenario that passed
     before, the same object, is then not validated again: its model from then is given to
     :class:`RunConfig` (pydantic takes a model instance as it is), and every other field, and what ties
-    the levers to the scenario, is checked as usual. In a calibration that changes model settings only,
-    this skips the scenario's schema and relations, most of the validation of a run.
+    the levers to the scenario, is checked as usual. In a design that changes model settings only, this
+    skips the scenario's schema and relations, most of the validation of a run (1.7 ms of
+    ``rare_earth_2010``'s, down to 0.3); a run that changes a scenario value has a new scenario.
 
     Raises:
         ScenarioError: the first problem, naming the full path, the value and what is allowed.
