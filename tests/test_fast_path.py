@@ -189,11 +189,21 @@ def test_plain_config_is_read_only_and_copies_only_the_changed_path():
 
 @pytest.mark.slow
 def test_run_many_in_worker_processes_equals_one_process():
+    """Worker processes each run a contiguous chunk: every result lands in its point's place, and a
+    failing run raises its error, whichever chunk it is in."""
     runner = rn.CaseRunner("minimal")
-    points = [{"model.precaution": p} for p in (0.5, 1.5, 2.5)]
-    together = runner.run_many(points, [1, 2, 3], n_jobs=2)
-    for a, b in zip(together, runner.run_many(points, [1, 2, 3]), strict=True):
+    points = [{"model.precaution": 0.5 + 0.25 * i} for i in range(11)]
+    seeds = list(range(1, 12))
+    alone = runner.run_many(points, seeds)
+    together = runner.run_many(points, seeds, n_jobs=3)
+    for a, b in zip(together, alone, strict=True):
         _assert_same_metrics(a, b, rtol=1e-12)
+    assert len({m["peak_export_price_ratio.ore"] for m in alone}) > 1  # the points differ
+    bad = [{"model.precaution": 1.0}] * 10 + [{"model.precaution": -1.0}]  # in the last chunk
+    with pytest.raises(ScenarioError, match=r"model\.precaution"):
+        runner.run_many(bad, seeds, n_jobs=2)
+    with pytest.raises(ScenarioError, match=r"model\.precaution"):  # in the first chunk
+        runner.run_many(bad[::-1], seeds, n_jobs=2)
 
 
 def test_checks_skipped_for_shared_parts_still_catch_every_bad_value():
