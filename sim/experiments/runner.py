@@ -9,8 +9,9 @@ the SALib designs (:mod:`sim.experiments.sensitivity`) and the EMA Workbench mod
 (:mod:`sim.experiments.exploration`, which re-exports these names) all call it.
 
 This module imports neither the EMA Workbench nor its analysis stack (statsmodels, scipy.stats,
-matplotlib): a worker process that only runs the model starts about 2.4 s sooner (a spawned
-worker of :meth:`CaseRunner.run_many` or of ``make validate`` imports this module, not the EMA one).
+matplotlib): a spawned worker of :meth:`CaseRunner.run_many`, which imports this module and not the
+EMA one, starts about 2.4 s sooner; ``make validate``'s workers (pyabc brings scipy.stats and
+matplotlib) no longer load the EMA Workbench and statsmodels.
 """
 
 from __future__ import annotations
