@@ -752,13 +752,14 @@ def validate_run(data: dict, *, finite_checked: bool = False, read_only: bool = 
     scenario = data.get("scenario")
     passed = _scenarios_passed.get(id(scenario))
     if passed is not None and passed[0] is scenario:
+        _scenarios_passed[id(scenario)] = _scenarios_passed.pop(id(scenario))  # the most recently used last
         token = _reused_scenario.set(passed[1])
         try:
             return _validate(RunConfig, {**data, "scenario": passed[1]})
         finally:
             _reused_scenario.reset(token)
     out = _validate(RunConfig, data)
-    if len(_scenarios_passed) >= 4:  # a few bases at a time (more, kept alive, slow the garbage collector)
+    if len(_scenarios_passed) >= 4:  # a few at a time, the least recently used dropped (more, kept alive, slow the GC)
         _scenarios_passed.pop(next(iter(_scenarios_passed)))
     _scenarios_passed[id(scenario)] = (scenario, out.scenario)
     return out
