@@ -950,6 +950,40 @@ def test_prebuilt_structure_and_warm_start(market):
     assert_allclose(warm.price_domestic, res.price_domestic, rtol=1e-9, equal_nan=True)
 
 
+@given(markets())
+def test_updated_inputs_are_the_constructed_ones(market):
+    """MarketInputs.updated (the model's monthly inputs): the given arrays replaced and converted as the
+    constructor converts them, the others shared, and the same clearing as inputs built in full."""
+    res = clear_markets(market, allow_nonconvergence=True)
+    before = {f.name: getattr(market, f.name) for f in fields(MarketInputs)}
+    changes = dict(
+        planned_purchase=(1.2 * market.planned_purchase).tolist(),  # a list: converted to float64
+        capacity=0.8 * market.capacity,
+        initial_price=res.price_domestic,
+        initial_rent=res.quota_rent,
+        check_warm_start=np.ones(market.n_goods, dtype=np.int8),  # converted to booleans
+    )
+    got = market.updated(**changes)
+    want = replace(market, **changes)
+    for f in fields(MarketInputs):
+        a, b = getattr(got, f.name), getattr(want, f.name)
+        if f.name == "n_countries":
+            assert a == b
+        elif f.name in changes:
+            assert a.dtype == b.dtype and a.flags.c_contiguous and bitwise_equal(a, b), f.name
+        else:
+            assert a is getattr(market, f.name), f.name  # shared, not copied
+        assert getattr(market, f.name) is before[f.name]  # the original keeps its own
+    x = clear_markets(got, allow_nonconvergence=True)
+    y = clear_markets(want, allow_nonconvergence=True)
+    for name, arr in result_arrays(x).items():
+        assert bitwise_equal(arr, getattr(y, name)), name
+    with pytest.raises(TypeError, match="'n_countries' is not an array input"):
+        market.updated(n_countries=3)
+    with pytest.raises(TypeError, match="'capacty' is not an array input"):
+        market.updated(capacty=market.capacity)
+
+
 def test_warm_start_after_a_shock_reaches_the_cold_equilibrium():
     # Last step's prices as the start after demand moved: the first evaluation at a warm start skips
     # the Jacobian, so Newton must build it there before its first step (no hypothesis test had a warm

@@ -70,6 +70,9 @@ def test_the_model_acts_each_month_on_the_domestic_instruments_dated_in_it():
     for t in range(model.n_steps):
         dated = [id(m) for m in model._domestic_dated(t)]
         assert [id(m) for m in model.domestic if m.coverage[t] > 0] == dated
+        # their positions in model.domestic (the recorder's costs by imposer), as an index array
+        at = model.domestic_dated_positions(t)
+        assert at.dtype == np.int64 and [id(model.domestic[i]) for i in at] == dated
         # an instrument not dated in a month changes nothing in it (no share in force, cap or order)
         for m in model.domestic:
             if id(m) not in dated:

@@ -56,6 +56,12 @@ def _input_conversions() -> tuple:
     )
 
 
+@functools.cache
+def _conversion_of() -> dict:
+    """:func:`_input_conversions` by name."""
+    return dict(_input_conversions())
+
+
 @dataclass(frozen=True)
 class MarketInputs:
     """Everything the world market needs for one step, as arrays.
@@ -140,6 +146,24 @@ class MarketInputs:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, convert(value))
+
+    def updated(self, **arrays) -> MarketInputs:
+        """A copy with the given array inputs replaced (converted as the constructor converts them) and the
+        others shared: for a caller that changes a step's quantities, prices and measures but not the
+        world (the model, every month). Not validated; unknown names raise ``TypeError``.
+        """
+        conversions = _conversion_of()
+        new = object.__new__(MarketInputs)
+        state = new.__dict__
+        state.update(self.__dict__)
+        for name, value in arrays.items():
+            convert = conversions.get(name)
+            if convert is None:
+                raise TypeError(
+                    f"updated: {name!r} is not an array input of MarketInputs; allowed: {sorted(conversions)}"
+                )
+            state[name] = None if value is None else convert(value)
+        return new
 
     @property
     def n_goods(self) -> int:

@@ -1065,3 +1065,30 @@ def split_state_rows(orders, purchase, delivered, expenditure):
         state_value[r] = expenditure[r] * share
         firms[r] = delivered[r] * (1.0 - share)
     return state_delivered, state_value, firms
+
+
+@njit(cache=True)
+def positive_flows(edge_good, edge_origin, edge_destination, edge_flow, edge_price, index_like):
+    """The trade edges that carried a positive flow this month (``Recorder.record``): their good, origin
+    and destination (in the dtype of ``index_like``), quantity and value (quantity times delivered
+    price), in edge order, as new arrays.
+    """
+    n = 0
+    for e in range(edge_flow.size):
+        if edge_flow[e] > 0:
+            n += 1
+    good = np.empty(n, dtype=index_like.dtype)
+    origin = np.empty(n, dtype=index_like.dtype)
+    destination = np.empty(n, dtype=index_like.dtype)
+    flow = np.empty(n)
+    value = np.empty(n)
+    i = 0
+    for e in range(edge_flow.size):
+        if edge_flow[e] > 0:
+            good[i] = edge_good[e]
+            origin[i] = edge_origin[e]
+            destination[i] = edge_destination[e]
+            flow[i] = edge_flow[e]
+            value[i] = edge_flow[e] * edge_price[e]
+            i += 1
+    return good, origin, destination, flow, value

@@ -186,7 +186,7 @@ class CoercionModel(mesa.Model):
         # warm start is checked before the solver pays for a Jacobian (a speed hint; MarketInputs).
         self._cleared_at_start: np.ndarray | None = None
         self._structure: MarketStructure | None = None
-        self._validated = False
+        self._market_inputs: MarketInputs | None = None  # the first month's, validated (_clear)
         # Quota periods by the month they close (last counted month, chain, position) and how many closed.
         self._quota_closings: list[tuple[int, int, int]] | None = None
         self._quotas_closed = 0
@@ -403,8 +403,19 @@ class CoercionModel(mesa.Model):
         covered = np.zeros((len(self.domestic), self.n_steps), dtype=bool)
         for i, m in enumerate(self.domestic):
             covered[i] = np.asarray(m.coverage) > 0
-        self._domestic_positions = [np.flatnonzero(covered[:, month]) for month in range(self.n_steps)]
-        self._domestic_by_month = [[self.domestic[i] for i in at] for at in self._domestic_positions]
+        # Months with the same instruments dated share one position array and one list (rare_earth_2010:
+        # 24 distinct sets in 144 months), each derived once; neither is written to.
+        shared: dict[bytes, tuple[np.ndarray, list[DomesticMeasure]]] = {}
+        positions, by_month = [], []
+        for month_covered in np.ascontiguousarray(covered.T):
+            key = month_covered.tobytes()
+            if key not in shared:
+                at = np.flatnonzero(month_covered)
+                shared[key] = (at, [self.domestic[i] for i in at.tolist()])
+            positions.append(shared[key][0])
+            by_month.append(shared[key][1])
+        self._domestic_positions = positions
+        self._domestic_by_month = by_month
 
     def _book_domestic(self, t: int, result) -> None:
         """After clearing: quotas book output, state purchases book what they bought (into the state's
@@ -583,39 +594,46 @@ class CoercionModel(mesa.Model):
         if self.chains is not None:
             capacity = np.minimum(capacity, self.usable_capacity)
             unit_cost, full_capacity_price = self.chains.unit_costs(unit_cost, full_capacity_price)
-        market = MarketInputs(
-            n_countries=len(w.countries),
-            reference_price=w.reference_price,
-            armington_elasticity=w.armington_elasticity,
-            price_cap=w.price_cap,
-            price_floor=w.price_floor,
-            producer_country=w.producer_country,
-            producer_good=w.producer_good,
+        # The month's quantities, prices and measures; the world's arrays are shared with the first
+        # month's inputs, which were built and validated in full (MarketInputs.updated).
+        month = dict(
             capacity=capacity,
             unit_cost=unit_cost,
             full_capacity_price=full_capacity_price,
-            supply_elasticity=w.supply_elasticity,
-            firm_country=w.firm_country,
-            row_firm=w.row_firm,
-            row_good=w.row_good,
             planned_purchase=planned,
             demand_elasticity=elasticity,
-            sourcing_origin=w.slot_origin,
             sourcing_weights=self.weights,
             ban_intensity=m.ban_intensity,
             export_quota=m.export_quota,
             export_duty=m.export_duty,
             import_tariff=m.import_tariff,
-            transport_cost=w.transport_cost,
-            stockpile_release=self._no_release,  # reserves reach firms directly (see _plan)
             initial_price=self._last_prices,
             initial_rent=self._last_rent,
             order_pass=self._order_pass,
             check_warm_start=self._cleared_at_start,
         )
-        if not self._validated:
+        if self._market_inputs is None:
+            market = MarketInputs(
+                n_countries=len(w.countries),
+                reference_price=w.reference_price,
+                armington_elasticity=w.armington_elasticity,
+                price_cap=w.price_cap,
+                price_floor=w.price_floor,
+                producer_country=w.producer_country,
+                producer_good=w.producer_good,
+                supply_elasticity=w.supply_elasticity,
+                firm_country=w.firm_country,
+                row_firm=w.row_firm,
+                row_good=w.row_good,
+                sourcing_origin=w.slot_origin,
+                transport_cost=w.transport_cost,
+                stockpile_release=self._no_release,  # reserves reach firms directly (see _plan)
+                **month,
+            )
             market.validate()
-            self._validated = True
+            self._market_inputs = market
+        else:
+            market = self._market_inputs.updated(**month)
         if self._structure is None:
             self._structure = MarketStructure.build(market)
         self.capacity_cleared = self.capacity.copy()  # what this month's market saw (adaptation changes it)

@@ -163,8 +163,9 @@ class Recorder:
         self.good_level = {v: np.full((T, G, C), np.nan) for v in VARIABLES if VARIABLES[v][0] == "good"}
         self.country_level = {v: np.full((T, C), np.nan) for v in VARIABLES if VARIABLES[v][0] == "country"}
         # Edge flows are kept for the metrics (import shares, redirection) even when flows.parquet is
-        # not written; indices are stored in the narrowest integer type that fits.
-        self._index_dtype = np.int16 if max(G, C) < 2**15 else np.int32
+        # not written; indices are stored in the narrowest integer type that fits (an empty array of it
+        # tells kernels.positive_flows).
+        self._index_like = np.empty(0, dtype=np.int16 if max(G, C) < 2**15 else np.int32)
         self.flows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self.coercer_cost = np.zeros(T)
         self.coercer_export_revenue = np.zeros(T)
@@ -287,19 +288,16 @@ class Recorder:
         lost = m.baseline_coercer_revenue - revenue
         self.coercer_cost[t] = lost + extra
 
-        keep = result.edge_flow > 0
         self._record_price_cap(t, result)
-        dt = self._index_dtype
-        self.flows.append(
-            (
-                t,
-                result.edge_good[keep].astype(dt),
-                result.edge_origin[keep].astype(dt),
-                result.edge_destination[keep].astype(dt),
-                result.edge_flow[keep].copy(),
-                (result.edge_flow * result.edge_price)[keep],
-            )
+        flows = kernels.positive_flows(
+            result.edge_good,
+            result.edge_origin,
+            result.edge_destination,
+            result.edge_flow,
+            result.edge_price,
+            self._index_like,
         )
+        self.flows.append((t, *flows))
         self.steps_recorded = t + 1
 
     def _domestic_groups(self) -> tuple[list[str], np.ndarray, np.ndarray]:
