@@ -46,6 +46,8 @@ __all__ = [
     "requirement_rows",
     "output_price_factor",
     "split_state_rows",
+    "positive_flows",
+    "production_tax_revenue",
 ]
 
 
@@ -1092,3 +1094,17 @@ def positive_flows(edge_good, edge_origin, edge_destination, edge_flow, edge_pri
             value[i] = edge_flow[e] * edge_price[e]
             i += 1
     return good, origin, destination, flow, value
+
+
+@njit(cache=True)
+def production_tax_revenue(per_unit, rate, share, price, output, producers):
+    """A production tax's revenue this month (``CoercionModel._book_domestic``): ``(per_unit + rate x
+    price) x share x output`` summed over its producers, in NumPy's order (:func:`pairwise_sum`), so the
+    result is the NumPy expression's bit for bit.
+    """
+    n = producers.size
+    due = np.empty(n)
+    for i in range(n):
+        p = producers[i]
+        due[i] = (per_unit + rate * price[p]) * share * output[p]
+    return pairwise_sum(due, 0, n)

@@ -199,6 +199,10 @@ class CoercionModel(mesa.Model):
         self.supply_terms = SupplyTerms.empty(P, G, C)
         self._domestic_by_month: list[list[DomesticMeasure]] | None = None
         self._domestic_positions: list[np.ndarray] | None = None
+        # Per month, the dated production quotas, taxes and state purchases (with the two above).
+        self._domestic_kinds: list[tuple[list, list, list]] | None = None
+        # The producers of a set of capacity measures, concatenated, with their offsets (_book_domestic).
+        self._cut_producers: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
         self.state_purchase_bought = np.zeros((G, C))
         self.state_purchase_value = np.zeros((G, C))
         self.capacity_offered = self.capacity.copy()
@@ -405,17 +409,25 @@ class CoercionModel(mesa.Model):
             covered[i] = np.asarray(m.coverage) > 0
         # Months with the same instruments dated share one position array and one list (rare_earth_2010:
         # 24 distinct sets in 144 months), each derived once; neither is written to.
-        shared: dict[bytes, tuple[np.ndarray, list[DomesticMeasure]]] = {}
-        positions, by_month = [], []
+        shared: dict[bytes, tuple[np.ndarray, list[DomesticMeasure], tuple[list, list, list]]] = {}
+        positions, by_month, kinds_by_month = [], [], []
         for month_covered in np.ascontiguousarray(covered.T):
             key = month_covered.tobytes()
             if key not in shared:
                 at = np.flatnonzero(month_covered)
-                shared[key] = (at, [self.domestic[i] for i in at.tolist()])
+                dated = [self.domestic[i] for i in at.tolist()]
+                # the ones that book output, tax revenue and purchases after clearing (_book_domestic)
+                kinds = tuple(
+                    [m for m in dated if isinstance(m, kind)]
+                    for kind in (ProductionQuota, ProductionTax, StatePurchase)
+                )
+                shared[key] = (at, dated, kinds)
             positions.append(shared[key][0])
             by_month.append(shared[key][1])
+            kinds_by_month.append(shared[key][2])
         self._domestic_positions = positions
         self._domestic_by_month = by_month
+        self._domestic_kinds = kinds_by_month
 
     def _book_domestic(self, t: int, result) -> None:
         """After clearing: quotas book output, state purchases book what they bought (into the state's
@@ -432,6 +444,15 @@ class CoercionModel(mesa.Model):
             # Sales the capacity measures prevented at this month's domestic price, and the margin lost,
             # split over the measures acting on a producer by the capacity each withheld.
             # (sim.model.kernels.withheld_costs: one cost per measure, producer by producer)
+            key = tuple(map(id, cuts))  # the measures' producers, concatenated once per set of cuts
+            producers = self._cut_producers.get(key)
+            if producers is None:
+                producers = self._cut_producers[key] = (
+                    np.concatenate([m.producers for m in cuts]),
+                    np.fromiter(
+                        itertools.accumulate((len(m.producers) for m in cuts), initial=0), np.int64, len(cuts) + 1
+                    ),
+                )
             cap, full = self._uncut_supply
             costs = kernels.withheld_costs(
                 price,
@@ -441,32 +462,33 @@ class CoercionModel(mesa.Model):
                 w.full_capacity_price,
                 full,
                 w.supply_elasticity,
-                np.concatenate([m.producers for m in cuts]),
+                producers[0],
                 np.concatenate([m.withheld for m in cuts]),
-                np.fromiter(itertools.accumulate((len(m.producers) for m in cuts), initial=0), np.int64, len(cuts) + 1),
+                producers[1],
             )
             for m, cost in zip(cuts, costs.tolist(), strict=True):
                 m.cost[t] = cost
-        for m in dated:
-            if isinstance(m, ProductionQuota):
-                m.record_output(t, out)
-            elif isinstance(m, ProductionTax):
-                share = m.in_force(t)
-                if share > 0.0:
-                    p = m.producers
-                    m.cost[t] = -float(((m.per_unit + m.rate * price[p]) * share * out[p]).sum())
-            elif isinstance(m, StatePurchase):
-                g, c = m.goods[0], m.imposer
-                mine = m.order(t)
-                whole = self.supply_terms.state_order[g, c]
-                if mine <= 0 or whole <= 0:
-                    continue
-                part = mine / whole
-                q = self.state_purchase_bought[g, c] * part
-                v = self.state_purchase_value[g, c] * part
-                m.bought += q
-                m.spent += v
-                m.cost[t] = v
+        quotas, taxes, purchases = self._domestic_kinds[t]
+        for m in quotas:
+            m.record_output(t, out)
+        for m in taxes:
+            share = m.in_force(t)
+            if share > 0.0:
+                m.cost[t] = -kernels.production_tax_revenue(
+                    float(m.per_unit), float(m.rate), float(share), price, out, m.producers
+                )
+        for m in purchases:
+            g, c = m.goods[0], m.imposer
+            mine = m.order(t)
+            whole = self.supply_terms.state_order[g, c]
+            if mine <= 0 or whole <= 0:
+                continue
+            part = mine / whole
+            q = self.state_purchase_bought[g, c] * part
+            v = self.state_purchase_value[g, c] * part
+            m.bought += q
+            m.spent += v
+            m.cost[t] = v
 
     def _plan(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         w, prm = self.world, self.params
@@ -484,7 +506,7 @@ class CoercionModel(mesa.Model):
             w.row_firm,
         )
         # Stock released by states reaches firms before they plan, in proportion to their need.
-        if self.stockpile_delivery.any():
+        if np.count_nonzero(self.stockpile_delivery):
             self.inventory = self.inventory + self._spread(self.stockpile_delivery, need)
         # Precaution: the target cover rises with the larger of the scarcity the firm has seen
         # (recent price rise and rationing) and the supply risk it perceives in its own sourcing;
@@ -503,7 +525,7 @@ class CoercionModel(mesa.Model):
             float(prm.inventory_adjustment_months),
         )
         # States refilling reserves buy through their firms' sourcing mix (split off after clearing).
-        if self.stockpile_order.any():
+        if np.count_nonzero(self.stockpile_order):
             self._state_order_rows = self._spread(self.stockpile_order, need)
             purchase = purchase + self._state_order_rows
         else:
@@ -521,7 +543,7 @@ class CoercionModel(mesa.Model):
         orders = self._state_order_rows
         self.stockpile_bought.fill(0.0)
         self.stockpile_bought_value.fill(0.0)
-        if not orders.any():
+        if not np.count_nonzero(orders):
             return result.delivered
         state_delivered, state_value, firms = kernels.split_state_rows(
             orders, purchase, result.delivered, result.expenditure
@@ -838,7 +860,11 @@ class CoercionModel(mesa.Model):
                 state.act()
         self._set_supply_terms(t)
         own_orders = self.supply_terms.state_order if self.domestic else None
-        if own_orders is not None and own_orders.any():
+        # Whether the state purchases (domestic instruments) ordered this month (set above, read below).
+        # np.count_nonzero here and in the month's other tests of small arrays: ndarray.any() goes
+        # through a Python wrapper, about 1 us more a call.
+        state_ordered = own_orders is not None and np.count_nonzero(own_orders) > 0
+        if state_ordered:
             self.stockpile_order += own_orders
         req, need, purchase = self._plan(t)
         if self.chains is not None:
@@ -851,7 +877,7 @@ class CoercionModel(mesa.Model):
         # of the reserve purchases belongs to the stockpile levers.
         self.state_purchase_bought.fill(0.0)
         self.state_purchase_value.fill(0.0)
-        if own_orders is not None and own_orders.any():
+        if state_ordered:
             with np.errstate(invalid="ignore", divide="ignore"):
                 own = np.where(
                     self.stockpile_order > 0,

@@ -517,7 +517,7 @@ class Stockpile(Lever):
     @override
     def after_clear(self, model, t: int, result) -> None:
         bought, cost = model.stockpile_bought, model.stockpile_bought_value
-        if not (bought.any() or cost.any()):
+        if not (np.count_nonzero(bought) or np.count_nonzero(cost)):  # not .any(): a call less a month
             return  # no refill delivered this month (most months): nothing to stock or book
         for c in self.countries.tolist():
             sel = self._goods_of[c]
