@@ -407,6 +407,9 @@ class CoercionModel(mesa.Model):
         covered = np.zeros((len(self.domestic), self.n_steps), dtype=bool)
         for i, m in enumerate(self.domestic):
             covered[i] = np.asarray(m.coverage) > 0
+        # Which instruments book output, tax revenue and purchases after clearing (_book_domestic).
+        booking = (ProductionQuota, ProductionTax, StatePurchase)
+        kind_of = [next((k for k, kind in enumerate(booking) if isinstance(m, kind)), -1) for m in self.domestic]
         # Months with the same instruments dated share one position array and one list (rare_earth_2010:
         # 24 distinct sets in 144 months), each derived once; neither is written to.
         shared: dict[bytes, tuple[np.ndarray, list[DomesticMeasure], tuple[list, list, list]]] = {}
@@ -416,11 +419,7 @@ class CoercionModel(mesa.Model):
             if key not in shared:
                 at = np.flatnonzero(month_covered)
                 dated = [self.domestic[i] for i in at.tolist()]
-                # the ones that book output, tax revenue and purchases after clearing (_book_domestic)
-                kinds = tuple(
-                    [m for m in dated if isinstance(m, kind)]
-                    for kind in (ProductionQuota, ProductionTax, StatePurchase)
-                )
+                kinds = tuple([self.domestic[i] for i in at.tolist() if kind_of[i] == k] for k in range(len(booking)))
                 shared[key] = (at, dated, kinds)
             positions.append(shared[key][0])
             by_month.append(shared[key][1])
