@@ -251,6 +251,39 @@ def test_a_scenario_shared_by_runs_is_validated_once_and_a_changed_one_again(mon
         runner.config({"model.precaution": -1.0}, seed=4)  # the rest of the run is still checked
 
 
+def test_a_changed_scenario_is_checked_in_its_changed_sections_and_in_all_its_relations(monkeypatch):
+    """A run that changes one scenario value gets a new scenario whose other sections are shared with its
+    base: the schema takes their validated models from an earlier run (sim.world.schema, reused
+    sections), checks the changed section field by field and the scenario's relations in full, and
+    fails as the reference path fails."""
+    from sim.world import scenario as sc
+
+    runner = rn.CaseRunner("rare_earth_2010")
+    seen = []
+    real = sc.validate_run
+    monkeypatch.setattr(sc, "validate_run", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    runner.config({"scenario.goods.0.armington_elasticity": 3.0}, seed=1)
+    runner.config({"scenario.goods.0.armington_elasticity": 3.5}, seed=2)
+    first, second = (run.scenario for run in seen[-2:])
+    assert second.goods[0].armington_elasticity == 3.5 and first.goods[0].armington_elasticity == 3.0
+    assert second.goods[0] is not first.goods[0]  # the changed section: validated anew
+    for section in ("countries", "producers", "measures", "user_sectors"):
+        assert getattr(second, section), section
+        assert all(a is b for a, b in zip(getattr(second, section), getattr(first, section), strict=True)), section
+
+    # the changed section's own checks, and the relations that tie it to a reused one
+    reference = rn.CaseRunner("rare_earth_2010", fast=False)
+    for bad, where in (
+        ({"scenario.goods.0.armington_elasticity": 0.5}, r"scenario\.goods\[0\]\.armington_elasticity"),
+        ({"scenario.goods.0.reference_price": 1e-6}, r"scenario\.producers\[\d+\]\.unit_cost"),
+    ):
+        with pytest.raises(ScenarioError, match=where) as fast:
+            runner.config(bad, seed=3)
+        with pytest.raises(ScenarioError) as slow:
+            reference.config(bad, seed=3)
+        assert str(fast.value) == str(slow.value)
+
+
 def test_the_runner_starts_without_the_ema_workbench_and_is_the_one_exploration_offers():
     """A worker that only runs the model (``run_many``'s spawned workers, ``make validate``'s pool)
     imports sim.experiments.runner, which must not pull in the EMA Workbench and its analysis stack
