@@ -284,6 +284,24 @@ def test_a_changed_scenario_is_checked_in_its_changed_sections_and_in_all_its_re
         assert str(fast.value) == str(slow.value)
 
 
+def test_a_run_leaves_its_configuration_as_it_was():
+    """Runs derived from one base share its sections, and validation reuses what passed by identity
+    (sim.world.schema.validate_run): building and running the model must not write to any of them,
+    the lists included (a PlainConfig refuses writes to its mappings only)."""
+    import pickle
+    import warnings
+
+    from sim.model.model import CoercionModel
+
+    runner = rn.CaseRunner("rare_earth_2010", policies=("stockpile", "diversification", "collective_response"))
+    cfg = runner.config({"scenario.goods.0.armington_elasticity": 3.0}, seed=1)
+    before = pickle.dumps(cfg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the coalition's inactive parts are reported, as in any run
+        CoercionModel(cfg).run()
+    assert pickle.dumps(cfg) == before
+
+
 def test_the_runner_starts_without_the_ema_workbench_and_is_the_one_exploration_offers():
     """A worker that only runs the model (``run_many``'s spawned workers, ``make validate``'s pool)
     imports sim.experiments.runner, which must not pull in the EMA Workbench and its analysis stack

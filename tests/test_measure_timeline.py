@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from sim.api import compose_config
-from sim.coercion.measures import ExportQuota, ProductionQuota, StatePurchase
+from sim.coercion.measures import ExportQuota, ProductionQuota, ProductionTax, StatePurchase
 from sim.model.model import CoercionModel
 
 _coverage = arrays(np.float64, st.integers(1, 40), elements=st.sampled_from([0.0, 0.2, 0.5, 0.7, 1.0]))
@@ -73,6 +73,10 @@ def test_the_model_acts_each_month_on_the_domestic_instruments_dated_in_it():
         # their positions in model.domestic (the recorder's costs by imposer), as an index array
         at = model.domestic_dated_positions(t)
         assert at.dtype == np.int64 and [id(model.domestic[i]) for i in at] == dated
+        # and those that book output, tax revenue and purchases after clearing, by kind
+        booking = model._domestic_booking(t)
+        for kind, listed in zip((ProductionQuota, ProductionTax, StatePurchase), booking, strict=True):
+            assert [id(m) for m in listed] == [id(m) for m in model._domestic_dated(t) if isinstance(m, kind)]
         # an instrument not dated in a month changes nothing in it (no share in force, cap or order)
         for m in model.domestic:
             if id(m) not in dated:

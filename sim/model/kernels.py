@@ -339,8 +339,10 @@ def pairwise_sum(a, lo, n):
     Written without recursion (numba's on-disk cache does not handle recursive functions): the
     halves are evaluated left before right from an explicit stack, and added as NumPy adds them.
     """
+    # NumPy adds the pairwise sum to the reduction's identity, 0.0: "0.0 +" turns an all-negative-zero
+    # sum of 8 or more terms into 0.0, as np.sum gives it, and changes nothing else.
     if n <= 128:
-        return _pairwise_block(a, lo, n)
+        return 0.0 + _pairwise_block(a, lo, n)
     task_lo = np.empty(128, dtype=np.int64)
     task_n = np.empty(128, dtype=np.int64)
     task_split = np.zeros(128, dtype=np.bool_)
@@ -370,7 +372,7 @@ def pairwise_sum(a, lo, n):
             task_lo[sp], task_n[sp], task_split[sp] = l0 + n2, m - n2, False  # right half, second
             task_lo[sp + 1], task_n[sp + 1], task_split[sp + 1] = l0, n2, False  # left half, first
             sp += 2
-    return partial[0]
+    return 0.0 + partial[0]
 
 
 @njit(cache=True)

@@ -197,10 +197,10 @@ class CoercionModel(mesa.Model):
         # they do to the producers' supply curves this month, and what state purchases bought.
         self.domestic = sorted((m for m in self.measures if isinstance(m, DomesticMeasure)), key=lambda m: m.stage)
         self.supply_terms = SupplyTerms.empty(P, G, C)
-        self._domestic_by_month: list[list[DomesticMeasure]] | None = None
+        self._domestic_by_month: list[tuple[DomesticMeasure, ...]] | None = None
         self._domestic_positions: list[np.ndarray] | None = None
         # Per month, the dated production quotas, taxes and state purchases (with the two above).
-        self._domestic_kinds: list[tuple[list, list, list]] | None = None
+        self._domestic_kinds: list[tuple[tuple, tuple, tuple]] | None = None
         # The producers of a set of capacity measures, concatenated, with their offsets (_book_domestic).
         self._cut_producers: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
         self.state_purchase_bought = np.zeros((G, C))
@@ -388,20 +388,31 @@ class CoercionModel(mesa.Model):
         self._uncut_supply = (cap, uncut_full)
         self._market_supply = (cap, cost, full)
 
-    def _domestic_dated(self, t: int) -> list[DomesticMeasure]:
+    def _domestic_dated(self, t: int) -> tuple[DomesticMeasure, ...]:
         """The domestic instruments (in stage order) whose dates cover some of month ``t``: the others
-        change nothing that month (no capacity cut, cap, tax, order or cost). The list of each month
-        is drawn up once from the instruments' coverage, which is fixed when the world is built.
+        change nothing that month (no capacity cut, cap, tax, order or cost). Drawn up once from the
+        instruments' coverage, which is fixed when the world is built; months with the same instruments
+        share one tuple.
         """
         if self._domestic_by_month is None:
             self._index_domestic_months()
         return self._domestic_by_month[t]
 
     def domestic_dated_positions(self, t: int) -> np.ndarray:
-        """Positions in :attr:`domestic` of the instruments :meth:`_domestic_dated` lists for month ``t``."""
+        """Positions in :attr:`domestic` of the instruments :meth:`_domestic_dated` lists for month ``t``
+        (shared by the months with the same instruments: read it, do not write to it).
+        """
         if self._domestic_positions is None:
             self._index_domestic_months()
         return self._domestic_positions[t]
+
+    def _domestic_booking(self, t: int) -> tuple[tuple, tuple, tuple]:
+        """The production quotas, production taxes and state purchases among the instruments dated in
+        month ``t`` (the ones that book output, revenue or purchases after clearing), each in stage order.
+        """
+        if self._domestic_kinds is None:
+            self._index_domestic_months()
+        return self._domestic_kinds[t]
 
     def _index_domestic_months(self) -> None:
         covered = np.zeros((len(self.domestic), self.n_steps), dtype=bool)
@@ -410,16 +421,18 @@ class CoercionModel(mesa.Model):
         # Which instruments book output, tax revenue and purchases after clearing (_book_domestic).
         booking = (ProductionQuota, ProductionTax, StatePurchase)
         kind_of = [next((k for k, kind in enumerate(booking) if isinstance(m, kind)), -1) for m in self.domestic]
-        # Months with the same instruments dated share one position array and one list (rare_earth_2010:
-        # 24 distinct sets in 144 months), each derived once; neither is written to.
-        shared: dict[bytes, tuple[np.ndarray, list[DomesticMeasure], tuple[list, list, list]]] = {}
+        # Months with the same instruments dated share one position array and one tuple (rare_earth_2010:
+        # 24 distinct sets in 144 months), each derived once.
+        shared: dict[bytes, tuple[np.ndarray, tuple[DomesticMeasure, ...], tuple[tuple, tuple, tuple]]] = {}
         positions, by_month, kinds_by_month = [], [], []
         for month_covered in np.ascontiguousarray(covered.T):
             key = month_covered.tobytes()
             if key not in shared:
                 at = np.flatnonzero(month_covered)
-                dated = [self.domestic[i] for i in at.tolist()]
-                kinds = tuple([self.domestic[i] for i in at.tolist() if kind_of[i] == k] for k in range(len(booking)))
+                dated = tuple(self.domestic[i] for i in at.tolist())
+                kinds = tuple(
+                    tuple(self.domestic[i] for i in at.tolist() if kind_of[i] == k) for k in range(len(booking))
+                )
                 shared[key] = (at, dated, kinds)
             positions.append(shared[key][0])
             by_month.append(shared[key][1])
@@ -467,7 +480,7 @@ class CoercionModel(mesa.Model):
             )
             for m, cost in zip(cuts, costs.tolist(), strict=True):
                 m.cost[t] = cost
-        quotas, taxes, purchases = self._domestic_kinds[t]
+        quotas, taxes, purchases = self._domestic_booking(t)
         for m in quotas:
             m.record_output(t, out)
         for m in taxes:

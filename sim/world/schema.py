@@ -775,6 +775,9 @@ def _with_passed_sections(data: Mapping, scenario: Any) -> Mapping:
     whose other sections (countries, producers, measures, history...) are shared with its base
     (:func:`sim.world.plain.with_values`); pydantic takes their validated models as they are, so only
     the changed sections are checked field by field, and the scenario's relations are checked in full.
+    Like the reuse of a whole scenario, this relies on the runs' configurations being read-only: a
+    :class:`sim.world.plain.PlainConfig` refuses writes to its mappings, and building and running the
+    model leave its lists as they were (``tests/test_fast_path.py`` checks both).
     """
     if not isinstance(scenario, Mapping):
         return data
