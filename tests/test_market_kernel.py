@@ -1021,6 +1021,32 @@ def test_warm_start_hint_changes_nothing_but_the_work(market, data):
             assert_allclose(getattr(other, name), arr, rtol=1e-12, atol=0, equal_nan=True, err_msg=name)
 
 
+@settings(max_examples=40)
+@given(markets(), st.sampled_from([1.0, 0.7, 1.3]), st.sampled_from([0.7, 1e3]))
+def test_last_newton_trial_without_jacobian_changes_nothing_but_the_work(market, factor, share):
+    # Near the solution Newton's trial point is evaluated without its Jacobian (FINAL_STEP_SHARE); where
+    # that trial is not the last, the Jacobian is evaluated at the accepted point before the next step.
+    # The iterates, and so the result, must be those of a solver that always evaluates the Jacobian
+    # (share 0). The solver's loop runs interpreted here (its module constant read at each call), the
+    # evaluations compiled as always; share 1e3 takes every trial without its Jacobian.
+    res = clear_markets(market, allow_nonconvergence=True)
+    start = replace(
+        market,
+        planned_purchase=factor * market.planned_purchase,
+        initial_price=res.price_domestic,
+        initial_rent=res.quota_rent,
+    )
+    solver = getattr(kernel_module.clear_all_goods, "py_func", kernel_module.clear_all_goods)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kernel_module, "clear_all_goods", solver)
+        patch.setattr(kernel_module, "FINAL_STEP_SHARE", 0.0)
+        always = clear_markets(start, allow_nonconvergence=True)
+        patch.setattr(kernel_module, "FINAL_STEP_SHARE", share)
+        skipping = clear_markets(start, allow_nonconvergence=True)
+    for name, arr in result_arrays(always).items():
+        assert_allclose(getattr(skipping, name), arr, rtol=1e-12, atol=0, equal_nan=True, err_msg=name)
+
+
 # ==================================================================================================
 # Determinism
 

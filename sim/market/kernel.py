@@ -51,6 +51,12 @@ SLOW_RATIO = 0.9
 #: A safeguard sweep inside Newton settles the unknowns whose residual is at least this share of
 #: the largest.
 SWEEP_SHARE = 0.1
+#: Newton's trial point is evaluated without its Jacobian when the residual before the step is at most
+#: this multiple of the square root of the tolerance: near the solution Newton converges quadratically
+#: (the next residual about the square of this one; rare_earth_2010: within a factor 2), so that trial
+#: is almost always the last and its Jacobian would never be used. Where it is not, the Jacobian is
+#: evaluated at the accepted point before the next step: the iterates are the same either way.
+FINAL_STEP_SHARE = 0.7
 #: ``method`` of :func:`clear_all_goods`: semismooth Newton, with fallback sweeps where it stalls.
 METHOD_NEWTON = 0
 #: ``method`` of :func:`clear_all_goods`: the fallback (nonlinear Gauss-Seidel) alone, for testing.
@@ -738,6 +744,7 @@ def clear_all_goods(
     :data:`METHOD_FALLBACK` (fallback sweeps alone, for testing).
     """
     n_goods = reference_price.shape[0]
+    sqrt_tolerance = np.sqrt(tolerance)
     n_rows, k_max = row_origin.shape
     n_edges = edge_good.shape[0]
     # Work on copies of the purchase rows laid out by good, so every pass reads memory in order;
@@ -1006,6 +1013,8 @@ def clear_all_goods(
                 if accepted:
                     accepted = False
                     alpha = 1.0
+                    # Probably the last step (FINAL_STEP_SHARE): its trial point without the Jacobian.
+                    trial_jacobian = not (norm <= FINAL_STEP_SHARE * sqrt_tolerance)
                     for _ in range(LINE_SEARCH_STEPS):
                         for i in range(n_vars):
                             x_trial[i] = x[i] + alpha * step[i]
@@ -1015,7 +1024,16 @@ def clear_all_goods(
                             if x_trial[i] < 0.0:
                                 x_trial[i] = 0.0
                         trial_norm = _evaluate_good(
-                            g, x_trial, bool(True), n_price, n_vars, structure, data, work, residual_trial, jac_trial
+                            g,
+                            x_trial,
+                            trial_jacobian,
+                            n_price,
+                            n_vars,
+                            structure,
+                            data,
+                            work,
+                            residual_trial,
+                            jac_trial,
                         )
                         trial_merit = 0.0
                         for i in range(n_vars):
@@ -1028,12 +1046,16 @@ def clear_all_goods(
                             break
                         alpha *= 0.5
                 if accepted:
-                    # The trial point was evaluated with its Jacobian: adopt it without re-evaluating.
+                    # Adopt the trial point without re-evaluating it; its Jacobian, where it was
+                    # evaluated (else the next Newton step evaluates it at this point first).
                     for i in range(n_vars):
                         x[i] = x_trial[i]
                         residual[i] = residual_trial[i]
-                        for j in range(n_vars):
-                            jac[i, j] = jac_trial[i, j]
+                    if trial_jacobian:
+                        for i in range(n_vars):
+                            for j in range(n_vars):
+                                jac[i, j] = jac_trial[i, j]
+                    have_jacobian = trial_jacobian
                     slow = 0 if trial_norm <= SLOW_RATIO * norm else slow + 1
                     norm = trial_norm
                     newton_failures = 0
