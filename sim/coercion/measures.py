@@ -26,6 +26,7 @@ import numpy as np
 from numba import njit
 
 from sim.market.kernel import supply_curve as _kernel_supply_curve
+from sim.model.kernels import pairwise_sum as _pairwise_sum
 
 __all__ = [
     "MeasureArrays",
@@ -469,6 +470,27 @@ def _cut_capacity(producers, capacity, capacity_share, share):
 
 
 @njit(cache=True)
+def _add_tax(producers, tax_per_unit, tax_rate, per_unit, rate):
+    """Add a tax per unit and an ad-valorem rate to the listed producers' terms, in place (as
+    ``tax_per_unit[producers] += per_unit``; the producers are distinct).
+    """
+    for i in range(producers.size):
+        p = producers[i]
+        tax_per_unit[p] += per_unit
+        tax_rate[p] += rate
+
+
+@njit(cache=True)
+def _gathered_sum(values, producers):
+    """``values[producers].sum()`` in NumPy's order (:func:`sim.model.kernels.pairwise_sum`), bit for bit."""
+    n = producers.size
+    picked = np.empty(n)
+    for i in range(n):
+        picked[i] = values[producers[i]]
+    return _pairwise_sum(picked, 0, n)
+
+
+@njit(cache=True)
 def _cap_output(producers, capacity, capacity_share, output_cap, cap):
     """Split an output cap ``cap`` over the listed producers by the capacity each may run this month
     (equally if none may run) and lower their ``output_cap`` to it in place (the tightest cap wins);
@@ -631,7 +653,7 @@ class ProductionQuota(DomesticMeasure):
     def record_output(self, step: int, producer_output: np.ndarray) -> None:
         """Book the covered producers' output in month ``step``."""
         if self.monthly_cap(step) is not None:
-            self.produced += float(producer_output[self.producers].sum())
+            self.produced += _gathered_sum(producer_output, self.producers)
 
 
 @dataclass
@@ -658,8 +680,7 @@ class ProductionTax(DomesticMeasure):
         """Add the day-weighted tax to the covered producers."""
         share = self.in_force(step)
         if share > 0.0:
-            terms.tax_per_unit[self.producers] += self.per_unit * share
-            terms.tax_rate[self.producers] += self.rate * share
+            _add_tax(self.producers, terms.tax_per_unit, terms.tax_rate, self.per_unit * share, self.rate * share)
 
 
 @dataclass

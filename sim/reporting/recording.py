@@ -197,7 +197,12 @@ class Recorder:
         self.at_price_cap = np.zeros((T, G, C), dtype=bool)
         # An origin's price at the cap, to a relative 1e-9 ([G]).
         self._cap_level = np.asarray(w.price_cap * w.reference_price, dtype=float) * (1.0 - 1e-9)
-        self._domestic_cache: tuple[list[str], np.ndarray, np.ndarray] | None = None
+        self._domestic_cache: tuple[list[str], np.ndarray, np.ndarray, list[np.ndarray]] | None = None
+        # The arrays each month writes into, looked up once (the dictionaries' arrays are allocated
+        # here and only ever written in place).
+        self._monthly_out = tuple(self.good_level[v] for v in _RECORDED_MONTHLY)
+        # The model's levers and each one's cost array and index (drawn up again if the list changes).
+        self._lever_out: tuple[list, list[tuple[np.ndarray, int]]] | None = None
 
     def record(self, t: int, result, production: dict, purchase: np.ndarray) -> None:
         """Store month ``t``."""
@@ -226,7 +231,7 @@ class Recorder:
             result.price_domestic,
             result.price_export,
             result.quota_rent,
-            *(gl[v] for v in _RECORDED_MONTHLY),
+            *self._monthly_out,
         )
         delivered = gl["delivered"][t]
         gl["stockpile"][t] = m.stockpile
@@ -263,17 +268,21 @@ class Recorder:
             # Each instrument's cost this month summed by imposer, over all kinds and by kind (in the
             # instruments' order, as a loop adding them one by one would); only the instruments dated
             # in this month can have booked a cost in it (CoercionModel._book_domestic).
-            kinds, kind_of, imposer = self._domestic_groups()
+            kinds, kind_of, imposer, kind_out = self._domestic_groups()
             dated = m._domestic_dated(t)
             at = m.domestic_dated_positions(t)
             costs = np.array([dm.cost[t] for dm in dated], dtype=float)
             total, by_kind = kernels.costs_by_imposer(costs, at, imposer, kind_of, len(kinds), C)
             self.country_level["domestic_measure_cost"][t] = total
-            for k, kind in enumerate(kinds):
-                self.country_level[f"domestic_cost_{kind}"][t] = by_kind[k]
+            for k, out in enumerate(kind_out):
+                out[t] = by_kind[k]
         gl["stockpile_release"][t] = m.stockpile_delivery
-        for lever in m.levers:
-            self.country_level[f"policy_cost_{lever.name}"][t] = m.lever_cost[lever.index]
+        levers = m.levers
+        if self._lever_out is None or self._lever_out[0] is not levers or len(self._lever_out[1]) != len(levers):
+            self._lever_out = (levers, [(self.country_level[f"policy_cost_{lv.name}"], lv.index) for lv in levers])
+        lever_cost = m.lever_cost
+        for out, index in self._lever_out[1]:
+            out[t] = lever_cost[index]
 
         # Coercer's cost this month: export revenue lost against baseline, plus the extra its own
         # firms paid for the goods against baseline prices (both can be negative: gains).
@@ -300,16 +309,18 @@ class Recorder:
         self.flows.append((t, *flows))
         self.steps_recorded = t + 1
 
-    def _domestic_groups(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+    def _domestic_groups(self) -> tuple[list[str], np.ndarray, np.ndarray, list[np.ndarray]]:
         """The kinds of the model's domestic instruments (in order of appearance), each instrument's
-        kind index and its imposer; derived once (the instruments are fixed when the model is built).
+        kind index and its imposer, and each kind's ``domestic_cost_<kind>`` array; derived once (the
+        instruments are fixed when the model is built).
         """
         if self._domestic_cache is None:
             domestic = self.model.domestic
             kinds = list(dict.fromkeys(dm.classifier["instrument"] for dm in domestic))
             kind_of = np.array([kinds.index(dm.classifier["instrument"]) for dm in domestic], dtype=np.int64)
             imposer = np.array([dm.imposer for dm in domestic], dtype=np.int64)
-            self._domestic_cache = (kinds, kind_of, imposer)
+            out = [self.country_level[f"domestic_cost_{kind}"] for kind in kinds]
+            self._domestic_cache = (kinds, kind_of, imposer, out)
         return self._domestic_cache
 
     def _record_price_cap(self, t: int, result) -> None:

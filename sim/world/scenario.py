@@ -378,6 +378,8 @@ def build_world(cfg, rng: np.random.Generator) -> World:
     # The strategic layer decides the measures its game block replaces (scenario.game.replaces_measures).
     game = s.get("game") if s.strategy.type == "game" else None
     replaced = set(game.get("replaces_measures") or []) if game is not None else set()
+    # Each producer's country, good, name and class, read once for the domestic measures' matching.
+    producer_keys = [(pr.country, pr.good, pr.get("name"), pr.get("producer_class")) for pr in s.producers]
     for mc in s.measures:
         if mc.label and mc.label in replaced:
             continue
@@ -411,14 +413,15 @@ def build_world(cfg, rng: np.random.Generator) -> World:
             kwargs["allocation"] = np.array([mc.allocation.get(g, np.nan) for g in mc.goods], dtype=float)
         if mc.type in DOMESTIC_TYPES:
             kwargs["targets"] = np.zeros(0, dtype=np.int64)
+            imposer, goods_of, names, producer_class = mc.imposer, list(mc.goods), mc.producers, mc.producer_class
             kwargs["producers"] = np.array(
                 [
                     k
-                    for k, pr in enumerate(s.producers)
-                    if pr.country == mc.imposer
-                    and pr.good in mc.goods
-                    and (not mc.producers or pr.name in mc.producers)
-                    and (not mc.producer_class or pr.producer_class == mc.producer_class)
+                    for k, (country, good, name, klass) in enumerate(producer_keys)
+                    if country == imposer
+                    and good in goods_of
+                    and (not names or name in names)
+                    and (not producer_class or klass == producer_class)
                 ],
                 dtype=np.int64,
             )
@@ -454,11 +457,14 @@ def build_world(cfg, rng: np.random.Generator) -> World:
             covers = covers * (u.inventory_months / float(np.dot(sizes, covers)))
         else:
             covers = np.full(u.n_firms, float(u.inventory_months))
+        # The sector's numbers read once; each firm's are the same expressions, evaluated as before.
+        country, va_month = ci[u.country], u.value_added / 12.0
+        use_month = [(gi[g], q / 12.0) for g, q in u.use.items() if q > 0]
         for size, cover in zip(sizes, covers, strict=True):
-            firm_country.append(ci[u.country])
+            firm_country.append(country)
             firm_sector.append(k)
-            firm_va.append(u.value_added / 12.0 * size)
-            firm_use.append({gi[g]: q / 12.0 * size for g, q in u.use.items() if q > 0})
+            firm_va.append(va_month * size)
+            firm_use.append({g: q * size for g, q in use_month})
             firm_cover.append(float(cover))
     F = len(firm_country)
     firm_country_a = np.array(firm_country, dtype=np.int64)
