@@ -434,7 +434,7 @@ def test_withheld_costs_are_the_numpy_formulation(seed, n_producers, n_measures)
 
 @given(st.integers(0, 2**32 - 1), st.integers(1, 6))
 def test_reserve_signals_are_the_numpy_formulation(seed, n_goods):
-    """A reserve's release signals (Stockpile._signals) as the NumPy expressions they replaced."""
+    """A reserve's release signals (read by kernels.reserve_month) as the NumPy expressions they replaced."""
     rng = np.random.default_rng(seed)
     shortage, rationed = _prices(rng, n_goods), _prices(rng, n_goods)
     p0, p1 = _prices(rng, n_goods, infinite=True), _prices(rng, n_goods, infinite=True)
@@ -444,6 +444,101 @@ def test_reserve_signals_are_the_numpy_formulation(seed, n_goods):
     np.divide(p1, p0, out=want_ratio, where=np.isfinite(p0) & np.isfinite(p1) & (p0 > 0))
     close(gap, np.nan_to_num(shortage) + np.nan_to_num(rationed))
     close(ratio, want_ratio)
+
+
+def _reserve_month_reference(
+    goods,
+    stock,
+    release,
+    delivery,
+    order,
+    revenue,
+    c,
+    base_use,
+    target,
+    mask,
+    ref,
+    shortage,
+    rationed,
+    first,
+    last,
+    signals,
+    rule,
+    rpr,
+    mrr,
+    rb,
+    rpr2,
+    rr,
+):
+    """Stockpile.act's release and refill loop as it was written in Python (the kernel replaced it)."""
+    if signals:
+        gap = np.nan_to_num(shortage) + np.nan_to_num(rationed)
+        ratio = np.ones(stock.size)
+        np.divide(last, first, out=ratio, where=np.isfinite(first) & np.isfinite(last) & (first > 0))
+    else:
+        gap, ratio = np.zeros(stock.size), np.ones(stock.size)
+    acted = False
+    for g in goods.tolist():
+        have, use = stock[g], base_use[g]
+        short = gap[g] > 1e-9 * max(use, 1e-300)
+        pricey = ratio[g] >= rpr
+        trigger = short if rule == "shortage" else pricey if rule == "price" else (short or pricey)
+        goal = target[g]
+        if trigger and have > 0:
+            need = gap[g] if (rule == "shortage" or (rule == "either" and short)) else use
+            q = min(have, mrr * goal, need)
+            if q > 0:
+                acted = True
+                stock[g] -= q
+                release[g] += q
+                delivery[g] += q
+                price = last[g] if signals else ref[g]
+                revenue[c] += q * float(np.nan_to_num(price, nan=ref[g]))
+        elif have < rb * goal and ratio[g] <= rpr2:
+            buy = min(rr * goal, goal - have)
+            if buy > 0:
+                acted = True
+                order[g] += buy
+    return acted, float((stock * mask * ref).sum())
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 12), st.sampled_from(["shortage", "price", "either"]), st.booleans())
+def test_reserve_month_is_the_python_loop_it_replaced(seed, n_goods, rule, signals):
+    """A reserve's month (Stockpile.act): releases on each rule, refills, revenue at last month's price
+    (NaN and infinite prices included) and the value held, as the Python loop computed them."""
+    rng = np.random.default_rng(seed)
+    G, C, c = n_goods, 3, 1
+    base_use = np.where(rng.random(G) < 0.2, 0.0, rng.exponential(10.0, G))
+    mask = (base_use > 0) & (rng.random(G) < 0.9)
+    target = np.where(mask, rng.uniform(1.0, 6.0) * base_use, 0.0)
+    stock = np.where(rng.random(G) < 0.2, 0.0, target * rng.uniform(0.0, 1.2, G))
+    shortage = np.where(rng.random(G) < 0.5, 0.0, rng.exponential(2.0, G))
+    rationed = _prices(rng, G)
+    first, last = _prices(rng, G, infinite=True), _prices(rng, G, infinite=True)
+    ref = rng.uniform(1.0, 9.0, G)
+    goods = np.flatnonzero(mask).astype(np.int64)
+    numbers = (
+        rng.uniform(1.0, 3.0),
+        rng.uniform(0.05, 0.5),
+        rng.uniform(0.3, 1.0),
+        rng.uniform(0.8, 2.0),
+        rng.uniform(0.01, 0.2),
+    )
+    codes = {
+        "shortage": kernels.RESERVE_ON_SHORTAGE,
+        "price": kernels.RESERVE_ON_PRICE,
+        "either": kernels.RESERVE_ON_EITHER,
+    }
+    got = [np.array(stock), np.zeros(G), np.zeros(G), np.zeros(G), np.full(C, 0.5)]
+    want = [np.array(stock), np.zeros(G), np.zeros(G), np.zeros(G), np.full(C, 0.5)]
+    shared = (base_use, target, mask, ref, shortage, rationed, first, last, signals)
+    acted, value = kernels.reserve_month(goods, *got[:4], got[4], c, *shared, codes[rule], *numbers)
+    with np.errstate(over="ignore"):  # an infinite price paid sells at the largest float: inf revenue
+        want_acted, want_value = _reserve_month_reference(goods, *want[:4], want[4], c, *shared, rule, *numbers)
+    assert acted == want_acted
+    close(value, want_value)
+    for a, b in zip(got, want, strict=True):  # stock, release, delivery, order, revenue (may be infinite)
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=0)
 
 
 @given(st.integers(0, 2**32 - 1), st.integers(1, 3), st.integers(1, 4), st.integers(1, 10))

@@ -864,6 +864,89 @@ def reserve_signals(shortage, rationed, first_price, last_price):
     return gap, ratio
 
 
+#: ``rule`` of :func:`reserve_month`: release on a shortage, on a price rise, or on either.
+RESERVE_ON_SHORTAGE, RESERVE_ON_PRICE, RESERVE_ON_EITHER = 0, 1, 2
+
+
+@njit(cache=True)
+def reserve_month(
+    goods,
+    stock,
+    release,
+    delivery,
+    order,
+    policy_revenue,
+    country,
+    base_use,
+    target,
+    held_mask,
+    reference_price,
+    shortage,
+    rationed,
+    first_price,
+    last_price,
+    signals,
+    rule,
+    release_price_ratio,
+    max_release_rate,
+    refill_below,
+    refill_price_ratio,
+    refill_rate,
+):
+    """One country's strategic reserve in one month (``sim.policy.levers.Stockpile.act``), good by good.
+
+    ``goods`` are the goods it holds; ``stock``, ``release``, ``delivery``, ``order``, ``base_use``,
+    ``target`` and ``held_mask`` its ``[G]`` columns (the first four written in place). With
+    ``signals`` (from the second month), last month's gap and price ratio come from
+    :func:`reserve_signals`; before, there is no gap and the ratio is 1. A triggered good releases
+    ``min(stock, max_release_rate x target, need)`` (need: last month's gap under the shortage rule or a
+    shortage under ``either``, else a month of baseline use), sold at last month's price paid (the
+    reference price where that is NaN, infinities as the largest floats) into
+    ``policy_revenue[country]``; an untriggered good below ``refill_below`` x target at a price ratio of
+    at most ``refill_price_ratio`` orders ``min(refill_rate x target, target - stock)``. Returns whether
+    the reserve acted and the value of what it holds at reference prices (summed in NumPy's order).
+    """
+    n_goods = stock.shape[0]
+    if signals:
+        gap, ratio = reserve_signals(shortage, rationed, first_price, last_price)
+    else:
+        gap, ratio = np.zeros(n_goods), np.ones(n_goods)
+    acted = False
+    for i in range(goods.shape[0]):
+        g = goods[i]
+        have = stock[g]
+        use = base_use[g]
+        short = gap[g] > 1e-9 * max(use, 1e-300)
+        pricey = ratio[g] >= release_price_ratio
+        if rule == RESERVE_ON_SHORTAGE:
+            trigger = short
+        elif rule == RESERVE_ON_PRICE:
+            trigger = pricey
+        else:
+            trigger = short or pricey
+        goal = target[g]
+        if trigger and have > 0:
+            need = gap[g] if (rule == RESERVE_ON_SHORTAGE or (rule == RESERVE_ON_EITHER and short)) else use
+            q = min(have, max_release_rate * goal, need)
+            if q > 0:
+                acted = True
+                stock[g] -= q
+                release[g] += q
+                delivery[g] += q
+                last = last_price[g] if signals else reference_price[g]
+                last = reference_price[g] if np.isnan(last) else _finite(last)
+                policy_revenue[country] += q * last
+        elif have < refill_below * goal and ratio[g] <= refill_price_ratio:
+            buy = min(refill_rate * goal, goal - have)
+            if buy > 0:
+                acted = True
+                order[g] += buy
+    value = np.empty(n_goods)
+    for g in range(n_goods):
+        value[g] = stock[g] * (1.0 if held_mask[g] else 0.0) * reference_price[g]
+    return acted, pairwise_sum(value, 0, n_goods)
+
+
 @njit(cache=True, error_model="numpy")  # a zero baseline price index gives inf or NaN, as in NumPy
 def thrift_factor(multiplier, expected_index, baseline_index, row_eps, thrift, floor):
     """Each row's requirement factor with long-run thrift (``CoercionModel._requirement_factor``):

@@ -438,6 +438,12 @@ class Stockpile(Lever):
         self._refill_rate = float(node.refill_rate)
         self._holding_cost = float(node.holding_cost)
         self._goods_of = [np.flatnonzero(self.mask[:, c]).tolist() for c in range(C)]  # the goods it holds, by country
+        self._goods_array = [np.array(goods, dtype=np.int64) for goods in self._goods_of]
+        self._rule = {
+            "shortage": kernels.RESERVE_ON_SHORTAGE,
+            "price": kernels.RESERVE_ON_PRICE,
+            "either": kernels.RESERVE_ON_EITHER,
+        }[self._release_on]
 
     @override
     def inactive_reason(self, model) -> str | None:
@@ -460,20 +466,6 @@ class Stockpile(Lever):
             f"initial_fill below refill_below ({n.refill_below}) would make it act"
         )
 
-    def _signals(self, model, t: int, c: int):
-        """Last month's gap (shortage plus rationing) of country ``c``'s firms per good, and the price
-        they paid against its first-month value (1 where either is missing); none before month 1.
-        """
-        if t <= 0:
-            return np.zeros(len(model.world.goods)), np.ones(len(model.world.goods))
-        gl = model.recorder.good_level
-        return kernels.reserve_signals(
-            gl["shortage"][t - 1, :, c],
-            gl["rationed"][t - 1, :, c],
-            gl["price_paid"][0, :, c],
-            gl["price_paid"][t - 1, :, c],
-        )
-
     @override
     def act(self, model, state) -> None:
         c, t = state.country, model.step_index
@@ -487,32 +479,37 @@ class Stockpile(Lever):
             model.stockpile[:, c] += fill
             if n.cost_initial_fill:
                 self.book(model, c, float((fill * ref).sum()))
-        gap, ratio = self._signals(model, t, c)
-        rule = self._release_on
-        for g in goods:
-            stock = model.stockpile[g, c]
-            base_use = self.base_use[g, c]
-            short = gap[g] > 1e-9 * max(base_use, 1e-300)
-            pricey = ratio[g] >= self._release_price_ratio
-            trigger = short if rule == "shortage" else pricey if rule == "price" else (short or pricey)
-            target = self.target[g, c]
-            if trigger and stock > 0:
-                need = gap[g] if (rule == "shortage" or (rule == "either" and short)) else base_use
-                q = min(stock, self._max_release_rate * target, need)
-                if q > 0:
-                    self.mark(model)
-                    model.stockpile[g, c] -= q
-                    model.stockpile_release[g, c] += q
-                    model.stockpile_delivery[g, c] += q
-                    last = model.recorder.good_level["price_paid"][t - 1, g, c] if t > 0 else ref[g]
-                    model.policy_revenue[c] += q * float(np.nan_to_num(last, nan=ref[g]))
-            elif stock < self._refill_below * target and ratio[g] <= self._refill_price_ratio:
-                order = min(self._refill_rate * target, target - stock)
-                if order > 0:
-                    self.mark(model)
-                    model.stockpile_order[g, c] += order
-        held = model.stockpile[:, c] * self.mask[:, c]
-        self.book(model, c, self._holding_cost / 12.0 * float((held * ref).sum()))
+        # Release, refill and the value held, good by good (sim.model.kernels.reserve_month), from last
+        # month's gap and price paid against the first month's (no signal in the first month).
+        gl = model.recorder.good_level
+        last = max(t - 1, 0)
+        acted, held_value = kernels.reserve_month(
+            self._goods_array[c],
+            model.stockpile[:, c],
+            model.stockpile_release[:, c],
+            model.stockpile_delivery[:, c],
+            model.stockpile_order[:, c],
+            model.policy_revenue,
+            c,
+            self.base_use[:, c],
+            self.target[:, c],
+            self.mask[:, c],
+            ref,
+            gl["shortage"][last, :, c],
+            gl["rationed"][last, :, c],
+            gl["price_paid"][0, :, c],
+            gl["price_paid"][last, :, c],
+            t > 0,
+            self._rule,
+            self._release_price_ratio,
+            self._max_release_rate,
+            self._refill_below,
+            self._refill_price_ratio,
+            self._refill_rate,
+        )
+        if acted:
+            self.mark(model)
+        self.book(model, c, self._holding_cost / 12.0 * held_value)
 
     @override
     def after_clear(self, model, t: int, result) -> None:
