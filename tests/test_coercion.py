@@ -303,3 +303,11 @@ def test_quota_licences_carry_over_within_the_year_and_the_tightest_cap_wins():
     assert arrays.export_quota[0, 0] == pytest.approx(75.0)
     h2.ended_at = 8
     assert h2.monthly_cap(8) is None and h2.monthly_cap(7) is not None
+    arrays.reset()
+    h2.apply(8, arrays)  # ended: writes nothing
+    assert arrays.export_quota[0, 0] == np.inf
+    h2.apply(7, arrays)
+    assert arrays.export_quota[0, 0] == pytest.approx(h2.monthly_cap(7)[0])
+    h2.shipped = np.zeros(2)  # the quota book's arrays must have an entry per good (checked, not read past)
+    with pytest.raises(ValueError, match="one entry per good"):
+        h2.apply(7, arrays)

@@ -317,11 +317,22 @@ class ExportQuota(Measure):
 
     def apply(self, step: int, arrays: MeasureArrays) -> None:
         """Cap the imposer's exports of each good at this month's paced licences (tightest wins)."""
-        cap = self.monthly_cap(step)
-        if cap is None:
+        if self.ended_at is not None and step >= self.ended_at:
             return
-        current = arrays.export_quota[self.goods, self.imposer]
-        arrays.export_quota[self.goods, self.imposer] = np.minimum(current, cap)
+        line = self._timeline()
+        if not 0 <= step < len(line.shares) or line.shares[step] < 0.5:  # not one of months()
+            return
+        # monthly_cap, and the tighter of it and the cap in place, in one compiled pass
+        _cap_exports(
+            self.goods,
+            self.imposer,
+            arrays.export_quota,
+            float(self.quantity),
+            self.allocation,
+            self.carried_in,
+            self.shipped,
+            line.counted_left[step],
+        )
 
     def record_exports(self, step: int, exports_by_good: np.ndarray) -> None:
         """Book the imposer's exports of the covered goods in month ``step`` (``[G]`` array)."""
@@ -488,6 +499,24 @@ def _gathered_sum(values, producers):
     for i in range(n):
         picked[i] = values[producers[i]]
     return _pairwise_sum(picked, 0, n)
+
+
+@njit(cache=True)
+def _cap_exports(goods, imposer, export_quota, quantity, allocation, carried_in, shipped, left):
+    """An export quota's cap this month on each of its goods (licences left, ``max(quantity x allocation +
+    carried_in - shipped, 0)``, over the ``left`` months still to count, at least one), written where
+    it is tighter than the cap in place: the NumPy expressions of ``ExportQuota.monthly_cap`` and
+    ``np.minimum`` on the gathered caps, each good's from the caps before any is written.
+    """
+    n = goods.size
+    if allocation.size != n or carried_in.size != n or shipped.size != n:
+        raise ValueError("export quota: allocation, carried_in and shipped need one entry per good")
+    tighter = np.empty(n)
+    for i in range(n):
+        licences = np.maximum(quantity * allocation[i] + carried_in[i] - shipped[i], 0.0)
+        tighter[i] = np.minimum(export_quota[goods[i], imposer], licences / max(left, 1))
+    for i in range(n):
+        export_quota[goods[i], imposer] = tighter[i]
 
 
 @njit(cache=True)

@@ -700,16 +700,31 @@ class _ProjectFinance(Lever):
 
     def after_adapt(self, model, t: int, result) -> None:
         # Projects start during adaptation (sim.model.model), so their spending is booked after it.
-        w = model.world
-        if any(model.capacity[p] > 0 for p, _, _ in self.finance):
+        capacity, starts = model.capacity, model.project_start
+        if any(capacity.item(p) > 0 for p, _, _ in self.finance):
             self.mark(model)
-        for p, country, money in self.finance:
-            if money <= 0:
-                continue
-            start = int(model.project_start[p])
-            lag = max(int(w.build_lag[p]), 1)
+        for p, country, lag, monthly in self._spending(model):
+            start = starts.item(p)
             if start <= t < start + lag:
-                self.book(model, country, money / lag)
+                self.book(model, country, monthly)
+
+    def _spending(self, model) -> list[tuple[int, int, int, float]]:
+        """Each financed project with money: producer, financing country, build lag (at least a month)
+        and the money per month of building; drawn up once per list of financed projects (a project's
+        build lag is fixed with the world).
+        """
+        cached = self.__dict__.get("_spending_cache")
+        if cached is None or cached[0] is not self.finance or cached[1] != len(self.finance):
+            lags = model.world.build_lag
+            rows = []
+            for p, country, money in self.finance:
+                if money <= 0:
+                    continue
+                lag = max(int(lags[p]), 1)
+                rows.append((p, country, lag, money / lag))
+            cached = (self.finance, len(self.finance), rows)
+            self.__dict__["_spending_cache"] = cached
+        return cached[2]
 
 
 class Friendshoring(_ProjectFinance):

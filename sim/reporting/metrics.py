@@ -344,7 +344,7 @@ class _FlowCubes:
         self.T, self.C = T, rec.C
         parts = [f for f in rec.flows if f[0] < T]
         if parts:
-            self.t = np.concatenate([np.full(f[1].size, f[0], dtype=np.int64) for f in parts])
+            self.t = np.repeat(np.array([f[0] for f in parts], dtype=np.int64), [f[1].size for f in parts])
             self.g = np.concatenate([f[1] for f in parts]).astype(np.int64)
             self.o = np.concatenate([f[2] for f in parts]).astype(np.int64)
             self.d = np.concatenate([f[3] for f in parts]).astype(np.int64)
