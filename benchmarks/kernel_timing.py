@@ -57,7 +57,10 @@ def instrument() -> KernelTimer:
     entry_points += [(sim.market.kernel, "clear_all_goods"), (sim.market.kernel, "build_structure")]
     chains = ("usable_capacity_of", "lost_output_of", "planned_output_of", "use_inputs", "input_cost_shift")
     entry_points += [(sim.model.chains, name) for name in chains]
-    entry_points += [(sim.coercion.measures, "_cut_capacity"), (sim.coercion.measures, "_cap_output")]
+    entry_points += [
+        (sim.coercion.measures, name)
+        for name in ("_cut_capacity", "_cap_output", "_cap_exports", "_add_tax", "_gathered_sum")
+    ]
     for module, name in entry_points:
         obj = getattr(module, name)
         if not isinstance(obj, CPUDispatcher):

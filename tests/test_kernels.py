@@ -899,3 +899,14 @@ def test_production_tax_revenue_is_the_numpy_expression(seed, n_taxed, n_produce
     got = kernels.production_tax_revenue(per_unit, rate, share, price, output, producers)
     want = float(((per_unit + rate * price[producers]) * share * output[producers]).sum())
     assert np.float64(got).tobytes() == np.float64(want).tobytes()
+
+
+@given(arrays(np.float64, st.integers(0, 50), elements=st.floats(0.0, 1e300)))
+def test_log_of_is_the_log_of_each_value(values):
+    """Logs computed once for a kernel that used to compute them (CoercionModel's row reference prices)."""
+    with np.errstate(divide="ignore"):
+        want = np.log(values)
+    got = kernels.log_of(values)
+    assert np.array_equal(np.isinf(got), np.isinf(want))
+    finite = np.isfinite(want)
+    close(got[finite], want[finite], np.maximum(np.abs(want[finite]), 1.0))

@@ -13,8 +13,9 @@ from numba import njit
 from sim.market.kernel import supply_curve
 
 # The entry points the model calls from Python (benchmarks/kernel_timing.py times exactly these);
-# helpers that only kernels call (pairwise_sum, _pairwise_block, _nan_min, _nan_max, and
-# demand_scale_rows and purchase_elasticity_rows, which market_demand_rows calls) are left out.
+# helpers that only kernels call (pairwise_sum, _pairwise_block, _nan_min, _nan_max,
+# demand_scale_rows and purchase_elasticity_rows, which market_demand_rows calls, and reserve_signals,
+# which reserve_month calls) are left out.
 __all__ = [
     "price_index_rows",
     "adapt_sourcing",
@@ -35,7 +36,6 @@ __all__ = [
     "costs_by_imposer",
     "domestic_supply",
     "withheld_costs",
-    "reserve_signals",
     "thrift_factor",
     "fit_margins",
     "market_demand_rows",
@@ -48,6 +48,8 @@ __all__ = [
     "split_state_rows",
     "positive_flows",
     "production_tax_revenue",
+    "reserve_month",
+    "log_of",
 ]
 
 
@@ -70,11 +72,12 @@ def price_index_rows(weights, prices, slot_origin, sigma):
 
 
 @njit(cache=True)
-def demand_scale_rows(weights, price_pow_1ms, price_pow_ms, slot_origin, sigma, reference_price, elasticity):
+def demand_scale_rows(weights, price_pow_1ms, price_pow_ms, slot_origin, sigma, log_reference_price, elasticity):
     """Factor turning a row's planned tonnes into the kernel's demand input.
 
     ``price_pow_1ms`` and ``price_pow_ms`` are the slots' reference delivered prices raised to
-    ``1 - sigma`` and ``-sigma`` (constant over a run, so computed once). With CES sourcing the
+    ``1 - sigma`` and ``-sigma``, ``log_reference_price`` the log of each row's reference price
+    (:func:`log_of`; all constant over a run, so computed once). With CES sourcing the
     kernel delivers ``sum_k w_k p_k^-sigma P^sigma X`` tonnes for composite demand
     ``X = q (P / reference)^-elasticity``; the factor is the ``q`` per planned tonne.
     """
@@ -93,7 +96,7 @@ def demand_scale_rows(weights, price_pow_1ms, price_pow_ms, slot_origin, sigma, 
             continue
         log_p = np.log(a) / (1.0 - s)
         tonnes *= np.exp(s * log_p)
-        out[r] = np.exp(elasticity[r] * (log_p - np.log(reference_price[r]))) / tonnes
+        out[r] = np.exp(elasticity[r] * (log_p - log_reference_price[r])) / tonnes
     return out
 
 
@@ -1027,18 +1030,30 @@ def market_demand_rows(
     price_pow_ms,
     slot_origin,
     sigma,
-    reference_price,
+    log_reference_price,
 ):
     """The market's demand inputs of every row in one call (``CoercionModel._clear``): its short-run
     purchase elasticity (:func:`purchase_elasticity_rows`) and its planned purchase as the kernel's
     demand input, ``purchase`` x :func:`demand_scale_rows` at that elasticity.
     """
     elasticity = purchase_elasticity_rows(need, inventory, row_eps, deferral_elasticity, max_cover_months)
-    scale = demand_scale_rows(weights, price_pow_1ms, price_pow_ms, slot_origin, sigma, reference_price, elasticity)
+    scale = demand_scale_rows(weights, price_pow_1ms, price_pow_ms, slot_origin, sigma, log_reference_price, elasticity)
     planned = np.empty(purchase.size)
     for r in range(purchase.size):
         planned[r] = purchase[r] * scale[r]
     return elasticity, planned
+
+
+@njit(cache=True)
+def log_of(values):
+    """``np.log`` of each value as the compiled kernels compute it (the math library's ``log``, which
+    NumPy's vectorised ``np.log`` can differ from in the last bit): for logs computed once and read by
+    kernels that used to compute them (:func:`demand_scale_rows`).
+    """
+    out = np.empty(values.size)
+    for i in range(values.size):
+        out[i] = np.log(values[i])
+    return out
 
 
 @njit(cache=True)

@@ -169,7 +169,8 @@ class CoercionModel(mesa.Model):
         self.delivered_to_firms = np.zeros(R)
         self._row_sigma = w.armington_elasticity[w.row_good]
         self._row_eps = w.demand_elasticity[w.row_good]
-        self._row_pref = w.reference_price[w.row_good]
+        # Each row's log reference price, as the demand kernel used to compute it every month (kernels.log_of).
+        self._row_log_pref = kernels.log_of(np.ascontiguousarray(w.reference_price[w.row_good], dtype=float))
         self.baseline_price_index = self._price_index(self.weights, w.baseline_delivered_price)
         # Reference delivered prices raised to 1 - sigma and -sigma, once (see sim.model.kernels.demand_scale_rows).
         with np.errstate(divide="ignore"):
@@ -619,7 +620,7 @@ class CoercionModel(mesa.Model):
             self._base_pow_ms,
             w.slot_origin,
             self._row_sigma,
-            self._row_pref,
+            self._row_log_pref,
         )
         # Supply the market sees: the domestic instruments' curves (halts, crackdowns, output caps,
         # taxes: _set_supply_terms), within what input stocks allow and shifted by expected input
