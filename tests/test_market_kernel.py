@@ -1705,3 +1705,23 @@ def test_unsold_release_at_the_floor_beside_a_supply_jump(method):
     assert 0.25 <= res.price_domestic[0, 1] <= 0.25 * (1 + 1e-8)
     assert_allclose(res.sold[0], [0.5, 0.5], rtol=1e-6)
     assert_certificate(m, res)
+
+
+def test_a_result_from_the_kernel_is_the_dataclass_it_would_construct():
+    # clear_markets builds its MarketResult without the frozen dataclass's __init__ (a cost every
+    # month): the same fields, in the same order, still frozen.
+    import dataclasses
+
+    for market in example_markets():
+        res = clear_markets(market, allow_nonconvergence=True)
+        built = MarketResult(**{f.name: getattr(res, f.name) for f in fields(MarketResult)})
+        assert [f.name for f in fields(res)] == [f.name for f in fields(built)]
+        for f in fields(MarketResult):
+            assert getattr(res, f.name) is getattr(built, f.name)
+        assert res.tolerance == kernel_module.DEFAULT_TOLERANCE
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            res.price_domestic = None
+        assert isinstance(res.price_domestic, np.ndarray) and res.price_domestic.shape == (
+            market.n_goods,
+            market.n_countries,
+        )

@@ -410,6 +410,18 @@ class MarketResult:
     converged: np.ndarray
     tolerance: float = field(default=kernel.DEFAULT_TOLERANCE)
 
+    @classmethod
+    def _of_kernel(cls, out: tuple, tolerance: float) -> MarketResult:
+        """The result from :func:`kernel.clear_all_goods`'s outputs (in field order), set as the
+        dataclass's ``__init__`` sets them but without its frozen ``__setattr__`` per field (a third
+        of the cost, every month of a run).
+        """
+        result = object.__new__(cls)
+        state = result.__dict__
+        state.update(zip(_RESULT_FIELDS, out, strict=True))
+        state["tolerance"] = tolerance
+        return result
+
     @property
     def unit_value(self) -> np.ndarray:
         """``[R]`` average delivered price each purchase row paid per unit (NaN if nothing delivered)."""
@@ -423,6 +435,10 @@ class MarketResult:
         out = np.zeros((n_goods, n_countries, n_countries))
         np.add.at(out, (self.edge_good, self.edge_origin, self.edge_destination), self.edge_flow)
         return out
+
+
+#: The fields of :class:`MarketResult` the kernel returns, in its order (all but ``tolerance``).
+_RESULT_FIELDS = tuple(f.name for f in fields(MarketResult) if f.name != "tolerance")
 
 
 def clear_markets(
@@ -515,8 +531,8 @@ def clear_markets(
         structure.producer_ptr,
         methods[method],
     )
-    result = MarketResult(*out, tolerance=float(tolerance))
-    if not allow_nonconvergence and not result.converged.all():
+    result = MarketResult._of_kernel(out, float(tolerance))
+    if not allow_nonconvergence and np.count_nonzero(result.converged) != result.converged.size:
         bad = np.flatnonzero(~result.converged)
         g = int(bad[0])
         raise MarketClearingError(
