@@ -76,6 +76,12 @@ class CoercionModel(mesa.Model):
         super().__init__(rng=cfg.seed if rng is None else rng)
         self.cfg = cfg
         self.params = cfg.model
+        # Monthly smoothing of expectations and scarcity, and monthly decay of perceived risk, from the
+        # memories in months (exponential memory; computed once, read every month).
+        prm = cfg.model
+        self._expectation_smoothing = 1.0 - math.exp(-1.0 / prm.expectation_memory_months)
+        self._scarcity_smoothing = 1.0 - math.exp(-1.0 / prm.scarcity_memory_months)
+        self._risk_decay = math.exp(-1.0 / prm.risk_memory_months)
         # Levers that finance capacity add or commit projects in the world (not in self.cfg, which is
         # what a run writes as its resolved config and must compose the same run again).
         w: World = build_world(expand_scenario(cfg), self.rng)
@@ -723,14 +729,14 @@ class CoercionModel(mesa.Model):
         # (precaution: recent price rise and rationing, exponentially remembered), the expected price
         # index and endogenous substitution and recycling-by-design (requirements fall while the
         # expected price stays high). The scarcity seen here drives next month's plans.
-        b = 1.0 - math.exp(-1.0 / prm.expectation_memory_months)
+        b = self._expectation_smoothing
         kernels.adapt_rows(
             production["price_index"],
             self.baseline_price_index,
             result.rationed,
             result.demand,
             self.scarcity,
-            1.0 - math.exp(-1.0 / prm.scarcity_memory_months),
+            self._scarcity_smoothing,
             self.price_index_expectation,
             b,
             self.requirement_multiplier,
@@ -757,7 +763,7 @@ class CoercionModel(mesa.Model):
             self.order_blocked,
             rent_share,
             cap,
-            math.exp(-1.0 / prm.risk_memory_months),
+            self._risk_decay,
             float(prm.risk_aversion),
             float(prm.sourcing_adjustment_rate),
         )
@@ -916,7 +922,7 @@ class CoercionModel(mesa.Model):
                 self.baseline_price_index,
                 req,
                 self.world.unit_cost,
-                1.0 - math.exp(-1.0 / self.params.expectation_memory_months),
+                self._expectation_smoothing,
             )
             self.chains.record_host_output(
                 result.producer_output, self.world.producer_good, self.world.producer_country
@@ -926,7 +932,7 @@ class CoercionModel(mesa.Model):
         self._adapt(t, result, production)
         for lever in self.levers:
             lever.after_adapt(self, t, result)
-        self.policy_cost[...] = self.lever_cost.sum(axis=0)
+        np.add.reduce(self.lever_cost, axis=0, out=self.policy_cost)  # lever_cost.sum(axis=0), without its wrapper
         self.last_result = result
         self.recorder.record(t, result, production, purchase)
         after_step = getattr(self.strategy, "after_step", None)
