@@ -149,7 +149,9 @@ def adapt_sourcing(
                 hit = rent_share[g, o]
             v = risk[r, k] * risk_decay
             risk[r, k] = hit if hit > v else v
-            target[k] = affinity[r, k] * capacity[g, o] * np.exp(-risk_aversion * risk[r, k])
+            # no perceived risk: exp(-0.0) is exactly 1 (skipped, the result the same)
+            aversion = 1.0 if risk[r, k] == 0.0 else np.exp(-risk_aversion * risk[r, k])
+            target[k] = affinity[r, k] * capacity[g, o] * aversion
             total += target[k]
             reserved += contracted[r, k]
         if total <= 0.0:
