@@ -512,9 +512,11 @@ def test_reserve_month_is_the_python_loop_it_replaced(seed, n_goods, rule, signa
     mask = (base_use > 0) & (rng.random(G) < 0.9)
     target = np.where(mask, rng.uniform(1.0, 6.0) * base_use, 0.0)
     stock = np.where(rng.random(G) < 0.2, 0.0, target * rng.uniform(0.0, 1.2, G))
+    # Goods short (a gap), goods only pricey (no gap, a price ratio above the release ratio), both, neither.
     shortage = np.where(rng.random(G) < 0.5, 0.0, rng.exponential(2.0, G))
-    rationed = _prices(rng, G)
+    rationed = np.where(rng.random(G) < 0.5, 0.0, _prices(rng, G))
     first, last = _prices(rng, G, infinite=True), _prices(rng, G, infinite=True)
+    last = np.where(rng.random(G) < 0.4, first * rng.uniform(0.5, 4.0, G), last)
     ref = rng.uniform(1.0, 9.0, G)
     goods = np.flatnonzero(mask).astype(np.int64)
     numbers = (
@@ -529,7 +531,10 @@ def test_reserve_month_is_the_python_loop_it_replaced(seed, n_goods, rule, signa
         "price": kernels.RESERVE_ON_PRICE,
         "either": kernels.RESERVE_ON_EITHER,
     }
-    got = [np.array(stock), np.zeros(G), np.zeros(G), np.zeros(G), np.full(C, 0.5)]
+    # The model passes columns of its [G, C] arrays (strided views): so does this test.
+    columns = np.zeros((4, G, C))
+    columns[0, :, c] = stock
+    got = [columns[k, :, c] for k in range(4)] + [np.full(C, 0.5)]
     want = [np.array(stock), np.zeros(G), np.zeros(G), np.zeros(G), np.full(C, 0.5)]
     shared = (base_use, target, mask, ref, shortage, rationed, first, last, signals)
     acted, value = kernels.reserve_month(goods, *got[:4], got[4], c, *shared, codes[rule], *numbers)
@@ -752,13 +757,24 @@ def test_market_demand_rows_are_the_two_kernels_and_the_product(seed, n_rows, k_
     price0 = rng.uniform(0.5, 50.0, (n_rows, k_max))
     pow_1ms, pow_ms = price0 ** (1.0 - sigma[:, None]), price0 ** -sigma[:, None]
     pref = rng.uniform(1.0, 40.0, n_rows)
+    log_pref = kernels.log_of(pref)  # the model passes each row's log reference price, computed once
     elasticity, planned = kernels.market_demand_rows(
-        need, inventory, eps, deferral, max_cover, purchase, weights, pow_1ms, pow_ms, slot_origin, sigma, pref
+        need, inventory, eps, deferral, max_cover, purchase, weights, pow_1ms, pow_ms, slot_origin, sigma, log_pref
     )
     want_e = kernels.purchase_elasticity_rows(need, inventory, eps, deferral, max_cover)
     close(elasticity, want_e)
-    close(planned, purchase * kernels.demand_scale_rows(weights, pow_1ms, pow_ms, slot_origin, sigma, pref, want_e))
+    close(planned, purchase * kernels.demand_scale_rows(weights, pow_1ms, pow_ms, slot_origin, sigma, log_pref, want_e))
     assert (planned[~(weights > 0).any(axis=1)] == 0.0).all()
+    # The scale itself, from the CES formulas: composite price P = (sum w p^(1-s))^(1/(1-s)), tonnes per
+    # unit of composite sum w p^-s P^s, and the planned tonnes at the reference price (P / pref)^e.
+    open_w = np.where((slot_origin >= 0) & (weights > 0), weights, 0.0)
+    a = (open_w * pow_1ms).sum(axis=1)
+    has = a > 0
+    big_p = np.where(has, a, 1.0) ** (1.0 / (1.0 - sigma))
+    tonnes = (open_w * pow_ms).sum(axis=1) * big_p**sigma
+    want_scale = np.where(has, (big_p / pref) ** want_e / np.where(has, tonnes, 1.0), 0.0)
+    # powers taken another way (pow here, exp of logs there) agree to rounding amplified by sigma and e
+    np.testing.assert_allclose(planned, purchase * want_scale, rtol=1e-10, atol=0)
 
 
 @given(st.integers(0, 2**32 - 1), st.integers(0, 4), st.integers(1, 5))

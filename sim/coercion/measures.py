@@ -305,22 +305,28 @@ class ExportQuota(Measure):
         """Licences left per good."""
         return np.maximum(self.quantity * self.allocation + self.carried_in - self.shipped, 0.0)
 
-    def monthly_cap(self, step: int) -> np.ndarray | None:
-        """Per-good export cap in month ``step``, or ``None`` if the period does not count it."""
+    def _months_left(self, step: int) -> int | None:
+        """The months of :meth:`months` from ``step`` on, or ``None`` if the period does not count
+        ``step`` (not one of its months, or ended by a strategy).
+        """
         if self.ended_at is not None and step >= self.ended_at:
             return None
         line = self._timeline()
         if not 0 <= step < len(line.shares) or line.shares[step] < 0.5:  # not one of months()
             return None
-        left = line.counted_left[step]  # months() from this step on
+        return line.counted_left[step]
+
+    def monthly_cap(self, step: int) -> np.ndarray | None:
+        """Per-good export cap in month ``step``, or ``None`` if the period does not count it."""
+        left = self._months_left(step)
+        if left is None:
+            return None
         return self.remaining() / max(left, 1)
 
     def apply(self, step: int, arrays: MeasureArrays) -> None:
         """Cap the imposer's exports of each good at this month's paced licences (tightest wins)."""
-        if self.ended_at is not None and step >= self.ended_at:
-            return
-        line = self._timeline()
-        if not 0 <= step < len(line.shares) or line.shares[step] < 0.5:  # not one of months()
+        left = self._months_left(step)
+        if left is None:
             return
         # monthly_cap, and the tighter of it and the cap in place, in one compiled pass
         _cap_exports(
@@ -331,7 +337,7 @@ class ExportQuota(Measure):
             self.allocation,
             self.carried_in,
             self.shipped,
-            line.counted_left[step],
+            left,
         )
 
     def record_exports(self, step: int, exports_by_good: np.ndarray) -> None:
@@ -513,10 +519,28 @@ def _cap_exports(goods, imposer, export_quota, quantity, allocation, carried_in,
         raise ValueError("export quota: allocation, carried_in and shipped need one entry per good")
     tighter = np.empty(n)
     for i in range(n):
-        licences = np.maximum(quantity * allocation[i] + carried_in[i] - shipped[i], 0.0)
-        tighter[i] = np.minimum(export_quota[goods[i], imposer], licences / max(left, 1))
+        licences = _numpy_maximum(quantity * allocation[i] + carried_in[i] - shipped[i], 0.0)
+        tighter[i] = _numpy_minimum(export_quota[goods[i], imposer], licences / max(left, 1))
     for i in range(n):
         export_quota[goods[i], imposer] = tighter[i]
+
+
+@njit(cache=True)
+def _numpy_minimum(a, b):
+    """``np.minimum`` of two floats as NumPy's ufunc has it: NaN if either is NaN, else the smaller, and
+    the second on a tie (``min(0.0, -0.0)`` is ``-0.0``; numba's scalar ``np.minimum`` returns the first).
+    """
+    if a != a:
+        return a
+    return a if a < b else b
+
+
+@njit(cache=True)
+def _numpy_maximum(a, b):
+    """``np.maximum`` of two floats as NumPy's ufunc has it (NaN first, the second on a tie)."""
+    if a != a:
+        return a
+    return a if a > b else b
 
 
 @njit(cache=True)
