@@ -9,7 +9,8 @@
   process, each run's configuration derived as plain data, :mod:`sim.world.plain`);
 * ``batch``: :meth:`sim.experiments.runner.CaseRunner.run_many` (the fast path in N worker processes).
 
-``--scaling 1,4,16`` adds what an ensemble axis could buy: the CPU cost per copy of generated worlds ``k``
+``--tree <checkout> --pairs K`` times this checkout and the other in turn, K pairs of processes (the
+fairer before/after on a loaded machine). ``--scaling 1,4,16`` adds what an ensemble axis could buy: the CPU cost per copy of generated worlds ``k``
 times the size of the case (:func:`scaling`).
 
 Every in-memory run has its own parameter set (three model and scenario numbers drawn uniformly)
@@ -126,6 +127,36 @@ def cpu_per_run_in_tree(tree: Path, n: int) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
     return {**json.loads(proc.stdout.strip().splitlines()[-1]), "tree": str(tree)}
+
+
+def paired_cpu_per_run(tree: Path, pairs: int, n: int) -> dict:
+    """CPU seconds per run of this checkout and of ``tree`` measured in turn, ``pairs`` times, each in a
+    process of its own (:func:`cpu_per_run_in_tree`): on a shared machine the load changes between
+    two measurements minutes apart, and alternating puts both trees under the same conditions.
+    Reported: each process's median and minimum, the ratio of medians in each pair, and over the pairs
+    the median of the medians, the smallest minimum and the median ratio (other tree / this one).
+    """
+    rows = []
+    for _ in range(pairs):
+        here = cpu_per_run_in_tree(ROOT, n)
+        there = cpu_per_run_in_tree(tree, n)
+        ratio = there["cpu_s_per_run_median"] / here["cpu_s_per_run_median"]
+        rows.append({"this": here, "other": there, "ratio_other_to_this": round(ratio, 3)})
+        print("pair:", rows[-1])
+
+    def median(values: list[float]) -> float:
+        return sorted(values)[len(values) // 2]
+
+    return {
+        "pairs": rows,
+        "runs_per_process": n,
+        "tree": str(tree),
+        "this_median_of_medians": median([r["this"]["cpu_s_per_run_median"] for r in rows]),
+        "other_median_of_medians": median([r["other"]["cpu_s_per_run_median"] for r in rows]),
+        "this_min": min(r["this"]["cpu_s_per_run_min"] for r in rows),
+        "other_min": min(r["other"]["cpu_s_per_run_min"] for r in rows),
+        "ratio_median": median([r["ratio_other_to_this"] for r in rows]),
+    }
 
 
 def wall_in_memory(fast: bool, n: int, n_jobs: int) -> dict:
@@ -247,6 +278,12 @@ def main() -> None:
     parser.add_argument("--tree", type=Path, help="another checkout (e.g. main): its CPU per run, for a before/after")
     parser.add_argument("--cpu-only", action="store_true", help="only the CPU per run (no wall-clock paths)")
     parser.add_argument(
+        "--pairs",
+        type=int,
+        default=0,
+        help="with --tree: also time this checkout and the other in turn, this many pairs of processes of --cpu-runs runs",
+    )
+    parser.add_argument(
         "--scaling",
         default="",
         help="comma-separated size factors k (e.g. 1,4,16): per-copy cost of k-times larger generated worlds, "
@@ -264,6 +301,7 @@ def main() -> None:
     cpu_tree = cpu_per_run_in_tree(args.tree, max(3, args.cpu_runs // 2)) if args.tree else None
     if cpu_tree:
         print(f"CPU per run, {args.tree}:", cpu_tree)
+    paired = paired_cpu_per_run(args.tree, args.pairs, args.cpu_runs) if args.tree and args.pairs > 0 else None
     rows: dict[str, dict] = {}
     if args.cpu_only:
         pass
@@ -305,6 +343,13 @@ def main() -> None:
             f"CPU per run ({name}): {c['cpu_s_per_run_median']:.3f} s median, {c['cpu_s_per_run_min']:.3f} s min "
             f"-> {c['runs_per_min_on_free_cores']} runs/min on {args.jobs} free cores"
         )
+    if paired:
+        lines.append(
+            f"paired, {len(paired['pairs'])} x {paired['runs_per_process']} runs a process, in turn: this tree "
+            f"{paired['this_median_of_medians']:.4f} s (median of medians; min {paired['this_min']:.4f}), other tree "
+            f"{paired['other_median_of_medians']:.4f} s (min {paired['other_min']:.4f}); other / this, median of the "
+            f"pairs: {paired['ratio_median']:.3f}"
+        )
     for r in scale_rows:
         lines.append(
             f"generated world x{r['copies_k']} ({r['rows']} rows): per copy {r['per_copy_steps_ms']:.1f} ms of steps "
@@ -319,7 +364,10 @@ def main() -> None:
         RESULTS.mkdir(exist_ok=True)
         path = RESULTS / f"throughput-{dt.datetime.now():%Y%m%d-%H%M}.json"
         path.write_text(
-            json.dumps({"machine": machine, "wall": rows, "cpu": cpu, "scaling": scale_rows, "table": table}, indent=2)
+            json.dumps(
+                {"machine": machine, "wall": rows, "cpu": cpu, "paired": paired, "scaling": scale_rows, "table": table},
+                indent=2,
+            )
             + "\n"
         )
         print(f"-> {path}")
