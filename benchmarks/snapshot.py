@@ -11,10 +11,9 @@ Both snapshots must come from the same machine and environment: the comparison i
 and another CPU, libm or NumPy build may round differently (the test suite compares across code paths
 with tolerances instead). ::
 
-    # in a checkout of the code before (or with PYTHONPATH pointing at one):
-    .venv/bin/python benchmarks/snapshot.py save /tmp/before.pkl
-    # with the change:
-    .venv/bin/python benchmarks/snapshot.py compare /tmp/before.pkl     # exit status 1 on a difference
+    git worktree add ../before <commit before the change>
+    PYTHONPATH=../before .venv/bin/python benchmarks/snapshot.py save before.pkl   # runs the code before
+    .venv/bin/python benchmarks/snapshot.py compare before.pkl    # the code now; exit status 1 on a difference
 
 About 30 s on one core. ``--quick`` runs the first three only.
 """
