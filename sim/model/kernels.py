@@ -50,6 +50,7 @@ __all__ = [
     "production_tax_revenue",
     "reserve_month",
     "log_of",
+    "scale_rows",
 ]
 
 
@@ -1044,6 +1045,16 @@ def market_demand_rows(
     for r in range(purchase.size):
         planned[r] = purchase[r] * scale[r]
     return elasticity, planned
+
+
+@njit(cache=True)
+def scale_rows(values, rows, factor):
+    """``values[rows] *= factor`` in place, row by row (the rows are distinct): each value times the
+    factor, as NumPy's fancy-indexed multiply computes it, without its gather and scatter.
+    """
+    for i in range(rows.size):
+        r = rows[i]
+        values[r] = values[r] * factor
 
 
 @njit(cache=True)

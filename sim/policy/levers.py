@@ -701,8 +701,10 @@ class _ProjectFinance(Lever):
     def after_adapt(self, model, t: int, result) -> None:
         # Projects start during adaptation (sim.model.model), so their spending is booked after it.
         capacity, starts = model.capacity, model.project_start
-        if any(capacity.item(p) > 0 for p, _, _ in self.finance):
-            self.mark(model)
+        for p, _, _ in self.finance:  # any financed project with capacity
+            if capacity.item(p) > 0:
+                self.mark(model)
+                break
         for p, country, lag, monthly in self._spending(model):
             start = starts.item(p)
             if start <= t < start + lag:
@@ -839,6 +841,7 @@ class Substitution(Lever):
             )
             countries_all.update(countries)
         self.countries = np.array(sorted(countries_all), dtype=np.int64)
+        self._first_country = int(self.countries[0]) if self.countries.size else None  # whose act scales the rows
         self.goods = np.arange(len(w.goods))
         self.start = 0
 
@@ -858,12 +861,13 @@ class Substitution(Lever):
     @override
     def act(self, model, state) -> None:
         t = model.step_index
-        first = state.country == self.countries[0]
+        first = state.country == self._first_country
         for idx, start, lag, spend, change, budget, countries in self.programmes:
             if first and idx.size:
                 ramp = ramp_share(t, start + lag, spend)
                 if ramp > 0:  # (before its effect begins a programme multiplies the requirement by 1)
-                    model.policy_requirement[idx] *= 1.0 + change * ramp
+                    # policy_requirement[idx] *= 1 + change x ramp (the rows are distinct)
+                    kernels.scale_rows(model.policy_requirement, idx, 1.0 + change * ramp)
                     if change < 0:
                         self.mark(model)
             if state.country in countries and start <= t < start + spend and budget > 0:
