@@ -926,3 +926,29 @@ def test_log_of_is_the_log_of_each_value(values):
     assert np.array_equal(np.isinf(got), np.isinf(want))
     finite = np.isfinite(want)
     close(got[finite], want[finite], np.maximum(np.abs(want[finite]), 1.0))
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 20), st.integers(1, 4))
+def test_stock_bought_and_scale_rows_are_the_fancy_indexed_numpy(seed, n_goods, n_countries):
+    """A reserve's refill booked (Stockpile.after_clear) and a programme's rows scaled (Substitution.act)
+    as the fancy-indexed NumPy they replaced; eight or more goods are summed pairwise."""
+    rng = np.random.default_rng(seed)
+    G, C = n_goods, n_countries
+    c = int(rng.integers(0, C))
+    goods = np.flatnonzero(rng.random(G) < 0.7).astype(np.int64)
+    stock = rng.exponential(5.0, (G, C))
+    bought = np.where(rng.random((G, C)) < 0.3, 0.0, rng.exponential(2.0, (G, C)))
+    cost = bought * rng.uniform(1.0, 9.0, (G, C))
+    want_stock = stock.copy()
+    want_stock[goods, c] += bought[goods, c]
+    want_cost = float(cost[goods, c].sum())
+    got_cost = kernels.stock_bought(goods, c, stock, bought, cost)
+    close(stock, want_stock)
+    close(got_cost, want_cost, np.abs(cost[goods, c]).sum())
+    values = rng.uniform(0.1, 2.0, 3 * G)
+    rows = np.flatnonzero(rng.random(3 * G) < 0.5).astype(np.int64)
+    factor = float(rng.uniform(0.2, 1.0))
+    want = values.copy()
+    want[rows] *= factor
+    kernels.scale_rows(values, rows, factor)
+    close(values, want)

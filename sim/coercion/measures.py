@@ -342,7 +342,7 @@ class ExportQuota(Measure):
 
     def record_exports(self, step: int, exports_by_good: np.ndarray) -> None:
         """Book the imposer's exports of the covered goods in month ``step`` (``[G]`` array)."""
-        if self.monthly_cap(step) is not None:
+        if self._months_left(step) is not None:  # a month the period counts (monthly_cap not None)
             self.shipped = self.shipped + exports_by_good[self.goods]
 
 

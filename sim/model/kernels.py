@@ -51,6 +51,7 @@ __all__ = [
     "reserve_month",
     "log_of",
     "scale_rows",
+    "stock_bought",
 ]
 
 
@@ -1045,6 +1046,21 @@ def market_demand_rows(
     for r in range(purchase.size):
         planned[r] = purchase[r] * scale[r]
     return elasticity, planned
+
+
+@njit(cache=True)
+def stock_bought(goods, country, stockpile, bought, cost):
+    """A reserve's refill delivered this month (``Stockpile.after_clear``): ``stockpile[goods, country] +=
+    bought[goods, country]`` in place (the goods are distinct), and the cost of those goods, summed in
+    NumPy's order (:func:`pairwise_sum`) as ``cost[goods, country].sum()``.
+    """
+    n = goods.size
+    paid = np.empty(n)
+    for i in range(n):
+        g = goods[i]
+        stockpile[g, country] += bought[g, country]
+        paid[i] = cost[g, country]
+    return pairwise_sum(paid, 0, n)
 
 
 @njit(cache=True)

@@ -517,11 +517,10 @@ class Stockpile(Lever):
         if not (np.count_nonzero(bought) or np.count_nonzero(cost)):  # not .any(): a call less a month
             return  # no refill delivered this month (most months): nothing to stock or book
         for c in self.countries.tolist():
-            sel = self._goods_of[c]
-            if not sel:
+            if not self._goods_of[c]:
                 continue
-            model.stockpile[sel, c] += bought[sel, c]
-            self.book(model, c, float(cost[sel, c].sum()))
+            # stockpile[goods, c] += bought[goods, c], and what they cost (sim.model.kernels.stock_bought)
+            self.book(model, c, kernels.stock_bought(self._goods_array[c], c, model.stockpile, bought, cost))
 
 
 class Diversification(Lever):
