@@ -330,7 +330,7 @@ class CoercionModel(mesa.Model):
         _, others, _ = self._measure_kinds()
         # Bans, duties and tariffs depend only on each measure's share in force this month; rewrite
         # the (dense) arrays only when one of those shares changed. Quota caps are paced monthly.
-        shares = tuple(m.in_force(t) for m in others)
+        shares = tuple([m.in_force(t) for m in others])  # a list comprehension: no generator frame
         if shares != self._measure_shares:
             arrays.ban_intensity.fill(0.0)
             arrays.export_duty.fill(0.0)
