@@ -55,7 +55,14 @@ def instrument() -> KernelTimer:
     # at compile time, and must stay a dispatcher.
     entry_points = [(sim.model.kernels, name) for name in sim.model.kernels.__all__]
     entry_points += [(sim.market.kernel, "clear_all_goods"), (sim.market.kernel, "build_structure")]
-    chains = ("usable_capacity_of", "lost_output_of", "planned_output_of", "use_inputs", "input_cost_shift")
+    chains = (
+        "usable_capacity_of",
+        "lost_output_of",
+        "planned_output_of",
+        "use_inputs",
+        "input_cost_shift",
+        "input_shortage",
+    )
     entry_points += [(sim.model.chains, name) for name in chains]
     entry_points += [
         (sim.coercion.measures, name)

@@ -952,3 +952,21 @@ def test_stock_bought_and_scale_rows_are_the_fancy_indexed_numpy(seed, n_goods, 
     want[rows] *= factor
     kernels.scale_rows(values, rows, factor)
     close(values, want)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 30), st.integers(1, 6))
+def test_input_shortage_is_the_fancy_indexed_numpy(seed, n_rows, n_producers):
+    """Producers' input buyers' shortage (ValueChains.produce) as the fancy-indexed NumPy it replaced."""
+    from sim.model.chains import input_shortage
+
+    rng = np.random.default_rng(seed)
+    total = n_rows + 5
+    rows = np.sort(rng.choice(total, size=n_rows, replace=False)).astype(np.int64)
+    producer = rng.integers(0, n_producers, n_rows).astype(np.int64)
+    lost = np.where(rng.random(n_producers) < 0.4, 0.0, rng.exponential(3.0, n_producers))
+    requirement = rng.uniform(0.0, 2.0, total)
+    shortage = rng.exponential(1.0, total)
+    want = shortage.copy()
+    want[rows] = lost[producer] * requirement[rows]
+    input_shortage(rows, producer, lost, requirement, shortage)
+    close(shortage, want)

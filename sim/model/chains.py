@@ -209,6 +209,16 @@ def planned_output_of(
 
 
 @njit(cache=True)
+def input_shortage(rows, row_producer, lost, requirement, shortage):
+    """Each input row's shortage, the input its producer's lost output would have used, written in
+    place: ``shortage[rows] = lost[row_producer] * requirement[rows]`` (the rows are distinct).
+    """
+    for i in range(rows.size):
+        r = rows[i]
+        shortage[r] = lost[row_producer[i]] * requirement[r]
+
+
+@njit(cache=True)
 def use_inputs(rows, row_producer, producer_output, requirement, inventory_start, delivered, use, inventory):
     """Input buyers' rows in a month (:meth:`ValueChains.produce`), written in place: each used its
     coefficient times its producer's sales from the stock held at the start of the month, and this
@@ -413,5 +423,5 @@ class ValueChains:
         rows, p = self.input_rows, self.input_row_producer
         use_inputs(rows, p, result.producer_output, requirement, inventory_start, delivered, use, inventory)
         lost = self.lost_output(model, result)
-        shortage[rows] = lost[p] * requirement[rows]
+        input_shortage(rows, p, lost, requirement, shortage)  # shortage[rows] = lost[p] * requirement[rows]
         return use, inventory, shortage, lost
