@@ -437,8 +437,8 @@ class Stockpile(Lever):
         self._refill_price_ratio = float(node.refill_price_ratio)
         self._refill_rate = float(node.refill_rate)
         self._holding_cost = float(node.holding_cost)
-        self._goods_of = [np.flatnonzero(self.mask[:, c]).tolist() for c in range(C)]  # the goods it holds, by country
-        self._goods_array = [np.array(goods, dtype=np.int64) for goods in self._goods_of]
+        # The goods it holds, by country (index arrays, as the compiled reserve passes take them).
+        self._goods_of = [np.flatnonzero(self.mask[:, c]).astype(np.int64) for c in range(C)]
         self._rule = {
             "shortage": kernels.RESERVE_ON_SHORTAGE,
             "price": kernels.RESERVE_ON_PRICE,
@@ -470,7 +470,7 @@ class Stockpile(Lever):
     def act(self, model, state) -> None:
         c, t = state.country, model.step_index
         goods = self._goods_of[c]
-        if t < self.start or not goods:
+        if t < self.start or not goods.size:
             return
         n, w = self.cfg, model.world
         ref = w.reference_price
@@ -484,7 +484,7 @@ class Stockpile(Lever):
         gl = model.recorder.good_level
         last = max(t - 1, 0)
         acted, held_value = kernels.reserve_month(
-            self._goods_array[c],
+            goods,
             model.stockpile[:, c],
             model.stockpile_release[:, c],
             model.stockpile_delivery[:, c],
@@ -517,10 +517,10 @@ class Stockpile(Lever):
         if not (np.count_nonzero(bought) or np.count_nonzero(cost)):  # not .any(): a call less a month
             return  # no refill delivered this month (most months): nothing to stock or book
         for c in self.countries.tolist():
-            if not self._goods_of[c]:
+            if not self._goods_of[c].size:
                 continue
             # stockpile[goods, c] += bought[goods, c], and what they cost (sim.model.kernels.stock_bought)
-            self.book(model, c, kernels.stock_bought(self._goods_array[c], c, model.stockpile, bought, cost))
+            self.book(model, c, kernels.stock_bought(self._goods_of[c], c, model.stockpile, bought, cost))
 
 
 class Diversification(Lever):
