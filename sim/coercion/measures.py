@@ -18,6 +18,7 @@ shipments.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -98,12 +99,24 @@ class _Timeline:
 
     @classmethod
     def of(cls, coverage: np.ndarray) -> _Timeline:
-        counted = np.asarray(coverage) >= 0.5
-        left = np.cumsum(counted[::-1])[::-1]
-        first = int(np.argmax(np.asarray(coverage) > 0)) if np.size(coverage) else 0
-        counted_at = np.flatnonzero(counted)
-        last = int(counted_at[-1]) if counted_at.size else -1
-        return cls(coverage, np.asarray(coverage, dtype=float).tolist(), left.tolist(), first, last)
+        values = np.ascontiguousarray(coverage, dtype=float)
+        return cls(coverage, *_timeline_parts(values.tobytes()))
+
+
+@functools.lru_cache(maxsize=1024)
+def _timeline_parts(coverage: bytes) -> tuple[list, list, int, int]:
+    """:class:`_Timeline`'s numbers for a coverage (float64 bytes): the shares, the months counted from
+    each month on, the first covered month and the last counted one. Kept per distinct coverage, as
+    each run of a case builds its measures again from the same dates (rare_earth_2010: 47 measures,
+    28 distinct coverages); the lists are shared, so read them only.
+    """
+    values = np.frombuffer(coverage, dtype=float)
+    counted = values >= 0.5
+    left = np.cumsum(counted[::-1])[::-1]
+    first = int(np.argmax(values > 0)) if values.size else 0
+    counted_at = np.flatnonzero(counted)
+    last = int(counted_at[-1]) if counted_at.size else -1
+    return values.tolist(), left.tolist(), first, last
 
 
 @dataclass

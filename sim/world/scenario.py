@@ -378,8 +378,11 @@ def build_world(cfg, rng: np.random.Generator) -> World:
     # The strategic layer decides the measures its game block replaces (scenario.game.replaces_measures).
     game = s.get("game") if s.strategy.type == "game" else None
     replaced = set(game.get("replaces_measures") or []) if game is not None else set()
-    # Each producer's country, good, name and class, read once for the domestic measures' matching.
-    producer_keys = [(pr.country, pr.good, pr.get("name"), pr.get("producer_class")) for pr in s.producers]
+    # The producers of each (country, good), in index order, with their names and classes: read once for
+    # the domestic measures' matching.
+    producers_of: dict[tuple[str, str], list[tuple[int, Any, Any]]] = {}
+    for k, pr in enumerate(s.producers):
+        producers_of.setdefault((pr.country, pr.good), []).append((k, pr.get("name"), pr.get("producer_class")))
     for mc in s.measures:
         if mc.label and mc.label in replaced:
             continue
@@ -413,16 +416,15 @@ def build_world(cfg, rng: np.random.Generator) -> World:
             kwargs["allocation"] = np.array([mc.allocation.get(g, np.nan) for g in mc.goods], dtype=float)
         if mc.type in DOMESTIC_TYPES:
             kwargs["targets"] = np.zeros(0, dtype=np.int64)
-            imposer, goods_of, names, producer_class = mc.imposer, list(mc.goods), mc.producers, mc.producer_class
+            names, producer_class = mc.producers, mc.producer_class
+            # The imposer's producers of the listed goods (each good once), narrowed, in index order.
             kwargs["producers"] = np.array(
-                [
+                sorted(
                     k
-                    for k, (country, good, name, klass) in enumerate(producer_keys)
-                    if country == imposer
-                    and good in goods_of
-                    and (not names or name in names)
-                    and (not producer_class or klass == producer_class)
-                ],
+                    for good in dict.fromkeys(mc.goods)
+                    for k, name, klass in producers_of.get((mc.imposer, good), ())
+                    if (not names or name in names) and (not producer_class or klass == producer_class)
+                ),
                 dtype=np.int64,
             )
             kwargs["cost"] = np.zeros(cal.n_steps)
