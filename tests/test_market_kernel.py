@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -42,7 +43,14 @@ from reference_solver import (
 from scipy.optimize import brentq
 from strategies import example_markets, market_and_edge, markets, replace
 
-from sim.market import MarketClearingError, MarketInputs, MarketResult, MarketStructure, clear_markets
+from sim.market import (
+    MarketClearingError,
+    MarketInputs,
+    MarketResult,
+    MarketStructure,
+    PreparedMarket,
+    clear_markets,
+)
 from sim.market import kernel as kernel_module
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -982,6 +990,73 @@ def test_updated_inputs_are_the_constructed_ones(market):
         market.updated(n_countries=3)
     with pytest.raises(TypeError, match="'capacty' is not an array input"):
         market.updated(capacty=market.capacity)
+
+
+def _step_arrays(market) -> dict:
+    """The arrays of ``market`` that change from step to step (PreparedMarket.clear's arguments)."""
+    names = ("capacity", "unit_cost", "full_capacity_price", "planned_purchase", "demand_elasticity")
+    names += ("sourcing_weights", "ban_intensity", "export_quota", "export_duty", "import_tariff")
+    names += ("initial_price", "initial_rent", "order_pass", "check_warm_start")
+    return {name: getattr(market, name) for name in names}
+
+
+@given(markets())
+def test_a_prepared_market_clears_each_step_as_clear_markets_does(market):
+    """PreparedMarket (the model's month): a step's arrays on the prepared world, converted as the
+    constructor converts them, give what clear_markets gives on the updated inputs, bit for bit (the same
+    compiled code in one process), and a market that does not clear raises the same error."""
+    first = clear_markets(market, allow_nonconvergence=True)
+    prepared = PreparedMarket(market)
+    step = dict(
+        capacity=(0.8 * market.capacity).tolist(),  # a list: converted to float64
+        unit_cost=market.unit_cost,
+        full_capacity_price=market.full_capacity_price,
+        planned_purchase=1.2 * market.planned_purchase,
+        demand_elasticity=market.demand_elasticity,
+        sourcing_weights=market.sourcing_weights,
+        ban_intensity=market.ban_intensity,
+        export_quota=market.export_quota,
+        export_duty=market.export_duty,
+        import_tariff=market.import_tariff,
+        initial_price=first.price_domestic,
+        initial_rent=first.quota_rent,
+        order_pass=market.order_pass,
+        check_warm_start=np.ones(market.n_goods, dtype=np.int8),  # converted to booleans
+    )
+    try:
+        want = clear_markets(market.updated(**step), validate=False, structure=prepared.structure)
+    except MarketClearingError as error:
+        with pytest.raises(MarketClearingError, match=re.escape(str(error))):
+            prepared.clear(**step)
+        return
+    got = prepared.clear(**step)
+    for name, arr in result_arrays(want).items():
+        assert bitwise_equal(arr, getattr(got, name)), name
+    # the optional arrays left out default as in MarketInputs
+    cold = {
+        k: v for k, v in step.items() if k not in ("initial_price", "initial_rent", "order_pass", "check_warm_start")
+    }
+    try:
+        want = clear_markets(replace(market, **cold, initial_price=None, initial_rent=None, order_pass=None))
+    except MarketClearingError:
+        return
+    got = prepared.clear(**cold)
+    for name, arr in result_arrays(want).items():
+        assert bitwise_equal(arr, getattr(got, name)), name
+
+
+def test_a_prepared_market_validates_its_first_step():
+    market = example_markets()[0]
+    with pytest.raises(ValueError, match="tolerance: must be > 0"):
+        PreparedMarket(market, tolerance=0.0)
+    with pytest.raises(ValueError, match="capacity"):
+        PreparedMarket(replace(market, capacity=-market.capacity - 1.0))
+    other = example_markets()[1]
+    with pytest.raises(ValueError, match="structure: was built for a market of other sizes"):
+        PreparedMarket(market, structure=MarketStructure.build(other))
+    assert bitwise_equal(
+        PreparedMarket(market).clear(**_step_arrays(market)).price_domestic, clear_markets(market).price_domestic
+    )
 
 
 def test_warm_start_after_a_shock_reaches_the_cold_equilibrium():
