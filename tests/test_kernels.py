@@ -351,17 +351,23 @@ def test_record_chain_month_is_the_numpy_formulation(seed, n_goods, n_countries,
 
 
 @given(st.integers(0, 2**32 - 1), st.integers(0, 12), st.integers(1, 4), st.integers(1, 5))
-def test_costs_by_imposer_is_the_numpy_formulation(seed, n_measures, n_kinds, n_countries):
-    """The domestic instruments' costs by imposer and by kind (Recorder.record) as the bincounts they replaced."""
+def test_record_domestic_costs_is_the_numpy_formulation(seed, n_measures, n_kinds, n_countries):
+    """The domestic instruments' costs by imposer and by kind (Recorder.record) as the bincounts they
+    replaced, written into month t of the recorded arrays and nowhere else."""
     rng = np.random.default_rng(seed)
+    T, t = 5, int(rng.integers(0, 5))
     imposer, kind_of = rng.integers(0, n_countries, n_measures), rng.integers(0, n_kinds, n_measures)
     at = np.flatnonzero(rng.random(n_measures) < 0.6)
-    costs = rng.standard_normal(at.size) * 1e6
-    total, by_kind = kernels.costs_by_imposer(costs, at, imposer, kind_of, n_kinds, n_countries)
+    cost = rng.standard_normal((n_measures, T)) * 1e6
+    total = np.full((T, n_countries), -7.0)
+    by_kind = np.full((n_kinds, T, n_countries), -7.0)
+    kernels.record_domestic_costs(t, cost, at, imposer, kind_of, total, by_kind)
+    costs = cost[at, t]
     scale = np.bincount(imposer[at], np.abs(costs), n_countries)
-    close(total, np.bincount(imposer[at], costs, minlength=n_countries), scale)
+    close(total[t], np.bincount(imposer[at], costs, minlength=n_countries), scale)
     want = np.bincount(kind_of[at] * n_countries + imposer[at], costs, minlength=n_kinds * n_countries)
-    close(by_kind, want.reshape(n_kinds, n_countries), np.broadcast_to(scale, (n_kinds, n_countries)))
+    close(by_kind[:, t], want.reshape(n_kinds, n_countries), np.broadcast_to(scale, (n_kinds, n_countries)))
+    assert (np.delete(total, t, axis=0) == -7.0).all() and (np.delete(by_kind, t, axis=1) == -7.0).all()
 
 
 @given(st.integers(0, 2**32 - 1), st.integers(0, 15))
@@ -970,3 +976,26 @@ def test_input_shortage_is_the_fancy_indexed_numpy(seed, n_rows, n_producers):
     want[rows] = lost[producer] * requirement[rows]
     input_shortage(rows, producer, lost, requirement, shortage)
     close(shortage, want)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 6), st.integers(1, 6))
+def test_take_state_purchases_is_the_numpy_it_replaced(seed, n_goods, n_countries):
+    """The states' own share of the month's reserve purchases (CoercionModel.step) as the NumPy
+    expressions it replaced: nothing ordered, only the states ordering, and zero purchases included."""
+    rng = np.random.default_rng(seed)
+    shape = (n_goods, n_countries)
+    orders = np.where(rng.random(shape) < 0.3, 0.0, rng.exponential(4.0, shape))
+    own_orders = orders * np.where(rng.random(shape) < 0.3, 1.0, rng.uniform(0.0, 1.0, shape))
+    bought = orders * rng.uniform(0.0, 1.0, shape)
+    value = bought * rng.uniform(1.0, 9.0, shape)
+    stock = rng.exponential(5.0, shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        own = np.where(orders > 0, own_orders / np.where(orders > 0, orders, 1.0), 0.0)
+    want_state, want_value = bought * own, value * own
+    want = (bought - want_state, value - want_value, stock + want_state)
+    state_bought, state_value = np.full(shape, np.nan), np.full(shape, np.nan)
+    kernels.take_state_purchases(own_orders, orders, bought, value, state_bought, state_value, stock)
+    for got, expected in zip(
+        (state_bought, state_value, bought, value, stock), (want_state, want_value, *want), strict=True
+    ):
+        close(got, expected)

@@ -82,6 +82,55 @@ def test_rng_argument_overrides_the_config_seed():
     np.testing.assert_array_equal(m1.world.base_weights, m2.world.base_weights)
 
 
+def _next_events(model) -> list[float]:
+    return sorted(e.time for e in model._event_list._events if not e.CANCELED)
+
+
+def test_run_advances_the_months_as_mesas_step_does():
+    """``run()`` advances the months itself (not through Mesa's event per month): the same records,
+    Mesa's clock where Mesa's own loop leaves it, and ``step()`` working after it as before."""
+    cfg = helpers.minimal_cfg(["seed=3"])
+    direct = CoercionModel(cfg)
+    seen = []
+    direct.run(progress=lambda step, n: seen.append((step, n, direct.steps, direct.time)))
+    stepped = CoercionModel(cfg)
+    while stepped.running:
+        stepped.step()
+    assert direct.recorder.timeseries().equals(stepped.recorder.timeseries())
+    assert direct.recorder.flows_table().equals(stepped.recorder.flows_table())
+    n = stepped.n_steps
+    assert (
+        (direct.steps, direct.time, direct.step_index)
+        == (stepped.steps, stepped.time, stepped.step_index)
+        == (
+            n,
+            float(n),
+            n - 1,
+        )
+    )
+    assert seen == [(k, n, k, float(k)) for k in range(1, n + 1)]
+    assert _next_events(direct) == _next_events(stepped) == [n + 1.0]
+    direct.step()
+    stepped.step()
+    assert (direct.steps, direct.time) == (stepped.steps, stepped.time) == (n + 1, n + 1.0)
+
+
+def test_run_goes_through_mesas_loop_when_something_else_is_scheduled():
+    cfg = helpers.minimal_cfg(["seed=3"])
+    model = CoercionModel(cfg)
+    fired = []
+
+    def note():  # a user's own event, two months in
+        fired.append((model.time, model.step_index))
+
+    model.schedule_event(note, at=2.5)
+    model.run()
+    assert fired == [(2.5, 1)]
+    plain = CoercionModel(cfg).run()
+    assert model.recorder.timeseries().equals(plain.recorder.timeseries())
+    assert (model.steps, model.time) == (plain.steps, plain.time)
+
+
 # ------------------------------------------------------------------------------------------------
 # Memory: a finished model can be freed
 # ------------------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ __all__ = [
     "record_month",
     "coercer_month",
     "record_chain_month",
-    "costs_by_imposer",
+    "record_domestic_costs",
     "domestic_supply",
     "withheld_costs",
     "thrift_factor",
@@ -52,6 +52,7 @@ __all__ = [
     "log_of",
     "scale_rows",
     "stock_bought",
+    "take_state_purchases",
 ]
 
 
@@ -770,18 +771,22 @@ def record_chain_month(
 
 
 @njit(cache=True)
-def costs_by_imposer(costs, positions, imposer, kind_of, n_kinds, n_countries):
-    """This month's costs of the dated domestic instruments (``costs``, for the instruments at
-    ``positions``) summed by imposing country (``[C]``) and by instrument kind and imposer
-    (``[n_kinds, C]``), instrument by instrument in order (as ``np.bincount``).
+def record_domestic_costs(t, cost, positions, imposer, kind_of, total_out, by_kind_out):
+    """Month ``t``'s costs of the dated domestic instruments (rows ``positions`` of ``cost``
+    ``[instruments, T]``) summed by imposing country into ``total_out[t]`` (``[T, C]``) and by instrument
+    kind and imposer into ``by_kind_out[:, t]`` (``[kinds, T, C]``), instrument by instrument in order
+    (as ``np.bincount``), in place.
     """
-    total = np.zeros(n_countries)
-    by_kind = np.zeros((n_kinds, n_countries))
+    n_kinds, _, n_countries = by_kind_out.shape
+    for c in range(n_countries):
+        total_out[t, c] = 0.0
+        for k in range(n_kinds):
+            by_kind_out[k, t, c] = 0.0
     for j in range(positions.size):
         i = positions[j]
-        total[imposer[i]] += costs[j]
-        by_kind[kind_of[i], imposer[i]] += costs[j]
-    return total, by_kind
+        x = cost[i, t]
+        total_out[t, imposer[i]] += x
+        by_kind_out[kind_of[i], t, imposer[i]] += x
 
 
 @njit(cache=True, error_model="numpy")  # taxes whose rates add up to 1 divide by zero: inf, as in NumPy
@@ -1237,3 +1242,27 @@ def production_tax_revenue(per_unit, rate, share, price, output, producers):
         p = producers[i]
         due[i] = (per_unit + rate * price[p]) * share * output[p]
     return pairwise_sum(due, 0, n)
+
+
+@njit(cache=True)
+def take_state_purchases(own_orders, orders, bought, bought_value, state_bought, state_value, stockpile):
+    """What the states' own purchases (domestic instruments) got of the month's reserve purchases, in place.
+
+    Of ``bought`` and ``bought_value`` (``[G, C]``, all reserve purchases that cleared) the states' own
+    purchases take the share ``own_orders / orders`` they ordered (0 where nothing was ordered), written
+    to ``state_bought`` and ``state_value``, taken off ``bought`` and ``bought_value`` (what remains is the
+    stockpile levers') and added to the state's ``stockpile``: the NumPy expressions it replaced
+    (``np.where``, products, differences), element by element.
+    """
+    n_goods, n_countries = orders.shape
+    for g in range(n_goods):
+        for c in range(n_countries):
+            ordered = orders[g, c]
+            own = own_orders[g, c] / ordered if ordered > 0 else 0.0
+            got = bought[g, c] * own
+            paid = bought_value[g, c] * own
+            state_bought[g, c] = got
+            state_value[g, c] = paid
+            bought[g, c] = bought[g, c] - got
+            bought_value[g, c] = bought_value[g, c] - paid
+            stockpile[g, c] = stockpile[g, c] + got

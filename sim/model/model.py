@@ -43,7 +43,7 @@ from sim.coercion.measures import (
     StatePurchase,
     SupplyTerms,
 )
-from sim.market import MarketInputs, MarketStructure, clear_markets
+from sim.market import MarketInputs, PreparedMarket
 from sim.model import kernels
 from sim.model.agents import ProducerFirm, StateAgent, UserFirm
 from sim.model.chains import ValueChains
@@ -192,8 +192,7 @@ class CoercionModel(mesa.Model):
         # Goods whose market cleared at last month's prices without an iteration: this month their
         # warm start is checked before the solver pays for a Jacobian (a speed hint; MarketInputs).
         self._cleared_at_start: np.ndarray | None = None
-        self._structure: MarketStructure | None = None
-        self._market_inputs: MarketInputs | None = None  # the first month's, validated (_clear)
+        self._market: PreparedMarket | None = None  # the world's market, from the first month's inputs (_clear)
         # Quota periods by the month they close (last counted month, chain, position) and how many closed.
         self._quota_closings: list[tuple[int, int, int]] | None = None
         self._quotas_closed = 0
@@ -203,6 +202,12 @@ class CoercionModel(mesa.Model):
         # Domestic instruments (production quotas, crackdowns, halts, taxes, state purchases): what
         # they do to the producers' supply curves this month, and what state purchases bought.
         self.domestic = sorted((m for m in self.measures if isinstance(m, DomesticMeasure)), key=lambda m: m.stage)
+        # Their costs by month, one row each in that order (each instrument's ``cost`` is a view of its
+        # row), for the recorder's sums by imposer (sim.model.kernels.record_domestic_costs).
+        self.domestic_cost = np.zeros((len(self.domestic), self.n_steps))
+        for i, dm in enumerate(self.domestic):
+            self.domestic_cost[i] = dm.cost
+            dm.cost = self.domestic_cost[i]
         self.supply_terms = SupplyTerms.empty(P, G, C)
         self._domestic_by_month: list[tuple[DomesticMeasure, ...]] | None = None
         self._domestic_positions: list[np.ndarray] | None = None
@@ -635,8 +640,8 @@ class CoercionModel(mesa.Model):
         if self.chains is not None:
             capacity = np.minimum(capacity, self.usable_capacity)
             unit_cost, full_capacity_price = self.chains.unit_costs(unit_cost, full_capacity_price)
-        # The month's quantities, prices and measures; the world's arrays are shared with the first
-        # month's inputs, which were built and validated in full (MarketInputs.updated).
+        # The month's quantities, prices and measures, cleared with the world's arrays as the first
+        # month's inputs hold them, which were built and validated in full (PreparedMarket).
         month = dict(
             capacity=capacity,
             unit_cost=unit_cost,
@@ -653,8 +658,8 @@ class CoercionModel(mesa.Model):
             order_pass=self._order_pass,
             check_warm_start=self._cleared_at_start,
         )
-        if self._market_inputs is None:
-            market = MarketInputs(
+        if self._market is None:
+            first = MarketInputs(
                 n_countries=len(w.countries),
                 reference_price=w.reference_price,
                 armington_elasticity=w.armington_elasticity,
@@ -671,15 +676,10 @@ class CoercionModel(mesa.Model):
                 stockpile_release=self._no_release,  # reserves reach firms directly (see _plan)
                 **month,
             )
-            market.validate()
-            self._market_inputs = market
-        else:
-            market = self._market_inputs.updated(**month)
-        if self._structure is None:
-            self._structure = MarketStructure.build(market)
+            self._market = PreparedMarket(first, tolerance=prm.clearing_tolerance)  # validates the inputs
         self.capacity_cleared = self.capacity.copy()  # what this month's market saw (adaptation changes it)
         t0 = _time.perf_counter()
-        result = clear_markets(market, tolerance=prm.clearing_tolerance, validate=False, structure=self._structure)
+        result = self._market.clear(**month)
         self.clearing_seconds += _time.perf_counter() - t0
         self._last_prices, self._cleared_at_start, most, largest = kernels.after_clearing(
             result.price_domestic, result.iterations, result.residual
@@ -894,20 +894,19 @@ class CoercionModel(mesa.Model):
         delivered = self._split_state_purchases(purchase, result)
         # What the state purchases (domestic instruments) bought goes to the state's stock; the rest
         # of the reserve purchases belongs to the stockpile levers.
-        self.state_purchase_bought.fill(0.0)
-        self.state_purchase_value.fill(0.0)
-        if state_ordered:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                own = np.where(
-                    self.stockpile_order > 0,
-                    own_orders / np.where(self.stockpile_order > 0, self.stockpile_order, 1.0),
-                    0.0,
-                )
-            self.state_purchase_bought[...] = self.stockpile_bought * own
-            self.state_purchase_value[...] = self.stockpile_bought_value * own
-            self.stockpile_bought -= self.state_purchase_bought
-            self.stockpile_bought_value -= self.state_purchase_value
-            self.stockpile += self.state_purchase_bought
+        if state_ordered:  # their share of the reserve purchases, every element written in one compiled pass
+            kernels.take_state_purchases(
+                own_orders,
+                self.stockpile_order,
+                self.stockpile_bought,
+                self.stockpile_bought_value,
+                self.state_purchase_bought,
+                self.state_purchase_value,
+                self.stockpile,
+            )
+        else:
+            self.state_purchase_bought.fill(0.0)
+            self.state_purchase_value.fill(0.0)
         self._book_domestic(t, result)
         self.delivered_to_firms = delivered
         for lever in self.levers:
@@ -958,10 +957,31 @@ class CoercionModel(mesa.Model):
         return self.recorder.trailing_coercer_cost(months, self.step_index) / base
 
     def run(self, progress=None) -> CoercionModel:
-        """Run every month of the scenario; ``progress(step, n_steps)`` is called after each."""
-        while self.running:
-            self.step()
-            if progress is not None and self.step_index >= 0:
-                progress(self.step_index + 1, self.n_steps)
+        """Run every month of the scenario; ``progress(step, n_steps)`` is called after each.
+
+        Mesa 3.5 advances ``step()`` through its event list (an event per month, rescheduled after each,
+        a log record formatted each time: about 5 % of a rare_earth_2010 run). When the model's monthly
+        schedule is the only thing scheduled, as in every run the simulator makes, the months are
+        advanced here directly, with Mesa's clock (``time``, ``steps``) kept as its own loop keeps it and
+        the schedule paused meanwhile and resumed after, so ``step()`` goes on as before. Anything else
+        scheduled on the model (``schedule_event``) and the months go through Mesa's loop.
+        """
+        direct = self._default_schedule if len(self._event_list) == 1 else None
+        if direct is not None:
+            direct.pause()
+        try:
+            month = type(self).step  # the model's month, which Mesa wraps as self.step
+            while self.running:
+                if direct is None:
+                    self.step()
+                else:  # what Mesa's step does for its one event, less the event and the log record
+                    self.time += 1.0
+                    self.steps += 1
+                    month(self)
+                if progress is not None and self.step_index >= 0:
+                    progress(self.step_index + 1, self.n_steps)
+        finally:
+            if direct is not None:
+                direct.resume()
         check_levers_after_run(self)
         return self

@@ -268,14 +268,16 @@ class Recorder:
             # Each instrument's cost this month summed by imposer, over all kinds and by kind (in the
             # instruments' order, as a loop adding them one by one would); only the instruments dated
             # in this month can have booked a cost in it (CoercionModel._book_domestic).
-            kinds, kind_of, imposer, kind_out = self._domestic_groups()
-            dated = m._domestic_dated(t)
-            at = m.domestic_dated_positions(t)
-            costs = np.array([dm.cost[t] for dm in dated], dtype=float)
-            total, by_kind = kernels.costs_by_imposer(costs, at, imposer, kind_of, len(kinds), C)
-            self.country_level["domestic_measure_cost"][t] = total
-            for k, out in enumerate(kind_out):
-                out[t] = by_kind[k]
+            _, kind_of, imposer, by_kind = self._domestic_groups()
+            kernels.record_domestic_costs(
+                t,
+                m.domestic_cost,
+                m.domestic_dated_positions(t),
+                imposer,
+                kind_of,
+                self.country_level["domestic_measure_cost"],
+                by_kind,
+            )
         gl["stockpile_release"][t] = m.stockpile_delivery
         levers = m.levers
         if self._lever_out is None or self._lever_out[0] is not levers or len(self._lever_out[1]) != len(levers):
@@ -309,18 +311,21 @@ class Recorder:
         self.flows.append((t, *flows))
         self.steps_recorded = t + 1
 
-    def _domestic_groups(self) -> tuple[list[str], np.ndarray, np.ndarray, list[np.ndarray]]:
+    def _domestic_groups(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
         """The kinds of the model's domestic instruments (in order of appearance), each instrument's
-        kind index and its imposer, and each kind's ``domestic_cost_<kind>`` array; derived once (the
-        instruments are fixed when the model is built).
+        kind index and its imposer, and the ``domestic_cost_<kind>`` arrays of those kinds stacked
+        ``[kinds, T, C]`` (the recorded arrays are views of it); derived once (the instruments are
+        fixed when the model is built).
         """
         if self._domestic_cache is None:
             domestic = self.model.domestic
             kinds = list(dict.fromkeys(dm.classifier["instrument"] for dm in domestic))
             kind_of = np.array([kinds.index(dm.classifier["instrument"]) for dm in domestic], dtype=np.int64)
             imposer = np.array([dm.imposer for dm in domestic], dtype=np.int64)
-            out = [self.country_level[f"domestic_cost_{kind}"] for kind in kinds]
-            self._domestic_cache = (kinds, kind_of, imposer, out)
+            by_kind = np.stack([self.country_level[f"domestic_cost_{kind}"] for kind in kinds])
+            for k, kind in enumerate(kinds):
+                self.country_level[f"domestic_cost_{kind}"] = by_kind[k]
+            self._domestic_cache = (kinds, kind_of, imposer, by_kind)
         return self._domestic_cache
 
     def _record_price_cap(self, t: int, result) -> None:
