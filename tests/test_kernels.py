@@ -999,3 +999,108 @@ def test_take_state_purchases_is_the_numpy_it_replaced(seed, n_goods, n_countrie
         (state_bought, state_value, bought, value, stock), (want_state, want_value, *want), strict=True
     ):
         close(got, expected)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 4), st.integers(1, 5), st.integers(0, 4))
+def test_record_stocks_and_costs_are_the_numpy_copies(seed, n_goods, n_countries, n_levers):
+    """The recorder's month of reserves, trade, investment, releases, reserve purchases, policy costs and
+    lever costs (Recorder.record) as the NumPy assignments it replaced: month t written, no other."""
+    rng = np.random.default_rng(seed)
+    T, t, G, C = 4, int(rng.integers(0, 4)), n_goods, n_countries
+    sources = [np.where(rng.random((G, C)) < 0.2, np.nan, rng.standard_normal((G, C))) for _ in range(7)]
+    stock_out = [np.full((T, G, C), -7.0) for _ in range(6)]
+    policy_cost, policy_revenue = rng.standard_normal(C), rng.standard_normal(C)
+    lever_cost = rng.standard_normal((6, C))
+    lever_index = rng.choice(6, size=n_levers, replace=False).astype(np.int64)
+    cost_out, revenue_out = np.full((T, C), -7.0), np.full((T, C), -7.0)
+    lever_out = np.full((n_levers, T, C), -7.0)
+    kernels.record_stocks_and_costs(
+        t,
+        *sources,
+        *stock_out,
+        policy_cost,
+        policy_revenue,
+        lever_cost,
+        lever_index,
+        cost_out,
+        revenue_out,
+        lever_out,
+    )
+    want = [*sources[:5], sources[5] + sources[6]]
+    for got, expected in zip(stock_out, want, strict=True):
+        assert np.array_equal(got[t], expected, equal_nan=True)
+        assert (np.delete(got, t, axis=0) == -7.0).all()
+    assert np.array_equal(cost_out[t], policy_cost) and np.array_equal(revenue_out[t], policy_revenue)
+    assert np.array_equal(lever_out[:, t], lever_cost[lever_index])
+    for out in (cost_out, revenue_out):
+        assert (np.delete(out, t, axis=0) == -7.0).all()
+    assert (np.delete(lever_out, t, axis=1) == -7.0).all()
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 30), st.integers(1, 5), st.integers(1, 4), st.booleans())
+def test_record_output_loss_is_the_bincounts(seed, n_firms, n_countries, n_sectors, by_sector):
+    """The user firms' loss and output by country this month, and the loss by sector added to the run's
+    (Recorder.record), as the np.bincount calls they replaced."""
+    rng = np.random.default_rng(seed)
+    T, t = 3, int(rng.integers(0, 3))
+    country = rng.integers(0, n_countries, n_firms)
+    sector = rng.integers(0, n_sectors, n_firms)
+    loss, output = rng.standard_normal(n_firms) * 1e3, rng.exponential(1e3, n_firms)
+    loss_out, value_out = np.full((T, n_countries), -7.0), np.full((T, n_countries), -7.0)
+    sector_loss = rng.standard_normal(n_sectors)
+    want_sector = (
+        sector_loss + np.bincount(sector, weights=loss, minlength=n_sectors) if by_sector else sector_loss.copy()
+    )
+    kernels.record_output_loss(t, country, sector, loss, output, loss_out, value_out, sector_loss, by_sector)
+    close(
+        loss_out[t],
+        np.bincount(country, weights=loss, minlength=n_countries),
+        np.bincount(country, np.abs(loss), n_countries),
+    )
+    close(value_out[t], np.bincount(country, weights=output, minlength=n_countries))
+    close(sector_loss, want_sector, np.abs(sector_loss) + np.bincount(sector, np.abs(loss), n_sectors))
+    assert (np.delete(loss_out, t, axis=0) == -7.0).all() and (np.delete(value_out, t, axis=0) == -7.0).all()
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 20), st.integers(1, 4), st.integers(1, 5))
+def test_capacity_by_origin_is_the_bincount(seed, n_producers, n_goods, n_countries):
+    """Capacity by (good, country) (CoercionModel._capacity_by_origin) as the np.bincount it replaced."""
+    rng = np.random.default_rng(seed)
+    gc = rng.integers(0, n_goods * n_countries, n_producers).astype(np.int64)
+    capacity = np.where(rng.random(n_producers) < 0.3, 0.0, rng.exponential(1e3, n_producers))
+    got = kernels.capacity_by_origin(gc, capacity, n_goods, n_countries)
+    close(got, np.bincount(gc, weights=capacity, minlength=n_goods * n_countries).reshape(n_goods, n_countries))
+
+
+def _numpy_match_margins(shares, use, target, tol=1e-13):
+    """The NumPy expressions kernels.match_shares replaced (sim.world.scenario.match_margins)."""
+    n, K = shares.shape
+    pos = target > 0
+    target = np.where(pos, target, 0.0) / max(float(np.sum(np.where(pos, target, 0.0))), 1e-300)
+    if n == 0 or pos.sum() <= 1:
+        out = np.zeros_like(shares)
+        out[:, pos] = 1.0
+        return out
+    weight = np.where(use > 0, use, 0.0)
+    if weight.sum() <= 0:
+        weight = np.ones(n)
+    m = np.where(pos, (1.0 - 1e-6) * shares + 1e-6 * target, 0.0) * weight[:, None]
+    col = weight.sum() * target
+    _numpy_fit_margins(m, weight, col, pos, tol, 10_000)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a firm without use: 0 / 0
+        out = m / weight[:, None]
+        return out / out.sum(axis=1, keepdims=True)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 30), st.integers(1, 6), st.sampled_from([0.0, 0.1, 0.9]))
+def test_match_shares_is_the_numpy_formulation(seed, n, k, zero_use):
+    """The firms' shares fitted to their sector's margins (build_world) as the NumPy code it replaced: no
+    firm, a single positive origin, firms without use and every firm without use included."""
+    rng = np.random.default_rng(seed)
+    target = np.where(rng.random(k) < 0.4, 0.0, rng.random(k))
+    use = np.where(rng.random(n) < zero_use, 0.0, rng.exponential(size=n))
+    shares = rng.dirichlet(np.ones(k), size=n) if n else np.zeros((0, k))
+    got = kernels.match_shares(shares, use, target, 1e-13, 10_000)
+    want = _numpy_match_margins(shares, use, target)
+    assert got.shape == want.shape
+    close(got, want, np.maximum(np.abs(want), 1e-12))

@@ -53,6 +53,10 @@ __all__ = [
     "scale_rows",
     "stock_bought",
     "take_state_purchases",
+    "record_stocks_and_costs",
+    "record_output_loss",
+    "capacity_by_origin",
+    "match_shares",
 ]
 
 
@@ -1026,6 +1030,58 @@ def fit_margins(m, weight, col, pos, tol, max_iterations):
     return max_iterations
 
 
+@njit(cache=True, error_model="numpy")  # a firm without use divides 0 by 0: NaN, as in NumPy
+def match_shares(shares, use, target, tol, max_iterations):
+    """:func:`sim.world.scenario.match_margins` compiled: the firms' shares ``[n, K]`` fitted to the use-weighted
+    margins ``target`` (:func:`fit_margins`), with each step computed as its NumPy expressions did (sums in
+    NumPy's order, :func:`pairwise_sum`). Returns a new array.
+    """
+    n, k_max = shares.shape
+    pos = np.empty(k_max, dtype=np.bool_)
+    kept = np.empty(k_max)
+    n_pos = 0
+    for k in range(k_max):
+        pos[k] = target[k] > 0
+        kept[k] = target[k] if pos[k] else 0.0
+        n_pos += 1 if pos[k] else 0
+    total = pairwise_sum(kept, 0, k_max)
+    denominator = 1e-300 if 1e-300 > total else total  # max(total, 1e-300), as Python's max
+    normalised = np.empty(k_max)
+    for k in range(k_max):
+        normalised[k] = kept[k] / denominator
+    out = np.zeros((n, k_max))
+    if n == 0 or n_pos <= 1:
+        for i in range(n):
+            for k in range(k_max):
+                if pos[k]:
+                    out[i, k] = 1.0
+        return out
+    weight = np.empty(n)
+    for i in range(n):
+        weight[i] = use[i] if use[i] > 0 else 0.0
+    weight_sum = pairwise_sum(weight, 0, n)
+    if weight_sum <= 0:
+        for i in range(n):
+            weight[i] = 1.0
+        weight_sum = pairwise_sum(weight, 0, n)
+    m = np.empty((n, k_max))
+    for i in range(n):
+        for k in range(k_max):
+            mixed = (1.0 - 1e-6) * shares[i, k] + 1e-6 * normalised[k] if pos[k] else 0.0
+            m[i, k] = mixed * weight[i]
+    col = np.empty(k_max)
+    for k in range(k_max):
+        col[k] = weight_sum * normalised[k]
+    fit_margins(m, weight, col, pos, tol, max_iterations)
+    for i in range(n):
+        for k in range(k_max):
+            out[i, k] = m[i, k] / weight[i]
+        row_sum = pairwise_sum(out[i], 0, k_max)
+        for k in range(k_max):
+            out[i, k] = out[i, k] / row_sum
+    return out
+
+
 @njit(cache=True)
 def market_demand_rows(
     need,
@@ -1266,3 +1322,82 @@ def take_state_purchases(own_orders, orders, bought, bought_value, state_bought,
             bought[g, c] = bought[g, c] - got
             bought_value[g, c] = bought_value[g, c] - paid
             stockpile[g, c] = stockpile[g, c] + got
+
+
+@njit(cache=True)
+def record_stocks_and_costs(
+    t,
+    stockpile,
+    imports,
+    exports,
+    investment,
+    release,
+    bought,
+    state_bought,
+    stockpile_out,
+    imports_out,
+    exports_out,
+    investment_out,
+    release_out,
+    purchase_out,
+    policy_cost,
+    policy_revenue,
+    lever_cost,
+    lever_index,
+    policy_cost_out,
+    policy_revenue_out,
+    lever_out,
+):
+    """The recorder's copies of month ``t`` (``Recorder.record``), in place: the ``[G, C]`` reserves, imports,
+    exports, investment, releases and reserve purchases (``bought + state_bought``) into their ``[T, G, C]``
+    records, the ``[C]`` policy cost and revenue into their ``[T, C]`` records, and each lever's row
+    ``lever_index[j]`` of ``lever_cost`` into ``lever_out[j, t]`` (``[levers, T, C]``).
+    """
+    n_goods, n_countries = stockpile.shape
+    for g in range(n_goods):
+        for c in range(n_countries):
+            stockpile_out[t, g, c] = stockpile[g, c]
+            imports_out[t, g, c] = imports[g, c]
+            exports_out[t, g, c] = exports[g, c]
+            investment_out[t, g, c] = investment[g, c]
+            release_out[t, g, c] = release[g, c]
+            purchase_out[t, g, c] = bought[g, c] + state_bought[g, c]
+    for c in range(n_countries):
+        policy_cost_out[t, c] = policy_cost[c]
+        policy_revenue_out[t, c] = policy_revenue[c]
+    for j in range(lever_index.size):
+        for c in range(n_countries):
+            lever_out[j, t, c] = lever_cost[lever_index[j], c]
+
+
+@njit(cache=True)
+def record_output_loss(t, country, sector, loss, output, loss_out, value_out, sector_loss, by_sector):
+    """The user firms' output loss and output of month ``t`` summed by country into ``loss_out[t]`` and
+    ``value_out[t]`` (``[T, C]``) and, where ``by_sector``, the month's loss summed by sector and added to
+    the run's ``sector_loss``, in place; each sum firm by firm in order, as ``np.bincount``.
+    """
+    n_countries = loss_out.shape[1]
+    for c in range(n_countries):
+        loss_out[t, c] = 0.0
+        value_out[t, c] = 0.0
+    for f in range(country.size):
+        loss_out[t, country[f]] += loss[f]
+    for f in range(country.size):
+        value_out[t, country[f]] += output[f]
+    if by_sector:
+        month = np.zeros(sector_loss.size)
+        for f in range(sector.size):
+            month[sector[f]] += loss[f]
+        for s in range(sector_loss.size):
+            sector_loss[s] = sector_loss[s] + month[s]
+
+
+@njit(cache=True)
+def capacity_by_origin(producer_gc, capacity, n_goods, n_countries):
+    """``[G, C]`` capacity of each (good, country)'s producers (``producer_gc = good x C + country``), summed
+    producer by producer in order, as ``np.bincount(producer_gc, weights=capacity).reshape(G, C)``.
+    """
+    out = np.zeros(n_goods * n_countries)
+    for p in range(producer_gc.size):
+        out[producer_gc[p]] += capacity[p]
+    return out.reshape(n_goods, n_countries)

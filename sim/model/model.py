@@ -262,8 +262,9 @@ class CoercionModel(mesa.Model):
         return np.where(new, mean_foreign[:, None], aff)
 
     def _capacity_by_origin(self) -> np.ndarray:
-        G, C = len(self.world.goods), len(self.world.countries)
-        return np.bincount(self._producer_gc, weights=self.capacity, minlength=G * C).reshape(G, C)
+        return kernels.capacity_by_origin(
+            self._producer_gc, self.capacity, len(self.world.goods), len(self.world.countries)
+        )
 
     @property
     def date(self):

@@ -133,6 +133,9 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
 
 
 #: The (good, country) variables :func:`sim.model.kernels.record_month` writes, in its argument order.
+#: The [G, C] records copied from the model's arrays each month, in sim.model.kernels.record_stocks_and_costs's order.
+_RECORDED_STOCKS = ("stockpile", "imports", "exports", "investment", "stockpile_release", "stockpile_purchase")
+
 _RECORDED_MONTHLY = (
     "price_domestic",
     "price_export",
@@ -201,13 +204,14 @@ class Recorder:
         # The arrays each month writes into, looked up once (the dictionaries' arrays are allocated
         # here and only ever written in place).
         self._monthly_out = tuple(self.good_level[v] for v in _RECORDED_MONTHLY)
-        # The model's levers and each one's cost array and index (drawn up again if the list changes).
-        self._lever_out: tuple[list, list[tuple[np.ndarray, int]]] | None = None
+        self._stock_out = tuple(self.good_level[v] for v in _RECORDED_STOCKS)
+        # The model's levers, each one's row of the model's lever costs and their records (drawn up
+        # again if the list changes; _lever_records).
+        self._lever_out: tuple[list, np.ndarray, np.ndarray] | None = None
 
     def record(self, t: int, result, production: dict, purchase: np.ndarray) -> None:
         """Store month ``t``."""
         m = self.model
-        C = self.C
         gl = self.good_level
         # Prices, the purchase rows' totals by (good, destination) and the producers' by (good,
         # country), in one compiled pass (sim.model.kernels.record_month).
@@ -234,17 +238,43 @@ class Recorder:
             *self._monthly_out,
         )
         delivered = gl["delivered"][t]
-        gl["stockpile"][t] = m.stockpile
-        gl["imports"][t] = m.trade_totals(result)[2]
-        gl["exports"][t] = result.exports
-        gl["investment"][t] = m._investment
-        self.country_level["output_loss"][t], self.country_level["value_added"][t] = kernels.group_sums(
-            self._user_country, (m.firm_output_loss, m.firm_output), C
+        levers = m.levers
+        if self._lever_out is None or self._lever_out[0] is not levers or len(self._lever_out[1]) != len(levers):
+            self._lever_out = self._lever_records(levers)
+        # The month's reserves, trade, investment, reserve releases and purchases, policy cost and revenue
+        # and each lever's cost, copied in one compiled pass (sim.model.kernels.record_stocks_and_costs).
+        cl = self.country_level
+        kernels.record_stocks_and_costs(
+            t,
+            m.stockpile,
+            m.trade_totals(result)[2],
+            result.exports,
+            m._investment,
+            m.stockpile_delivery,
+            m.stockpile_bought,
+            m.state_purchase_bought,
+            *self._stock_out,
+            m.policy_cost,
+            m.policy_revenue,
+            m.lever_cost,
+            self._lever_out[1],
+            cl["policy_cost"],
+            cl["policy_revenue"],
+            self._lever_out[2],
+        )
+        # By country this month and, with value chains, by sector over the run (sim.model.kernels.record_output_loss).
+        kernels.record_output_loss(
+            t,
+            self._user_country,
+            self._user_sector,
+            m.firm_output_loss,
+            m.firm_output,
+            cl["output_loss"],
+            cl["value_added"],
+            self.sector_output_loss,
+            m.chains is not None,
         )
         if m.chains is not None:
-            self.sector_output_loss += np.bincount(
-                self._user_sector, weights=m.firm_output_loss, minlength=self.sector_output_loss.size
-            )
             kernels.record_chain_month(
                 t,
                 m._producer_gc,
@@ -261,9 +291,6 @@ class Recorder:
                 gl["input_use"],
                 gl["input_inventory"],
             )
-        self.country_level["policy_cost"][t] = m.policy_cost
-        self.country_level["policy_revenue"][t] = m.policy_revenue
-        gl["stockpile_purchase"][t] = m.stockpile_bought + m.state_purchase_bought
         if m.domestic:
             # Each instrument's cost this month summed by imposer, over all kinds and by kind (in the
             # instruments' order, as a loop adding them one by one would); only the instruments dated
@@ -278,13 +305,6 @@ class Recorder:
                 self.country_level["domestic_measure_cost"],
                 by_kind,
             )
-        gl["stockpile_release"][t] = m.stockpile_delivery
-        levers = m.levers
-        if self._lever_out is None or self._lever_out[0] is not levers or len(self._lever_out[1]) != len(levers):
-            self._lever_out = (levers, [(self.country_level[f"policy_cost_{lv.name}"], lv.index) for lv in levers])
-        lever_cost = m.lever_cost
-        for out, index in self._lever_out[1]:
-            out[t] = lever_cost[index]
 
         # Coercer's cost this month: export revenue lost against baseline, plus the extra its own
         # firms paid for the goods against baseline prices (both can be negative: gains).
@@ -310,6 +330,20 @@ class Recorder:
         )
         self.flows.append((t, *flows))
         self.steps_recorded = t + 1
+
+    def _lever_records(self, levers: list) -> tuple[list, np.ndarray, np.ndarray]:
+        """``levers``, each one's row of the model's ``lever_cost`` and their ``policy_cost_<lever>``
+        records stacked ``[levers, T, C]`` (the recorded arrays become views of it, keeping what they hold).
+        """
+        index = np.array([lv.index for lv in levers], dtype=np.int64)
+        stacked = (
+            np.stack([self.country_level[f"policy_cost_{lv.name}"] for lv in levers])
+            if levers
+            else np.zeros((0, self.T, self.C))
+        )
+        for j, lv in enumerate(levers):
+            self.country_level[f"policy_cost_{lv.name}"] = stacked[j]
+        return levers, index, stacked
 
     def _domestic_groups(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
         """The kinds of the model's domestic instruments (in order of appearance), each instrument's
