@@ -372,11 +372,11 @@ def _first_measure_steps(model, n_goods: int) -> list[int | None]:
     for m in model.measures:
         if m.imposer != model.coercer_index:
             continue
-        covered = np.flatnonzero(m.coverage > 0)
-        if covered.size == 0:
+        line = m._timeline()  # its first month with any coverage (0 if none), derived once per coverage
+        step = line.first_covered
+        if not line.shares or not line.shares[step] > 0:
             continue
-        step = int(covered[0])
-        for g in np.unique(np.asarray(m.goods)).tolist():
+        for g in np.asarray(m.goods).tolist():
             if first[g] is None or step < first[g]:
                 first[g] = step
     return first

@@ -305,21 +305,16 @@ def match_margins(shares: np.ndarray, use: np.ndarray, target: np.ndarray, tol: 
     total, it never changes it. Draws are first mixed with ``target`` by a millionth so that every
     origin with a positive target has positive entries (a draw may underflow to zero).
     """
-    n, K = shares.shape
-    pos = target > 0
-    target = np.where(pos, target, 0.0) / max(float(np.sum(np.where(pos, target, 0.0))), 1e-300)
-    if n == 0 or pos.sum() <= 1:
-        out = np.zeros_like(shares)
-        out[:, pos] = 1.0
-        return out
-    weight = np.where(use > 0, use, 0.0)
-    if weight.sum() <= 0:
-        weight = np.ones(n)
-    m = np.where(pos, (1.0 - 1e-6) * shares + 1e-6 * target, 0.0) * weight[:, None]
-    col = weight.sum() * target
-    kernels.fit_margins(m, weight, col, pos, float(tol), 10_000)  # compiled: tens of sweeps
-    out = m / weight[:, None]
-    return out / out.sum(axis=1, keepdims=True)
+    # Compiled (sim.model.kernels.match_shares), each step as the NumPy expressions that were here computed it:
+    # the target normalised over its positive entries; a single positive origin takes every firm's whole
+    # share; the use x mixed shares fitted (kernels.fit_margins, tens of sweeps); rows renormalised.
+    return kernels.match_shares(
+        np.ascontiguousarray(shares, dtype=float),
+        np.ascontiguousarray(use, dtype=float),
+        np.ascontiguousarray(target, dtype=float),
+        float(tol),
+        10_000,
+    )
 
 
 def _licence_kwargs(mc, cal, start, end, ci: dict[str, int], user_sectors) -> dict[str, Any]:
