@@ -148,6 +148,33 @@ def test_skipping_unaffected_interpolations_keeps_the_reference_paths_values(key
         assert dict(fast) == OmegaConf.to_container(reference, resolve=True)
 
 
+def test_a_number_omegaconf_keeps_as_it_is_is_taken_as_it_is_the_next_time(monkeypatch):
+    """A key where OmegaConf stored a float as it was takes later floats without the scratch (no write,
+    no restore); a value of another type still goes through OmegaConf, and a key an interpolation
+    reads always does, so that its readers follow it."""
+    from omegaconf import OmegaConf
+
+    runner = rn.CaseRunner("minimal")
+    base = rn._plain_base("minimal", (), (), None)
+    runner.config({"model.precaution": 0.75}, seed=1)
+    assert base.kept.get("model.precaution") is float
+    written = []
+    update = OmegaConf.update
+    monkeypatch.setattr(OmegaConf, "update", lambda cfg, key, *a, **k: (written.append(key), update(cfg, key, *a, **k)))
+    assert runner.config({"model.precaution": 0.5}, seed=1).model.precaution == 0.5
+    assert "model.precaution" not in written
+    converted = runner.config({"model.precaution": 1}, seed=1).model.precaution
+    assert isinstance(converted, float) and converted == 1.0 and "model.precaution" in written
+    with pytest.raises(ValidationError):
+        runner.config({"model.precaution": "plenty"}, seed=1)
+    case = rn.CaseRunner("rare_earth_2010")
+    key = "parameters.armington.critical_minerals"
+    for value in (3.4, 2.6):
+        cfg = case.config({key: value}, seed=1)
+        assert cfg.scenario.goods[0].armington_elasticity == value
+    assert key not in rn._plain_base("rare_earth_2010", (), (), None).kept
+
+
 @pytest.mark.parametrize("fast", [True, False])
 def test_bad_values_fail_as_on_the_reference_path(fast):
     runner = rn.CaseRunner("minimal", fast=fast)

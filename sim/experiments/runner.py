@@ -62,6 +62,10 @@ class _PlainBase:
         scratch: A private copy of the prepared ``DictConfig``: a run's changed values are written
             into it (OmegaConf checks and converts their types as it does for an override), read
             back, and the original values restored.
+        kept: Keys at which OmegaConf kept a number of a Python type (``int``, ``float``, ``bool``)
+            as it was, by key, and which no interpolation reads: later values of that type at that
+            key are taken as they are, without the scratch (writing a value and restoring an
+            interpolated one costs about a millisecond, an ANTLR parse).
     """
 
     plain: Any
@@ -69,6 +73,7 @@ class _PlainBase:
     interpolated: tuple[str, ...]
     scratch: Any
     reads: tuple[tuple[tuple[str | int, ...], ...] | None, ...] = ()
+    kept: dict[str, type] = field(default_factory=dict)
 
     def stale(self, changed: Sequence[str]) -> list[str]:
         """The interpolated keys whose value may differ once the ``changed`` keys have new values."""
@@ -268,9 +273,17 @@ class CaseRunner:
             scratch, written = base.scratch, []
             try:
                 for key, value in values.items():
+                    value = _value(value)
+                    kind = type(value)
+                    if base.kept.get(key) is kind:  # OmegaConf keeps a number of this type here as it is
+                        changed[key] = value
+                        continue
                     written.append(key)
-                    OmegaConf.update(scratch, key, _value(value), merge=False)
+                    OmegaConf.update(scratch, key, value, merge=False)
                     changed[key] = _container(OmegaConf.select(scratch, key))
+                    got = changed[key]
+                    if kind in (int, float, bool) and type(got) is kind and got == value and not base.stale([key]):
+                        base.kept[key] = kind
                 for key in base.stale(written):  # values that read a changed one follow it
                     changed[key] = _container(OmegaConf.select(scratch, key))
             finally:
