@@ -1045,6 +1045,25 @@ def test_a_prepared_market_clears_each_step_as_clear_markets_does(market):
         assert bitwise_equal(arr, getattr(got, name)), name
 
 
+def test_a_prepared_market_result_holds_until_the_step_after_next():
+    """PreparedMarket's results use two sets of arrays in turn (documented): a step's result keeps its
+    values through the next step, and its arrays are written again by the step after."""
+    market = example_markets()[1]
+    prepared = PreparedMarket(market)
+    first = prepared.clear(**_step_arrays(market))
+    kept = {name: arr.copy() for name, arr in result_arrays(first).items() if isinstance(arr, np.ndarray)}
+    shifted = dict(_step_arrays(market), planned_purchase=0.7 * market.planned_purchase)
+    second = prepared.clear(**shifted)
+    assert all(bitwise_equal(getattr(first, name), arr) for name, arr in kept.items())
+    assert second.price_domestic is not first.price_domestic
+    third = prepared.clear(**shifted)
+    assert third.price_domestic is first.price_domestic and bitwise_equal(third.price_domestic, second.price_domestic)
+    # each step's result is the one clear_markets gives for it
+    want = clear_markets(market.updated(**shifted))
+    for name, arr in result_arrays(want).items():
+        assert bitwise_equal(arr, getattr(third, name)), name
+
+
 def test_a_prepared_market_validates_its_first_step():
     market = example_markets()[0]
     with pytest.raises(ValueError, match="tolerance: must be > 0"):

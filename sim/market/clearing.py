@@ -523,6 +523,27 @@ def _structure_of(market: MarketInputs, structure: MarketStructure | None) -> Ma
     return structure
 
 
+def _result_arrays(market: MarketInputs, structure: MarketStructure) -> tuple[np.ndarray, ...]:
+    """Arrays for the kernel's outputs (:func:`kernel.clear_all_goods`, which sets every element): the
+    fields of :class:`MarketResult` in order, less the edges' goods and countries and the tolerance.
+    """
+    G, C = market.n_goods, int(market.n_countries)
+    R, K = market.sourcing_origin.shape
+    E = structure.edge_good.shape[0]
+    return (
+        *(np.empty((G, C)) for _ in range(6)),  # domestic and export prices, rents, offered, sold, exported
+        np.empty(E),  # edge_flow
+        np.empty(E),  # edge_price
+        *(np.empty(R) for _ in range(5)),  # demand, delivered, rationed, price index, expenditure
+        np.empty((R, K)),  # row_flow
+        np.empty(market.producer_good.shape[0]),  # producer_output
+        np.empty((G, C)),  # stockpile_release_used
+        np.empty(G, dtype=np.int64),  # iterations
+        np.empty(G),  # residual
+        np.empty(G, dtype=np.bool_),  # converged
+    )
+
+
 def _cleared(
     market: MarketInputs,
     structure: MarketStructure,
@@ -544,14 +565,18 @@ def _cleared(
     initial_price: np.ndarray | None,
     initial_rent: np.ndarray | None,
     check_warm_start: np.ndarray | None,
+    outputs: tuple | None = None,
 ) -> MarketResult:
     """The kernel run on ``market``'s world (reference prices, elasticities, producers, firms, rows,
     transport costs, stockpile releases) with the step's arrays given here (converted as
     :class:`MarketInputs` converts them; ``None`` for the optional ones, as there), and its result
-    checked for convergence (:func:`clear_markets`, :meth:`PreparedMarket.clear`).
+    checked for convergence (:func:`clear_markets`, :meth:`PreparedMarket.clear`). The result's arrays
+    are ``outputs`` (:func:`_result_arrays`), new ones when it is ``None``.
     """
     G, C = market.n_goods, int(market.n_countries)
-    out = kernel.clear_all_goods(
+    if outputs is None:
+        outputs = _result_arrays(market, structure)
+    kernel.clear_all_goods(
         C,
         market.reference_price,
         market.armington_elasticity,
@@ -592,7 +617,11 @@ def _cleared(
         structure.producer_order,
         structure.producer_ptr,
         method,
+        *outputs,
     )
+    # The result's fields in order: the kernel's outputs, with the edges' goods and countries (the
+    # structure's) after the exports.
+    out = (*outputs[:6], structure.edge_good, structure.edge_origin, structure.edge_destination, *outputs[6:])
     result = MarketResult._of_kernel(out, tolerance)
     if not allow_nonconvergence and np.count_nonzero(result.converged) != result.converged.size:
         bad = np.flatnonzero(~result.converged)
@@ -615,6 +644,11 @@ class PreparedMarket:
     rare_earth_2010 run). Like :meth:`MarketInputs.updated`, a step's arrays are converted, not
     validated: the first step's inputs are, when the market is prepared.
 
+    The results' arrays are two sets used in turn (new arrays each step cost about 10 us to hand
+    back from the compiled kernel): a step's :class:`MarketResult` holds its values until the step
+    after next clears, so copy what you keep longer (the model keeps last month's prices and rents,
+    and copies or sums the rest within the month).
+
     Args:
         market: The first step's inputs; validated here. Its world arrays are the ones every step uses
             (``stockpile_release`` included: the model's reserves reach firms outside the market).
@@ -625,7 +659,7 @@ class PreparedMarket:
         ValueError: ``market`` has an input of the wrong shape or value, or ``tolerance`` is not > 0.
     """
 
-    __slots__ = ("market", "structure", "tolerance", "max_iterations")
+    __slots__ = ("market", "structure", "tolerance", "max_iterations", "_outputs", "_steps")
 
     def __init__(
         self,
@@ -642,6 +676,9 @@ class PreparedMarket:
         self.structure = _structure_of(market, structure)
         self.tolerance = float(tolerance)
         self.max_iterations = int(max_iterations)
+        # Two sets of result arrays, used in turn: a step's result holds until the step after next.
+        self._outputs = (_result_arrays(market, self.structure), _result_arrays(market, self.structure))
+        self._steps = 0
 
     def clear(
         self,
@@ -667,6 +704,8 @@ class PreparedMarket:
         Raises:
             MarketClearingError: a good did not clear to the tolerance.
         """
+        outputs = self._outputs[self._steps % 2]
+        self._steps += 1
         return _cleared(
             self.market,
             self.structure,
@@ -688,4 +727,5 @@ class PreparedMarket:
             initial_price,
             initial_rent,
             _bool(check_warm_start) if check_warm_start is not None else None,
+            outputs,
         )
