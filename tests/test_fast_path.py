@@ -167,6 +167,14 @@ def test_a_number_omegaconf_keeps_as_it_is_is_taken_as_it_is_the_next_time(monke
     assert isinstance(converted, float) and converted == 1.0 and "model.precaution" in written
     with pytest.raises(ValidationError):
         runner.config({"model.precaution": "plenty"}, seed=1)
+    # a value of the same run that interpolates the kept key reads the run's number, not the base's
+    linked = {"model.precaution": 0.3, "model.substitution_rate": "${model.precaution}"}
+    fast = runner.config(linked, seed=1)
+    assert fast.model.substitution_rate == 0.3
+    assert (
+        fast.model.substitution_rate
+        == rn.CaseRunner("minimal", fast=False).config(linked, seed=1).model.substitution_rate
+    )
     case = rn.CaseRunner("rare_earth_2010")
     key = "parameters.armington.critical_minerals"
     for value in (3.4, 2.6):

@@ -115,6 +115,51 @@ def test_run_advances_the_months_as_mesas_step_does():
     assert (direct.steps, direct.time) == (stepped.steps, stepped.time) == (n + 1, n + 1.0)
 
 
+def test_a_month_that_raises_leaves_the_schedule_as_mesas_loop_leaves_it(monkeypatch):
+    model = CoercionModel(helpers.minimal_cfg(["seed=3"]))
+
+    def broken(self):
+        raise RuntimeError("a broken month")
+
+    monkeypatch.setattr(CoercionModel, "step", broken)
+    with pytest.raises(RuntimeError, match="a broken month"):
+        model.run()
+    assert _next_events(model) == []  # nothing rescheduled: a later step() only moves the clock, as in Mesa
+
+
+def test_a_stopped_schedule_with_a_users_event_goes_through_mesas_loop():
+    """One event scheduled, but a user's with the monthly schedule stopped: run() goes through Mesa's
+    loop, so the event fires (here it ends the run) and no month runs."""
+    model = CoercionModel(helpers.minimal_cfg(["seed=3"]))
+    model._default_schedule.stop()
+    fired = []
+
+    def stop_the_run():
+        fired.append(model.time)
+        model.running = False
+
+    model.schedule_event(stop_the_run, at=1.0)
+    model.run()
+    assert fired == [1.0] and model.step_index == -1
+
+
+def test_a_copied_model_goes_on_recording_costs_as_the_original():
+    """The strategic layer's look-ahead deep-copies a model; the domestic instruments' costs and the levers'
+    cost records are views of stacked arrays, tied again in the copy (CoercionModel/Recorder.__setstate__)."""
+    import copy
+
+    model = CoercionModel(sim.api.compose_config("rare_earth_2010", ["policy=[stockpile]", "output.progress=never"]))
+    for _ in range(30):
+        model.step()
+    clone = copy.deepcopy(model)
+    model.run()
+    clone.run()
+    a, b = model.recorder.timeseries(), clone.recorder.timeseries()
+    costs = a[a["variable"].str.startswith(("domestic_", "policy_cost"))]
+    assert costs["value"].abs().sum() > 0, "rare_earth_2010 with a stockpile books domestic and lever costs"
+    pd.testing.assert_frame_equal(a, b)
+
+
 def test_run_goes_through_mesas_loop_when_something_else_is_scheduled():
     cfg = helpers.minimal_cfg(["seed=3"])
     model = CoercionModel(cfg)

@@ -271,11 +271,14 @@ class CaseRunner:
         changed: dict[str, Any] = {}
         if values:
             scratch, written = base.scratch, []
+            # Only when every value is a number: a string or a block may interpolate a key set in the same
+            # run, which must then be written into the scratch for it to read.
+            numbers = all(type(_value(v)) in (int, float, bool) for v in values.values())
             try:
                 for key, value in values.items():
                     value = _value(value)
                     kind = type(value)
-                    if base.kept.get(key) is kind:  # OmegaConf keeps a number of this type here as it is
+                    if numbers and base.kept.get(key) is kind:  # OmegaConf keeps a number of this type here as it is
                         changed[key] = value
                         continue
                     written.append(key)

@@ -241,6 +241,15 @@ class CoercionModel(mesa.Model):
         self.clearing_max_iterations = 0
         self.clearing_max_residual = 0.0
 
+    def __setstate__(self, state: dict) -> None:
+        """Restore a copied (``copy.deepcopy``, the strategic layer's look-ahead) or unpickled model: each
+        domestic instrument's ``cost`` is a row of ``domestic_cost``, and copying makes such views arrays
+        of their own, so the rows are tied again (they hold the same numbers at that moment).
+        """
+        self.__dict__.update(state)
+        for i, dm in enumerate(self.domestic):
+            dm.cost = self.domestic_cost[i]
+
     # ------------------------------------------------------------------ helpers
     def _price_index(self, weights: np.ndarray, prices: np.ndarray) -> np.ndarray:
         """CES price index of every purchase row for given weights and delivered prices ``[R, K]``."""
@@ -967,22 +976,23 @@ class CoercionModel(mesa.Model):
         the schedule paused meanwhile and resumed after, so ``step()`` goes on as before. Anything else
         scheduled on the model (``schedule_event``) and the months go through Mesa's loop.
         """
-        direct = self._default_schedule if len(self._event_list) == 1 else None
-        if direct is not None:
-            direct.pause()
-        try:
-            month = type(self).step  # the model's month, which Mesa wraps as self.step
-            while self.running:
-                if direct is None:
-                    self.step()
-                else:  # what Mesa's step does for its one event, less the event and the log record
-                    self.time += 1.0
-                    self.steps += 1
-                    month(self)
-                if progress is not None and self.step_index >= 0:
-                    progress(self.step_index + 1, self.n_steps)
-        finally:
-            if direct is not None:
-                direct.resume()
+        schedule = self._default_schedule
+        # The one scheduled event is the monthly schedule's next month (not a user's, with it stopped).
+        direct = len(self._event_list) == 1 and schedule.next_scheduled_time == self.time + 1.0
+        if direct:
+            schedule.pause()
+        month = type(self).step  # the model's month, which Mesa wraps as self.step
+        while self.running:
+            if not direct:
+                self.step()
+            else:  # what Mesa's step does for its one event, less the event and the log record
+                self.time += 1.0
+                self.steps += 1
+                month(self)
+            if progress is not None and self.step_index >= 0:
+                progress(self.step_index + 1, self.n_steps)
+        if direct:
+            # Rescheduled as Mesa's loop leaves it (a month that raised leaves it unscheduled, as there).
+            schedule.resume()
         check_levers_after_run(self)
         return self

@@ -331,6 +331,19 @@ class Recorder:
         self.flows.append((t, *flows))
         self.steps_recorded = t + 1
 
+    def __setstate__(self, state: dict) -> None:
+        """Restore a copied or unpickled recorder: the lever and domestic-kind cost records are rows of
+        stacked arrays (the arrays the compiled passes write), and copying makes such views arrays of
+        their own, so the records are tied to the rows again.
+        """
+        self.__dict__.update(state)
+        if self._lever_out is not None:
+            for j, lv in enumerate(self._lever_out[0]):
+                self.country_level[f"policy_cost_{lv.name}"] = self._lever_out[2][j]
+        if self._domestic_cache is not None:
+            for k, kind in enumerate(self._domestic_cache[0]):
+                self.country_level[f"domestic_cost_{kind}"] = self._domestic_cache[3][k]
+
     def _lever_records(self, levers: list) -> tuple[list, np.ndarray, np.ndarray]:
         """``levers``, each one's row of the model's ``lever_cost`` and their ``policy_cost_<lever>``
         records stacked ``[levers, T, C]`` (the recorded arrays become views of it, keeping what they hold).
