@@ -271,12 +271,12 @@ class CaseRunner:
         changed: dict[str, Any] = {}
         if values:
             scratch, written = base.scratch, []
+            values = {key: _value(value) for key, value in values.items()}
             # Only when every value is a number: a string or a block may interpolate a key set in the same
             # run, which must then be written into the scratch for it to read.
-            numbers = all(type(_value(v)) in (int, float, bool) for v in values.values())
+            numbers = all(type(v) in (int, float, bool) for v in values.values())
             try:
                 for key, value in values.items():
-                    value = _value(value)
                     kind = type(value)
                     if numbers and base.kept.get(key) is kind:  # OmegaConf keeps a number of this type here as it is
                         changed[key] = value

@@ -133,9 +133,6 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
 
 
 #: The (good, country) variables :func:`sim.model.kernels.record_month` writes, in its argument order.
-#: The [G, C] records copied from the model's arrays each month, in sim.model.kernels.record_stocks_and_costs's order.
-_RECORDED_STOCKS = ("stockpile", "imports", "exports", "investment", "stockpile_release", "stockpile_purchase")
-
 _RECORDED_MONTHLY = (
     "price_domestic",
     "price_export",
@@ -151,6 +148,9 @@ _RECORDED_MONTHLY = (
     "capacity_offered",
     "requirement_index",
 )
+
+#: The [G, C] records copied from the model's arrays each month, in sim.model.kernels.record_stocks_and_costs's order.
+_RECORDED_STOCKS = ("stockpile", "imports", "exports", "investment", "stockpile_release", "stockpile_purchase")
 
 
 class Recorder:
@@ -338,40 +338,42 @@ class Recorder:
         """
         self.__dict__.update(state)
         if self._lever_out is not None:
-            for j, lv in enumerate(self._lever_out[0]):
-                self.country_level[f"policy_cost_{lv.name}"] = self._lever_out[2][j]
+            self._tie_records([f"policy_cost_{lv.name}" for lv in self._lever_out[0]], self._lever_out[2])
         if self._domestic_cache is not None:
-            for k, kind in enumerate(self._domestic_cache[0]):
-                self.country_level[f"domestic_cost_{kind}"] = self._domestic_cache[3][k]
+            self._tie_records([f"domestic_cost_{kind}" for kind in self._domestic_cache[0]], self._domestic_cache[3])
+
+    def _stacked_records(self, names: list[str]) -> np.ndarray:
+        """The country-level records ``names`` stacked ``[len(names), T, C]``, the records becoming views of
+        it (keeping what they hold), for the compiled passes that write them all at once.
+        """
+        cl = self.country_level
+        stacked = np.stack([cl[name] for name in names]) if names else np.zeros((0, self.T, self.C))
+        self._tie_records(names, stacked)
+        return stacked
+
+    def _tie_records(self, names: list[str], stacked: np.ndarray) -> None:
+        for j, name in enumerate(names):
+            self.country_level[name] = stacked[j]
 
     def _lever_records(self, levers: list) -> tuple[list, np.ndarray, np.ndarray]:
         """``levers``, each one's row of the model's ``lever_cost`` and their ``policy_cost_<lever>``
-        records stacked ``[levers, T, C]`` (the recorded arrays become views of it, keeping what they hold).
+        records stacked ``[levers, T, C]`` (:meth:`_stacked_records`).
         """
         index = np.array([lv.index for lv in levers], dtype=np.int64)
-        stacked = (
-            np.stack([self.country_level[f"policy_cost_{lv.name}"] for lv in levers])
-            if levers
-            else np.zeros((0, self.T, self.C))
-        )
-        for j, lv in enumerate(levers):
-            self.country_level[f"policy_cost_{lv.name}"] = stacked[j]
-        return levers, index, stacked
+        return levers, index, self._stacked_records([f"policy_cost_{lv.name}" for lv in levers])
 
     def _domestic_groups(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
         """The kinds of the model's domestic instruments (in order of appearance), each instrument's
         kind index and its imposer, and the ``domestic_cost_<kind>`` arrays of those kinds stacked
-        ``[kinds, T, C]`` (the recorded arrays are views of it); derived once (the instruments are
-        fixed when the model is built).
+        ``[kinds, T, C]`` (:meth:`_stacked_records`); derived once (the instruments are fixed when the
+        model is built).
         """
         if self._domestic_cache is None:
             domestic = self.model.domestic
             kinds = list(dict.fromkeys(dm.classifier["instrument"] for dm in domestic))
             kind_of = np.array([kinds.index(dm.classifier["instrument"]) for dm in domestic], dtype=np.int64)
             imposer = np.array([dm.imposer for dm in domestic], dtype=np.int64)
-            by_kind = np.stack([self.country_level[f"domestic_cost_{kind}"] for kind in kinds])
-            for k, kind in enumerate(kinds):
-                self.country_level[f"domestic_cost_{kind}"] = by_kind[k]
+            by_kind = self._stacked_records([f"domestic_cost_{kind}" for kind in kinds])
             self._domestic_cache = (kinds, kind_of, imposer, by_kind)
         return self._domestic_cache
 
